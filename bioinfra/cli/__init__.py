@@ -1,0 +1,111 @@
+"""The `bioinfra` command: thin Typer commands over bioinfra.core.
+
+Every command parses its options and calls one function. Errors meant for the user are
+BioinfraError subclasses: printed as one ✗ line (plus problems and a hint) on stderr, with the
+exit code named in bioinfra.errors. Tracebacks only with BIOINFRA_DEBUG=1, and never with local
+variables (they may hold credentials).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bioinfra import __version__
+from bioinfra.errors import BioinfraError, ConfigError, ExitCode, StepFailedError
+
+app = typer.Typer(
+    name="bioinfra",
+    help=(
+        "Run research pipelines on this machine, an on-prem cluster, GKE or EKS, from one Workflow spec.\n\n"
+        "Start here:  bioinfra run fastqc-to-bwa   (bundled sample, this machine)\n\n"
+        "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input, 5 step failed, "
+        "6 tool missing, 7 run busy, 130 interrupted."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bioinfra {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="Config file (default: $BIOINFRA_CONFIG, then ./bioinfra.yaml, else built-in defaults).",
+        dir_okay=False,
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = {"config_path": config}
+
+
+def _register() -> None:
+    from bioinfra.cli import config_cmd, init_cmd, render_cmd, run_cmd, sample_cmd
+
+    app.command("init")(init_cmd.init)
+    app.add_typer(config_cmd.app, name="config")
+    app.command("render")(render_cmd.render)
+    app.command("run")(run_cmd.run)
+    app.add_typer(sample_cmd.app, name="sample-data")
+
+
+_register()
+
+
+def report_error(exc: BioinfraError) -> None:
+    err = sys.stderr
+    err.write(f"✗ {exc.message}\n")
+    if isinstance(exc, ConfigError):
+        for problem in exc.problems:
+            err.write(f"  - {problem}\n")
+    if isinstance(exc, StepFailedError) and exc.tail:
+        err.write(f"--- last lines of {exc.log_path} ---\n{exc.tail}\n---\n")
+    if exc.hint:
+        err.write(f"  hint: {exc.hint}\n")
+
+
+def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    import click
+
+    debug = os.environ.get("BIOINFRA_DEBUG") == "1"
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        code = app(prog_name="bioinfra", standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except BioinfraError as exc:
+        if debug:
+            traceback.print_exc()
+        report_error(exc)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Abort:
+        sys.stderr.write("✗ interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except KeyboardInterrupt:
+        sys.stderr.write("✗ interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, no locals
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"✗ internal error: {type(exc).__name__}: {exc}\n  hint: set BIOINFRA_DEBUG=1 for a traceback and report it\n")
+        sys.exit(int(ExitCode.ERROR))

@@ -1,0 +1,300 @@
+"""The typed model of bioinfra.yaml.
+
+Every key is declared here; unknown keys are errors with a "did you mean ...?" so a typo never
+silently falls back to a default. Validation collects every problem at once, each with its field
+path, and nothing is created before a config validates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bioinfra.errors import ConfigError
+
+CONFIG_FILENAME = "bioinfra.yaml"
+TARGETS = ("local", "onprem", "gcp", "aws")
+
+# DNS-1123 label: the name becomes part of cluster, bucket and Kubernetes object names.
+_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+# Ref https://docs.aws.amazon.com/general/latest/gr/rande.html (e.g. eu-west-2, us-gov-west-1)
+_AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Ref https://cloud.google.com/compute/docs/regions-zones (e.g. europe-west2)
+_GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
+# Ref https://cloud.google.com/resource-manager/docs/creating-managing-projects (project ID rules)
+_GCP_PROJECT_RE = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class GpuSpec(StrictModel):
+    type: str = Field(description="accelerator type, e.g. nvidia-tesla-t4 (GCP) or implied by the instance (AWS)")
+    count: int = Field(1, ge=1, le=16, description="GPUs per node")
+
+
+class NodePool(StrictModel):
+    machine_type: str = Field(description="instance / machine type, e.g. e2-standard-4 or m6i.xlarge")
+    min: int = Field(0, ge=0, description="fewest nodes; 0 lets the pool scale to zero")
+    max: int = Field(3, ge=1, le=1000, description="most nodes the autoscaler may add")
+    spot: bool = Field(False, description="use spot / preemptible capacity")
+    gpu: Optional[GpuSpec] = Field(None, description="accelerators attached to each node")
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> "NodePool":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class NodePools(StrictModel):
+    general: NodePool = Field(default_factory=lambda: NodePool(machine_type="e2-standard-4", min=1, max=3))
+    highcpu: NodePool = Field(
+        default_factory=lambda: NodePool(machine_type="c2-standard-16", min=0, max=10, spot=True)
+    )
+    gpu: Optional[NodePool] = None
+
+    @model_validator(mode="after")
+    def _gpu_pool_has_gpus(self) -> "NodePools":
+        if self.gpu is not None and self.gpu.gpu is None:
+            raise ValueError("the gpu pool needs a 'gpu:' entry with type and count")
+        return self
+
+
+class Buckets(StrictModel):
+    results: Optional[str] = Field(None, description="bucket for outputs; default <name>-results")
+
+    @field_validator("results")
+    @classmethod
+    def _bucket_name(cls, v: Optional[str]) -> Optional[str]:
+        # Ref https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+        if v is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", v):
+            raise ValueError("bucket names are 3-63 characters of a-z, 0-9, '.' and '-'")
+        return v
+
+
+class Registry(StrictModel):
+    url: Optional[str] = Field(None, description="image registry; default depends on the target")
+
+
+class LocalSettings(StrictModel):
+    runtime: Literal["auto", "native", "docker"] = "auto"
+    workspace: Optional[Path] = Field(None, description="shared workspace (reference cache, staged inputs)")
+    max_cpus: Optional[int] = Field(None, ge=1, description="CPU budget for concurrent steps; default all cores")
+
+
+class OnpremSettings(StrictModel):
+    kubeconfig: Path = Path("~/.kube/config")
+    context: Optional[str] = None
+    storage_class: Optional[str] = Field(None, description="existing RWX storage class; default: install NFS")
+
+
+class StateSettings(StrictModel):
+    backend: Literal["local", "s3", "gcs"] = "local"
+    bucket: Optional[str] = None
+    lock_table: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _remote_needs_bucket(self) -> "StateSettings":
+        if self.backend != "local" and not self.bucket:
+            raise ValueError(f"backend '{self.backend}' needs 'bucket'")
+        if self.backend == "s3" and not self.lock_table:
+            raise ValueError("backend 's3' needs 'lock_table' (a DynamoDB table) for locking")
+        return self
+
+
+class PipelineSettings(StrictModel):
+    align_threads: int = Field(8, ge=1, le=128, description="threads (and CPU request) of the align step")
+    align_memory: str = Field("16Gi", description="memory request and limit of the align step")
+    retries: int = Field(2, ge=0, le=10, description="retries per step on failure")
+    retry_backoff: str = Field("10s", description="wait before the first retry; doubles each time")
+
+    @field_validator("align_memory")
+    @classmethod
+    def _memory_quantity(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?", v):
+            raise ValueError("must be a Kubernetes memory quantity such as 16Gi or 8000Mi")
+        return v
+
+    @field_validator("retry_backoff")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        if not re.fullmatch(r"\d+(s|m|h)", v):
+            raise ValueError("must be a duration such as 10s, 2m or 1h")
+        return v
+
+
+class Config(StrictModel):
+    version: Literal[1] = 1
+    name: str = Field("bioinfra", description="project / cluster name, a DNS label")
+    target: Literal["local", "onprem", "gcp", "aws"] = "local"
+    project: Optional[str] = Field(None, description="GCP project id (gcp only)")
+    region: Optional[str] = None
+    node_pools: NodePools = Field(default_factory=NodePools)
+    buckets: Buckets = Field(default_factory=Buckets)
+    registry: Registry = Field(default_factory=Registry)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    onprem: OnpremSettings = Field(default_factory=OnpremSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, v: str) -> str:
+        if not _NAME_RE.fullmatch(v):
+            raise ValueError(
+                "must be 1-40 characters of a-z, 0-9 and '-', starting with a letter "
+                "(it becomes part of cluster and bucket names)"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _target_requirements(self) -> "Config":
+        problems = []
+        if self.target == "gcp":
+            if not self.project:
+                problems.append("project: required for target gcp (your GCP project id)")
+            elif not _GCP_PROJECT_RE.fullmatch(self.project):
+                problems.append(f"project: '{self.project}' is not a valid GCP project id")
+            if not self.region:
+                problems.append("region: required for target gcp (e.g. europe-west2)")
+            elif not _GCP_REGION_RE.fullmatch(self.region):
+                problems.append(f"region: '{self.region}' is not a GCP region (e.g. europe-west2)")
+        if self.target == "aws":
+            if not self.region:
+                problems.append("region: required for target aws (e.g. eu-west-2)")
+            elif not _AWS_REGION_RE.fullmatch(self.region):
+                problems.append(f"region: '{self.region}' is not an AWS region (e.g. eu-west-2)")
+        if problems:
+            # One ValueError per model is what pydantic allows; join so every problem is reported.
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def results_bucket(self) -> str:
+        return self.buckets.results or f"{self.name}-results"
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and error reporting
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the model found by walking `loc` from `model` (for did-you-mean)."""
+    current: Any = model
+    for part in loc:
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return []
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _unwrap(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    args = getattr(annotation, "__args__", None)
+    if args:  # Optional[X] -> X
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                return arg
+    return annotation
+
+
+def format_validation_error(exc: ValidationError) -> list[str]:
+    """Turn pydantic's errors into 'field.path: message' lines, with did-you-mean for typos."""
+    problems = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=True):
+        loc = tuple(err["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            allowed = _fields_at(Config, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+            msg = "unknown key"
+            if close:
+                msg += f"; did you mean '{close[0]}'?"
+            elif allowed:
+                msg += f"; allowed here: {', '.join(allowed)}"
+            problems.append(f"{path}: {msg}")
+            continue
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        if err["type"] == "value_error" and ": " in msg and msg.split(": ", 1)[0].isidentifier():
+            # model-level validators already name their fields ("region: required ...")
+            for part in msg.split("; "):
+                sub, _, text = part.partition(": ")
+                prefix = f"{path}." if loc else ""
+                problems.append(f"{prefix}{sub}: {text}")
+            continue
+        if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
+            msg += f" (got {err['input']!r})"
+        problems.append(f"{path}: {msg}")
+    return problems
+
+
+def parse_config(data: Any, source: str = CONFIG_FILENAME) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of keys to values",
+            problems=[f"(top level): expected a mapping, got {type(data).__name__}"],
+        )
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = format_validation_error(exc)
+        raise ConfigError(
+            f"{source} is invalid ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
+            problems=problems,
+            hint="fix the fields named above; `bioinfra init --target TARGET` writes a commented example",
+        ) from None
+
+
+def load_yaml_file(path: Path) -> Any:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+
+
+def find_config_path(explicit: Optional[Path] = None) -> Optional[Path]:
+    """The config to use: --config, then $BIOINFRA_CONFIG, then ./bioinfra.yaml if it exists."""
+    if explicit is not None:
+        if not explicit.exists():
+            raise ConfigError(
+                f"config file {explicit} does not exist",
+                hint="create one with `bioinfra init`, or drop --config to use the built-in defaults",
+            )
+        return explicit
+    env = os.environ.get("BIOINFRA_CONFIG")
+    if env:
+        return find_config_path(Path(env))
+    default = Path.cwd() / CONFIG_FILENAME
+    return default if default.exists() else None
+
+
+def load_config(explicit: Optional[Path] = None) -> Config:
+    """Load and validate the config; with no file at all, the embedded default (target local)."""
+    path = find_config_path(explicit)
+    if path is None:
+        return Config()
+    return parse_config(load_yaml_file(path), source=str(path))

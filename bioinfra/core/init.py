@@ -1,0 +1,37 @@
+"""`bioinfra init`: write a commented bioinfra.yaml for a target, validated before it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from bioinfra.config import parse_config
+from bioinfra.errors import InputError
+from bioinfra.render import render
+
+MACHINE_TYPES = {
+    "gcp": {"general": "e2-standard-4", "highcpu": "c2-standard-16", "gpu": "n1-standard-8"},
+    "aws": {"general": "m6i.xlarge", "highcpu": "c6i.4xlarge", "gpu": "g4dn.xlarge"},
+}
+GPU_TYPES = {"gcp": "nvidia-tesla-t4", "aws": "nvidia-tesla-t4"}
+
+
+def config_text(target: str, name: str) -> str:
+    text = render(
+        "config/bioinfra.yaml.j2",
+        target=target,
+        name=name,
+        machine_types=MACHINE_TYPES.get(target, MACHINE_TYPES["gcp"]),
+        gpu_type=GPU_TYPES.get(target, "nvidia-tesla-t4"),
+    )
+    parse_config(yaml.safe_load(text), source=f"the {target} template")  # a template bug never reaches a user
+    return text
+
+
+def write_config(path: Path, target: str, name: str, force: bool = False) -> Path:
+    if path.exists() and not force:
+        raise InputError(f"{path} already exists; not overwriting it", hint="use --force to replace it")
+    text = config_text(target, name)
+    path.write_text(text)
+    return path

@@ -1,0 +1,477 @@
+"""`bioinfra run` on the local target: check, stage, render, execute, write the manifest.
+
+Order matters for "nothing lost or half-made": tools and every input are checked, and the output
+folder is vetted, before anything is created. Only then is the workspace staged and the output
+folder made, with a lock held for the whole run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from bioinfra import __version__
+from bioinfra.config import Config
+from bioinfra.core import inputs as inputs_mod
+from bioinfra.core.tools import require_tools
+from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError
+from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, sha256_file, task_state_dict
+from bioinfra.executor.runtime import NativeRuntime
+from bioinfra.executor.workflow import parse_workflow
+from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
+from bioinfra.sampledata import bundled
+
+PIPELINE = "fastqc-to-bwa"
+STATE_DIR = ".bioinfra"
+_SAMPLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_FASTQ_SUFFIX_RE = re.compile(r"(_R?[12](_001)?)?\.(fastq|fq)(\.gz)?$", re.IGNORECASE)
+
+
+@dataclass
+class RunRequest:
+    r1: Optional[Path] = None
+    r2: Optional[Path] = None
+    reference: Optional[Path] = None
+    sample: Optional[str] = None
+    output: Optional[Path] = None
+    qc_gate: bool = False
+    resume: bool = False
+    max_cpus: Optional[int] = None
+    runtime: Optional[str] = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    output: Path
+    manifest: Path
+    result: RunResult
+    aligner: Optional[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def default_workspace(config: Config) -> Path:
+    if config.local.workspace:
+        return config.local.workspace.expanduser().resolve()
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "bioinfra" / "workspace"
+
+
+def new_run_id(now: Optional[dt.datetime] = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return f"{PIPELINE}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def sample_name_from(r1: Path) -> str:
+    name = r1.name
+    stem = _FASTQ_SUFFIX_RE.sub("", name)
+    return stem or "sample"
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckedInputs:
+    sample: str
+    r1: inputs_mod.FastqFacts
+    r2: inputs_mod.FastqFacts
+    reference: inputs_mod.FastaFacts
+    bundled: bool
+
+
+def resolve_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None) -> tuple[Path, Path, Path, str, bool]:
+    given = [p for p in (req.r1, req.r2, req.reference) if p is not None]
+    if recorded and not given:
+        rec = recorded["inputs"]
+        return Path(rec["r1"]["path"]), Path(rec["r2"]["path"]), Path(rec["reference"]["path"]), recorded["sample"], recorded.get("bundled", False)
+    if not given:
+        data = bundled()
+        return data.r1, data.r2, data.reference, req.sample or data.sample, True
+    missing = [flag for flag, p in (("--r1", req.r1), ("--r2", req.r2), ("--reference", req.reference)) if p is None]
+    if missing:
+        raise InputError(
+            f"missing {', '.join(missing)}: give --r1, --r2 and --reference together",
+            hint="or give none of them to run on the bundled lambda phage sample",
+        )
+    assert req.r1 and req.r2 and req.reference
+    sample = req.sample or sample_name_from(req.r1)
+    return req.r1, req.r2, req.reference, sample, False
+
+
+def check_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None, progress: inputs_mod.Progress = None) -> CheckedInputs:
+    r1, r2, ref, sample, is_bundled = resolve_inputs(req, recorded)
+    if not _SAMPLE_RE.match(sample):
+        raise InputError(
+            f"sample name {sample!r} is not allowed",
+            hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
+        )
+    r1_facts = inputs_mod.inspect_fastq(r1, "R1 file", progress)
+    r2_facts = inputs_mod.inspect_fastq(r2, "R2 file", progress)
+    inputs_mod.check_pair(r1_facts, r2_facts)
+    ref_facts = inputs_mod.inspect_fasta(ref, "reference", progress)
+    return CheckedInputs(sample, r1_facts, r2_facts, ref_facts, is_bundled)
+
+
+def inputs_record(checked: CheckedInputs) -> dict[str, Any]:
+    def fq(f: inputs_mod.FastqFacts) -> dict[str, Any]:
+        return {"path": str(f.path.resolve()), "sha256": f.sha256, "bytes": f.bytes, "reads": f.reads}
+
+    ref = checked.reference
+    return {
+        "r1": fq(checked.r1),
+        "r2": fq(checked.r2),
+        "reference": {
+            "path": str(ref.path.resolve()),
+            "sha256": ref.sha256,
+            "bytes": ref.bytes,
+            "sequences": ref.sequences,
+            "length": ref.length,
+        },
+    }
+
+
+# -- the output folder ----------------------------------------------------------------------------
+
+
+def read_run_record(output: Path) -> Optional[dict[str, Any]]:
+    path = output / STATE_DIR / "run.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path} is unreadable ({exc}); this run cannot be resumed") from None
+
+
+def latest_run(results_dir: Path) -> Optional[Path]:
+    candidates = sorted(
+        (p for p in results_dir.glob(f"{PIPELINE}-*") if (p / STATE_DIR / "run.json").is_file()),
+        key=lambda p: (p / STATE_DIR / "run.json").stat().st_mtime,
+    )
+    return candidates[-1] if candidates else None
+
+
+def vet_output(req: RunRequest) -> tuple[Path, str, Optional[dict[str, Any]]]:
+    """Decide the output folder and run id; refuse a folder that holds something else."""
+    if req.resume:
+        output = req.output or latest_run(Path("results"))
+        if output is None:
+            raise InputError("--resume: no earlier run under results/ to resume", hint="name it with --output DIR")
+        record = read_run_record(output)
+        if record is None:
+            raise InputError(f"--resume: {output} holds no bioinfra run to resume", hint="check --output")
+        if record.get("pipeline") != PIPELINE:
+            raise InputError(f"--resume: {output} holds a '{record.get('pipeline')}' run, not {PIPELINE}")
+        return output.resolve(), record["run_id"], record
+    run_id = new_run_id()
+    output = (req.output or Path("results") / run_id).resolve()
+    if output.exists():
+        if not output.is_dir():
+            raise InputError(f"output {output} exists and is not a folder")
+        record = read_run_record(output)
+        if record is not None:
+            raise InputError(
+                f"output folder {output} already holds run {record['run_id']} (status: {record.get('status', 'unknown')})",
+                hint="add --resume to continue that run, or choose another --output",
+            )
+        if any(output.iterdir()):
+            raise InputError(
+                f"output folder {output} is not empty and holds no bioinfra run; refusing to mix outputs",
+                hint="choose an empty or new --output folder",
+            )
+    return output, run_id, None
+
+
+def check_resume_matches(record: dict[str, Any], checked: CheckedInputs, qc_gate: bool) -> None:
+    rec = record["inputs"]
+    for role, facts in (("r1", checked.r1), ("r2", checked.r2), ("reference", checked.reference)):
+        if rec[role]["sha256"] != facts.sha256:
+            raise InputError(
+                f"--resume: {role} {facts.path} differs from the file run {record['run_id']} started with",
+                hint="resume with the same inputs, or start a new run without --resume",
+            )
+    if record.get("sample") != checked.sample or bool(record.get("qc_gate")) != qc_gate:
+        raise InputError(f"--resume: sample name or --qc-gate differs from run {record['run_id']}")
+
+
+class RunLock:
+    """An exclusive flock on <output>/.bioinfra/lock, passed down to the steps (see NativeRuntime)."""
+
+    def __init__(self, output: Path) -> None:
+        self.path = output / STATE_DIR / "lock"
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holders = lock_holders(self.path)
+            raise RunLockedError(
+                f"run in {self.path.parent.parent} is busy: another bioinfra process, or a step left "
+                f"running by a killed one, holds {self.path}"
+                + (f" (pids: {', '.join(map(str, holders))})" if holders else ""),
+                hint="wait for it to finish, or stop those processes, then retry",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def lock_holders(lock_path: Path) -> list[int]:
+    """Pids with the lock file open (Linux /proc); best effort, for the error message."""
+    pids = []
+    target = str(lock_path.resolve())
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.readlink(fd) == target:
+                    pids.append(int(proc.name))
+                    break
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+# -- staging --------------------------------------------------------------------------------------
+
+
+def _fastq_name(sample: str, mate: str, facts: inputs_mod.FastqFacts) -> str:
+    return f"{sample}_{mate}.fastq" + (".gz" if facts.gzipped else "")
+
+
+def workspace_params(checked: CheckedInputs, run_id: str) -> FastqcToBwaParams:
+    """Where a run's files live in the workspace (pure: see the layout in bioinfra.pipelines)."""
+    ref = checked.reference
+    return FastqcToBwaParams(
+        sample=checked.sample,
+        r1=f"inputs/{checked.r1.sha256[:16]}/{_fastq_name(checked.sample, 'R1', checked.r1)}",
+        r2=f"inputs/{checked.r2.sha256[:16]}/{_fastq_name(checked.sample, 'R2', checked.r2)}",
+        reference=f"references/{ref.sha256[:16]}/reference.fa" + (".gz" if ref.gzipped else ""),
+        run_dir=f"runs/{run_id}",
+    )
+
+
+def stage(workspace: Path, output: Path, run_id: str, checked: CheckedInputs) -> FastqcToBwaParams:
+    """Lay out the workspace: inputs linked in, the reference copied once, the run folder linked."""
+    params = workspace_params(checked, run_id)
+    for rel, facts in ((params.r1, checked.r1), (params.r2, checked.r2)):
+        link = workspace / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(facts.path.resolve())
+    ref = checked.reference
+    ref_path = workspace / params.reference
+    if not ref_path.is_file() or sha256_file(ref_path) != ref.sha256:
+        ref_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ref_path.with_name(f".{ref_path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(ref.path, tmp)
+        os.replace(tmp, ref_path)
+    run_link = workspace / params.run_dir
+    run_link.parent.mkdir(parents=True, exist_ok=True)
+    if run_link.is_symlink():
+        run_link.unlink()
+    run_link.symlink_to(output)
+    return params
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run_local(
+    config: Config,
+    req: RunRequest,
+    *,
+    reporter: Optional[Reporter] = None,
+    on_check: Optional[Callable[[str], None]] = None,
+    input_progress: inputs_mod.Progress = None,
+) -> RunOutcome:
+    say = on_check or (lambda _msg: None)
+    runtime_name = req.runtime or config.local.runtime
+    if runtime_name == "docker":
+        raise InputError("--runtime docker arrives with the tool images (issue #3); use --runtime native")
+    tools = require_tools()
+    say(f"runtime native: {', '.join(tools.found)} found on PATH")
+    for note in tools.notes:
+        say(note)
+
+    output, run_id, record = vet_output(req)
+    checked = check_inputs(req, record, input_progress)
+    if record is not None:
+        check_resume_matches(record, checked, req.qc_gate)
+    say(
+        f"inputs ok: {checked.r1.reads:,} read pairs, reference {checked.reference.length:,} bp"
+        + (" (bundled lambda phage sample)" if checked.bundled else "")
+    )
+
+    max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
+    workspace = default_workspace(config)
+    output.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(output)
+    lock_fd = lock.acquire()
+    try:
+        params = stage(workspace, output, run_id, checked)
+        params = FastqcToBwaParams(
+            **{**params.__dict__, "qc_gate": req.qc_gate, "align_threads": min(config.pipeline.align_threads, max_cpus)}
+        )
+        workflow_text = render_fastqc_to_bwa(config, "local", params)
+        (output / "workflow.yaml").write_text(workflow_text)
+        state_dir = output / STATE_DIR
+        started = dt.datetime.now(dt.timezone.utc)
+        run_record = {
+            "run_id": run_id,
+            "pipeline": PIPELINE,
+            "sample": checked.sample,
+            "qc_gate": req.qc_gate,
+            "bundled": checked.bundled,
+            "inputs": inputs_record(checked),
+            "status": "running",
+            "started": (record or {}).get("started", started.isoformat()),
+        }
+        _write_json(state_dir / "run.json", run_record)
+        executor = LocalExecutor(
+            parse_workflow(load_workflow(workflow_text)),
+            volume_roots={"workspace": workspace},
+            state_dir=state_dir,
+            log_dir=output / "logs",
+            runtime=NativeRuntime(inherit_fds=(lock_fd,)),
+            max_cpus=max_cpus,
+            resume=req.resume,
+            reporter=reporter,
+        )
+        t0 = time.monotonic()
+        result = executor.run()
+        makespan = time.monotonic() - t0
+        status = "interrupted" if result.interrupted else ("succeeded" if result.phase == SUCCEEDED else "failed")
+        manifest = build_manifest(run_record, result, output, tools.found, makespan, runtime_name="native")
+        manifest["status"] = status
+        manifest_path = output / "manifest.json"
+        _write_json(manifest_path, manifest)
+        run_record["status"] = status
+        _write_json(state_dir / "run.json", run_record)
+    finally:
+        lock.release()
+
+    if result.interrupted:
+        raise InterruptedRunError(
+            f"run {run_id} interrupted; finished steps are kept",
+            hint=f"continue with: bioinfra run {PIPELINE} --resume --output {output}",
+        )
+    if result.phase == FAILED:
+        failed = result.failed_tasks[0]
+        tail = _tail(failed.log)
+        raise StepFailedError(failed.name, failed.exit_code, str(failed.log), tail=tail)
+    return RunOutcome(run_id, output, manifest_path, result, manifest.get("aligner"), manifest.get("notes", []))
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+_VERSION_KEYS = {"fastqc": "fastqc", "align": "aligner", "samtools-stats": "samtools", "multiqc": "multiqc"}
+
+
+def build_manifest(
+    run_record: dict[str, Any], result: RunResult, output: Path, tools: dict[str, str], makespan: float, *, runtime_name: str
+) -> dict[str, Any]:
+    steps = {}
+    versions: dict[str, str] = {}
+    files: dict[str, Any] = {}
+    run_prefix = f"runs/{run_record['run_id']}/"
+    for name, state in result.tasks.items():
+        data = task_state_dict(state)
+        data["log"] = os.path.relpath(state.log, output)
+        steps[name] = {k: data[k] for k in ("phase", "cached", "attempts", "exit_code", "wall_seconds", "message", "log")}
+        if "tool-version" in state.output_parameters:
+            versions[_VERSION_KEYS.get(state.template, state.template)] = state.output_parameters["tool-version"]
+        for rel, facts in state.outputs.items():
+            if rel.startswith(run_prefix) and "/.bioinfra/" not in rel:
+                files[rel[len(run_prefix):]] = facts
+    align = result.tasks.get("align")
+    aligner = align.output_parameters.get("aligner") if align else None
+    notes = []
+    if aligner == "bwa":
+        notes.append("bwa-mem2 was not installed: the align step used 'bwa mem' (same alignments)")
+    if align is not None and align.phase == "Skipped":
+        notes.append("QC gate: FastQC failed per-base sequence quality, so alignment was skipped")
+    for path in sorted((output / "multiqc").glob("*.html")) if (output / "multiqc").is_dir() else []:
+        rel = str(path.relative_to(output))
+        files.setdefault(rel, {"bytes": path.stat().st_size, "sha256": sha256_file(path)})
+    return {
+        "bioinfra_version": __version__,
+        "run_id": run_record["run_id"],
+        "pipeline": run_record["pipeline"],
+        "target": "local",
+        "runtime": runtime_name,
+        "sample": run_record["sample"],
+        "qc_gate": run_record["qc_gate"],
+        "started": run_record["started"],
+        "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "makespan_seconds": round(makespan, 3),
+        "inputs": run_record["inputs"],
+        "aligner": aligner,
+        "notes": notes,
+        "tool_versions": dict(sorted(versions.items())),
+        "tool_paths": tools,
+        "steps": steps,
+        "outputs": dict(sorted(files.items())),
+        "workflow_sha256": sha256_file(output / "workflow.yaml"),
+    }
+
+
+def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
+    """What `run` would do, checked as far as it can be without creating anything."""
+    tools = require_tools()
+    output, run_id, record = vet_output(req)
+    checked = check_inputs(req, record)
+    if record is not None:
+        check_resume_matches(record, checked, req.qc_gate)
+    max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
+    params = workspace_params(checked, run_id)
+    params = FastqcToBwaParams(**{**params.__dict__, "qc_gate": req.qc_gate, "align_threads": min(config.pipeline.align_threads, max_cpus)})
+    workflow = parse_workflow(load_workflow(render_fastqc_to_bwa(config, "local", params)))
+    from bioinfra.executor.workflow import topological_order
+
+    lines = [
+        f"dry run: nothing was created",
+        f"run id\t{run_id}{' (resumed)' if record else ''}",
+        f"output\t{output}",
+        f"workspace\t{default_workspace(config)}",
+        f"runtime\tnative ({', '.join(tools.found)})",
+        f"cpus\t{max_cpus}",
+        f"inputs\tR1 {checked.r1.path} ({checked.r1.reads:,} reads), R2 {checked.r2.path}, reference {checked.reference.path} ({checked.reference.length:,} bp)",
+    ]
+    for name in topological_order(workflow.tasks):
+        task = workflow.task(name)
+        after = f" after {task.depends}" if task.depends else ""
+        when = f" when {task.when}" if task.when else ""
+        lines.append(f"step\t{name} ({task.template}, {workflow.templates[task.template].cpu:g} cpu){after}{when}")
+    return lines

@@ -1,0 +1,84 @@
+"""One exception hierarchy for everything a user can act on, each with a named exit code.
+
+Exit codes are part of the CLI's contract: scripts branch on them, so a code never changes meaning.
+(Pattern from HTTPie's ExitStatus and SkyPilot's exceptions.)
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    ERROR = 1  # unexpected: a bug or an environment we did not foresee
+    USAGE = 2  # bad command line (Typer/Click's own code)
+    CONFIG_INVALID = 3  # bioinfra.yaml failed validation; nothing was created
+    INPUT_INVALID = 4  # input files or output folder rejected before any step ran
+    STEP_FAILED = 5  # a workflow step failed after its retries
+    TOOL_MISSING = 6  # a required program (fastqc, bwa, ...) is not installed
+    RUN_LOCKED = 7  # another bioinfra process is working on the same run
+    INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
+
+
+class BioinfraError(Exception):
+    """Base of every error meant for the user: a message, an optional hint, an exit code."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(BioinfraError):
+    """The config file is missing, unreadable or invalid. Carries every problem found."""
+
+    exit_code = ExitCode.CONFIG_INVALID
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+
+class InputError(BioinfraError):
+    """An input file, sample sheet or output folder was rejected before anything ran."""
+
+    exit_code = ExitCode.INPUT_INVALID
+
+
+class ToolMissingError(BioinfraError):
+    exit_code = ExitCode.TOOL_MISSING
+
+
+class RunLockedError(BioinfraError):
+    exit_code = ExitCode.RUN_LOCKED
+
+
+class WorkflowSpecError(BioinfraError):
+    """A Workflow the local executor cannot run (unknown template, bad expression, ...)."""
+
+    exit_code = ExitCode.ERROR
+
+
+class StepFailedError(BioinfraError):
+    exit_code = ExitCode.STEP_FAILED
+
+    def __init__(self, step: str, exit_status: int | None, log_path: str, *, tail: str = ""):
+        code = "no exit code" if exit_status is None else f"exit {exit_status}"
+        super().__init__(
+            f"step '{step}' failed ({code}); log: {log_path}",
+            hint=f"read the log, fix the cause, then re-run with --resume to keep finished steps",
+        )
+        self.step = step
+        self.exit_status = exit_status
+        self.log_path = log_path
+        self.tail = tail
+
+
+class InterruptedRunError(BioinfraError):
+    exit_code = ExitCode.INTERRUPTED

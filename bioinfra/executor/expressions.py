@@ -1,0 +1,206 @@
+"""Argo's two small expression languages, as far as our Workflows use them.
+
+- `{{...}}` simple tags: substituted from a flat dict of variables (`workflow.parameters.x`,
+  `inputs.parameters.y`, `tasks.t.outputs.parameters.z`). An unknown tag is an error, as it is in
+  Argo, rather than a silent empty string. Expression tags (`{{=...}}`) are not supported.
+- `depends:` boolean logic over task results, and `when:` conditions (govaluate): `&&`, `||`, `!`,
+  parentheses, `==`, `!=`, `<`, `<=`, `>`, `>=`, quoted strings, numbers, true/false.
+  Ref https://argo-workflows.readthedocs.io/en/latest/enhanced-depends-logic/
+  Ref https://argo-workflows.readthedocs.io/en/latest/walk-through/conditionals/
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Mapping
+
+from bioinfra.errors import WorkflowSpecError
+
+_TAG_RE = re.compile(r"\{\{\s*(=?)([^{}]*?)\s*\}\}")
+
+# Argo's task results. A bare task name means "Succeeded || Skipped || Daemoned".
+TASK_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed")
+
+
+def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        if match.group(1):
+            raise WorkflowSpecError(f"{where}: expression tags ({{{{={match.group(2)}}}}}) are not supported locally")
+        name = match.group(2)
+        if name not in variables:
+            raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
+        return str(variables[name])
+
+    return _TAG_RE.sub(replace, text)
+
+
+def references(text: str) -> list[str]:
+    return [m.group(2) for m in _TAG_RE.finditer(text)]
+
+
+_TOKEN_RE = re.compile(
+    r"""\s*(?:
+        (?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\))
+      | '(?P<sq>[^']*)'
+      | "(?P<dq>[^"]*)"
+      | (?P<num>-?\d+(?:\.\d+)?)(?![\w.-])
+      | (?P<word>[A-Za-z_][\w.-]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+def _tokenize(expr: str) -> list[tuple[str, object]]:
+    tokens: list[tuple[str, object]] = []
+    pos = 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _TOKEN_RE.match(expr, pos)
+        if not m or m.end() == pos:
+            raise WorkflowSpecError(f"cannot parse expression {expr!r} at position {pos}")
+        pos = m.end()
+        if m.group("op"):
+            tokens.append(("op", m.group("op")))
+        elif m.group("sq") is not None:
+            tokens.append(("str", m.group("sq")))
+        elif m.group("dq") is not None:
+            tokens.append(("str", m.group("dq")))
+        elif m.group("num") is not None:
+            tokens.append(("num", float(m.group("num"))))
+        else:
+            tokens.append(("word", m.group("word")))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent: or := and ('||' and)*; and := not ('&&' not)*; not := '!' not | cmp;
+    cmp := atom (op atom)?; atom := '(' or ')' | literal | word."""
+
+    def __init__(self, expr: str, word: Callable[[str], object]):
+        self.expr = expr
+        self.tokens = _tokenize(expr)
+        self.i = 0
+        self.word = word
+
+    def parse(self) -> object:
+        value = self._or()
+        if self.i != len(self.tokens):
+            raise WorkflowSpecError(f"unexpected {self.tokens[self.i][1]!r} in expression {self.expr!r}")
+        return value
+
+    def _peek(self) -> tuple[str, object] | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def _take_op(self, *ops: str) -> str | None:
+        tok = self._peek()
+        if tok and tok[0] == "op" and tok[1] in ops:
+            self.i += 1
+            return str(tok[1])
+        return None
+
+    def _or(self) -> object:
+        value = self._and()
+        while self._take_op("||"):
+            right = self._and()
+            value = _truthy(value) or _truthy(right)
+        return value
+
+    def _and(self) -> object:
+        value = self._not()
+        while self._take_op("&&"):
+            right = self._not()
+            value = _truthy(value) and _truthy(right)
+        return value
+
+    def _not(self) -> object:
+        if self._take_op("!"):
+            return not _truthy(self._not())
+        return self._cmp()
+
+    def _cmp(self) -> object:
+        left = self._atom()
+        op = self._take_op("==", "!=", "<", "<=", ">", ">=")
+        if not op:
+            return left
+        right = self._atom()
+        if op == "==":
+            return left == right
+        if op == "!=":
+            return left != right
+        try:
+            return {"<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right}[op]  # type: ignore[operator]
+        except TypeError:
+            raise WorkflowSpecError(f"cannot compare {left!r} {op} {right!r} in {self.expr!r}") from None
+
+    def _atom(self) -> object:
+        tok = self._peek()
+        if tok is None:
+            raise WorkflowSpecError(f"expression {self.expr!r} ends too early")
+        self.i += 1
+        kind, value = tok
+        if kind == "op" and value == "(":
+            inner = self._or()
+            if not self._take_op(")"):
+                raise WorkflowSpecError(f"missing ')' in expression {self.expr!r}")
+            return inner
+        if kind in ("str", "num"):
+            return value
+        if kind == "word":
+            return self.word(str(value))
+        raise WorkflowSpecError(f"unexpected {value!r} in expression {self.expr!r}")
+
+
+def _truthy(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return bool(value)
+
+
+def evaluate_when(expr: str) -> bool:
+    """Evaluate a `when:` condition whose tags were already substituted."""
+
+    def word(w: str) -> object:
+        if w in ("true", "false"):
+            return w == "true"
+        return w  # govaluate treats a bare word as its text here (e.g. Succeeded == Succeeded)
+
+    return _truthy(_Parser(expr, word).parse())
+
+
+def depends_tasks(expr: str) -> list[str]:
+    """Task names an expression refers to, in order of first appearance."""
+    names: list[str] = []
+    for kind, value in _tokenize(expr):
+        if kind == "word":
+            name = _split_result(str(value))[0]
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _split_result(word: str) -> tuple[str, str | None]:
+    base, dot, result = word.rpartition(".")
+    if dot and result in TASK_RESULTS:
+        return base, result
+    return word, None
+
+
+def evaluate_depends(expr: str, phase_of: Mapping[str, str]) -> bool:
+    """Evaluate `depends:` given each referenced task's final phase."""
+
+    def word(w: str) -> object:
+        name, result = _split_result(w)
+        if name not in phase_of:
+            raise WorkflowSpecError(f"depends refers to unknown task '{name}'")
+        phase = phase_of[name]
+        if result is None:
+            return phase in ("Succeeded", "Skipped", "Daemoned")
+        if result == "AnySucceeded":
+            return phase == "Succeeded"
+        if result == "AllFailed":
+            return phase == "Failed"
+        return phase == result
+
+    return _truthy(_Parser(expr, word).parse())

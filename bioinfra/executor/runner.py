@@ -1,0 +1,400 @@
+"""The local executor: runs an Argo Workflow's DAG on this machine.
+
+Semantics follow Argo where our Workflows rely on them: a task starts when its `depends`
+expression can be decided; `when: false` makes it Skipped, an unmet `depends` Omitted; retries
+follow `retryStrategy`; after a failure no new task starts (Argo's failFast) while running ones
+finish. Independent tasks run in parallel within a CPU budget (the sum of their CPU requests,
+each capped at the budget), so two 1-CPU FastQC steps share a 2-core machine and an 8-thread
+aligner takes all of it.
+
+`resume=True` skips a task whose completion marker lists outputs that are all still present with
+the recorded size and SHA-256, provided nothing upstream of it ran again in this invocation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shlex
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from bioinfra.errors import WorkflowSpecError
+from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute
+from bioinfra.executor.runtime import Runtime, StepCommand
+from bioinfra.executor.workflow import Task, Template, Workflow, container_to_host, topological_order
+
+PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED = (
+    "Pending", "Running", "Succeeded", "Failed", "Skipped", "Omitted",
+)
+TERMINAL = {SUCCEEDED, FAILED, SKIPPED, OMITTED}
+
+
+@dataclass
+class TaskState:
+    name: str
+    template: str
+    log: Path
+    phase: str = PENDING
+    cached: bool = False
+    attempts: int = 0
+    max_attempts: int = 1
+    exit_code: int | None = None
+    started: float | None = None
+    finished: float | None = None
+    message: str = ""
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    output_parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def wall_seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return round(self.finished - self.started, 3)
+
+
+@dataclass
+class RunResult:
+    phase: str
+    tasks: dict[str, TaskState]
+    interrupted: bool = False
+
+    @property
+    def failed_tasks(self) -> list[TaskState]:
+        return [t for t in self.tasks.values() if t.phase == FAILED]
+
+
+class Reporter(Protocol):
+    def started(self, tasks: list[TaskState]) -> None: ...
+
+    def changed(self, task: TaskState) -> None: ...
+
+    def finished(self, result: RunResult) -> None: ...
+
+
+class NullReporter:
+    def started(self, tasks: list[TaskState]) -> None:
+        pass
+
+    def changed(self, task: TaskState) -> None:
+        pass
+
+    def finished(self, result: RunResult) -> None:
+        pass
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class _Resolved:
+    """A task with all tags substituted: what to run and what it must leave behind."""
+
+    command: StepCommand
+    script_path: Path | None
+    source: str | None
+    outputs: dict[str, Path]  # workspace-relative name -> host path
+    output_parameters: dict[str, Path]
+    max_attempts: int
+
+
+class LocalExecutor:
+    def __init__(
+        self,
+        workflow: Workflow,
+        *,
+        volume_roots: dict[str, Path],
+        state_dir: Path,
+        log_dir: Path,
+        runtime: Runtime,
+        max_cpus: float,
+        resume: bool = False,
+        reporter: Reporter | None = None,
+        sleep: Callable[[float], bool] | None = None,
+    ) -> None:
+        missing = [v for v in workflow.volumes if v not in volume_roots]
+        if missing:
+            raise WorkflowSpecError(f"no local folder for volume(s): {', '.join(missing)}")
+        self.workflow = workflow
+        self.volume_roots = volume_roots
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.runtime = runtime
+        self.max_cpus = max(float(max_cpus), 1.0)
+        self.resume = resume
+        self.reporter = reporter or NullReporter()
+        self._stop = threading.Event()
+        self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
+        topological_order(workflow.tasks)  # raises on a cycle before anything runs
+
+    # -- variables and resolution ------------------------------------------------------------
+
+    def _variables(self, states: dict[str, TaskState]) -> dict[str, str]:
+        variables = {f"workflow.parameters.{k}": v for k, v in self.workflow.parameters.items()}
+        variables["workflow.name"] = self.workflow.name
+        for name, state in states.items():
+            for key, value in state.output_parameters.items():
+                variables[f"tasks.{name}.outputs.parameters.{key}"] = value
+        return variables
+
+    def _resolve(self, task: Task, template: Template, variables: dict[str, str]) -> _Resolved:
+        where = f"task '{task.name}'"
+        inputs: dict[str, str] = {}
+        for pname, default in template.input_parameters.items():
+            if pname in task.arguments:
+                inputs[pname] = substitute(task.arguments[pname], variables, where=where)
+            elif default is not None:
+                inputs[pname] = default
+            else:
+                raise WorkflowSpecError(f"{where}: template '{template.name}' needs parameter '{pname}'")
+        scope = {**variables, **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+
+        def sub(text: str) -> str:
+            return substitute(text, scope, where=where)
+
+        mounts = template.volume_mounts
+        if not template.working_dir:
+            raise WorkflowSpecError(f"template '{template.name}' needs a workingDir on a volume to run locally")
+        cwd = container_to_host(sub(template.working_dir), mounts, self.volume_roots)
+        script_path = None
+        source = None
+        argv = [sub(c) for c in template.command]
+        if template.kind == "script":
+            source = sub(template.source or "")
+            script_path = self.state_dir / "scripts" / f"{task.name}.sh"
+            argv.append(str(script_path))
+        argv += [sub(a) for a in template.args]
+        if not argv:
+            raise WorkflowSpecError(f"template '{template.name}' has no command to run locally")
+        outputs = {rel: cwd / rel for rel in (sub(o) for o in template.outputs)}
+        params = {
+            p.name: container_to_host(sub(p.path), mounts, self.volume_roots) for p in template.output_parameters
+        }
+        command = StepCommand(
+            task=task.name,
+            argv=argv,
+            env={k: sub(v) for k, v in template.env.items()},
+            cwd=Path(cwd),
+            cpus=min(template.cpu, self.max_cpus),
+        )
+        return _Resolved(command, script_path, source, outputs, params, template.retry.limit + 1)
+
+    # -- resume ------------------------------------------------------------------------------
+
+    def _marker(self, task: str) -> Path:
+        return self.state_dir / "steps" / f"{task}.json"
+
+    def _cached(self, task: Task, resolved: _Resolved, ran_now: set[str]) -> dict[str, Any] | None:
+        if not self.resume or any(up in ran_now for up in task.upstream) or not resolved.outputs:
+            return None
+        try:
+            marker = json.loads(self._marker(task.name).read_text())
+        except (OSError, ValueError):
+            return None
+        if marker.get("phase") != SUCCEEDED or set(marker.get("outputs", {})) != set(resolved.outputs):
+            return None
+        for rel, path in resolved.outputs.items():
+            recorded = marker["outputs"][rel]
+            if not path.is_file() or path.stat().st_size != recorded["bytes"] or sha256_file(path) != recorded["sha256"]:
+                return None
+        return marker
+
+    # -- one task ----------------------------------------------------------------------------
+
+    def _run_task(self, state: TaskState, resolved: _Resolved) -> None:
+        marker = self._marker(state.name)
+        marker.unlink(missing_ok=True)  # a re-run step is not done until it says so again
+        if resolved.script_path is not None:
+            resolved.script_path.parent.mkdir(parents=True, exist_ok=True)
+            resolved.script_path.write_text(resolved.source or "")
+        state.log.parent.mkdir(parents=True, exist_ok=True)
+        state.max_attempts = resolved.max_attempts
+        template = self.workflow.templates[state.template]
+        for attempt in range(1, resolved.max_attempts + 1):
+            state.attempts = attempt
+            state.message = ""
+            self.reporter.changed(state)
+            with open(state.log, "ab") as log:
+                log.write(
+                    f"=== bioinfra: step '{state.name}' attempt {attempt}/{resolved.max_attempts} "
+                    f"({self.runtime.name}) at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\n"
+                    f"=== command: {shlex.join(resolved.command.argv)}\n=== cwd: {resolved.command.cwd}\n".encode()
+                )
+                log.flush()
+                code = self.runtime.run(resolved.command, log)
+                problem = self._check_outputs(state, resolved) if code == 0 else ""
+                log.write(f"=== exit {code}{'; ' + problem if problem else ''}\n".encode())
+            state.exit_code = code
+            if code == 0 and not problem:
+                _write_json_atomic(
+                    marker,
+                    {
+                        "phase": SUCCEEDED,
+                        "task": state.name,
+                        "exit_code": 0,
+                        "attempts": attempt,
+                        "outputs": state.outputs,
+                        "output_parameters": state.output_parameters,
+                    },
+                )
+                state.phase = SUCCEEDED
+                return
+            state.message = problem or f"exit {code}"
+            if self._stop.is_set():
+                state.message = "interrupted"
+                break
+            if attempt < resolved.max_attempts:
+                delay = template.retry.delay(attempt)
+                state.message = f"{state.message}; retrying in {delay:g}s"
+                self.reporter.changed(state)
+                if self._sleep(delay):  # stop requested during the backoff
+                    state.message = "interrupted"
+                    break
+        state.phase = FAILED
+
+    def _check_outputs(self, state: TaskState, resolved: _Resolved) -> str:
+        """After exit 0: every declared output and output parameter file must exist."""
+        params: dict[str, str] = {}
+        for name, path in resolved.output_parameters.items():
+            try:
+                params[name] = path.read_text().strip()
+            except OSError:
+                return f"output parameter '{name}' was not written ({path})"
+        outputs: dict[str, dict[str, Any]] = {}
+        for rel, path in resolved.outputs.items():
+            if not path.is_file():
+                return f"declared output {rel} is missing"
+            outputs[rel] = {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
+        state.output_parameters = params
+        state.outputs = outputs
+        return ""
+
+    # -- the DAG -----------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        wf = self.workflow
+        states = {
+            t.name: TaskState(name=t.name, template=t.template, log=self.log_dir / f"{t.name}.log") for t in wf.tasks
+        }
+        self.reporter.started(list(states.values()))
+        done: queue.Queue[str] = queue.Queue()
+        free_cpus = self.max_cpus
+        running: dict[str, float] = {}
+        ran_now: set[str] = set()
+        failed = False
+        interrupted = False
+        pool = ThreadPoolExecutor(max_workers=max(1, len(wf.tasks)), thread_name_prefix="bioinfra-step")
+
+        def finish(state: TaskState, phase: str, message: str = "") -> None:
+            state.phase = phase
+            state.message = message
+            state.started = state.started or time.time()
+            state.finished = time.time()
+            self.reporter.changed(state)
+
+        def work(state: TaskState, resolved: _Resolved) -> None:
+            try:
+                self._run_task(state, resolved)
+            except Exception as exc:  # noqa: BLE001 - reported as the step's failure, never lost
+                state.phase = FAILED
+                state.message = f"{type(exc).__name__}: {exc}"
+            finally:
+                state.finished = time.time()
+                done.put(state.name)
+
+        try:
+            while True:
+                progressed = True
+                while progressed and not failed:
+                    progressed = False
+                    variables = self._variables(states)
+                    for task in wf.tasks:
+                        state = states[task.name]
+                        if state.phase != PENDING:
+                            continue
+                        if any(states[u].phase not in TERMINAL for u in task.upstream):
+                            continue
+                        if task.depends and not evaluate_depends(
+                            task.depends, {u: states[u].phase for u in task.upstream}
+                        ):
+                            finish(state, OMITTED, "its depends condition is false")
+                            progressed = True
+                            continue
+                        if task.when:
+                            condition = substitute(task.when, variables, where=f"task '{task.name}' when")
+                            if not evaluate_when(condition):
+                                finish(state, SKIPPED, f"when: {condition}")
+                                progressed = True
+                                continue
+                        resolved = self._resolve(task, wf.templates[task.template], variables)
+                        marker = self._cached(task, resolved, ran_now)
+                        if marker is not None:
+                            state.cached = True
+                            state.attempts = 0
+                            state.exit_code = 0
+                            state.outputs = marker["outputs"]
+                            state.output_parameters = marker.get("output_parameters", {})
+                            finish(state, SUCCEEDED, "outputs complete from an earlier run; skipped")
+                            progressed = True
+                            continue
+                        need = resolved.command.cpus
+                        if need > free_cpus + 1e-9:
+                            continue  # wait for CPUs; a smaller ready task may still fit
+                        free_cpus -= need
+                        running[task.name] = need
+                        ran_now.add(task.name)
+                        state.phase = RUNNING
+                        state.started = time.time()
+                        pool.submit(work, state, resolved)
+                        progressed = True
+                if not running:
+                    break
+                name = done.get()
+                free_cpus += running.pop(name)
+                state = states[name]
+                self.reporter.changed(state)
+                if state.phase == FAILED:
+                    failed = True
+        except KeyboardInterrupt:
+            interrupted = True
+            self._stop.set()
+            self.runtime.terminate_all()
+            while running:
+                running.pop(done.get())
+        finally:
+            pool.shutdown(wait=True)
+
+        culprit = next((s.name for s in states.values() if s.phase == FAILED), None)
+        for state in states.values():
+            if state.phase == PENDING:
+                reason = "interrupted" if interrupted else f"not started: step '{culprit}' failed"
+                finish(state, OMITTED, reason)
+        phase = FAILED if interrupted or any(s.phase == FAILED for s in states.values()) else SUCCEEDED
+        result = RunResult(phase=phase, tasks=states, interrupted=interrupted)
+        self.reporter.finished(result)
+        return result
+
+
+def task_state_dict(state: TaskState) -> dict[str, Any]:
+    data = asdict(state)
+    data["log"] = str(state.log)
+    data["wall_seconds"] = state.wall_seconds
+    return data

@@ -1,0 +1,97 @@
+"""Where a step's command actually runs. `native`: with the tools on this machine's PATH.
+
+The step's container paths are mapped to host folders through its volume mounts, and the
+script runs with the workspace folder as its working directory, exactly as the pod would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+
+@dataclass(frozen=True)
+class StepCommand:
+    """One attempt of one step, with every tag substituted and every path on the host."""
+
+    task: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    cpus: float
+
+
+class Runtime(Protocol):
+    name: str
+
+    def run(self, command: StepCommand, log: IO[bytes]) -> int: ...
+
+    def terminate_all(self) -> None: ...
+
+
+class NativeRuntime:
+    """Runs each step as a local process group.
+
+    Each step gets its own session so Ctrl-C can stop a whole pipeline (bwa | samtools) at once.
+    The run lock's file descriptor is passed down: if bioinfra itself is killed with SIGKILL, a
+    step that keeps running still holds the lock, so `--resume` cannot start a second writer.
+    """
+
+    name = "native"
+
+    def __init__(self, *, inherit_fds: tuple[int, ...] = (), grace_seconds: float = 5.0) -> None:
+        self._inherit_fds = inherit_fds
+        self._grace = grace_seconds
+        self._procs: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def run(self, command: StepCommand, log: IO[bytes]) -> int:
+        env = {**os.environ, **command.env}
+        with self._lock:
+            if self._stopping:
+                return -signal.SIGTERM
+            proc = subprocess.Popen(
+                command.argv,
+                cwd=command.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=self._inherit_fds,
+            )
+            self._procs[proc.pid] = proc
+        try:
+            return proc.wait()
+        finally:
+            with self._lock:
+                self._procs.pop(proc.pid, None)
+
+    def terminate_all(self) -> None:
+        """SIGTERM every running step's process group, then SIGKILL what is left after the grace."""
+        with self._lock:
+            self._stopping = True
+            procs = list(self._procs.values())
+        for proc in procs:
+            _signal_group(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + self._grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass

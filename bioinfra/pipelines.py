@@ -1,0 +1,73 @@
+"""The pipelines bioinfra knows, and the variables their Workflow templates take.
+
+A pipeline renders to one Argo Workflow for every target; only images, pool names and CPU sizes
+differ between targets. Paths in the Workflow are relative to the shared workspace volume:
+
+    references/<sha256[:16]>/<file>   content-addressed reference + its index (built once)
+    inputs/<sha256[:16]>/<sample>_R1.fastq.gz
+    runs/<run-id>/                     one run's outputs
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from bioinfra.config import Config
+from bioinfra.images import image_ref
+from bioinfra.render import render
+from bioinfra.targets import get_target
+
+POOL_LABEL = "bioinfra.io/pool"
+SPOT_TAINT_KEY = "bioinfra.io/spot"
+WORKSPACE_CLAIM = "bioinfra-workspace"
+WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"
+
+
+@dataclass(frozen=True)
+class FastqcToBwaParams:
+    sample: str
+    r1: str  # workspace-relative
+    r2: str
+    reference: str
+    run_dir: str
+    qc_gate: bool = False
+    align_threads: int | None = None  # None: from the config
+
+
+PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2"}
+
+
+def template_variables(config: Config, target_name: str, params: FastqcToBwaParams) -> dict[str, Any]:
+    target = get_target(target_name)
+    registry = target.registry(config)
+    pools = config.node_pools
+    return {
+        "sample": params.sample,
+        "r1": params.r1,
+        "r2": params.r2,
+        "reference": params.reference,
+        "run_dir": params.run_dir,
+        "qc_gate": params.qc_gate,
+        "align_threads": params.align_threads or config.pipeline.align_threads,
+        "align_memory": config.pipeline.align_memory,
+        "retries": config.pipeline.retries,
+        "retry_backoff": config.pipeline.retry_backoff,
+        "images": {"fastqc": image_ref(registry, "fastqc"), "bwa_mem2": image_ref(registry, "bwa-mem2")},
+        "pool_label": POOL_LABEL,
+        "pools": {"general": "general", "highcpu": "highcpu"},
+        "spot_toleration": pools.highcpu.spot,
+        "spot_taint_key": SPOT_TAINT_KEY,
+        "service_account": WORKFLOW_SERVICE_ACCOUNT,
+        "workspace_claim": WORKSPACE_CLAIM,
+    }
+
+
+def render_fastqc_to_bwa(config: Config, target_name: str, params: FastqcToBwaParams) -> str:
+    return render(PIPELINES["fastqc-to-bwa"], **template_variables(config, target_name, params))
+
+
+def load_workflow(text: str) -> dict[str, Any]:
+    return yaml.safe_load(text)

@@ -1,0 +1,68 @@
+"""One module per target behind one small interface.
+
+Each target answers the same few questions (declared once here, in `Target`); adding a cloud means
+adding a module and an entry in TARGETS. Only `local` can run pipelines so far; the cluster
+targets render the same Workflow and gain `up`/`run` in issues #4-#6.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from bioinfra.errors import BioinfraError
+
+if TYPE_CHECKING:
+    from bioinfra.config import Config
+
+
+class Target(Protocol):
+    name: str
+    runs_locally: bool
+
+    def registry(self, config: "Config") -> str:
+        """Where this target's tool images live (<host>/<path>, no tag)."""
+        ...
+
+
+class LocalTarget:
+    name = "local"
+    runs_locally = True
+
+    def registry(self, config: "Config") -> str:
+        return config.registry.url or "localhost:5000/bioinfra"
+
+
+class OnpremTarget:
+    name = "onprem"
+    runs_locally = False
+
+    def registry(self, config: "Config") -> str:
+        return config.registry.url or "localhost:5000/bioinfra"
+
+
+class GcpTarget:
+    name = "gcp"
+    runs_locally = False
+
+    def registry(self, config: "Config") -> str:
+        # Ref https://cloud.google.com/artifact-registry/docs/docker/names
+        return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
+
+
+class AwsTarget:
+    name = "aws"
+    runs_locally = False
+
+    def registry(self, config: "Config") -> str:
+        # The account id is only known after `up aws`; until then name the repository path.
+        return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), OnpremTarget(), GcpTarget(), AwsTarget())}
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise BioinfraError(f"unknown target '{name}'; choose one of: {', '.join(TARGETS)}") from None
