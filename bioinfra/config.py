@@ -144,6 +144,15 @@ class Config(StrictModel):
     onprem: OnpremSettings = Field(default_factory=OnpremSettings)
     state: StateSettings = Field(default_factory=StateSettings)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections_are_defaults(cls, data: Any) -> Any:
+        # A section whose keys are all commented out parses as None: treat it as "use defaults".
+        if isinstance(data, dict):
+            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state")
+            return {k: v for k, v in data.items() if not (k in sections and v is None)}
+        return data
+
     @field_validator("name")
     @classmethod
     def _dns_label(cls, v: str) -> str:
@@ -156,21 +165,7 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _target_requirements(self) -> "Config":
-        problems = []
-        if self.target == "gcp":
-            if not self.project:
-                problems.append("project: required for target gcp (your GCP project id)")
-            elif not _GCP_PROJECT_RE.fullmatch(self.project):
-                problems.append(f"project: '{self.project}' is not a valid GCP project id")
-            if not self.region:
-                problems.append("region: required for target gcp (e.g. europe-west2)")
-            elif not _GCP_REGION_RE.fullmatch(self.region):
-                problems.append(f"region: '{self.region}' is not a GCP region (e.g. europe-west2)")
-        if self.target == "aws":
-            if not self.region:
-                problems.append("region: required for target aws (e.g. eu-west-2)")
-            elif not _AWS_REGION_RE.fullmatch(self.region):
-                problems.append(f"region: '{self.region}' is not an AWS region (e.g. eu-west-2)")
+        problems = target_problems(self.target, self.project, self.region)
         if problems:
             # One ValueError per model is what pydantic allows; join so every problem is reported.
             raise ValueError("; ".join(problems))
@@ -179,6 +174,26 @@ class Config(StrictModel):
     @property
     def results_bucket(self) -> str:
         return self.buckets.results or f"{self.name}-results"
+
+
+def target_problems(target: Any, project: Any, region: Any) -> list[str]:
+    """What a target needs besides well-typed fields (project id, region format)."""
+    problems = []
+    if target == "gcp":
+        if not project:
+            problems.append("project: required for target gcp (your GCP project id)")
+        elif not _GCP_PROJECT_RE.fullmatch(str(project)):
+            problems.append(f"project: '{project}' is not a valid GCP project id")
+        if not region:
+            problems.append("region: required for target gcp (e.g. europe-west2)")
+        elif not _GCP_REGION_RE.fullmatch(str(region)):
+            problems.append(f"region: '{region}' is not a GCP region (e.g. europe-west2)")
+    if target == "aws":
+        if not region:
+            problems.append("region: required for target aws (e.g. eu-west-2)")
+        elif not _AWS_REGION_RE.fullmatch(str(region)):
+            problems.append(f"region: '{region}' is not an AWS region (e.g. eu-west-2)")
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,6 +268,11 @@ def parse_config(data: Any, source: str = CONFIG_FILENAME) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         problems = format_validation_error(exc)
+        # Model-level checks do not run when a field failed; run the target checks anyway so the
+        # user sees every problem in one go.
+        for problem in target_problems(data.get("target"), data.get("project"), data.get("region")):
+            if problem not in problems:
+                problems.append(problem)
         raise ConfigError(
             f"{source} is invalid ({len(problems)} problem{'s' if len(problems) != 1 else ''})",
             problems=problems,

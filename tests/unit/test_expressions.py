@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+
+from bioinfra.errors import WorkflowSpecError
+from bioinfra.executor.expressions import depends_tasks, evaluate_depends, evaluate_when, substitute
+
+
+def test_substitute_and_unknown_tag():
+    assert substitute("a {{workflow.parameters.x}} b {{ inputs.parameters.y }}", {"workflow.parameters.x": "1", "inputs.parameters.y": "2"}, where="t") == "a 1 b 2"
+    with pytest.raises(WorkflowSpecError, match="unknown variable"):
+        substitute("{{workflow.parameters.nope}}", {}, where="t")
+    with pytest.raises(WorkflowSpecError, match="expression tags"):
+        substitute("{{=workflow.name}}", {}, where="t")
+
+
+@pytest.mark.parametrize(
+    "expr, phases, expected",
+    [
+        ("a && b", {"a": "Succeeded", "b": "Skipped"}, True),  # bare name = Succeeded|Skipped|Daemoned
+        ("a && b", {"a": "Succeeded", "b": "Failed"}, False),
+        ("a.Succeeded", {"a": "Skipped"}, False),
+        ("a || b.Failed", {"a": "Failed", "b": "Failed"}, True),
+        ("fastqc-r1 && fastqc-r2 && (stats.Succeeded || align.Skipped)",
+         {"fastqc-r1": "Succeeded", "fastqc-r2": "Succeeded", "stats": "Omitted", "align": "Skipped"}, True),
+        ("!a.Failed && b", {"a": "Failed", "b": "Succeeded"}, False),
+    ],
+)
+def test_depends(expr, phases, expected):
+    assert evaluate_depends(expr, phases) is expected
+
+
+def test_depends_tasks_and_unknown_task():
+    assert depends_tasks("a && (b.Succeeded || c-1.Skipped) && a") == ["a", "b", "c-1"]
+    with pytest.raises(WorkflowSpecError, match="unknown task"):
+        evaluate_depends("x", {})
+
+
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        ("'PASS' != 'FAIL' && 'WARN' != 'FAIL'", True),
+        ("'PASS' != 'FAIL' && 'FAIL' != 'FAIL'", False),
+        ("2 > 1", True),
+        ("true", True),
+        ("!(1 == 1) || false", False),
+    ],
+)
+def test_when(expr, expected):
+    assert evaluate_when(expr) is expected
+
+
+def test_when_syntax_error():
+    with pytest.raises(WorkflowSpecError):
+        evaluate_when("'a' == ")
