@@ -47,7 +47,7 @@ class NodePool(StrictModel):
     gpu: Optional[GpuSpec] = Field(None, description="accelerators attached to each node")
 
     @model_validator(mode="after")
-    def _min_not_above_max(self) -> "NodePool":
+    def _min_not_above_max(self) -> NodePool:
         if self.min > self.max:
             raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
         return self
@@ -61,7 +61,7 @@ class NodePools(StrictModel):
     gpu: Optional[NodePool] = None
 
     @model_validator(mode="after")
-    def _gpu_pool_has_gpus(self) -> "NodePools":
+    def _gpu_pool_has_gpus(self) -> NodePools:
         if self.gpu is not None and self.gpu.gpu is None:
             raise ValueError("the gpu pool needs a 'gpu:' entry with type and count")
         return self
@@ -101,7 +101,7 @@ class StateSettings(StrictModel):
     lock_table: Optional[str] = None
 
     @model_validator(mode="after")
-    def _remote_needs_bucket(self) -> "StateSettings":
+    def _remote_needs_bucket(self) -> StateSettings:
         if self.backend != "local" and not self.bucket:
             raise ValueError(f"backend '{self.backend}' needs 'bucket'")
         if self.backend == "s3" and not self.lock_table:
@@ -164,7 +164,7 @@ class Config(StrictModel):
         return v
 
     @model_validator(mode="after")
-    def _target_requirements(self) -> "Config":
+    def _target_requirements(self) -> Config:
         problems = target_problems(self.target, self.project, self.region)
         if problems:
             # One ValueError per model is what pydantic allows; join so every problem is reported.

@@ -72,7 +72,7 @@ class StepFailedError(BioinfraError):
         code = "no exit code" if exit_status is None else f"exit {exit_status}"
         super().__init__(
             f"step '{step}' failed ({code}); log: {log_path}",
-            hint=f"read the log, fix the cause, then re-run with --resume to keep finished steps",
+            hint="read the log, fix the cause, then re-run with --resume to keep finished steps",
         )
         self.step = step
         self.exit_status = exit_status

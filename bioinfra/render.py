@@ -22,7 +22,7 @@ def templates_root() -> Path:
     raise FileNotFoundError("bioinfra's templates/ folder is missing from this installation")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def environment():
     import jinja2
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Optional
 
 from bioinfra.errors import InputError
 
@@ -60,13 +61,12 @@ def _must_be_readable_file(path: Path, role: str) -> None:
         raise InputError(f"{role} {path} is empty (0 bytes)", hint="was the download or copy cut short?")
 
 
-def _stream(path: Path, role: str, progress: Progress):
-    """Yield (raw_digest, decompressed chunk) over the file, then (digest, b"") at the end.
+def _stream(path: Path, role: str, digest: Any, progress: Progress):
+    """Yield the file's decompressed chunks, then b"" at the end; `digest` sees the raw bytes.
 
     Handles multi-member gzip (bgzip output is a series of members) by starting a new
     decompressor on `unused_data`; a member still open at end of file means the file is truncated.
     """
-    digest = hashlib.sha256()
     gz = _is_gzip(path)
     decomp = zlib.decompressobj(wbits=31)
     member_open = False
@@ -76,7 +76,7 @@ def _stream(path: Path, role: str, progress: Progress):
             if progress:
                 progress(len(block))
             if not gz:
-                yield digest, block
+                yield block
                 continue
             data = block
             while data:
@@ -86,7 +86,7 @@ def _stream(path: Path, role: str, progress: Progress):
                     raise InputError(f"{role} {path} is not a valid gzip file ({exc})", hint="re-copy or re-download it") from None
                 member_open = True
                 if out:
-                    yield digest, out
+                    yield out
                 if not decomp.eof:
                     break
                 member_open = False
@@ -101,7 +101,7 @@ def _stream(path: Path, role: str, progress: Progress):
             f"{role} {path} is a truncated gzip file (it ends before the compressed stream does)",
             hint="the copy or download was cut short: fetch the file again and compare its checksum",
         )
-    yield digest, b""
+    yield b""
 
 
 def inspect_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) -> FastqFacts:
@@ -113,10 +113,10 @@ def inspect_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) ->
     head = bytearray()
     last = b""
     total = 0
-    digest = None
+    digest = hashlib.sha256()
     # A gzip stream that is cut exactly at a member boundary decompresses cleanly, so the
     # line count being a multiple of four is the second guard against truncation.
-    for digest, chunk in _stream(path, role, progress):
+    for chunk in _stream(path, role, digest, progress):
         if not chunk:
             continue
         total += len(chunk)
@@ -133,7 +133,6 @@ def inspect_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) ->
             f"{role} {path} ends in the middle of a record ({lines} lines is not a multiple of 4)",
             hint="the file is truncated or not FASTQ: fetch it again",
         )
-    assert digest is not None
     return FastqFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, reads=lines // 4, gzipped=gz)
 
 
@@ -155,9 +154,9 @@ def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None
     sequences = 0
     length = 0
     pending = b""
-    digest = None
+    digest = hashlib.sha256()
     line_no = 0
-    for digest, chunk in _stream(path, role, progress):
+    for chunk in _stream(path, role, digest, progress):
         data = pending + chunk
         lines = data.split(b"\n")
         pending = lines.pop() if chunk else b""
@@ -177,7 +176,6 @@ def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None
             length += len(line)
     if sequences == 0 or length == 0:
         raise InputError(f"{role} {path} is not FASTA: it has no '>name' line or no sequence")
-    assert digest is not None
     return FastaFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, sequences=sequences, length=length, gzipped=gz)
 
 

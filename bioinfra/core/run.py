@@ -15,9 +15,10 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from bioinfra import __version__
 from bioinfra.config import Config
@@ -461,7 +462,7 @@ def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
     from bioinfra.executor.workflow import topological_order
 
     lines = [
-        f"dry run: nothing was created",
+        "dry run: nothing was created",
         f"run id\t{run_id}{' (resumed)' if record else ''}",
         f"output\t{output}",
         f"workspace\t{default_workspace(config)}",

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from bioinfra.errors import WorkflowSpecError
 

@@ -20,10 +20,11 @@ import queue
 import shlex
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute

@@ -244,7 +244,7 @@ def _check_acyclic(tasks: list[Task]) -> None:
     topological_order(tasks)
 
 
-def container_to_host(path: str, mounts: dict[str, str], volume_roots: dict[str, "PurePosixPath | Any"]) -> Any:
+def container_to_host(path: str, mounts: dict[str, str], volume_roots: dict[str, PurePosixPath | Any]) -> Any:
     """Map a container path under a volume mount to the volume's host folder."""
     p = PurePosixPath(path)
     for mount_path in sorted(mounts, key=len, reverse=True):

@@ -19,7 +19,7 @@ class Target(Protocol):
     name: str
     runs_locally: bool
 
-    def registry(self, config: "Config") -> str:
+    def registry(self, config: Config) -> str:
         """Where this target's tool images live (<host>/<path>, no tag)."""
         ...
 
@@ -28,7 +28,7 @@ class LocalTarget:
     name = "local"
     runs_locally = True
 
-    def registry(self, config: "Config") -> str:
+    def registry(self, config: Config) -> str:
         return config.registry.url or "localhost:5000/bioinfra"
 
 
@@ -36,7 +36,7 @@ class OnpremTarget:
     name = "onprem"
     runs_locally = False
 
-    def registry(self, config: "Config") -> str:
+    def registry(self, config: Config) -> str:
         return config.registry.url or "localhost:5000/bioinfra"
 
 
@@ -44,7 +44,7 @@ class GcpTarget:
     name = "gcp"
     runs_locally = False
 
-    def registry(self, config: "Config") -> str:
+    def registry(self, config: Config) -> str:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
         return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
 
@@ -53,7 +53,7 @@ class AwsTarget:
     name = "aws"
     runs_locally = False
 
-    def registry(self, config: "Config") -> str:
+    def registry(self, config: Config) -> str:
         # The account id is only known after `up aws`; until then name the repository path.
         return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
 

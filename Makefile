@@ -1,0 +1,36 @@
+# bioinfra: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: help setup demo test unit integration bench lint clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install the tools (apt) and bioinfra (.venv); skips what is there
+	@scripts/setup.sh
+
+demo: setup ## run fastqc-to-bwa on the bundled sample, on this machine
+	$(BIN)/bioinfra run fastqc-to-bwa
+
+test: setup lint ## lint, then every test (unit + real tools)
+	$(BIN)/python -m pytest
+
+unit: setup ## unit tests only (no bioinformatics tools needed)
+	$(BIN)/python -m pytest tests/unit
+
+integration: setup ## integration tests only (real FastQC, bwa, samtools, MultiQC)
+	$(BIN)/python -m pytest -m integration tests/integration
+
+bench: setup ## bioinfra vs the same commands as a serial script; writes bench/results.md
+	$(BIN)/python bench/run_bench.py
+
+lint: setup ## ruff, and the committed Argo schema is current
+	$(BIN)/ruff check bioinfra tests scripts bench
+	$(BIN)/python scripts/generate_argo_schema.py --check
+
+clean: ## remove the venv, caches and results/ (not ~/.cache/bioinfra)
+	rm -rf $(VENV) results .pytest_cache .ruff_cache bench/work
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
