@@ -18,6 +18,7 @@ class ExitCode(enum.IntEnum):
     STEP_FAILED = 5  # a workflow step failed after its retries
     TOOL_MISSING = 6  # a required program (fastqc, bwa, ...) is not installed
     RUN_LOCKED = 7  # another bioinfra process is working on the same run
+    UNSUPPORTED = 8  # asked of a target or runtime that cannot do it (yet)
     INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
 
 
@@ -57,6 +58,10 @@ class ToolMissingError(BioinfraError):
 
 class RunLockedError(BioinfraError):
     exit_code = ExitCode.RUN_LOCKED
+
+
+class UnsupportedError(BioinfraError):
+    exit_code = ExitCode.UNSUPPORTED
 
 
 class WorkflowSpecError(BioinfraError):

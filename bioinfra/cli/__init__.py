@@ -26,7 +26,7 @@ app = typer.Typer(
         "Run research pipelines on this machine, an on-prem cluster, GKE or EKS, from one Workflow spec.\n\n"
         "Start here:  bioinfra run fastqc-to-bwa   (bundled sample, this machine)\n\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input, 5 step failed, "
-        "6 tool missing, 7 run busy, 130 interrupted."
+        "6 tool missing, 7 run busy, 8 not available on this target (yet), 130 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -83,8 +83,6 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
 
 
 def main() -> None:
-    import click
-
     debug = os.environ.get("BIOINFRA_DEBUG") == "1"
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
@@ -95,17 +93,22 @@ def main() -> None:
             traceback.print_exc()
         report_error(exc)
         sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        sys.stderr.write("✗ interrupted\n")
-        sys.exit(int(ExitCode.INTERRUPTED))
     except KeyboardInterrupt:
         sys.stderr.write("✗ interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, no locals
+    except Exception as exc:  # noqa: BLE001
+        # Typer's usage errors come from click, which newer Typer releases vendor under another
+        # module name: recognise them by shape (show + exit_code), not by import.
+        if type(exc).__name__ == "Abort":  # click's wrapper for Ctrl-C
+            sys.stderr.write("✗ interrupted\n")
+            sys.exit(int(ExitCode.INTERRUPTED))
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
+            exc.show()
+            sys.exit(exc.exit_code)
         if debug:
             traceback.print_exc()
-        sys.stderr.write(f"✗ internal error: {type(exc).__name__}: {exc}\n  hint: set BIOINFRA_DEBUG=1 for a traceback and report it\n")
+        sys.stderr.write(
+            f"✗ internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: set BIOINFRA_DEBUG=1 for a traceback and report it\n"
+        )
         sys.exit(int(ExitCode.ERROR))

@@ -36,7 +36,7 @@ def run(
     """
     from bioinfra.config import load_config
     from bioinfra.core.run import RunRequest, run_local
-    from bioinfra.errors import BioinfraError, InputError
+    from bioinfra.errors import InputError, UnsupportedError
     from bioinfra.pipelines import PIPELINES
     from bioinfra.targets import get_target
 
@@ -47,7 +47,7 @@ def run(
     config = load_config(ctx.obj["config_path"])
     target_obj = get_target(target or config.target)
     if not target_obj.runs_locally:
-        raise BioinfraError(
+        raise UnsupportedError(
             f"running on target '{target_obj.name}' is not available yet (clusters arrive with issues #4-#6)",
             hint="run on this machine with --target local, or render the Workflow with `bioinfra render`",
         )

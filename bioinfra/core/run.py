@@ -24,7 +24,7 @@ from bioinfra import __version__
 from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
 from bioinfra.core.tools import require_tools
-from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError
+from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError, UnsupportedError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, sha256_file, task_state_dict
 from bioinfra.executor.runtime import NativeRuntime
 from bioinfra.executor.workflow import parse_workflow
@@ -315,9 +315,10 @@ def run_local(
     say = on_check or (lambda _msg: None)
     runtime_name = req.runtime or config.local.runtime
     if runtime_name == "docker":
-        raise InputError("--runtime docker arrives with the tool images (issue #3); use --runtime native")
+        raise UnsupportedError("--runtime docker arrives with the tool images (issue #3); use --runtime native")
     tools = require_tools()
-    say(f"runtime native: {', '.join(tools.found)} found on PATH")
+    why = "auto: the docker runtime arrives with the tool images, issue #3" if runtime_name == "auto" else "as asked"
+    say(f"runtime native ({why}): {', '.join(tools.found)} found on PATH")
     for note in tools.notes:
         say(note)
 

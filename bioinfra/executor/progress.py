@@ -16,8 +16,8 @@ def describe(state: TaskState) -> str:
     if state.phase == SUCCEEDED and state.cached:
         return "cached (outputs complete)"
     if state.phase == RUNNING:
-        attempt = f"attempt {state.attempts}/{state.max_attempts}" if state.max_attempts > 1 else "running"
-        return f"{attempt}" + (f" ({state.message})" if state.message else "")
+        text = "running" if state.attempts <= 1 else f"running (attempt {state.attempts}/{state.max_attempts})"
+        return f"{text}: {state.message}" if state.message else text
     if state.phase in (SUCCEEDED, FAILED):
         wall = f" in {state.wall_seconds:.1f}s" if state.wall_seconds is not None else ""
         extra = f"; {state.message}" if state.phase == FAILED and state.message else ""

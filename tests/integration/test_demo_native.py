@@ -206,3 +206,24 @@ def test_a_failing_step_names_itself_and_its_log(cli, tmp_path):
     assert manifest["status"] == "failed" and manifest["steps"]["align"]["attempts"] == 2
     assert manifest["steps"]["multiqc"]["phase"] == "Omitted"
     assert not (tmp_path / "out" / ".bioinfra" / "steps" / "align.json").exists()  # not marked complete
+
+
+def test_sigterm_stops_every_step_and_resume_finishes(tmp_path, env):
+    out = tmp_path / "stopped"
+    cmd = [sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--output", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = out / "logs" / "fastqc-r1.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "=== cwd" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before FastQC started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)  # what `kill`, systemd or a batch scheduler sends
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert "interrupted" in stderr and f"--resume --output {out}" in stderr
+    assert lock_holders(out / ".bioinfra" / "lock") == []  # no step outlived bioinfra
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    resumed = subprocess.run([*cmd, "--resume"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "manifest.json").read_text())["status"] == "succeeded"

@@ -1,0 +1,58 @@
+"""The command line's contract: help that teaches, usage errors exit 2, named exit codes."""
+
+from __future__ import annotations
+
+from bioinfra.errors import ExitCode
+
+
+def test_help_lists_commands_and_exit_codes(cli):
+    proc = cli("--help", check=True)
+    for word in ("run", "render", "init", "config", "Exit codes"):
+        assert word in proc.stdout
+
+
+def test_run_help_has_examples(cli):
+    proc = cli("run", "--help", check=True)
+    assert "--resume" in proc.stdout and "bioinfra run fastqc-to-bwa --r1" in proc.stdout
+
+
+def test_usage_errors_exit_2(cli):
+    proc = cli("run", "fastqc-to-bwa", "--no-such-option")
+    assert proc.returncode == ExitCode.USAGE and "No such option" in proc.stderr
+    assert cli("run").returncode == ExitCode.USAGE
+
+
+def test_unknown_pipeline_is_bad_input(cli):
+    proc = cli("run", "nope")
+    assert proc.returncode == ExitCode.INPUT_INVALID and "known: fastqc-to-bwa" in proc.stderr
+
+
+def test_cluster_targets_say_they_are_not_available_yet(cli, tmp_path):
+    proc = cli("run", "fastqc-to-bwa", "--target", "gcp")
+    assert proc.returncode == ExitCode.UNSUPPORTED and "not available yet" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_version(cli):
+    from bioinfra import __version__
+
+    assert cli("--version", check=True).stdout.strip() == f"bioinfra {__version__}"
+
+
+def test_render_prints_a_workflow(cli):
+    import yaml
+
+    proc = cli("render", "fastqc-to-bwa", "--target", "aws", check=True)
+    doc = yaml.safe_load(proc.stdout)
+    assert doc["kind"] == "Workflow"
+    assert doc["spec"]["arguments"]["parameters"][0] == {"name": "sample", "value": "lambda"}
+
+
+def test_dry_run_creates_nothing(cli, tmp_path):
+    proc = cli("run", "fastqc-to-bwa", "--dry-run")
+    if proc.returncode == ExitCode.TOOL_MISSING:  # dry run still checks the tools are there
+        assert "apt-get install" in proc.stderr
+        return
+    assert proc.returncode == 0, proc.stderr
+    assert "dry run: nothing was created" in proc.stdout and "step\talign" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
