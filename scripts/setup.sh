@@ -13,7 +13,9 @@ apt_missing=()
 for tool in fastqc bwa samtools multiqc; do
   command -v "$tool" >/dev/null 2>&1 || apt_missing+=("$tool")
 done
-if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  apt_missing+=(python3 python3-venv)
+elif ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
   apt_missing+=(python3-venv)
 fi
 if ((${#apt_missing[@]})); then

@@ -69,7 +69,8 @@ def run(
 
     from bioinfra.executor.progress import reporter_for
 
-    outcome = run_local(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=say)
+    with input_progress(req, quiet) as progress:
+        outcome = run_local(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=say, input_progress=progress)
     for note in outcome.notes:
         typer.echo(f"! {note}", err=True)
     skipped = [t.name for t in outcome.result.tasks.values() if t.phase in ("Skipped", "Omitted")]
@@ -81,3 +82,38 @@ def run(
     if report.exists():
         typer.echo(f"report\t{report}")
     typer.echo(f"manifest\t{outcome.manifest}")
+
+
+# Inputs are read end to end before the run (checksums, read counts, gzip integrity); on large
+# files that takes a while, so show a bar on a terminal.
+_BAR_THRESHOLD_BYTES = 256 * 1024 * 1024
+
+
+class input_progress:  # noqa: N801 - used as a context manager
+    def __init__(self, req, quiet: bool) -> None:
+        files = [p for p in (req.r1, req.r2, req.reference) if p is not None and p.is_file()]
+        self.total = sum(p.stat().st_size for p in files)
+        self.enabled = not quiet and sys.stderr.isatty() and self.total >= _BAR_THRESHOLD_BYTES
+        self.bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("checking inputs"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                            transient=True, console=Console(stderr=True))
+        self.bar.start()
+        task = self.bar.add_task("inputs", total=self.total)
+
+        def advance(n: int) -> None:
+            self.bar.advance(task, n)
+            if self.bar.tasks[task].completed >= self.total:
+                self.bar.stop()
+
+        return advance
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
