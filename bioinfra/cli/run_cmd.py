@@ -6,20 +6,22 @@ from typing import Optional
 
 import typer
 
+from bioinfra.cli import options as opts
+
 
 def run(
     ctx: typer.Context,
-    pipeline: str = typer.Argument(..., help="Pipeline to run: fastqc-to-bwa."),
-    r1: Optional[Path] = typer.Option(None, "--r1", help="Read 1 FASTQ (.fastq or .fastq.gz). Default: bundled sample."),
-    r2: Optional[Path] = typer.Option(None, "--r2", help="Read 2 FASTQ, mates in the same order as R1."),
-    reference: Optional[Path] = typer.Option(None, "--reference", help="Reference FASTA (.fa or .fa.gz); indexed once and cached."),
-    sample: Optional[str] = typer.Option(None, "--sample", help="Sample name (default: from the R1 file name)."),
+    pipeline: opts.Pipeline,
+    r1: opts.R1 = None,
+    r2: opts.R2 = None,
+    reference: opts.Reference = None,
+    sample: opts.Sample = None,
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (default: results/<run-id>/)."),
-    qc_gate: bool = typer.Option(False, "--qc-gate", help="Skip alignment when FastQC FAILs per-base sequence quality."),
+    qc_gate: opts.QcGate = False,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output (default: the latest under results/), skipping complete steps."),
     max_cpus: Optional[int] = typer.Option(None, "--max-cpus", min=1, help="CPU budget for concurrent steps (default: all cores)."),
     runtime: Optional[str] = typer.Option(None, "--runtime", help="native | docker | auto (default: the config's local.runtime)."),
-    target: Optional[str] = typer.Option(None, "--target", "-t", help="Where to run (default: the config's target; only local so far)."),
+    target: opts.Target = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check config, tools and inputs, show the steps; create nothing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:

@@ -7,6 +7,7 @@ folder made, with a lock held for the whole run.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -25,9 +26,10 @@ from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
 from bioinfra.core.tools import require_tools
 from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError, UnsupportedError
-from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, sha256_file, task_state_dict
+from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, task_state_dict
 from bioinfra.executor.runtime import NativeRuntime
-from bioinfra.executor.workflow import parse_workflow
+from bioinfra.executor.workflow import parse_workflow, topological_order
+from bioinfra.files import sha256_file, write_json_atomic
 from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
 from bioinfra.sampledata import bundled
 
@@ -271,6 +273,13 @@ def workspace_params(checked: CheckedInputs, run_id: str) -> FastqcToBwaParams:
     )
 
 
+def run_params(config: Config, checked: CheckedInputs, run_id: str, *, qc_gate: bool, max_cpus: int) -> FastqcToBwaParams:
+    """The Workflow's parameters for a local run: workspace paths, the gate, threads capped at the CPUs."""
+    return dataclasses.replace(
+        workspace_params(checked, run_id), qc_gate=qc_gate, align_threads=min(config.pipeline.align_threads, max_cpus)
+    )
+
+
 def stage(workspace: Path, output: Path, run_id: str, checked: CheckedInputs) -> FastqcToBwaParams:
     """Lay out the workspace: inputs linked in, the reference copied once, the run folder linked."""
     params = workspace_params(checked, run_id)
@@ -296,12 +305,6 @@ def stage(workspace: Path, output: Path, run_id: str, checked: CheckedInputs) ->
 
 
 # -- the run --------------------------------------------------------------------------------------
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def run_local(
@@ -337,10 +340,8 @@ def run_local(
     lock = RunLock(output)
     lock_fd = lock.acquire()
     try:
-        params = stage(workspace, output, run_id, checked)
-        params = FastqcToBwaParams(
-            **{**params.__dict__, "qc_gate": req.qc_gate, "align_threads": min(config.pipeline.align_threads, max_cpus)}
-        )
+        stage(workspace, output, run_id, checked)
+        params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
         workflow_text = render_fastqc_to_bwa(config, "local", params)
         (output / "workflow.yaml").write_text(workflow_text)
         state_dir = output / STATE_DIR
@@ -355,7 +356,7 @@ def run_local(
             "status": "running",
             "started": (record or {}).get("started", started.isoformat()),
         }
-        _write_json(state_dir / "run.json", run_record)
+        write_json_atomic(state_dir / "run.json", run_record)
         executor = LocalExecutor(
             parse_workflow(load_workflow(workflow_text)),
             volume_roots={"workspace": workspace},
@@ -373,9 +374,9 @@ def run_local(
         manifest = build_manifest(run_record, result, output, tools.found, makespan, runtime_name="native")
         manifest["status"] = status
         manifest_path = output / "manifest.json"
-        _write_json(manifest_path, manifest)
+        write_json_atomic(manifest_path, manifest)
         run_record["status"] = status
-        _write_json(state_dir / "run.json", run_record)
+        write_json_atomic(state_dir / "run.json", run_record)
     finally:
         lock.release()
 
@@ -457,11 +458,8 @@ def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
     if record is not None:
         check_resume_matches(record, checked, req.qc_gate)
     max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
-    params = workspace_params(checked, run_id)
-    params = FastqcToBwaParams(**{**params.__dict__, "qc_gate": req.qc_gate, "align_threads": min(config.pipeline.align_threads, max_cpus)})
+    params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
     workflow = parse_workflow(load_workflow(render_fastqc_to_bwa(config, "local", params)))
-    from bioinfra.executor.workflow import topological_order
-
     lines = [
         "dry run: nothing was created",
         f"run id\t{run_id}{' (resumed)' if record else ''}",

@@ -13,9 +13,7 @@ the recorded size and SHA-256, provided nothing upstream of it ran again in this
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import queue
 import shlex
 import threading
@@ -30,6 +28,7 @@ from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute
 from bioinfra.executor.runtime import Runtime, StepCommand
 from bioinfra.executor.workflow import Task, Template, Workflow, container_to_host, topological_order
+from bioinfra.files import sha256_file, write_json_atomic
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED = (
     "Pending", "Running", "Succeeded", "Failed", "Skipped", "Omitted",
@@ -88,21 +87,6 @@ class NullReporter:
 
     def finished(self, result: RunResult) -> None:
         pass
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -245,7 +229,7 @@ class LocalExecutor:
                 log.write(f"=== exit {code}{'; ' + problem if problem else ''}\n".encode())
             state.exit_code = code
             if code == 0 and not problem:
-                _write_json_atomic(
+                write_json_atomic(
                     marker,
                     {
                         "phase": SUCCEEDED,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from bioinfra.errors import BioinfraError
+from bioinfra.errors import InputError
 
 if TYPE_CHECKING:
     from bioinfra.config import Config
@@ -65,4 +65,4 @@ def get_target(name: str) -> Target:
     try:
         return TARGETS[name]
     except KeyError:
-        raise BioinfraError(f"unknown target '{name}'; choose one of: {', '.join(TARGETS)}") from None
+        raise InputError(f"unknown target '{name}'; choose one of: {', '.join(TARGETS)}") from None

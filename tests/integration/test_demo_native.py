@@ -64,7 +64,7 @@ def test_manifest_records_inputs_versions_and_steps(demo):
     _, out, _, _ = demo
     manifest = json.loads((out / "manifest.json").read_text())
     data = bundled()
-    from bioinfra.executor.runner import sha256_file
+    from bioinfra.files import sha256_file
 
     assert manifest["status"] == "succeeded"
     assert manifest["inputs"]["r1"]["sha256"] == sha256_file(data.r1)
