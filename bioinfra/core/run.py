@@ -62,6 +62,21 @@ class RunOutcome:
     notes: list[str] = field(default_factory=list)
 
 
+def usable_workspace(config: Config) -> Path:
+    """The workspace folder, created if needed; refused with a clear error if it cannot be written."""
+    workspace = default_workspace(config)
+    try:
+        workspace.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"workspace {workspace} cannot be created: {exc.strerror}",
+            hint="set local.workspace in bioinfra.yaml to a writable folder",
+        ) from None
+    if not os.access(workspace, os.W_OK | os.X_OK):
+        raise InputError(f"workspace {workspace} is not writable", hint="set local.workspace to a writable folder")
+    return workspace
+
+
 def default_workspace(config: Config) -> Path:
     if config.local.workspace:
         return config.local.workspace.expanduser().resolve()
@@ -307,6 +322,48 @@ def stage(workspace: Path, output: Path, run_id: str, checked: CheckedInputs) ->
 # -- the run --------------------------------------------------------------------------------------
 
 
+def _prepare(
+    config: Config,
+    req: RunRequest,
+    checked: CheckedInputs,
+    workspace: Path,
+    output: Path,
+    run_id: str,
+    record: Optional[dict[str, Any]],
+    max_cpus: int,
+    lock_fd: int,
+    reporter: Optional[Reporter],
+) -> tuple[LocalExecutor, dict[str, Any], Path]:
+    """Stage the workspace, render and record the Workflow, and build its executor."""
+    stage(workspace, output, run_id, checked)
+    params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
+    workflow_text = render_fastqc_to_bwa(config, "local", params)
+    (output / "workflow.yaml").write_text(workflow_text)
+    state_dir = output / STATE_DIR
+    run_record = {
+        "run_id": run_id,
+        "pipeline": PIPELINE,
+        "sample": checked.sample,
+        "qc_gate": req.qc_gate,
+        "bundled": checked.bundled,
+        "inputs": inputs_record(checked),
+        "status": "running",
+        "started": (record or {}).get("started", dt.datetime.now(dt.timezone.utc).isoformat()),
+    }
+    write_json_atomic(state_dir / "run.json", run_record)
+    executor = LocalExecutor(
+        parse_workflow(load_workflow(workflow_text)),
+        volume_roots={"workspace": workspace},
+        state_dir=state_dir,
+        log_dir=output / "logs",
+        runtime=NativeRuntime(inherit_fds=(lock_fd,)),
+        max_cpus=max_cpus,
+        resume=req.resume,
+        reporter=reporter,
+    )
+    return executor, run_record, state_dir
+
+
 def run_local(
     config: Config,
     req: RunRequest,
@@ -335,38 +392,21 @@ def run_local(
     )
 
     max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
-    workspace = default_workspace(config)
+    workspace = usable_workspace(config)
+    created_output = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     lock = RunLock(output)
     lock_fd = lock.acquire()
     try:
-        stage(workspace, output, run_id, checked)
-        params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
-        workflow_text = render_fastqc_to_bwa(config, "local", params)
-        (output / "workflow.yaml").write_text(workflow_text)
-        state_dir = output / STATE_DIR
-        started = dt.datetime.now(dt.timezone.utc)
-        run_record = {
-            "run_id": run_id,
-            "pipeline": PIPELINE,
-            "sample": checked.sample,
-            "qc_gate": req.qc_gate,
-            "bundled": checked.bundled,
-            "inputs": inputs_record(checked),
-            "status": "running",
-            "started": (record or {}).get("started", started.isoformat()),
-        }
-        write_json_atomic(state_dir / "run.json", run_record)
-        executor = LocalExecutor(
-            parse_workflow(load_workflow(workflow_text)),
-            volume_roots={"workspace": workspace},
-            state_dir=state_dir,
-            log_dir=output / "logs",
-            runtime=NativeRuntime(inherit_fds=(lock_fd,)),
-            max_cpus=max_cpus,
-            resume=req.resume,
-            reporter=reporter,
-        )
+        try:
+            executor, run_record, state_dir = _prepare(
+                config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter
+            )
+        except BaseException:
+            # Nothing ran yet: leave no half-made output folder behind.
+            if created_output:
+                shutil.rmtree(output, ignore_errors=True)
+            raise
         t0 = time.monotonic()
         result = executor.run()
         makespan = time.monotonic() - t0

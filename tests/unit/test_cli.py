@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bioinfra.errors import ExitCode
+from tests.conftest import require_native_tools
 
 
 def test_help_lists_commands_and_exit_codes(cli):
@@ -49,10 +50,16 @@ def test_render_prints_a_workflow(cli):
 
 
 def test_dry_run_creates_nothing(cli, tmp_path):
+    require_native_tools()  # a dry run still checks the tools are there
     proc = cli("run", "fastqc-to-bwa", "--dry-run")
-    if proc.returncode == ExitCode.TOOL_MISSING:  # dry run still checks the tools are there
-        assert "apt-get install" in proc.stderr
-        return
     assert proc.returncode == 0, proc.stderr
     assert "dry run: nothing was created" in proc.stdout and "step\talign" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_tools_are_named_with_the_install_command(cli, tmp_path):
+    # PATH=/nonexistent stands in for a machine without the bioinformatics tools.
+    proc = cli("run", "fastqc-to-bwa", extra_env={"PATH": "/nonexistent"})
+    assert proc.returncode == ExitCode.TOOL_MISSING, proc.stderr
+    assert "apt-get install -y --no-install-recommends bash fastqc samtools multiqc bwa" in proc.stderr
     assert list(tmp_path.iterdir()) == []

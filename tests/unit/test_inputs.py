@@ -11,6 +11,7 @@ import pytest
 from bioinfra.core.inputs import check_pair, inspect_fasta, inspect_fastq
 from bioinfra.errors import ExitCode, InputError
 from bioinfra.sampledata import bundled
+from tests.conftest import require_native_tools
 
 DATA = bundled()
 RECORD = "@r{n}\nACGTACGTAC\n+\nIIIIIIIIII\n"
@@ -122,3 +123,13 @@ def test_output_folder_holding_something_else_is_refused(cli, tmp_path):
 def test_resume_with_nothing_to_resume(cli, tmp_path):
     proc = cli("run", "fastqc-to-bwa", "--resume", "--output", str(tmp_path / "nothing"))
     assert proc.returncode == ExitCode.INPUT_INVALID and "holds no bioinfra run" in proc.stderr
+
+
+def test_unusable_workspace_is_refused_before_the_output_exists(cli, tmp_path):
+    (tmp_path / "not-a-folder").write_text("")
+    (tmp_path / "bioinfra.yaml").write_text(f"local: {{workspace: {tmp_path / 'not-a-folder' / 'ws'}}}\n")
+    require_native_tools()  # the tool check comes first
+    proc = cli("run", "fastqc-to-bwa", "--output", str(tmp_path / "out"))
+    assert proc.returncode == ExitCode.INPUT_INVALID, proc.stderr
+    assert "cannot be created" in proc.stderr and "local.workspace" in proc.stderr
+    assert not (tmp_path / "out").exists()
