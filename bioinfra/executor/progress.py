@@ -34,21 +34,22 @@ class PlainReporter:
         self._last: dict[str, str] = {}
 
     def started(self, tasks: list[TaskState]) -> None:
-        self._write(f"running {len(tasks)} steps: {', '.join(t.name for t in tasks)}")
+        with self._lock:
+            self._write(f"running {len(tasks)} steps: {', '.join(t.name for t in tasks)}")
 
     def changed(self, task: TaskState) -> None:
         line = f"{MARKS.get(task.phase, ' ')} {task.name}: {describe(task)}"
-        if self._last.get(task.name) != line:
-            self._last[task.name] = line
-            self._write(line)
+        with self._lock:  # steps report from their own threads
+            if self._last.get(task.name) != line:
+                self._last[task.name] = line
+                self._write(line)
 
     def finished(self, result: RunResult) -> None:
         pass
 
     def _write(self, text: str) -> None:
-        with self._lock:
-            self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
-            self.stream.flush()
+        self.stream.write(f"[{time.strftime('%H:%M:%S')}] {text}\n")
+        self.stream.flush()
 
 
 class RichReporter:

@@ -284,6 +284,8 @@ class LocalExecutor:
         free_cpus = self.max_cpus
         running: dict[str, float] = {}
         ran_now: set[str] = set()
+        resolved_tasks: dict[str, _Resolved] = {}
+        waited: set[str] = set()
         failed = False
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=max(1, len(wf.tasks)), thread_name_prefix="bioinfra-step")
@@ -329,8 +331,11 @@ class LocalExecutor:
                                 finish(state, SKIPPED, f"when: {condition}")
                                 progressed = True
                                 continue
-                        resolved = self._resolve(task, wf.templates[task.template], variables)
-                        marker = self._cached(task, resolved, ran_now)
+                        # Resolved once: everything it depends on has finished, so it cannot change.
+                        if task.name not in resolved_tasks:
+                            resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template], variables)
+                        resolved = resolved_tasks[task.name]
+                        marker = self._cached(task, resolved, ran_now) if task.name not in waited else None
                         if marker is not None:
                             state.cached = True
                             state.attempts = 0
@@ -342,7 +347,8 @@ class LocalExecutor:
                             continue
                         need = resolved.command.cpus
                         if need > free_cpus + 1e-9:
-                            continue  # wait for CPUs; a smaller ready task may still fit
+                            waited.add(task.name)  # checked for resume already; now only waits for CPUs
+                            continue  # a smaller ready task may still fit
                         free_cpus -= need
                         running[task.name] = need
                         ran_now.add(task.name)
