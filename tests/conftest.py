@@ -29,12 +29,23 @@ def assert_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden file; if intended, BIOINFRA_REGENERATE=1"
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """Environment for CLI runs: a private workspace cache, no config from the caller."""
+@pytest.fixture(scope="session")
+def matplotlib_cache(tmp_path_factory) -> str:
+    """One matplotlib cache for the session: MultiQC builds its font cache once, not per test."""
+    return str(tmp_path_factory.mktemp("mplconfig"))
+
+
+def cli_env(cache_home: Path, matplotlib_dir: str) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if not k.startswith("BIOINFRA_")}
-    e["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    e["XDG_CACHE_HOME"] = str(cache_home)
+    e["MPLCONFIGDIR"] = matplotlib_dir
     return e
+
+
+@pytest.fixture
+def env(tmp_path: Path, matplotlib_cache: str) -> dict[str, str]:
+    """Environment for CLI runs: a private workspace cache, no config from the caller."""
+    return cli_env(tmp_path / "cache", matplotlib_cache)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from bioinfra.core.run import lock_holders
 from bioinfra.errors import ExitCode
 from bioinfra.sampledata import bundled
 from bioinfra.sampledata.simulate import read_planted_snps, simulate
-from tests.conftest import require_native_tools
+from tests.conftest import cli_env, require_native_tools
 
 pytestmark = pytest.mark.integration
 
@@ -28,11 +28,10 @@ def _tools():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, matplotlib_cache):
     """One real demo run shared by the assertions below."""
     root = tmp_path_factory.mktemp("demo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BIOINFRA_")}
-    env["XDG_CACHE_HOME"] = str(root / "cache")
+    env = cli_env(root / "cache", matplotlib_cache)
     proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--output", str(root / "out")],
                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
