@@ -182,3 +182,46 @@ def test_unsupported_workflow_features_are_rejected(tmp_path):
     )
     with pytest.raises(WorkflowSpecError, match="cycle"):
         parse_workflow(cyclic)
+
+
+def test_rich_display_shows_each_step_and_its_outcome(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from bioinfra.executor.progress import RichReporter
+
+    buffer = io.StringIO()
+    reporter = RichReporter(Console(file=buffer, force_terminal=True, width=100))
+    doc = workflow(
+        [{"name": "ok-step", "template": "ok"}, {"name": "bad-step", "template": "bad", "depends": "ok-step"}],
+        [step("ok", "true\n"), step("bad", "exit 4\n")],
+    )
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    result = LocalExecutor(
+        parse_workflow(doc), volume_roots={"ws": ws}, state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
+        runtime=NativeRuntime(), max_cpus=2, reporter=reporter,
+    ).run()
+    assert result.phase == "Failed"
+    screen = buffer.getvalue()
+    assert "ok-step" in screen and "✓" in screen and "succeeded" in screen
+    assert "bad-step" in screen and "✗" in screen and "exit 4" in screen
+
+
+def test_plain_display_one_line_per_change(tmp_path):
+    import io
+
+    from bioinfra.executor.progress import PlainReporter
+
+    stream = io.StringIO()
+    doc = workflow([{"name": "a", "template": "t"}], [step("t", "true\n")])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    LocalExecutor(
+        parse_workflow(doc), volume_roots={"ws": ws}, state_dir=tmp_path / "state", log_dir=tmp_path / "logs",
+        runtime=NativeRuntime(), max_cpus=1, reporter=PlainReporter(stream),
+    ).run()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("running 1 steps: a")
+    assert any("… a: running" in line for line in lines) and lines[-1].split("] ", 1)[1].startswith("✓ a: succeeded")

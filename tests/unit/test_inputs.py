@@ -133,3 +133,19 @@ def test_unusable_workspace_is_refused_before_the_output_exists(cli, tmp_path):
     assert proc.returncode == ExitCode.INPUT_INVALID, proc.stderr
     assert "cannot be created" in proc.stderr and "local.workspace" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_output_picks_the_latest_run(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from bioinfra.core.run import RunRequest, vet_output
+
+    monkeypatch.chdir(tmp_path)
+    for i, name in enumerate(["fastqc-to-bwa-20260101-000000-aaaa", "fastqc-to-bwa-20260102-000000-bbbb"]):
+        state = tmp_path / "results" / name / ".bioinfra"
+        state.mkdir(parents=True)
+        (state / "run.json").write_text(json.dumps({"run_id": name, "pipeline": "fastqc-to-bwa"}))
+        os.utime(state / "run.json", (1_000_000 + i, 1_000_000 + i))
+    output, run_id, record = vet_output(RunRequest(resume=True))
+    assert run_id == "fastqc-to-bwa-20260102-000000-bbbb" and output.name == run_id and record["run_id"] == run_id
