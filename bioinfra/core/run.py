@@ -17,6 +17,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -133,10 +134,16 @@ def check_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None, pro
             f"sample name {sample!r} is not allowed",
             hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
         )
-    r1_facts = inputs_mod.inspect_fastq(r1, "R1 file", progress)
-    r2_facts = inputs_mod.inspect_fastq(r2, "R2 file", progress)
+    if r1.exists() and r2.exists() and r1.resolve() == r2.resolve():
+        raise InputError(f"--r1 and --r2 are the same file ({r1})", hint="give the read 1 and read 2 files of the pair")
+    # Each file is read end to end; zlib and hashlib release the GIL, so the three reads overlap.
+    # Results are taken in a fixed order, so the first problem reported does not depend on timing.
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="bioinfra-check") as pool:
+        r1_job = pool.submit(inputs_mod.inspect_fastq, r1, "R1 file", progress)
+        r2_job = pool.submit(inputs_mod.inspect_fastq, r2, "R2 file", progress)
+        ref_job = pool.submit(inputs_mod.inspect_fasta, ref, "reference", progress)
+        r1_facts, r2_facts, ref_facts = r1_job.result(), r2_job.result(), ref_job.result()
     inputs_mod.check_pair(r1_facts, r2_facts)
-    ref_facts = inputs_mod.inspect_fasta(ref, "reference", progress)
     return CheckedInputs(sample, r1_facts, r2_facts, ref_facts, is_bundled)
 
 
