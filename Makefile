@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo test unit integration bench lint clean
+.PHONY: help setup demo test unit integration docker-up images bench lint clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,12 @@ unit: setup ## unit tests only (no bioinformatics tools needed)
 
 integration: setup ## integration tests only (real FastQC, bwa, samtools, MultiQC)
 	$(BIN)/python -m pytest -m integration tests/integration
+
+docker-up: ## as root: install/start Docker and build the local base image (for images and tests)
+	@scripts/docker-up.sh
+
+images: setup docker-up ## build the tool images on the local base image (bwa where bwa-mem2 cannot be fetched)
+	$(BIN)/bioinfra images build --base-image bioinfra-base:bookworm --aligner $${ALIGNER:-bwa}
 
 bench: setup ## bioinfra vs the same commands as a serial script; writes bench/results.md
 	$(BIN)/python bench/run_bench.py

@@ -40,9 +40,13 @@ class FastqcToBwaParams:
 PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2"}
 
 
-def template_variables(config: Config, target_name: str, params: FastqcToBwaParams) -> dict[str, Any]:
+def template_variables(
+    config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """`images` (name -> reference) overrides the target's registry, e.g. with locally built images."""
     target = get_target(target_name)
     registry = target.registry(config)
+    images = images or {}
     pools = config.node_pools
     return {
         "sample": params.sample,
@@ -55,7 +59,10 @@ def template_variables(config: Config, target_name: str, params: FastqcToBwaPara
         "align_memory": config.pipeline.align_memory,
         "retries": config.pipeline.retries,
         "retry_backoff": config.pipeline.retry_backoff,
-        "images": {"fastqc": image_ref(registry, "fastqc"), "bwa_mem2": image_ref(registry, "bwa-mem2")},
+        "images": {
+            "fastqc": images.get("fastqc") or image_ref(registry, "fastqc"),
+            "bwa_mem2": images.get("bwa-mem2") or image_ref(registry, "bwa-mem2"),
+        },
         "pool_label": POOL_LABEL,
         "pools": {"general": "general", "highcpu": "highcpu"},
         "spot_toleration": pools.highcpu.spot,
@@ -65,8 +72,10 @@ def template_variables(config: Config, target_name: str, params: FastqcToBwaPara
     }
 
 
-def render_fastqc_to_bwa(config: Config, target_name: str, params: FastqcToBwaParams) -> str:
-    return render(PIPELINES["fastqc-to-bwa"], **template_variables(config, target_name, params))
+def render_fastqc_to_bwa(
+    config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
+) -> str:
+    return render(PIPELINES["fastqc-to-bwa"], **template_variables(config, target_name, params, images))
 
 
 def load_workflow(text: str) -> dict[str, Any]:

@@ -74,3 +74,15 @@ def require_native_tools() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI must install {missing} (make setup)")
         pytest.skip(f"native tools missing: {missing}; run `make setup`")
+
+
+def require_docker() -> None:
+    """Real Docker tests: CI starts a daemon (scripts/docker-up.sh); elsewhere they skip without one."""
+    from bioinfra.adaptors.docker import daemon_answers
+
+    if daemon_answers() and subprocess.run(["docker", "image", "inspect", "bioinfra-base:bookworm"],
+                                           capture_output=True).returncode == 0:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI must start Docker and build the base image: scripts/docker-up.sh")
+    pytest.skip("no Docker daemon or no bioinfra-base:bookworm image; run scripts/docker-up.sh as root")

@@ -54,12 +54,13 @@ def root(
 
 
 def _register() -> None:
-    from bioinfra.cli import config_cmd, init_cmd, render_cmd, run_cmd, sample_cmd
+    from bioinfra.cli import config_cmd, images_cmd, init_cmd, render_cmd, run_cmd, sample_cmd
 
     app.command("init")(init_cmd.init)
     app.add_typer(config_cmd.app, name="config")
     app.command("render")(render_cmd.render)
     app.command("run")(run_cmd.run)
+    app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
 
 

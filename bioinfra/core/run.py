@@ -25,10 +25,9 @@ from typing import Any, Optional
 from bioinfra import __version__
 from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
-from bioinfra.core.tools import require_tools
-from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError, UnsupportedError
+from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
+from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, task_state_dict
-from bioinfra.executor.runtime import NativeRuntime
 from bioinfra.executor.workflow import parse_workflow, topological_order
 from bioinfra.files import sha256_file, write_json_atomic
 from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
@@ -340,11 +339,12 @@ def _prepare(
     max_cpus: int,
     lock_fd: int,
     reporter: Optional[Reporter],
+    choice: RuntimeChoice,
 ) -> tuple[LocalExecutor, dict[str, Any], Path]:
     """Stage the workspace, render and record the Workflow, and build its executor."""
     stage(workspace, output, run_id, checked)
     params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
-    workflow_text = render_fastqc_to_bwa(config, "local", params)
+    workflow_text = render_fastqc_to_bwa(config, "local", params, choice.images)
     (output / "workflow.yaml").write_text(workflow_text)
     state_dir = output / STATE_DIR
     run_record = {
@@ -363,7 +363,10 @@ def _prepare(
         volume_roots={"workspace": workspace},
         state_dir=state_dir,
         log_dir=output / "logs",
-        runtime=NativeRuntime(inherit_fds=(lock_fd,)),
+        runtime=make_runtime(
+            choice, lock_fd=lock_fd, workspace=workspace, output=output,
+            input_paths=[checked.r1.path, checked.r2.path], run_id=run_id,
+        ),
         max_cpus=max_cpus,
         resume=req.resume,
         reporter=reporter,
@@ -380,13 +383,9 @@ def run_local(
     input_progress: inputs_mod.Progress = None,
 ) -> RunOutcome:
     say = on_check or (lambda _msg: None)
-    runtime_name = req.runtime or config.local.runtime
-    if runtime_name == "docker":
-        raise UnsupportedError("--runtime docker arrives with the tool images (issue #3); use --runtime native")
-    tools = require_tools()
-    why = "auto: the docker runtime arrives with the tool images, issue #3" if runtime_name == "auto" else "as asked"
-    say(f"runtime native ({why}): {', '.join(tools.found)} found on PATH")
-    for note in tools.notes:
+    choice = choose_runtime(req.runtime or config.local.runtime, default_workspace(config))
+    say(f"runtime {choice.name} ({choice.reason}): {', '.join(f'{k} {v}' if choice.name == 'docker' else k for k, v in choice.tools.items())}")
+    for note in choice.notes:
         say(note)
 
     output, run_id, record = vet_output(req)
@@ -407,7 +406,7 @@ def run_local(
     try:
         try:
             executor, run_record, state_dir = _prepare(
-                config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter
+                config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter, choice
             )
         except BaseException:
             # Nothing ran yet: leave no half-made output folder behind.
@@ -418,7 +417,7 @@ def run_local(
         result = executor.run()
         makespan = time.monotonic() - t0
         status = "interrupted" if result.interrupted else ("succeeded" if result.phase == SUCCEEDED else "failed")
-        manifest = build_manifest(run_record, result, output, tools.found, makespan, runtime_name="native")
+        manifest = build_manifest(run_record, result, output, choice.tools, makespan, runtime_name=choice.name)
         manifest["status"] = status
         manifest_path = output / "manifest.json"
         write_json_atomic(manifest_path, manifest)
@@ -490,7 +489,7 @@ def build_manifest(
         "aligner": aligner,
         "notes": notes,
         "tool_versions": dict(sorted(versions.items())),
-        "tool_paths": tools,
+        ("tool_paths" if runtime_name == "native" else "images"): tools,
         "steps": steps,
         "outputs": dict(sorted(files.items())),
         "workflow_sha256": sha256_file(output / "workflow.yaml"),
@@ -499,20 +498,20 @@ def build_manifest(
 
 def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
     """What `run` would do, checked as far as it can be without creating anything."""
-    tools = require_tools()
+    choice = choose_runtime(req.runtime or config.local.runtime, default_workspace(config))
     output, run_id, record = vet_output(req)
     checked = check_inputs(req, record)
     if record is not None:
         check_resume_matches(record, checked, req.qc_gate)
     max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
     params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
-    workflow = parse_workflow(load_workflow(render_fastqc_to_bwa(config, "local", params)))
+    workflow = parse_workflow(load_workflow(render_fastqc_to_bwa(config, "local", params, choice.images)))
     lines = [
         "dry run: nothing was created",
         f"run id\t{run_id}{' (resumed)' if record else ''}",
         f"output\t{output}",
         f"workspace\t{default_workspace(config)}",
-        f"runtime\tnative ({', '.join(tools.found)})",
+        f"runtime\t{choice.name} ({choice.reason})",
         f"cpus\t{max_cpus}",
         f"inputs\tR1 {checked.r1.path} ({checked.r1.reads:,} reads), R2 {checked.r2.path}, reference {checked.reference.path} ({checked.reference.length:,} bp)",
     ]

@@ -179,6 +179,9 @@ class LocalExecutor:
             env={k: sub(v) for k, v in template.env.items()},
             cwd=Path(cwd),
             cpus=min(template.cpu, self.max_cpus),
+            image=sub(template.image),
+            container_cwd=sub(template.working_dir),
+            memory_bytes=template.memory_bytes,
         )
         return _Resolved(command, script_path, source, outputs, params, template.retry.limit + 1)
 

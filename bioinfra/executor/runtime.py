@@ -25,6 +25,9 @@ class StepCommand:
     env: dict[str, str]
     cwd: Path
     cpus: float
+    image: str = ""
+    container_cwd: str = ""  # the template's workingDir, for runtimes that run the image
+    memory_bytes: int | None = None  # the template's memory limit (else request)
 
 
 class Runtime(Protocol):
@@ -95,3 +98,66 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
     except ProcessLookupError:
         pass
+
+
+class DockerRuntime:
+    """Runs each step in its image, as the pod would: workspace mounted at its mountPath.
+
+    Mounts: the workspace volume at its container path; the run's output folder and each input's
+    folder at their own host paths, so the workspace's symlinks (runs/<id>, inputs/...) resolve
+    inside the container as they do outside. `--network none`; the caller's uid:gid, so outputs
+    belong to the caller; CPU and memory limits from the step's resources.
+    """
+
+    name = "docker"
+
+    def __init__(self, client, *, workspace_mounts: dict[str, str], host_paths: list[tuple[str, bool]], labels: dict[str, str]):
+        self._client = client
+        self._volumes = {host: {"bind": container, "mode": "rw"} for host, container in workspace_mounts.items()}
+        for path, writable in host_paths:
+            self._volumes.setdefault(path, {"bind": path, "mode": "rw" if writable else "ro"})
+        self._labels = labels
+        self._running: dict[str, object] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def run(self, command: StepCommand, log: IO[bytes]) -> int:
+        with self._lock:
+            if self._stopping:
+                return -signal.SIGTERM
+            container = self._client.containers.run(
+                command.image,
+                command.argv,
+                detach=True,
+                network_mode="none",
+                user=f"{os.getuid()}:{os.getgid()}",
+                working_dir=command.container_cwd or None,
+                environment={"HOME": "/tmp", **command.env},
+                volumes=self._volumes,
+                nano_cpus=int(command.cpus * 1e9),
+                mem_limit=command.memory_bytes,
+                labels={**self._labels, "io.bioinfra.step": command.task},
+            )
+            self._running[container.id] = container
+        try:
+            for chunk in container.logs(stream=True, follow=True):
+                log.write(chunk)
+                log.flush()
+            return int(container.wait().get("StatusCode", 1))
+        finally:
+            with self._lock:
+                self._running.pop(container.id, None)
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    def terminate_all(self) -> None:
+        with self._lock:
+            self._stopping = True
+            containers = list(self._running.values())
+        for container in containers:
+            try:
+                container.stop(timeout=5)  # SIGTERM, then SIGKILL after the grace, like NativeRuntime
+            except Exception:  # noqa: BLE001 - already gone
+                pass

@@ -60,6 +60,7 @@ class Template:
     env: dict[str, str]
     volume_mounts: dict[str, str]  # mountPath -> volume name
     cpu: float
+    memory_bytes: int | None  # limits.memory, else requests.memory
     image: str
     input_parameters: dict[str, str | None]  # name -> default
     output_parameters: list[OutputParameter]
@@ -116,6 +117,17 @@ def parse_cpu(value: Any, where: str) -> float:
         raise WorkflowSpecError(f"{where}: cannot read CPU quantity {value!r}") from None
 
 
+_MEMORY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def parse_memory(value: Any, where: str) -> int:
+    """Kubernetes memory quantity: "16Gi", "500Mi", "1G", 1048576."""
+    m = re.match(r"^(\d+(?:\.\d+)?)([kMGT]i?)?$", str(value).strip())
+    if not m:
+        raise WorkflowSpecError(f"{where}: cannot read memory quantity {value!r}")
+    return int(float(m.group(1)) * _MEMORY_UNITS[m.group(2) or ""])
+
+
 def _retry(spec: dict[str, Any] | None, where: str) -> RetryPolicy:
     if not spec:
         return RetryPolicy()
@@ -147,6 +159,8 @@ def _template(raw: dict[str, Any]) -> Template:
     else:
         raise WorkflowSpecError(f"{where} has neither script nor container")
     resources = (body.get("resources") or {}).get("requests") or {}
+    limits = (body.get("resources") or {}).get("limits") or {}
+    memory = limits.get("memory", resources.get("memory"))
     annotations = ((raw.get("metadata") or {}).get("annotations") or {})
     outputs = [line.strip() for line in str(annotations.get(OUTPUTS_ANNOTATION, "")).splitlines() if line.strip()]
     output_parameters = []
@@ -165,6 +179,7 @@ def _template(raw: dict[str, Any]) -> Template:
         env={e["name"]: str(e.get("value", "")) for e in body.get("env") or []},
         volume_mounts={m["mountPath"]: m["name"] for m in body.get("volumeMounts") or []},
         cpu=parse_cpu(resources.get("cpu", "1"), f"{where}.resources.requests.cpu"),
+        memory_bytes=parse_memory(memory, f"{where}.resources") if memory is not None else None,
         image=str(body.get("image", "")),
         input_parameters={
             p["name"]: (str(p["value"]) if "value" in p else (str(p["default"]) if "default" in p else None))

@@ -1,0 +1,93 @@
+"""Choosing where the local target's steps run: `native` (tools on PATH) or `docker` (the images).
+
+`auto` picks docker when a daemon answers and the pipeline's images are built (and says so), and
+native otherwise (saying why not docker).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from bioinfra.core.tools import require_tools
+from bioinfra.errors import BioinfraError, RunLockedError, ToolMissingError
+from bioinfra.executor.runtime import DockerRuntime, NativeRuntime, Runtime
+
+PIPELINE_IMAGES = ("fastqc", "bwa-mem2")
+
+
+@dataclass
+class RuntimeChoice:
+    name: str  # "native" or "docker"
+    reason: str
+    tools: dict[str, str]  # native: program -> path; docker: image name -> reference
+    notes: list[str] = field(default_factory=list)
+    images: Optional[dict[str, str]] = None  # docker: what the Workflow must name
+    client: Any = None
+
+
+def choose_runtime(requested: str, workspace: Path) -> RuntimeChoice:
+    if requested == "native":
+        return _native("as asked")
+    if requested == "docker":
+        return _docker(workspace, "as asked")
+    try:
+        return _docker(workspace, "auto: a Docker daemon answers and the images are built")
+    except BioinfraError as exc:
+        return _native(f"auto: not docker, because {exc.message}")
+
+
+def _native(reason: str) -> RuntimeChoice:
+    tools = require_tools()
+    return RuntimeChoice("native", reason, tools.found, tools.notes)
+
+
+def _docker(workspace: Path, reason: str) -> RuntimeChoice:
+    from bioinfra.adaptors.docker import client as docker_client
+    from bioinfra.adaptors.docker import sdk
+    from bioinfra.core.images import read_records
+
+    client = docker_client()
+    records = read_records(workspace)
+    missing = []
+    for name in PIPELINE_IMAGES:
+        ref = (records.get(name) or {}).get("ref")
+        try:
+            if not ref:
+                raise sdk().errors.ImageNotFound(name)
+            client.images.get(ref)
+        except sdk().errors.ImageNotFound:
+            missing.append(name)
+    if missing:
+        raise ToolMissingError(
+            f"the docker runtime needs images that are not built here: {', '.join(missing)}",
+            hint="build them with `bioinfra images build` (add --base-image where Docker Hub is unreachable)",
+        )
+    # After `images push`, name each image by digest: exactly what was built and pushed.
+    images = {name: records[name].get("pinned") or records[name]["ref"] for name in PIPELINE_IMAGES}
+    notes = []
+    if records["bwa-mem2"].get("aligner") == "bwa":
+        notes.append("the aligner image was built with ALIGNER=bwa: the align step will use 'bwa mem' (same alignments)")
+    return RuntimeChoice("docker", reason, images, notes, images, client)
+
+
+def make_runtime(choice: RuntimeChoice, *, lock_fd: int, workspace: Path, output: Path, input_paths: list[Path], run_id: str) -> Runtime:
+    if choice.name == "native":
+        return NativeRuntime(inherit_fds=(lock_fd,))
+    # Containers are not children of bioinfra: after a kill -9 they live on without the run lock.
+    # Refuse to start a second writer while any container of this output folder still runs.
+    leftovers = choice.client.containers.list(filters={"label": f"io.bioinfra.output={output}"})
+    if leftovers:
+        names = ", ".join(f"{c.name} ({c.labels.get('io.bioinfra.step', '?')})" for c in leftovers)
+        raise RunLockedError(
+            f"containers of the run in {output} are still running: {names}",
+            hint="wait for them, or stop them with `docker rm -f`, then retry",
+        )
+    host_paths = [(str(output), True)] + [(str(p.resolve().parent), False) for p in input_paths]
+    return DockerRuntime(
+        choice.client,
+        workspace_mounts={str(workspace): "/workspace"},
+        host_paths=host_paths,
+        labels={"io.bioinfra.run": run_id, "io.bioinfra.output": str(output)},
+    )

@@ -1,0 +1,188 @@
+"""The tool images and the docker runtime, with the real Docker daemon.
+
+The base image is `bioinfra-base:bookworm`, made by scripts/docker-up.sh with debootstrap and
+`docker import` (no Docker Hub here); builds use host networking so apt reaches Debian's mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bioinfra.errors import ExitCode
+from tests.conftest import cli_env, require_docker, require_native_tools
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+BASE = "bioinfra-base:bookworm"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, matplotlib_cache):
+    require_docker()
+    root = tmp_path_factory.mktemp("images")
+    env = cli_env(root / "cache", matplotlib_cache)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bioinfra", "images", "build", "fastqc", "bwa-mem2", "--base-image", BASE,
+         "--aligner", "bwa", "--quiet"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr
+    refs = {line.split("\t")[0]: line.split("\t")[1] for line in proc.stdout.splitlines()}
+    ids = {line.split("\t")[0]: line.split("\t")[2] for line in proc.stdout.splitlines()}
+    assert set(refs) == {"fastqc", "bwa-mem2"}
+    return root, env, refs, ids
+
+
+def inspect(ref: str) -> dict:
+    return json.loads(subprocess.run(["docker", "image", "inspect", ref], check=True, capture_output=True, text=True).stdout)[0]
+
+
+def test_images_pass_their_smoke_tests_as_non_root(built):
+    _, _, refs, _ = built
+    for name, ref in refs.items():
+        config = inspect(ref)["Config"]
+        assert config["User"] not in ("", "0", "root", "0:0"), f"{name} runs as root"
+        labels = config["Labels"]
+        assert labels["org.opencontainers.image.source"] and labels["io.bioinfra.tool-version"], name
+        proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "1000:1000", ref, "bioinfra-smoke-test"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{name} smoke test:\n{proc.stdout}\n{proc.stderr}"
+    assert inspect(refs["bwa-mem2"])["Config"]["Labels"]["io.bioinfra.aligner"] == "bwa"
+    assert ":bwa-0.7.17-" in refs["bwa-mem2"]
+
+
+def test_rebuild_with_no_change_is_a_noop(built):
+    root, env, refs, ids = built
+    proc = subprocess.run(
+        [sys.executable, "-m", "bioinfra", "images", "build", "fastqc", "bwa-mem2", "--base-image", BASE, "--aligner", "bwa", "-q"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("unchanged") == 2
+    again = {line.split("\t")[0]: line.split("\t")[2] for line in proc.stdout.splitlines()}
+    assert again == ids
+
+
+def test_bwa_mem2_release_unreachable_fails_with_a_clear_message(built):
+    root, env, _, _ = built
+    proc = subprocess.run(
+        [sys.executable, "-m", "bioinfra", "images", "build", "bwa-mem2", "--base-image", BASE, "-q"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode != 0
+    assert "bwa-mem2" in proc.stderr and "--aligner bwa" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_docker_runtime_gives_the_same_flagstat_as_native(built):
+    require_native_tools()
+    root, env, refs, _ = built
+    outs = {}
+    for runtime in ("docker", "native"):
+        out = root / f"out-{runtime}"
+        proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--runtime", runtime, "--output", str(out)],
+                              cwd=root, env=env, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr
+        assert f"runtime {runtime} (as asked)" in proc.stderr
+        outs[runtime] = out
+    manifest = json.loads((outs["docker"] / "manifest.json").read_text())
+    assert manifest["runtime"] == "docker" and manifest["images"] == refs
+    workflow = (outs["docker"] / "workflow.yaml").read_text()
+    assert refs["fastqc"] in workflow and refs["bwa-mem2"] in workflow
+    assert (outs["docker"] / "stats/lambda.flagstat.txt").read_text() == (outs["native"] / "stats/lambda.flagstat.txt").read_text()
+
+
+def test_auto_picks_docker_when_images_are_built(built):
+    root, env, _, _ = built
+    proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--dry-run"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "runtime\tdocker (auto: a Docker daemon answers and the images are built)" in proc.stdout
+
+
+def test_docker_runtime_without_images_says_how_to_build_them(cli, tmp_path):
+    require_docker()
+    proc = cli("run", "fastqc-to-bwa", "--runtime", "docker")
+    assert proc.returncode == ExitCode.TOOL_MISSING and "bioinfra images build" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's docker-registry (distribution 2.8) on a loopback port, no auth: a real registry."""
+    import shutil
+    import time
+    import urllib.request
+
+    if shutil.which("docker-registry") is None:
+        if __import__("os").environ.get("CI") == "true":
+            pytest.fail("CI must install docker-registry (scripts/docker-up.sh)")
+        pytest.skip("docker-registry is not installed")
+    port = _free_port()
+    config = tmp_path / "registry.yml"
+    config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_push_to_a_registry_and_pull_back_by_digest(built, registry, tmp_path):
+    root, env, _, _ = built
+    config = tmp_path / "bioinfra.yaml"
+    # Its own workspace, so these records do not replace the module's built images.
+    config.write_text(f"registry: {{url: {registry}/bioinfra}}\nlocal: {{workspace: {tmp_path / 'ws'}}}\n")
+    env = {**env, "BIOINFRA_CONFIG": str(config)}
+    build = subprocess.run([sys.executable, "-m", "bioinfra", "images", "build", "bwa-mem2", "--aligner", "bwa",
+                            "--base-image", BASE, "-q"], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stderr
+    ref = build.stdout.split("\t")[1]
+    assert ref.startswith(f"{registry}/bioinfra/bwa-mem2:bwa-0.7.17-")
+    push = subprocess.run([sys.executable, "-m", "bioinfra", "images", "push", "bwa-mem2"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert push.returncode == 0, push.stderr
+    name, pinned = push.stdout.strip().split("\t")
+    assert name == "bwa-mem2" and pinned.startswith(f"{registry}/bioinfra/bwa-mem2@sha256:")
+    subprocess.run(["docker", "image", "rm", pinned, ref], capture_output=True)  # drop the local copy, then pull it back
+    pull = subprocess.run(["docker", "pull", pinned], capture_output=True, text=True, timeout=600)
+    assert pull.returncode == 0, pull.stderr
+    assert pinned in inspect(pinned)["RepoDigests"]
+
+
+def test_cellprofiler_image_runs_headless(built):
+    """`cellprofiler -c -r` on 2 PNGs with 3 and 4 planted nuclei: the smoke test checks 7 rows."""
+    import os
+
+    root, env, _, _ = built
+    args = [sys.executable, "-m", "bioinfra", "images", "build", "cellprofiler", "--base-image", BASE, "-q"]
+    # pip inside the build must trust the same CA as this machine (a TLS-intercepting proxy here).
+    ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE")
+    if ca:
+        args += ["--extra-ca", ca]
+    build = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, build.stderr
+    ref = build.stdout.split("\t")[1]
+    assert inspect(ref)["Config"]["User"] not in ("", "0", "root", "0:0")
+    proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "1000:1000", ref, "bioinfra-smoke-test"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "MyExpt_Nuclei.csv: 7 data rows" in proc.stdout
