@@ -136,7 +136,10 @@ def main() -> int:
         b = statistics.median(r["bioinfra_steps"][step] for r in rows)
         s = statistics.median(r["serial_steps"][step] for r in rows)
         lines.append(f"| {step} | {b:.2f} | {s:.2f} |")
-    lines += ["", "Raw repetitions:", "", "```json", json.dumps(rows, indent=1), "```", ""]
+    from bench.images_bench import images_section
+
+    lines += images_section(work, base_env, REPO, REPEATS)
+    lines += ["", "Raw repetitions (fastqc-to-bwa, native):", "", "```json", json.dumps(rows, indent=1), "```", ""]
     (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines[:14]))
     return 0

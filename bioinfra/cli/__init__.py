@@ -54,12 +54,14 @@ def root(
 
 
 def _register() -> None:
-    from bioinfra.cli import config_cmd, images_cmd, init_cmd, render_cmd, run_cmd, sample_cmd
+    from bioinfra.cli import config_cmd, images_cmd, init_cmd, render_cmd, run_cmd, sample_cmd, up_cmd
 
     app.command("init")(init_cmd.init)
     app.add_typer(config_cmd.app, name="config")
     app.command("render")(render_cmd.render)
     app.command("run")(run_cmd.run)
+    app.command("up")(up_cmd.up)
+    app.command("destroy")(up_cmd.destroy)
     app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
 

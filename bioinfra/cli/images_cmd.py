@@ -21,6 +21,7 @@ def build(
         None, "--extra-ca", help="CA bundle to trust inside builds (a TLS-intercepting proxy); not part of the tag.",
         dir_okay=False,
     ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Rebuild from scratch even if the tag exists."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Build images with Docker; an image whose folder is unchanged is not rebuilt.
@@ -48,6 +49,7 @@ def build(
         built = build_images(
             docker, list(names or IMAGES), registry=registry, base_image=base_image, aligner=aligner,
             workspace=usable_workspace(config), progress=progress.update if progress else None, extra_ca=extra_ca,
+            no_cache=no_cache,
         )
     finally:
         if progress:

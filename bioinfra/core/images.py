@@ -62,7 +62,9 @@ def build_images(
     workspace: Path,
     progress: Progress = None,
     extra_ca: Optional[Path] = None,
+    no_cache: bool = False,
 ) -> list[BuiltImage]:
+    """Build each image unless its tag exists (`no_cache`: always, from scratch)."""
     unknown = [n for n in names if n not in IMAGES]
     if unknown:
         raise InputError(f"unknown image(s): {', '.join(unknown)}; known: {', '.join(IMAGES)}")
@@ -75,10 +77,12 @@ def build_images(
         ref = f"{registry.rstrip('/')}/{name}:{image_tag(name, variant)}"
         t0 = time.monotonic()
         try:
+            if no_cache:
+                raise docker.errors.ImageNotFound(ref)
             image = client.images.get(ref)
             cached = True
         except docker.errors.ImageNotFound:
-            image = _build(client, name, ref, base_image, variant, progress, extra_ca)
+            image = _build(client, name, ref, base_image, variant, progress, extra_ca, no_cache)
             cached = False
         result = BuiltImage(name, ref, image.id, cached, round(time.monotonic() - t0, 2), variant)
         built.append(result)
@@ -94,10 +98,10 @@ def build_images(
 
 def _build(
     client: Any, name: str, ref: str, base_image: Optional[str], aligner: Optional[str], progress: Progress,
-    extra_ca: Optional[Path],
+    extra_ca: Optional[Path], no_cache: bool = False,
 ) -> Any:
     if extra_ca is None:
-        return _build_context(client, images_root() / name, name, ref, base_image, aligner, progress)
+        return _build_context(client, images_root() / name, name, ref, base_image, aligner, progress, no_cache)
     # A TLS-intercepting proxy's CA goes into a copy of the context (images/NAME/extra-ca/), never
     # into the repository; the tag's content hash is of the repository folder, so it is unchanged.
     if not extra_ca.is_file():
@@ -107,11 +111,12 @@ def _build(
         shutil.copytree(images_root() / name, context)
         (context / "extra-ca").mkdir(exist_ok=True)
         shutil.copyfile(extra_ca, context / "extra-ca" / "extra-ca.crt")
-        return _build_context(client, context, name, ref, base_image, aligner, progress)
+        return _build_context(client, context, name, ref, base_image, aligner, progress, no_cache)
 
 
 def _build_context(
-    client: Any, context: Path, name: str, ref: str, base_image: Optional[str], aligner: Optional[str], progress: Progress
+    client: Any, context: Path, name: str, ref: str, base_image: Optional[str], aligner: Optional[str],
+    progress: Progress, no_cache: bool = False,
 ) -> Any:
     buildargs = {}
     if base_image:
@@ -124,7 +129,7 @@ def _build_context(
     # rm/forcerm: the API's default keeps intermediate containers, unlike `docker build`.
     for event in client.api.build(
         path=str(context), tag=ref, buildargs=buildargs, network_mode="host",
-        rm=True, forcerm=True, decode=True,
+        rm=True, forcerm=True, decode=True, nocache=no_cache,
     ):
         if "error" in event:
             detail = (event.get("errorDetail") or {}).get("message") or event["error"]

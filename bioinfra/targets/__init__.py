@@ -29,7 +29,8 @@ class LocalTarget:
     runs_locally = True
 
     def registry(self, config: Config) -> str:
-        return config.registry.url or "localhost:5000/bioinfra"
+        # 127.0.0.1, not localhost: `up local --registry` listens on IPv4 loopback only.
+        return config.registry.url or "127.0.0.1:5000/bioinfra"
 
 
 class OnpremTarget:
