@@ -42,3 +42,17 @@ def daemon_answers() -> bool:
     except (ToolMissingError, UnsupportedError):
         return False
     return True
+
+
+def docker_login(client: Any, login: Any) -> None:
+    """`docker login` through the daemon. The password goes to the daemon only: it is never
+    printed, logged or put in an error message (the daemon's error text is passed on as is)."""
+    docker = sdk()
+    try:
+        client.login(username=login.username, password=login.password, registry=login.registry, reauth=True)
+    except docker.errors.APIError as exc:
+        detail = str(getattr(exc, "explanation", None) or exc).replace(login.password, "***")
+        raise UnsupportedError(
+            f"docker login to {login.registry} failed: {detail[:300]}",
+            hint="check your cloud credentials and that the registry is reachable",
+        ) from None

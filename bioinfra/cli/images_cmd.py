@@ -66,19 +66,25 @@ def push(
 ) -> None:
     """Push built images to the target's registry; prints name and repository@digest per image.
 
-    Runs then name images by digest, so a run uses exactly the image that was built.
+    local/onprem: the configured registry (default 127.0.0.1:5000/bioinfra). aws: ECR of your
+    account (login token from GetAuthorizationToken; repositories created if missing). gcp:
+    Artifact Registry REGION-docker.pkg.dev/PROJECT/NAME (token from google-auth). Runs then name
+    images by digest, so a run uses exactly the image that was built.
     """
-    from bioinfra.adaptors.docker import client
+    from bioinfra.adaptors.docker import client, docker_login
     from bioinfra.config import load_config
-    from bioinfra.core.images import push_images, read_records
+    from bioinfra.core.images import cloud_registry, push_images, read_records, retag
     from bioinfra.core.run import default_workspace
-    from bioinfra.errors import UnsupportedError
 
     config = load_config(ctx.obj["config_path"])
-    if config.target in ("aws", "gcp"):
-        raise UnsupportedError(f"pushing to the {config.target} registry arrives with its target (issues #4, #5)")
     workspace = default_workspace(config)
-    for image in push_images(client(), list(names or read_records(workspace)), workspace=workspace):
+    names = list(names or read_records(workspace))
+    docker = client()
+    if config.target in ("aws", "gcp"):
+        registry, login = cloud_registry(config, names)
+        docker_login(docker, login)
+        retag(docker, names, registry=registry, workspace=workspace)
+    for image in push_images(docker, names, workspace=workspace):
         typer.echo(f"✓ {image.name}: pushed", err=True)
         typer.echo(f"{image.name}\t{image.pinned}")
 

@@ -215,3 +215,39 @@ def push_images(client: Any, names: list[str], *, workspace: Path, progress: Pus
         records[name]["pinned"] = result.pinned
         write_json_atomic(records_path(workspace), records)
     return pushed
+
+
+def cloud_registry(config: Any, names: list[str], *, aws_endpoint_url: Optional[str] = None) -> tuple[str, Any]:
+    """(registry path, login) for pushing under the config's cloud target; repositories made on AWS.
+
+    AWS: the ECR registry of the credentials' account (from GetAuthorizationToken), repositories
+    `<name>/<image>` created if missing. GCP: REGION-docker.pkg.dev/PROJECT/NAME with an OAuth token
+    (the repository itself is made by the gcp stack, issue #5).
+    """
+    from bioinfra.adaptors import registries
+
+    if config.target == "aws":
+        ecr = registries.ecr_client(config.region, endpoint_url=aws_endpoint_url)
+        login = registries.ecr_login(ecr)
+        registries.ensure_ecr_repositories(
+            ecr, [f"{config.name}/{n}" for n in names], tags={"bioinfra:cluster": config.name}
+        )
+        return f"{login.registry}/{config.name}", login
+    if config.target == "gcp":
+        login = registries.artifact_registry_login(config.region)
+        return f"{login.registry}/{config.project}/{config.name}", login
+    raise InputError(f"target {config.target} has no cloud registry")
+
+
+def retag(client: Any, names: list[str], *, registry: str, workspace: Path) -> None:
+    """Tag recorded images under another registry (same tag) and record the new references."""
+    records = read_records(workspace)
+    for name in names:
+        old = records[name]["ref"]
+        tag = old.rsplit(":", 1)[1]
+        repository = f"{registry.rstrip('/')}/{name}"
+        client.images.get(old).tag(repository, tag=tag)
+        records[name]["ref"] = f"{repository}:{tag}"
+        records[name].pop("digest", None)
+        records[name].pop("pinned", None)
+    write_json_atomic(records_path(workspace), records)
