@@ -23,7 +23,8 @@ def render(
     import dataclasses
 
     from bioinfra.config import load_config
-    from bioinfra.core.run import RunRequest, check_inputs, workspace_params
+    from bioinfra.core.images import pushed_images
+    from bioinfra.core.run import RunRequest, check_inputs, default_workspace, workspace_params
     from bioinfra.errors import InputError
     from bioinfra.pipelines import PIPELINES, render_fastqc_to_bwa
     from bioinfra.targets import get_target
@@ -34,4 +35,6 @@ def render(
     target_name = get_target(target or config.target).name
     checked = check_inputs(RunRequest(r1=r1, r2=r2, reference=reference, sample=sample))
     params = dataclasses.replace(workspace_params(checked, run_id), qc_gate=qc_gate)
-    typer.echo(render_fastqc_to_bwa(config, target_name, params), nl=False)
+    # Images pushed from this machine to the target's registry are named by digest.
+    images = pushed_images(config, target_name, default_workspace(config))
+    typer.echo(render_fastqc_to_bwa(config, target_name, params, images), nl=False)

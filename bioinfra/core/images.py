@@ -251,3 +251,15 @@ def retag(client: Any, names: list[str], *, registry: str, workspace: Path) -> N
         records[name].pop("digest", None)
         records[name].pop("pinned", None)
     write_json_atomic(records_path(workspace), records)
+
+
+def pushed_images(config: Any, target_name: str, workspace: Path) -> dict[str, str]:
+    """name -> repository@digest of images pushed to this target's registry from this machine."""
+    from bioinfra.targets import get_target
+
+    target = get_target(target_name)
+    return {
+        name: record["pinned"]
+        for name, record in read_records(workspace).items()
+        if record.get("pinned") and target.serves(config, record["pinned"])
+    }

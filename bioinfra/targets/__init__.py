@@ -32,6 +32,9 @@ class LocalTarget:
         # 127.0.0.1, not localhost: `up local --registry` listens on IPv4 loopback only.
         return config.registry.url or "127.0.0.1:5000/bioinfra"
 
+    def serves(self, config: Config, ref: str) -> bool:
+        return ref.startswith(self.registry(config).rstrip("/") + "/")
+
 
 class OnpremTarget:
     name = "onprem"
@@ -39,6 +42,9 @@ class OnpremTarget:
 
     def registry(self, config: Config) -> str:
         return config.registry.url or "localhost:5000/bioinfra"
+
+    def serves(self, config: Config, ref: str) -> bool:
+        return ref.startswith(self.registry(config).rstrip("/") + "/")
 
 
 class GcpTarget:
@@ -49,6 +55,9 @@ class GcpTarget:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
         return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
 
+    def serves(self, config: Config, ref: str) -> bool:
+        return ref.startswith(self.registry(config).rstrip("/") + "/")
+
 
 class AwsTarget:
     name = "aws"
@@ -57,6 +66,12 @@ class AwsTarget:
     def registry(self, config: Config) -> str:
         # The account id is only known after `up aws`; until then name the repository path.
         return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
+
+    def serves(self, config: Config, ref: str) -> bool:
+        if config.registry.url:
+            return ref.startswith(config.registry.url.rstrip("/") + "/")
+        host, _, path = ref.partition("/")
+        return host.endswith(f".dkr.ecr.{config.region}.amazonaws.com") and path.startswith(f"{config.name}/")
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), OnpremTarget(), GcpTarget(), AwsTarget())}

@@ -166,6 +166,11 @@ def test_push_to_a_registry_and_pull_back_by_digest(built, registry, tmp_path):
     pull = subprocess.run(["docker", "pull", pinned], capture_output=True, text=True, timeout=600)
     assert pull.returncode == 0, pull.stderr
     assert pinned in inspect(pinned)["RepoDigests"]
+    # A Workflow rendered for this registry names the pushed image by digest.
+    render = subprocess.run([sys.executable, "-m", "bioinfra", "render", "fastqc-to-bwa"],
+                            cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert render.returncode == 0, render.stderr
+    assert f'image: "{pinned}"' in render.stdout
 
 
 def test_cellprofiler_image_runs_headless(built):

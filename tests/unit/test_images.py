@@ -27,3 +27,16 @@ def test_tags_name_the_tool_version_and_variant():
         assert image_tag(name).startswith(f"{spec.tool_version}-")
     assert image_tag("bwa-mem2", "bwa").startswith("bwa-0.7.17-")
     assert image_ref("localhost:5000/bioinfra/", "fastqc") == f"localhost:5000/bioinfra/fastqc:{image_tag('fastqc')}"
+
+
+def test_targets_know_their_registries():
+    from bioinfra.config import parse_config
+    from bioinfra.targets import get_target
+
+    aws = parse_config({"target": "aws", "region": "eu-west-2", "name": "lab"})
+    ecr = "123456789012.dkr.ecr.eu-west-2.amazonaws.com/lab/fastqc@sha256:" + "0" * 64
+    assert get_target("aws").serves(aws, ecr)
+    assert not get_target("aws").serves(aws, ecr.replace("eu-west-2", "us-east-1"))
+    gcp = parse_config({"target": "gcp", "region": "europe-west2", "project": "my-lab-project", "name": "lab"})
+    assert get_target("gcp").serves(gcp, "europe-west2-docker.pkg.dev/my-lab-project/lab/fastqc@sha256:" + "0" * 64)
+    assert not get_target("local").serves(gcp, "europe-west2-docker.pkg.dev/my-lab-project/lab/fastqc:1")
