@@ -23,3 +23,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def packaged_folder(in_wheel: str, in_repo: str) -> Path:
+    """A top-level folder of the repository (templates/, images/), also found inside a wheel,
+    where pyproject.toml copies it to bioinfra/<in_wheel>."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / in_wheel, package.parent / in_repo):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"bioinfra's {in_repo}/ folder is missing from this installation")

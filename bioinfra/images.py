@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from bioinfra.files import packaged_folder
+
 
 @dataclass(frozen=True)
 class ImageSpec:
@@ -30,12 +32,8 @@ IMAGES = {
 
 
 def images_root() -> Path:
-    here = Path(__file__).resolve().parent
     # In a wheel, images/ is packaged as bioinfra/_images (bioinfra/images.py is this module).
-    for candidate in (here / "_images", here.parent / "images"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("bioinfra's images/ folder is missing from this installation")
+    return packaged_folder("_images", "images")
 
 
 def content_hash(folder: Path) -> str:

@@ -23,8 +23,22 @@ class Target(Protocol):
         """Where this target's tool images live (<host>/<path>, no tag)."""
         ...
 
+    def serves(self, config: Config, ref: str) -> bool:
+        """Whether an image reference lives in this target's registry (so its pods can pull it)."""
+        ...
 
-class LocalTarget:
+
+class _RegistryPathTarget:
+    """Targets whose images live under one registry path: a reference is theirs if it starts with it."""
+
+    def registry(self, config: Config) -> str:
+        raise NotImplementedError
+
+    def serves(self, config: Config, ref: str) -> bool:
+        return ref.startswith(self.registry(config).rstrip("/") + "/")
+
+
+class LocalTarget(_RegistryPathTarget):
     name = "local"
     runs_locally = True
 
@@ -32,31 +46,22 @@ class LocalTarget:
         # 127.0.0.1, not localhost: `up local --registry` listens on IPv4 loopback only.
         return config.registry.url or "127.0.0.1:5000/bioinfra"
 
-    def serves(self, config: Config, ref: str) -> bool:
-        return ref.startswith(self.registry(config).rstrip("/") + "/")
 
-
-class OnpremTarget:
+class OnpremTarget(_RegistryPathTarget):
     name = "onprem"
     runs_locally = False
 
     def registry(self, config: Config) -> str:
         return config.registry.url or "localhost:5000/bioinfra"
 
-    def serves(self, config: Config, ref: str) -> bool:
-        return ref.startswith(self.registry(config).rstrip("/") + "/")
 
-
-class GcpTarget:
+class GcpTarget(_RegistryPathTarget):
     name = "gcp"
     runs_locally = False
 
     def registry(self, config: Config) -> str:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
         return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
-
-    def serves(self, config: Config, ref: str) -> bool:
-        return ref.startswith(self.registry(config).rstrip("/") + "/")
 
 
 class AwsTarget:
