@@ -84,7 +84,12 @@ def push(
         registry, login = cloud_registry(config, names)
         docker_login(docker, login)
         retag(docker, names, registry=registry, workspace=workspace)
-    for image in push_images(docker, names, workspace=workspace):
+    bars = _push_progress()
+    try:
+        pushed = push_images(docker, names, workspace=workspace, progress=bars.update)
+    finally:
+        bars.stop()
+    for image in pushed:
         typer.echo(f"✓ {image.name}: pushed", err=True)
         typer.echo(f"{image.name}\t{image.pinned}")
 
@@ -130,4 +135,30 @@ class _progress:  # noqa: N801
             for task in self.bars.values():
                 t = self.progress.tasks[task]
                 self.progress.update(task, completed=t.total or 0)
+            self.progress.stop()
+
+
+class _push_progress:  # noqa: N801
+    """Bytes pushed per image: a bar on a terminal, nothing otherwise (the ✓ lines follow)."""
+
+    def __init__(self) -> None:
+        self.progress = None
+        self.tasks: dict[str, int] = {}
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+            self.progress = Progress(TextColumn("[bold]{task.fields[image]:<13}"), BarColumn(), DownloadColumn(),
+                                     console=Console(stderr=True))
+            self.progress.start()
+
+    def update(self, image: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if image not in self.tasks:
+            self.tasks[image] = self.progress.add_task("", image=image, total=total)
+        self.progress.update(self.tasks[image], completed=done, total=total)
+
+    def stop(self) -> None:
+        if self.progress is not None:
             self.progress.stop()
