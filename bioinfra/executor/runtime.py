@@ -125,20 +125,25 @@ class DockerRuntime:
         with self._lock:
             if self._stopping:
                 return -signal.SIGTERM
-            container = self._client.containers.run(
-                command.image,
-                command.argv,
-                detach=True,
-                network_mode="none",
-                user=f"{os.getuid()}:{os.getgid()}",
-                working_dir=command.container_cwd or None,
-                environment={"HOME": "/tmp", **command.env},
-                volumes=self._volumes,
-                nano_cpus=int(command.cpus * 1e9),
-                mem_limit=command.memory_bytes,
-                labels={**self._labels, "io.bioinfra.step": command.task},
+        # Created outside the lock, so parallel steps start their containers at the same time.
+        container = self._client.containers.run(
+            command.image,
+            command.argv,
+            detach=True,
+            network_mode="none",
+            user=f"{os.getuid()}:{os.getgid()}",
+            working_dir=command.container_cwd or None,
+            environment={"HOME": "/tmp", **command.env},
+            volumes=self._volumes,
+            nano_cpus=int(command.cpus * 1e9),
+            mem_limit=command.memory_bytes,
+            labels={**self._labels, "io.bioinfra.step": command.task},
             )
+        with self._lock:
             self._running[container.id] = container
+            stopping = self._stopping
+        if stopping:  # terminate_all() ran while this container was being created
+            container.stop(timeout=5)
         try:
             for chunk in container.logs(stream=True, follow=True):
                 log.write(chunk)

@@ -191,3 +191,26 @@ def test_cellprofiler_image_runs_headless(built):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "MyExpt_Nuclei.csv: 7 data rows" in proc.stdout
+
+
+def test_sigterm_stops_the_step_containers(built, tmp_path):
+    import signal
+    import time
+
+    root, env, _, _ = built
+    out = tmp_path / "stopped"
+    proc = subprocess.Popen([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--runtime", "docker", "--output", str(out), "-q"],
+                            cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = out / "logs" / "fastqc-r1.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "=== cwd" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended before FastQC started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # the container is running FastQC
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=io.bioinfra.output={out}"],
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert left == [], "containers outlived the run"
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
