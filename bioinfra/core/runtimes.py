@@ -33,9 +33,25 @@ def choose_runtime(requested: str, workspace: Path) -> RuntimeChoice:
     if requested == "docker":
         return _docker(workspace, "as asked")
     try:
+        # Cheap check first: without recorded images, do not import the Docker SDK or ping a
+        # daemon (about 0.25 s of every native run otherwise).
+        _recorded_images(workspace)
         return _docker(workspace, "auto: a Docker daemon answers and the images are built")
     except BioinfraError as exc:
         return _native(f"auto: not docker, because {exc.message}")
+
+
+def _recorded_images(workspace: Path) -> dict[str, Any]:
+    from bioinfra.core.images import read_records
+
+    records = read_records(workspace)
+    missing = [name for name in PIPELINE_IMAGES if not (records.get(name) or {}).get("ref")]
+    if missing:
+        raise ToolMissingError(
+            f"the docker runtime needs images that are not built here: {', '.join(missing)}",
+            hint="build them with `bioinfra images build` (add --base-image where Docker Hub is unreachable)",
+        )
+    return records
 
 
 def _native(reason: str) -> RuntimeChoice:
@@ -46,17 +62,13 @@ def _native(reason: str) -> RuntimeChoice:
 def _docker(workspace: Path, reason: str) -> RuntimeChoice:
     from bioinfra.adaptors.docker import client as docker_client
     from bioinfra.adaptors.docker import sdk
-    from bioinfra.core.images import read_records
 
     client = docker_client()
-    records = read_records(workspace)
+    records = _recorded_images(workspace)
     missing = []
-    for name in PIPELINE_IMAGES:
-        ref = (records.get(name) or {}).get("ref")
+    for name in PIPELINE_IMAGES:  # recorded, but still in Docker's image store?
         try:
-            if not ref:
-                raise sdk().errors.ImageNotFound(name)
-            client.images.get(ref)
+            client.images.get(records[name]["ref"])
         except sdk().errors.ImageNotFound:
             missing.append(name)
     if missing:
