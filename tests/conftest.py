@@ -86,3 +86,12 @@ def require_docker() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail("CI must start Docker and build the base image: scripts/docker-up.sh")
     pytest.skip("no Docker daemon or no bioinfra-base:bookworm image; run scripts/docker-up.sh as root")
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -179,9 +179,13 @@ def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None
     return FastaFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, sequences=sequences, length=length, gzipped=gz)
 
 
+def check_distinct(r1: Path, r2: Path) -> None:
+    """Before reading anything: R1 and R2 must be two files."""
+    if r1.exists() and r2.exists() and r1.resolve() == r2.resolve():
+        raise InputError(f"--r1 and --r2 are the same file ({r1})", hint="give the read 1 and read 2 files of the pair")
+
+
 def check_pair(r1: FastqFacts, r2: FastqFacts) -> None:
-    if r1.path.resolve() == r2.path.resolve():
-        raise InputError(f"--r1 and --r2 are the same file ({r1.path})")
     if r1.reads != r2.reads:
         raise InputError(
             f"R1 and R2 hold different numbers of reads: {r1.path} has {r1.reads:,}, {r2.path} has {r2.reads:,}",

@@ -133,8 +133,7 @@ def check_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None, pro
             f"sample name {sample!r} is not allowed",
             hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
         )
-    if r1.exists() and r2.exists() and r1.resolve() == r2.resolve():
-        raise InputError(f"--r1 and --r2 are the same file ({r1})", hint="give the read 1 and read 2 files of the pair")
+    inputs_mod.check_distinct(r1, r2)
     # Each file is read end to end; zlib and hashlib release the GIL, so the three reads overlap.
     # Results are taken in a fixed order, so the first problem reported does not depend on timing.
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="bioinfra-check") as pool:
@@ -374,6 +373,36 @@ def _prepare(
     return executor, run_record, state_dir
 
 
+@dataclass(frozen=True)
+class Preflight:
+    choice: RuntimeChoice
+    output: Path
+    run_id: str
+    record: Optional[dict[str, Any]]  # the run being resumed, if any
+    checked: CheckedInputs
+    max_cpus: int
+
+
+def preflight(
+    config: Config,
+    req: RunRequest,
+    input_progress: inputs_mod.Progress = None,
+    say: Callable[[str], None] = lambda _msg: None,
+) -> Preflight:
+    """Everything `run` checks before it creates anything (shared with --dry-run)."""
+    choice = choose_runtime(req.runtime or config.local.runtime, default_workspace(config))
+    tools = ", ".join(f"{k} {v}" if choice.name == "docker" else k for k, v in choice.tools.items())
+    say(f"runtime {choice.name} ({choice.reason}): {tools}")
+    for note in choice.notes:
+        say(note)
+    output, run_id, record = vet_output(req)
+    checked = check_inputs(req, record, input_progress)
+    if record is not None:
+        check_resume_matches(record, checked, req.qc_gate)
+    max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
+    return Preflight(choice, output, run_id, record, checked, max_cpus)
+
+
 def run_local(
     config: Config,
     req: RunRequest,
@@ -383,21 +412,15 @@ def run_local(
     input_progress: inputs_mod.Progress = None,
 ) -> RunOutcome:
     say = on_check or (lambda _msg: None)
-    choice = choose_runtime(req.runtime or config.local.runtime, default_workspace(config))
-    say(f"runtime {choice.name} ({choice.reason}): {', '.join(f'{k} {v}' if choice.name == 'docker' else k for k, v in choice.tools.items())}")
-    for note in choice.notes:
-        say(note)
-
-    output, run_id, record = vet_output(req)
-    checked = check_inputs(req, record, input_progress)
-    if record is not None:
-        check_resume_matches(record, checked, req.qc_gate)
+    pre = preflight(config, req, input_progress, say)
+    choice, output, run_id, record, checked, max_cpus = (
+        pre.choice, pre.output, pre.run_id, pre.record, pre.checked, pre.max_cpus
+    )
     say(
         f"inputs ok: {checked.r1.reads:,} read pairs, reference {checked.reference.length:,} bp"
         + (" (bundled lambda phage sample)" if checked.bundled else "")
     )
 
-    max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
     workspace = usable_workspace(config)
     created_output = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
@@ -498,12 +521,10 @@ def build_manifest(
 
 def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
     """What `run` would do, checked as far as it can be without creating anything."""
-    choice = choose_runtime(req.runtime or config.local.runtime, default_workspace(config))
-    output, run_id, record = vet_output(req)
-    checked = check_inputs(req, record)
-    if record is not None:
-        check_resume_matches(record, checked, req.qc_gate)
-    max_cpus = req.max_cpus or config.local.max_cpus or os.cpu_count() or 1
+    pre = preflight(config, req)
+    choice, output, run_id, record, checked, max_cpus = (
+        pre.choice, pre.output, pre.run_id, pre.record, pre.checked, pre.max_cpus
+    )
     params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
     workflow = parse_workflow(load_workflow(render_fastqc_to_bwa(config, "local", params, choice.images)))
     lines = [

@@ -41,16 +41,20 @@ def choose_runtime(requested: str, workspace: Path) -> RuntimeChoice:
         return _native(f"auto: not docker, because {exc.message}")
 
 
+def _images_missing(missing: list[str]) -> ToolMissingError:
+    return ToolMissingError(
+        f"the docker runtime needs images that are not built here: {', '.join(missing)}",
+        hint="build them with `bioinfra images build` (add --base-image where Docker Hub is unreachable)",
+    )
+
+
 def _recorded_images(workspace: Path) -> dict[str, Any]:
     from bioinfra.core.images import read_records
 
     records = read_records(workspace)
     missing = [name for name in PIPELINE_IMAGES if not (records.get(name) or {}).get("ref")]
     if missing:
-        raise ToolMissingError(
-            f"the docker runtime needs images that are not built here: {', '.join(missing)}",
-            hint="build them with `bioinfra images build` (add --base-image where Docker Hub is unreachable)",
-        )
+        raise _images_missing(missing)
     return records
 
 
@@ -72,10 +76,7 @@ def _docker(workspace: Path, reason: str) -> RuntimeChoice:
         except sdk().errors.ImageNotFound:
             missing.append(name)
     if missing:
-        raise ToolMissingError(
-            f"the docker runtime needs images that are not built here: {', '.join(missing)}",
-            hint="build them with `bioinfra images build` (add --base-image where Docker Hub is unreachable)",
-        )
+        raise _images_missing(missing)
     # After `images push`, name each image by digest: exactly what was built and pushed.
     images = {name: records[name].get("pinned") or records[name]["ref"] for name in PIPELINE_IMAGES}
     notes = []

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from bioinfra.errors import ExitCode
-from tests.conftest import cli_env, require_docker, require_native_tools
+from tests.conftest import cli_env, free_port, require_docker, require_native_tools
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BASE = "bioinfra-base:bookworm"
@@ -110,14 +110,6 @@ def test_docker_runtime_without_images_says_how_to_build_them(cli, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def registry(tmp_path):
     """Debian's docker-registry (distribution 2.8) on a loopback port, no auth: a real registry."""
@@ -129,7 +121,7 @@ def registry(tmp_path):
         if __import__("os").environ.get("CI") == "true":
             pytest.fail("CI must install docker-registry (scripts/docker-up.sh)")
         pytest.skip("docker-registry is not installed")
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "registry.yml"
     config.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
     proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import urllib.request
 
 import pytest
 
-from tests.conftest import require_docker
+from tests.conftest import free_port, require_docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BASE = "bioinfra-base:bookworm"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _exists(ref: str) -> bool:
@@ -32,7 +25,7 @@ def test_up_then_destroy_removes_exactly_what_up_made(env, tmp_path):
 
     if shutil.which("docker-registry") is None:
         pytest.skip("docker-registry is not installed (scripts/docker-up.sh installs it)")
-    port = _free_port()
+    port = free_port()
     (tmp_path / "bioinfra.yaml").write_text(f"local: {{workspace: {tmp_path / 'ws'}}}\n")
     env = {**env, "BIOINFRA_CONFIG": str(tmp_path / "bioinfra.yaml")}
     bystander = f"127.0.0.1:{port}/bioinfra/not-ours:1"  # made by someone else: destroy must leave it

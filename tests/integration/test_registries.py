@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import pytest
 
 from bioinfra.adaptors.registries import artifact_registry_login, ecr_client, ecr_login, ensure_ecr_repositories
 from bioinfra.config import parse_config
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,7 @@ def moto(tmp_path_factory):
     exe = shutil.which("moto_server") or os.path.join(os.path.dirname(sys.executable), "moto_server")
     if not os.path.exists(exe):
         pytest.fail("moto_server missing: pip install 'bioinfra[test]'")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bioinfra.core.inputs import check_pair, inspect_fasta, inspect_fastq
+from bioinfra.core.inputs import check_distinct, check_pair, inspect_fasta, inspect_fastq
 from bioinfra.errors import ExitCode, InputError
 from bioinfra.sampledata import bundled
 from tests.conftest import require_native_tools
@@ -57,6 +57,13 @@ def test_plain_and_multi_member_gzip_fastq(tmp_path):
 def test_bad_fastq(tmp_path, make, message):
     with pytest.raises(InputError, match=message):
         inspect_fastq(make(tmp_path), "R1 file")
+
+
+def test_r1_and_r2_must_be_two_files(tmp_path):
+    fastq(tmp_path / "a.fastq.gz", 2)
+    (tmp_path / "link.fastq.gz").symlink_to(tmp_path / "a.fastq.gz")
+    with pytest.raises(InputError, match="are the same file"):
+        check_distinct(tmp_path / "a.fastq.gz", tmp_path / "link.fastq.gz")
 
 
 def test_pair_counts_must_match(tmp_path):
