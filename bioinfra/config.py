@@ -22,8 +22,20 @@ TARGETS = ("local", "onprem", "gcp", "aws")
 
 # DNS-1123 label: the name becomes part of cluster, bucket and Kubernetes object names.
 _NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
-# Ref https://docs.aws.amazon.com/general/latest/gr/rande.html (e.g. eu-west-2, us-gov-west-1)
-_AWS_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Regions as listed in botocore's endpoint data (partitions aws, aws-us-gov, aws-cn), so a typo such
+# as eu-west-9 fails here and not minutes later inside Terraform.
+AWS_REGIONS = frozenset(
+    "af-south-1 ap-east-1 ap-east-2 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-south-1 ap-south-2 "
+    "ap-southeast-1 ap-southeast-2 ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-6 ap-southeast-7 "
+    "ca-central-1 ca-west-1 cn-north-1 cn-northwest-1 eu-central-1 eu-central-2 eu-north-1 eu-south-1 "
+    "eu-south-2 eu-west-1 eu-west-2 eu-west-3 il-central-1 me-central-1 me-south-1 mx-central-1 sa-east-1 "
+    "us-east-1 us-east-2 us-gov-east-1 us-gov-west-1 us-west-1 us-west-2".split()
+)
+# EC2 instance types: family (letters, digits, options) '.' size. Ref https://docs.aws.amazon.com/ec2/latest/instancetypes/instance-type-names.html
+_EC2_TYPE_RE = re.compile(r"^([a-z]+\d+[a-z-]*)\.(nano|micro|small|medium|large|\d*xlarge|metal(-\d+xl)?)$")
+# Families with NVIDIA GPUs (the GPU AMI and the nvidia.com/gpu resource need them).
+# Ref https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+AWS_GPU_FAMILIES = frozenset("p3 p3dn p4d p4de p5 p5e p5en p6-b200 g4dn g5 g5g g6 g6e g6f gr6 gr6f".split())
 # Ref https://cloud.google.com/compute/docs/regions-zones (e.g. europe-west2)
 _GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 # Ref https://cloud.google.com/resource-manager/docs/creating-managing-projects (project ID rules)
@@ -35,7 +47,9 @@ class StrictModel(BaseModel):
 
 
 class GpuSpec(StrictModel):
-    type: str = Field(description="accelerator type, e.g. nvidia-tesla-t4 (GCP) or implied by the instance (AWS)")
+    type: Optional[str] = Field(
+        None, description="accelerator type, e.g. nvidia-tesla-t4 (GCP; required there); on AWS the instance type implies it"
+    )
     count: int = Field(1, ge=1, le=16, description="GPUs per node")
 
 
@@ -44,6 +58,11 @@ class NodePool(StrictModel):
     min: int = Field(0, ge=0, description="fewest nodes; 0 lets the pool scale to zero")
     max: int = Field(3, ge=1, le=1000, description="most nodes the autoscaler may add")
     spot: bool = Field(False, description="use spot / preemptible capacity")
+    alternatives: list[str] = Field(
+        default_factory=list,
+        description="other instance types the pool may use (AWS): more types, fewer spot interruptions",
+    )
+    disk_gb: int = Field(100, ge=20, le=16384, description="root disk of each node, GB")
     gpu: Optional[GpuSpec] = Field(None, description="accelerators attached to each node")
 
     @model_validator(mode="after")
@@ -53,11 +72,25 @@ class NodePool(StrictModel):
         return self
 
 
+# Pools a config gets when it names none, per target (the GCP ones also serve local/onprem renders).
+DEFAULT_POOLS: dict[str, dict[str, dict[str, Any]]] = {
+    "gcp": {
+        "general": {"machine_type": "e2-standard-4", "min": 1, "max": 3},
+        "highcpu": {"machine_type": "c2-standard-16", "min": 0, "max": 10, "spot": True},
+    },
+    "aws": {
+        "general": {"machine_type": "m6i.xlarge", "min": 1, "max": 3},
+        "highcpu": {
+            "machine_type": "c6i.4xlarge", "min": 0, "max": 10, "spot": True,
+            "alternatives": ["c6a.4xlarge", "c5.4xlarge", "c7i.4xlarge"],
+        },
+    },
+}
+
+
 class NodePools(StrictModel):
-    general: NodePool = Field(default_factory=lambda: NodePool(machine_type="e2-standard-4", min=1, max=3))
-    highcpu: NodePool = Field(
-        default_factory=lambda: NodePool(machine_type="c2-standard-16", min=0, max=10, spot=True)
-    )
+    general: NodePool = Field(default_factory=lambda: NodePool(**DEFAULT_POOLS["gcp"]["general"]))
+    highcpu: NodePool = Field(default_factory=lambda: NodePool(**DEFAULT_POOLS["gcp"]["highcpu"]))
     gpu: Optional[NodePool] = None
 
     @model_validator(mode="after")
@@ -109,6 +142,64 @@ class StateSettings(StrictModel):
         return self
 
 
+class AwsSettings(StrictModel):
+    endpoint_url: Optional[str] = Field(
+        None,
+        description="send every AWS call (Terraform and bioinfra) to this endpoint, e.g. an emulator; "
+        "$BIOINFRA_AWS_ENDPOINT_URL overrides it",
+    )
+    profile: Optional[str] = Field(None, description="named profile from ~/.aws/config; default: the usual chain")
+    kubernetes_version: str = Field("1.31", description="EKS control-plane version")
+    availability_zones: int = Field(2, ge=2, le=6, description="zones to spread subnets over (EKS needs 2+)")
+    vpc_cidr: str = Field("10.0.0.0/16", description="IPv4 range of the VPC")
+    single_nat_gateway: bool = Field(True, description="one NAT gateway (cheaper) instead of one per zone")
+    private_endpoint: bool = Field(False, description="Kubernetes API reachable only inside the VPC")
+    public_access_cidrs: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"], description="who may reach the public API endpoint"
+    )
+    glacier_after_days: int = Field(90, ge=1, le=3650, description="move results to Glacier after this many days")
+    log_retention_days: int = Field(30, ge=1, le=3653, description="days to keep control-plane and flow logs")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:4566")
+        return v.rstrip("/") if v else v
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _minor_version(cls, v: str) -> str:
+        if not re.fullmatch(r"1\.\d{2}", v):
+            raise ValueError("must be a Kubernetes minor version such as 1.31")
+        return v
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr16(cls, v: str) -> str:
+        import ipaddress
+
+        try:
+            net = ipaddress.IPv4Network(v)
+        except ValueError:
+            raise ValueError("must be an IPv4 CIDR such as 10.0.0.0/16") from None
+        if not 16 <= net.prefixlen <= 20:
+            raise ValueError("must be a /16 to /20 (each zone gets two subnets of 1/16 of it)")
+        return v
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.IPv4Network(cidr)
+            except ValueError:
+                raise ValueError(f"'{cidr}' is not an IPv4 CIDR") from None
+        return v
+
+
 class PipelineSettings(StrictModel):
     align_threads: int = Field(8, ge=1, le=128, description="threads (and CPU request) of the align step")
     align_memory: str = Field("16Gi", description="memory request and limit of the align step")
@@ -143,14 +234,20 @@ class Config(StrictModel):
     local: LocalSettings = Field(default_factory=LocalSettings)
     onprem: OnpremSettings = Field(default_factory=OnpremSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    aws: AwsSettings = Field(default_factory=AwsSettings)
 
     @model_validator(mode="before")
     @classmethod
     def _empty_sections_are_defaults(cls, data: Any) -> Any:
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
-            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state")
-            return {k: v for k, v in data.items() if not (k in sections and v is None)}
+            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws")
+            data = {k: v for k, v in data.items() if not (k in sections and v is None)}
+            # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).
+            defaults = DEFAULT_POOLS.get(str(data.get("target")))
+            pools = data.get("node_pools", {})
+            if defaults and isinstance(pools, dict):
+                data["node_pools"] = {**{k: dict(v) for k, v in defaults.items()}, **pools}
         return data
 
     @field_validator("name")
@@ -166,9 +263,10 @@ class Config(StrictModel):
     @model_validator(mode="after")
     def _target_requirements(self) -> Config:
         problems = target_problems(self.target, self.project, self.region)
+        problems += pool_problems(self.target, self.node_pools)
         if problems:
             # One ValueError per model is what pydantic allows; join so every problem is reported.
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     @property
@@ -191,8 +289,32 @@ def target_problems(target: Any, project: Any, region: Any) -> list[str]:
     if target == "aws":
         if not region:
             problems.append("region: required for target aws (e.g. eu-west-2)")
-        elif not _AWS_REGION_RE.fullmatch(str(region)):
-            problems.append(f"region: '{region}' is not an AWS region (e.g. eu-west-2)")
+        elif str(region) not in AWS_REGIONS:
+            close = difflib.get_close_matches(str(region), sorted(AWS_REGIONS), n=1, cutoff=0.8)
+            hint = f"; did you mean '{close[0]}'?" if close else " (e.g. eu-west-2)"
+            problems.append(f"region: '{region}' is not an AWS region{hint}")
+    return problems
+
+
+def pool_problems(target: str, pools: NodePools) -> list[str]:
+    """Instance types the target cannot use: checked here so Terraform never sees them."""
+    problems = []
+    for name in ("general", "highcpu", "gpu"):
+        pool = getattr(pools, name)
+        if pool is None:
+            continue
+        where = f"node_pools.{name}"
+        if target == "aws":
+            for i, itype in enumerate([pool.machine_type, *pool.alternatives]):
+                field = f"{where}.machine_type" if i == 0 else f"{where}.alternatives.{i - 1}"
+                if not _EC2_TYPE_RE.fullmatch(itype):
+                    problems.append(f"{field}: '{itype}' is not an EC2 instance type (e.g. m6i.xlarge)")
+                elif name == "gpu" and itype.split(".")[0] not in AWS_GPU_FAMILIES:
+                    problems.append(
+                        f"{field}: '{itype}' has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
+                    )
+        elif target == "gcp" and name == "gpu" and pool.gpu is not None and not pool.gpu.type:
+            problems.append(f"{where}.gpu.type: required on gcp (e.g. nvidia-tesla-t4)")
     return problems
 
 
@@ -243,9 +365,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if err["type"] == "value_error" and ": " in msg and msg.split(": ", 1)[0].isidentifier():
-            # model-level validators already name their fields ("region: required ...")
-            for part in msg.split("; "):
+        if err["type"] == "value_error" and re.match(r"[a-z_][a-z0-9_.]*: ", msg):
+            # model-level validators already name their fields ("region: required ..."), one per line
+            for part in msg.split("\n"):
                 sub, _, text = part.partition(": ")
                 prefix = f"{path}." if loc else ""
                 problems.append(f"{prefix}{sub}: {text}")
@@ -312,9 +434,19 @@ def find_config_path(explicit: Optional[Path] = None) -> Optional[Path]:
     return default if default.exists() else None
 
 
-def load_config(explicit: Optional[Path] = None) -> Config:
-    """Load and validate the config; with no file at all, the embedded default (target local)."""
+def load_config(explicit: Optional[Path] = None, target: Optional[str] = None) -> Config:
+    """Load and validate the config; with no file at all, the embedded default (target local).
+
+    `target` (from `bioinfra up TARGET`) overrides the file's target before validation, so the
+    target's own requirements (region, instance types) are checked against the file's values.
+    """
     path = find_config_path(explicit)
-    if path is None:
+    data = load_yaml_file(path) if path is not None else {}
+    if target is not None:
+        if data is None:
+            data = {}
+        if isinstance(data, dict):
+            data = {**data, "target": target}
+    if path is None and target is None:
         return Config()
-    return parse_config(load_yaml_file(path), source=str(path))
+    return parse_config(data, source=str(path) if path else "the built-in defaults")

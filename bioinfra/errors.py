@@ -19,6 +19,9 @@ class ExitCode(enum.IntEnum):
     TOOL_MISSING = 6  # a required program (fastqc, bwa, ...) is not installed
     RUN_LOCKED = 7  # another bioinfra process is working on the same run
     UNSUPPORTED = 8  # asked of a target or runtime that cannot do it (yet)
+    TERRAFORM_FAILED = 9  # Terraform (or the cloud behind it) refused or failed a change
+    STATE_LOCKED = 10  # a stack's Terraform state is locked by someone else
+    LEFTOVERS = 11  # destroy finished, but resources tagged with the cluster remain (each named)
     INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
 
 
@@ -62,6 +65,18 @@ class RunLockedError(BioinfraError):
 
 class UnsupportedError(BioinfraError):
     exit_code = ExitCode.UNSUPPORTED
+
+
+class TerraformFailedError(BioinfraError):
+    exit_code = ExitCode.TERRAFORM_FAILED
+
+
+class StateLockedError(BioinfraError):
+    exit_code = ExitCode.STATE_LOCKED
+
+
+class LeftoversError(BioinfraError):
+    exit_code = ExitCode.LEFTOVERS
 
 
 class WorkflowSpecError(BioinfraError):

@@ -26,7 +26,8 @@ app = typer.Typer(
         "Run research pipelines on this machine, an on-prem cluster, GKE or EKS, from one Workflow spec.\n\n"
         "Start here:  bioinfra run fastqc-to-bwa   (bundled sample, this machine)\n\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input, 5 step failed, "
-        "6 tool missing, 7 run busy, 8 not available on this target (yet), 130 interrupted."
+        "6 tool missing, 7 run busy, 8 not available on this target (yet), 9 Terraform failed, "
+        "10 state locked, 11 resources left after destroy, 130 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -54,7 +55,7 @@ def root(
 
 
 def _register() -> None:
-    from bioinfra.cli import config_cmd, images_cmd, init_cmd, render_cmd, run_cmd, sample_cmd, up_cmd
+    from bioinfra.cli import cloud_cmd, config_cmd, images_cmd, init_cmd, render_cmd, run_cmd, sample_cmd, up_cmd
 
     app.command("init")(init_cmd.init)
     app.add_typer(config_cmd.app, name="config")
@@ -62,6 +63,8 @@ def _register() -> None:
     app.command("run")(run_cmd.run)
     app.command("up")(up_cmd.up)
     app.command("destroy")(up_cmd.destroy)
+    app.command("plan")(cloud_cmd.plan)
+    app.add_typer(cloud_cmd.state_app, name="state")
     app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
 

@@ -6,20 +6,18 @@ from typing import Optional
 import typer
 
 
-def _only_local(target: str) -> None:
-    from bioinfra.errors import UnsupportedError
+def _is_local(target: str) -> bool:
     from bioinfra.targets import get_target
 
-    if get_target(target).name != "local":
-        raise UnsupportedError(
-            f"`up`/`destroy` for target '{target}' arrive with its issue (#4 aws, #5 gcp, #6 onprem)",
-            hint=f"`bioinfra render fastqc-to-bwa --target {target}` shows the Workflow it will run",
-        )
+    return get_target(target).name == "local"
 
 
 def up(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local (aws, gcp, onprem: later issues)."),
+    target: str = typer.Argument("local", help="local or aws (gcp, onprem: later issues)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: apply without asking (needed when not at a terminal)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Cloud: show the plan, change nothing (= `bioinfra plan`)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Cloud: list every resource in the plan."),
     registry: bool = typer.Option(False, "--registry", help="Start a local image registry and push the images to it."),
     registry_port: int = typer.Option(5000, "--registry-port", min=1, max=65535, help="Port of that registry (127.0.0.1 only)."),
     base_image: Optional[str] = typer.Option(None, "--base-image", help="BASE_IMAGE for the image builds."),
@@ -27,12 +25,21 @@ def up(
     with_cellprofiler: bool = typer.Option(False, "--with-cellprofiler", help="Also build the CellProfiler image."),
     extra_ca: Optional[Path] = typer.Option(None, "--extra-ca", dir_okay=False, help="CA bundle to trust inside builds."),
 ) -> None:
-    """Prepare a target. For local: check Docker (or the native tools), start a registry if asked,
-    build the images. Undo with `bioinfra destroy local`.
+    """Prepare a target. Undo with `bioinfra destroy TARGET`.
 
-    Example (no Docker Hub): bioinfra up local --base-image bioinfra-base:bookworm --aligner bwa
+    local: check Docker (or the native tools), start a registry if asked, build the images.
+      bioinfra up local --base-image bioinfra-base:bookworm --aligner bwa
+
+    aws: render the Terraform stacks (network, cluster, storage) into .bioinfra/<name>/aws/, show
+    the plan, ask, apply them in order with a progress bar per stack. Needs region in bioinfra.yaml
+    and AWS credentials. Logs of every Terraform call: .bioinfra/<name>/aws/<stack>/logs/.
+      bioinfra up aws --yes
     """
-    _only_local(target)
+    if not _is_local(target):
+        from bioinfra.cli.cloud_cmd import up_cloud
+
+        up_cloud(ctx, target, yes=yes, dry_run=dry_run, verbose=verbose)
+        return
     from bioinfra.config import load_config
     from bioinfra.core.images import build_images, push_images
     from bioinfra.core.local_target import up_local
@@ -69,10 +76,24 @@ def up(
 
 def destroy(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local (aws, gcp, onprem: later issues)."),
+    target: str = typer.Argument("local", help="local or aws (gcp, onprem: later issues)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: destroy without asking (needed when not at a terminal)."),
+    force_empty_buckets: bool = typer.Option(
+        False, "--force-empty-buckets", help="Cloud: delete every object version in the results bucket, then the bucket."
+    ),
 ) -> None:
-    """Remove what `bioinfra up TARGET` made, and nothing else. Safe to re-run."""
-    _only_local(target)
+    """Remove what `bioinfra up TARGET` made, and nothing else. Safe to re-run.
+
+    aws: destroys the stacks in reverse order (storage, cluster, network), clears a stale state lock
+    this machine can prove is its own, deletes resources an interrupted `up` left outside the state,
+    then sweeps the account for anything still tagged bioinfra:cluster=<name>: exit 11 naming each
+    if something remains. A results bucket with data is kept unless --force-empty-buckets.
+    """
+    if not _is_local(target):
+        from bioinfra.cli.cloud_cmd import destroy_cloud
+
+        destroy_cloud(ctx, target, yes=yes, force_empty_buckets=force_empty_buckets)
+        return
     from bioinfra.config import load_config
     from bioinfra.core.local_target import destroy_local
     from bioinfra.core.run import default_workspace

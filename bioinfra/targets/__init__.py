@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from bioinfra.errors import InputError
+from bioinfra.targets.aws import AwsTarget
 
 if TYPE_CHECKING:
     from bioinfra.config import Config
@@ -62,21 +63,6 @@ class GcpTarget(_RegistryPathTarget):
     def registry(self, config: Config) -> str:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
         return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
-
-
-class AwsTarget:
-    name = "aws"
-    runs_locally = False
-
-    def registry(self, config: Config) -> str:
-        # The account id is only known after `up aws`; until then name the repository path.
-        return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
-
-    def serves(self, config: Config, ref: str) -> bool:
-        if config.registry.url:
-            return ref.startswith(config.registry.url.rstrip("/") + "/")
-        host, _, path = ref.partition("/")
-        return host.endswith(f".dkr.ecr.{config.region}.amazonaws.com") and path.startswith(f"{config.name}/")
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), OnpremTarget(), GcpTarget(), AwsTarget())}

@@ -1,0 +1,339 @@
+"""Running Terraform: python-terraform for the short buffered calls, a streaming runner for the rest.
+
+python-terraform 0.10.1 is used where it works: `init`, `output`, `state list`, `force-unlock`,
+`fmt`, `validate` (short calls whose output we only need at the end). It cannot be used for
+plan/apply/destroy, measured here: it buffers all output until the process exits (no progress), its
+`destroy()` sends `-force` (rejected since Terraform 0.15; it works only with
+`force=IsNotFlagged, auto_approve=True`) and `output('name')` raises. Those go through
+`Terraform.stream`, which reads Terraform's machine-readable `-json` events line by line.
+
+Every call's raw output is kept under <stack>/logs/ (one file per call, never secrets: Terraform
+does not print credentials and we pass none on its command line).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from bioinfra.errors import InterruptedRunError, StateLockedError, TerraformFailedError, ToolMissingError
+
+# Written while a Terraform process works in a stack folder: proves a stale lock is ours (pid dead,
+# same user@host, lock taken after the marker), so `destroy` may clear it.
+MARKER = ".bioinfra-terraform.json"
+
+
+class TerraformError(TerraformFailedError):
+    """A Terraform call failed; the message carries Terraform's own error summary."""
+
+
+@dataclass
+class LockInfo:
+    id: str
+    path: str = ""
+    operation: str = ""
+    who: str = ""
+    created: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Optional[LockInfo]:
+        """The 'Lock Info:' block Terraform prints when it cannot take a state lock."""
+        fields = dict(re.findall(r"^\s*(ID|Path|Operation|Who|Created):\s*(.*?)\s*$", text, re.M))
+        if "ID" not in fields:
+            return None
+        return cls(fields["ID"], fields.get("Path", ""), fields.get("Operation", ""), fields.get("Who", ""),
+                   fields.get("Created", ""))
+
+    def describe(self) -> str:
+        return f"held by {self.who or 'unknown'} ({self.operation or 'operation unknown'}, since {self.created or '?'}; lock ID {self.id})"
+
+
+@dataclass
+class StreamResult:
+    returncode: int
+    log: Path
+    changes: dict[str, int] = field(default_factory=dict)  # change_summary: add/change/remove/import
+    planned: list[dict[str, Any]] = field(default_factory=list)  # planned_change events
+    errors: list[str] = field(default_factory=list)  # diagnostics of severity error
+    lock: Optional[LockInfo] = None
+    plain: list[str] = field(default_factory=list)  # lines that were not JSON events
+
+
+def terraform_binary() -> str:
+    import shutil
+
+    path = os.environ.get("BIOINFRA_TERRAFORM") or shutil.which("terraform")
+    if not path:
+        raise ToolMissingError(
+            "terraform is not installed (needed for the cloud targets)",
+            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or set BIOINFRA_TERRAFORM",
+        )
+    return path
+
+
+def who_am_i() -> str:
+    """What Terraform writes as a lock's Who: user@hostname."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Terraform:
+    """Terraform in one stack folder, with its logs in <folder>/logs/."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]):
+        self.workdir = workdir
+        self.env = env
+        self.binary = terraform_binary()
+        self.log_dir = workdir / "logs"
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def _log_path(self, command: str) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+        return self.log_dir / f"{stamp}-{command.replace(' ', '-')}.log"
+
+    # -- buffered calls through python-terraform -----------------------------------------------
+
+    def _python_terraform(self):
+        try:
+            from python_terraform import Terraform as PyTerraform
+        except ImportError:
+            raise ToolMissingError(
+                "python-terraform is not installed", hint="pip install 'bioinfra[aws]'"
+            ) from None
+        return PyTerraform(working_dir=str(self.workdir), terraform_bin_path=self.binary)
+
+    def _buffered(self, command: str, *args: str, check: bool = True, **options: Any) -> tuple[int, str, str]:
+        from python_terraform import IsFlagged
+
+        tf = self._python_terraform()
+        options = {"no_color": IsFlagged, **options}
+        # python-terraform passes os.environ unless told; we need ours (TF_* and AWS settings).
+        saved = dict(os.environ)
+        os.environ.clear()
+        os.environ.update(self.env)
+        try:
+            code, out, err = tf.cmd(command, *args, **options)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        log = self._log_path(command)
+        log.write_text(f"$ terraform {command} {' '.join(args)}\n{out or ''}{err or ''}")
+        if check and code != 0:
+            raise TerraformError(
+                f"terraform {command} failed in {self.workdir.name}: {_first_error(err or out)}",
+                hint=f"full output: {log}",
+            )
+        return code, out or "", err or ""
+
+    def init(self, backend_config: Optional[dict[str, str]] = None) -> None:
+        from python_terraform import IsFlagged
+
+        self._buffered("init", input=False, reconfigure=IsFlagged, backend_config=backend_config)
+
+    def outputs(self) -> dict[str, Any]:
+        """Every output's value; {} when the stack has no state. (`output NAME` raises in python-terraform.)"""
+        from python_terraform import IsFlagged
+
+        _, out, _ = self._buffered("output", json=IsFlagged)
+        data = json.loads(out or "{}")
+        return {name: entry.get("value") for name, entry in data.items()}
+
+    def state_list(self) -> list[str]:
+        code, out, err = self._buffered("state list", check=False)
+        if code != 0:
+            if "No state file was found" in (err + out):
+                return []
+            raise TerraformError(f"terraform state list failed in {self.workdir.name}: {_first_error(err or out)}")
+        return [line for line in out.splitlines() if line.strip()]
+
+    def force_unlock(self, lock_id: str) -> None:
+        from python_terraform import IsFlagged
+
+        self._buffered("force-unlock", lock_id, force=IsFlagged)
+
+    # -- streaming calls -----------------------------------------------------------------------
+
+    def stream(
+        self,
+        args: list[str],
+        on_event: Callable[[dict[str, Any]], None] = lambda event: None,
+        say: Callable[[str], None] = lambda msg: None,
+    ) -> StreamResult:
+        """Run `terraform ARGS -json`, passing each event to on_event as it arrives.
+
+        Terraform runs in its own session so a terminal Ctrl-C reaches only us: we then send it
+        exactly one SIGINT (a second one makes Terraform abandon the operation without saving
+        state) and wait for it to save state and release the lock.
+        """
+        command = args[0]
+        log = self._log_path(command + ("-destroy" if "-destroy" in args else ""))
+        result = StreamResult(returncode=-1, log=log)
+        # Flags before the positional plan file: Terraform stops reading flags at the first argument.
+        argv = [self.binary, command, "-json", "-input=false", "-no-color", *args[1:]]
+        with open(log, "w", encoding="utf-8") as log_fh:
+            log_fh.write(f"$ terraform {' '.join(args)} -json\n")
+            log_fh.flush()
+            proc = subprocess.Popen(
+                argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True, bufsize=1, start_new_session=True,
+            )
+            self._write_marker(proc.pid, command)
+            interrupted = False
+            try:
+                while True:
+                    try:
+                        for line in _lines(proc.stdout):
+                            log_fh.write(line)
+                            log_fh.flush()
+                            self._handle(line, result, on_event)
+                        break
+                    except KeyboardInterrupt:
+                        if not interrupted:
+                            interrupted = True
+                            say("interrupt: asking Terraform to stop after the operations in flight "
+                                "(state is saved, the lock released); please wait")
+                            _signal(proc, signal.SIGINT)
+                        else:
+                            say("still waiting for Terraform to save its state; `kill -9` now can "
+                                "leave resources outside the state (`bioinfra destroy` sweeps them)")
+                result.returncode = proc.wait()
+                if result.returncode not in (0, 2) and not result.errors and result.plain:
+                    result.errors.append(" ".join(result.plain[-3:]))
+            finally:
+                if proc.poll() is None:  # an unexpected exception in our own code
+                    _signal(proc, signal.SIGINT)
+                    proc.wait()
+                self._clear_marker()
+        if interrupted:
+            raise InterruptedRunError(
+                f"interrupted: Terraform stopped {self.workdir.name} cleanly (exit {result.returncode})",
+                hint="run the same command again to continue, or `bioinfra destroy` to remove what exists",
+            )
+        return result
+
+    def _handle(self, line: str, result: StreamResult, on_event: Callable[[dict[str, Any]], None]) -> None:
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            # Usage errors and crashes come as plain text; kept for the error message (and the log).
+            if line.strip():
+                result.plain.append(line.strip())
+            return
+        kind = event.get("type")
+        if kind == "change_summary":
+            result.changes = event.get("changes", {})
+        elif kind == "planned_change":
+            result.planned.append(event.get("change", {}))
+        elif kind == "diagnostic" and event.get("@level") == "error":
+            diag = event.get("diagnostic", {})
+            summary = diag.get("summary", "")
+            detail = diag.get("detail", "")
+            if "state lock" in summary.lower():
+                result.lock = LockInfo.parse(detail)
+            address = diag.get("address")
+            result.errors.append(f"{address + ': ' if address else ''}{summary}{': ' + detail if detail else ''}")
+        on_event(event)
+
+    # -- the marker that lets `destroy` prove a stale lock is its own ---------------------------
+
+    def _write_marker(self, pid: int, command: str) -> None:
+        from bioinfra.files import write_json_atomic
+
+        write_json_atomic(self.workdir / MARKER, {
+            "terraform_pid": pid, "bioinfra_pid": os.getpid(), "who": who_am_i(), "command": command,
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(),
+        })
+
+    def _clear_marker(self) -> None:
+        (self.workdir / MARKER).unlink(missing_ok=True)
+
+    def stale_lock_is_ours(self, lock: LockInfo) -> tuple[bool, str]:
+        """Whether a held lock was left by a bioinfra Terraform that died here (and why / why not)."""
+        marker_path = self.workdir / MARKER
+        try:
+            marker = json.loads(marker_path.read_text())
+        except (OSError, ValueError):
+            return False, "no record of a bioinfra Terraform run in this folder"
+        if lock.who != marker.get("who") or lock.who != who_am_i():
+            return False, f"the lock is held by {lock.who}, not {who_am_i()}"
+        for key in ("terraform_pid", "bioinfra_pid"):
+            pid = marker.get(key)
+            if isinstance(pid, int) and pid_alive(pid) and pid != os.getpid():
+                return False, f"the process that took it (pid {pid}) is still running"
+        created = _parse_time(lock.created)
+        started = _parse_time(marker.get("started", ""))
+        if created and started and created < started - dt.timedelta(seconds=5):
+            return False, "the lock is older than our last recorded run"
+        return True, f"taken by bioinfra's `terraform {marker.get('command')}` (pid {marker.get('terraform_pid')}), which is gone"
+
+
+def _lines(stream) -> Iterable[str]:
+    # readline, not iteration: a file object's iterator reads ahead in blocks and would delay events.
+    while True:
+        line = stream.readline()
+        if not line:
+            return
+        yield line
+
+
+def _signal(proc: subprocess.Popen, signum: int) -> None:
+    try:
+        os.kill(proc.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _first_error(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("Error:"):
+            return line[len("Error:"):].strip()
+    tail = [line for line in text.splitlines() if line.strip()]
+    return tail[-1].strip() if tail else "no output"
+
+
+def _parse_time(text: str) -> Optional[dt.datetime]:
+    # Terraform writes e.g. "2026-11-26 23:59:01.123456789 +0000 UTC"; Python's isoformat for ours.
+    match = re.match(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d)(\.\d+)?", text)
+    if not match:
+        return None
+    return dt.datetime.fromisoformat(f"{match[1]}T{match[2]}").replace(tzinfo=dt.timezone.utc)
+
+
+def lock_error(stack: str, lock: LockInfo) -> StateLockedError:
+    error = StateLockedError(
+        f"the Terraform state of stack '{stack}' is locked: {lock.describe()}",
+        hint=(
+            "another bioinfra/terraform is working on it: wait for it to finish. If you are sure it is dead, "
+            f"`terraform -chdir=<stack folder> force-unlock {lock.id}`"
+        ),
+    )
+    error.lock = lock  # destroy checks whether it is our own stale lock
+    return error
+
+

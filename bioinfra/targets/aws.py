@@ -1,0 +1,132 @@
+"""Target aws: EKS with general, spot and GPU pools; S3, EFS and ECR; state local or in S3.
+
+What the AWS stacks need from the config is computed here (template variables, per-pool node group
+settings, autoscaler tags); walking the stacks is bioinfra.core.provision's job, the same for every
+cloud target.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any, Optional
+
+from bioinfra.core.stacks import Stack
+
+if TYPE_CHECKING:
+    from bioinfra.config import Config, NodePool
+
+ENDPOINT_ENV = "BIOINFRA_AWS_ENDPOINT_URL"
+
+# Declared once: `up` walks this forward, `destroy` backward. `upstream` names the stacks whose
+# outputs a stack reads (passed as variables, see core.provision).
+STACKS: tuple[Stack, ...] = (
+    Stack("network", "aws/stacks/network.tf.j2", upstream=()),
+    Stack("cluster", "aws/stacks/cluster.tf.j2", upstream=("network",)),
+    Stack("storage", "aws/stacks/storage.tf.j2", upstream=("network", "cluster")),
+)
+
+# Every service a stack's provider calls; in the emulator profile each is pointed at the endpoint.
+EMULATED_SERVICES = ("autoscaling", "ec2", "ecr", "efs", "eks", "iam", "kms", "logs", "s3", "sts")
+
+# Outputs a stack reads from its upstream stacks, with stand-ins used only to *plan* a stack whose
+# upstream is not applied yet (`bioinfra plan aws` on a new environment). Never applied.
+PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
+    "network": {
+        "vpc_id": "vpc-00000000000000000",
+        "vpc_cidr": "10.0.0.0/16",
+        "private_subnet_ids": ["subnet-00000000000000001", "subnet-00000000000000002"],
+        "public_subnet_ids": ["subnet-00000000000000003", "subnet-00000000000000004"],
+    },
+    "cluster": {
+        "oidc_provider_arn": "arn:aws:iam::000000000000:oidc-provider/oidc.eks.placeholder/id/0",
+        "oidc_issuer": "oidc.eks.placeholder/id/0",
+    },
+}
+
+TOOL_REPOSITORIES = ("fastqc", "bwa-mem2", "cellprofiler")
+
+
+def endpoint_url(config: Config) -> Optional[str]:
+    """The emulator endpoint, if any: $BIOINFRA_AWS_ENDPOINT_URL, then aws.endpoint_url."""
+    return (os.environ.get(ENDPOINT_ENV) or config.aws.endpoint_url or "").rstrip("/") or None
+
+
+class AwsTarget:
+    name = "aws"
+    runs_locally = False
+    stacks = STACKS
+
+    def registry(self, config: Config) -> str:
+        # The account id is only known after `up aws`; until then name the repository path.
+        return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
+
+    def serves(self, config: Config, ref: str) -> bool:
+        if config.registry.url:
+            return ref.startswith(config.registry.url.rstrip("/") + "/")
+        host, _, path = ref.partition("/")
+        return host.endswith(f".dkr.ecr.{config.region}.amazonaws.com") and path.startswith(f"{config.name}/")
+
+    def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
+        """Everything the stack templates read."""
+        endpoint = endpoint_url(config)
+        return {
+            "name": config.name,
+            "stack": stack.name,
+            "region": config.region,
+            "profile": config.aws.profile,
+            "endpoint_url": endpoint,
+            "emulator": endpoint is not None,
+            "emulated_services": EMULATED_SERVICES,
+            "state": config.state,
+            "aws": config.aws,
+            "bucket": config.results_bucket,
+            "repositories": [f"{config.name}/{tool}" for tool in TOOL_REPOSITORIES],
+            "node_pools": [node_group(config.name, name, pool) for name, pool in pools(config)],
+        }
+
+
+def pools(config: Config) -> list[tuple[str, NodePool]]:
+    named = [("general", config.node_pools.general), ("highcpu", config.node_pools.highcpu)]
+    if config.node_pools.gpu is not None:
+        named.append(("gpu", config.node_pools.gpu))
+    return named
+
+
+def node_group(cluster: str, name: str, pool: NodePool) -> dict[str, Any]:
+    """One managed node group: capacity, AMI, labels, taints, and the same as autoscaler tags."""
+    instance_types = [pool.machine_type, *pool.alternatives]
+    # Graviton families have a "g" right after the generation digit (m7g, c6gn, g5g); the AMI must match.
+    arm = re.match(r"[a-z]+\d+g", pool.machine_type) is not None
+    gpus = pool.gpu.count if (name == "gpu" and pool.gpu) else 0
+    if gpus:
+        ami_type = "AL2023_ARM_64_NVIDIA" if arm else "AL2023_x86_64_NVIDIA"
+    else:
+        ami_type = "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
+    labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
+    # GPU nodes repel every pod that does not ask for a GPU (the NVIDIA device plugin's convention).
+    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpus else []
+    tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster}": "owned"}
+    for key, value in labels.items():
+        tags[f"k8s.io/cluster-autoscaler/node-template/label/{key}"] = value
+    for taint in taints:
+        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint['key']}"] = f"{taint['value']}:NoSchedule"
+    if gpus:
+        tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(gpus)
+    capacity = "spot" if pool.spot else "on-demand"
+    summary = f"{capacity} {', '.join(instance_types)}, {pool.min}-{pool.max} nodes"
+    if gpus:
+        summary += f", {gpus} GPU each, tainted nvidia.com/gpu"
+    return {
+        "name": name,
+        "summary": summary,
+        "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
+        "instance_types": instance_types,
+        "ami_type": ami_type,
+        "disk_size": pool.disk_gb,
+        "min": pool.min,
+        "max": pool.max,
+        "labels": labels,
+        "taints": taints,
+        "autoscaler_tags": tags,
+    }

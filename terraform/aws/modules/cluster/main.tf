@@ -1,0 +1,103 @@
+# The EKS control plane, its IAM roles, the node role the managed node groups share, secrets
+# encryption with a customer-managed key, control-plane logs, and the OIDC provider for IRSA.
+# Node groups are rendered per pool in the stack root (their count, types and taints come from the
+# config). Ref https://github.com/terraform-aws-modules/terraform-aws-eks
+
+data "aws_partition" "current" {}
+
+locals {
+  # Every control-plane log type: audits of who ran what are the first thing asked after an incident.
+  cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
+  managed_policy    = "arn:${data.aws_partition.current.partition}:iam::aws:policy"
+}
+
+data "aws_iam_policy_document" "cluster_assume" {
+  statement {
+    actions = ["sts:AssumeRole", "sts:TagSession"]
+    principals {
+      type        = "Service"
+      identifiers = ["eks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "cluster" {
+  name               = "${var.name}-cluster"
+  assume_role_policy = data.aws_iam_policy_document.cluster_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "cluster" {
+  role       = aws_iam_role.cluster.name
+  policy_arn = "${local.managed_policy}/AmazonEKSClusterPolicy"
+}
+
+data "aws_iam_policy_document" "node_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "node" {
+  name               = "${var.name}-node"
+  assume_role_policy = data.aws_iam_policy_document.node_assume.json
+}
+
+# What every EKS worker needs: join the cluster, run the VPC CNI, pull from ECR.
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/create-node-role.html
+resource "aws_iam_role_policy_attachment" "node" {
+  for_each   = toset(["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy", "AmazonEC2ContainerRegistryReadOnly"])
+  role       = aws_iam_role.node.name
+  policy_arn = "${local.managed_policy}/${each.key}"
+}
+
+resource "aws_kms_key" "secrets" {
+  description             = "Envelope encryption of Kubernetes Secrets in ${var.name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+}
+
+resource "aws_kms_alias" "secrets" {
+  name          = "alias/${var.name}-eks-secrets"
+  target_key_id = aws_kms_key.secrets.key_id
+}
+
+# Created here rather than by EKS so it has a retention and is destroyed with the cluster
+# (EKS would otherwise create it on first log and leave it behind after `destroy`).
+resource "aws_cloudwatch_log_group" "cluster" {
+  name              = "/aws/eks/${var.name}/cluster"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_eks_cluster" "this" {
+  name                      = var.name
+  version                   = var.kubernetes_version
+  role_arn                  = aws_iam_role.cluster.arn
+  enabled_cluster_log_types = local.cluster_log_types
+
+  vpc_config {
+    subnet_ids              = var.subnet_ids
+    endpoint_private_access = true
+    endpoint_public_access  = !var.private_endpoint
+    public_access_cidrs     = var.private_endpoint ? null : var.public_access_cidrs
+  }
+
+  encryption_config {
+    resources = ["secrets"]
+    provider {
+      key_arn = aws_kms_key.secrets.arn
+    }
+  }
+
+  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+}
+
+# IRSA: pods assume IAM roles through the cluster's OIDC issuer. No thumbprint: IAM trusts the
+# EKS issuer's CA itself. Ref https://docs.aws.amazon.com/eks/latest/userguide/enable-iam-roles-for-service-accounts.html
+resource "aws_iam_openid_connect_provider" "this" {
+  url            = aws_eks_cluster.this.identity[0].oidc[0].issuer
+  client_id_list = ["sts.amazonaws.com"]
+}

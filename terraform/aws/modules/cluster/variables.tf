@@ -1,0 +1,32 @@
+variable "name" {
+  description = "EKS cluster name."
+  type        = string
+}
+
+variable "kubernetes_version" {
+  description = "Kubernetes minor version of the control plane, e.g. \"1.31\"."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (two or more zones) for the control plane's network interfaces."
+  type        = list(string)
+}
+
+variable "private_endpoint" {
+  description = "Serve the Kubernetes API only inside the VPC (no public endpoint)."
+  type        = bool
+  default     = false
+}
+
+variable "public_access_cidrs" {
+  description = "Networks allowed to reach the public API endpoint when it is enabled."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "log_retention_days" {
+  description = "Days to keep control-plane logs in CloudWatch."
+  type        = number
+  default     = 30
+}

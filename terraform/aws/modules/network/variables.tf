@@ -1,0 +1,33 @@
+variable "name" {
+  description = "Cluster name; prefixes every resource name and fills the kubernetes.io/cluster/<name> subnet tag."
+  type        = string
+}
+
+variable "cidr" {
+  description = "IPv4 range of the VPC; split into one public and one private subnet per availability zone."
+  type        = string
+  default     = "10.0.0.0/16"
+}
+
+variable "az_count" {
+  description = "How many availability zones to spread subnets over (EKS needs at least two)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.az_count >= 2 && var.az_count <= 6
+    error_message = "az_count must be between 2 and 6: EKS needs subnets in at least two zones."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "One NAT gateway for all zones (cheaper) instead of one per zone (survives a zone outage)."
+  type        = bool
+  default     = true
+}
+
+variable "flow_log_retention_days" {
+  description = "Days to keep VPC flow logs in CloudWatch."
+  type        = number
+  default     = 30
+}

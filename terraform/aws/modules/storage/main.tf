@@ -1,0 +1,216 @@
+# Where results, shared working data and images live: an S3 bucket for results, EFS for the
+# ReadWriteMany volume steps share, ECR for the tool images, and the IAM role (IRSA) that workflow
+# pods assume to write results.
+
+data "aws_partition" "current" {}
+
+resource "aws_kms_key" "storage" {
+  description             = "Encryption of results, shared volume and images of ${var.name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = 7
+}
+
+resource "aws_kms_alias" "storage" {
+  name          = "alias/${var.name}-storage"
+  target_key_id = aws_kms_key.storage.key_id
+}
+
+# --- results bucket -------------------------------------------------------------------------
+
+resource "aws_s3_bucket" "results" {
+  bucket = var.bucket
+  # Never delete results with the cluster: `bioinfra destroy --force-empty-buckets` empties the
+  # bucket explicitly; without it a bucket with data is kept and reported.
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_ownership_controls" "results" {
+  bucket = aws_s3_bucket.results.id
+  rule {
+    object_ownership = "BucketOwnerEnforced" # no ACLs: access is IAM only
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "results" {
+  bucket                  = aws_s3_bucket.results.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "results" {
+  bucket = aws_s3_bucket.results.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "results" {
+  bucket = aws_s3_bucket.results.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.storage.arn
+    }
+    bucket_key_enabled = true # one KMS call per object batch instead of per object
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "results" {
+  bucket = aws_s3_bucket.results.id
+
+  rule {
+    id     = "results-to-glacier"
+    status = "Enabled"
+    filter {}
+
+    transition {
+      days          = var.glacier_after_days
+      storage_class = "GLACIER"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_expire_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.results]
+}
+
+data "aws_iam_policy_document" "results_tls_only" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.results.arn, "${aws_s3_bucket.results.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "results" {
+  bucket     = aws_s3_bucket.results.id
+  policy     = data.aws_iam_policy_document.results_tls_only.json
+  depends_on = [aws_s3_bucket_public_access_block.results]
+}
+
+# --- shared volume (ReadWriteMany) ----------------------------------------------------------
+
+resource "aws_efs_file_system" "shared" {
+  creation_token   = "${var.name}-shared"
+  encrypted        = true
+  kms_key_id       = aws_kms_key.storage.arn
+  performance_mode = "generalPurpose"
+  throughput_mode  = "elastic" # bursts with the pipeline, costs nothing when idle
+
+  lifecycle_policy {
+    transition_to_ia = "AFTER_30_DAYS"
+  }
+
+  tags = { Name = "${var.name}-shared" }
+}
+
+resource "aws_security_group" "efs" {
+  name        = "${var.name}-efs"
+  description = "NFS from the cluster VPC to the shared EFS volume"
+  vpc_id      = var.vpc_id
+  tags        = { Name = "${var.name}-efs" }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "efs_nfs" {
+  security_group_id = aws_security_group.efs.id
+  description       = "NFS from the VPC"
+  cidr_ipv4         = var.vpc_cidr
+  ip_protocol       = "tcp"
+  from_port         = 2049
+  to_port           = 2049
+}
+
+resource "aws_efs_mount_target" "shared" {
+  count           = length(var.private_subnet_ids)
+  file_system_id  = aws_efs_file_system.shared.id
+  subnet_id       = var.private_subnet_ids[count.index]
+  security_groups = [aws_security_group.efs.id]
+}
+
+# --- image repositories ---------------------------------------------------------------------
+
+resource "aws_ecr_repository" "tools" {
+  for_each             = toset(var.repositories)
+  name                 = each.key
+  image_tag_mutability = "IMMUTABLE" # a tag always names the same image (tags carry a content hash)
+  # Images are rebuilt from images/ at any time; without this, destroy fails on a non-empty repository.
+  force_delete = true
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.storage.arn
+  }
+}
+
+# --- IRSA: workflow pods write results -----------------------------------------------------
+
+data "aws_iam_policy_document" "workflow_assume" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:${var.workflow_service_account}"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "workflow" {
+  name               = "${var.name}-workflow"
+  assume_role_policy = data.aws_iam_policy_document.workflow_assume.json
+}
+
+data "aws_iam_policy_document" "workflow_results" {
+  statement {
+    sid       = "ListResults"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [aws_s3_bucket.results.arn]
+  }
+  statement {
+    sid       = "ReadWriteResults"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.results.arn}/*"]
+  }
+  statement {
+    sid       = "UseStorageKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.storage.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "workflow_results" {
+  name   = "results-bucket"
+  role   = aws_iam_role.workflow.id
+  policy = data.aws_iam_policy_document.workflow_results.json
+}

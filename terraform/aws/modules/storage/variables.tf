@@ -1,0 +1,57 @@
+variable "name" {
+  description = "Cluster name; prefixes resource names."
+  type        = string
+}
+
+variable "bucket" {
+  description = "Name of the results bucket (globally unique)."
+  type        = string
+}
+
+variable "glacier_after_days" {
+  description = "Days after which results move to S3 Glacier Flexible Retrieval."
+  type        = number
+  default     = 90
+}
+
+variable "noncurrent_expire_days" {
+  description = "Days to keep overwritten or deleted versions of results before they expire."
+  type        = number
+  default     = 30
+}
+
+variable "repositories" {
+  description = "ECR repositories to create, one per tool image (\"<name>/<tool>\")."
+  type        = list(string)
+}
+
+variable "vpc_id" {
+  description = "VPC of the cluster (for the EFS security group)."
+  type        = string
+}
+
+variable "vpc_cidr" {
+  description = "IPv4 range allowed to mount EFS (NFS, port 2049)."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Subnets that get an EFS mount target, one per zone."
+  type        = list(string)
+}
+
+variable "oidc_provider_arn" {
+  description = "ARN of the cluster's IAM OIDC provider."
+  type        = string
+}
+
+variable "oidc_issuer" {
+  description = "Issuer host/path of the cluster's service-account tokens (no https://)."
+  type        = string
+}
+
+variable "workflow_service_account" {
+  description = "namespace/name of the service account Argo workflow pods run as."
+  type        = string
+  default     = "bioinfra/bioinfra-workflow"
+}
