@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo test unit integration docker-up images bench lint clean
+.PHONY: help setup demo test unit integration docker-up images bench bench-aws lint checkov clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,10 +33,16 @@ images: setup docker-up ## build the tool images on the local base image (bwa wh
 bench: setup ## bioinfra vs the same commands as a serial script; writes bench/results.md
 	$(BIN)/python bench/run_bench.py
 
+bench-aws: setup ## only the AWS part of the bench (plan/up/destroy against moto); updates bench/results.md
+	$(BIN)/python bench/aws_bench.py
+
+checkov: setup ## checkov on the rendered AWS stacks (installs checkov into .venv-checkov once)
+	@scripts/checkov.sh
+
 lint: setup ## ruff, and the committed Argo schema is current
 	$(BIN)/ruff check bioinfra tests scripts bench
 	$(BIN)/python scripts/generate_argo_schema.py --check
 
 clean: ## remove the venv, caches and results/ (not ~/.cache/bioinfra)
-	rm -rf $(VENV) results .pytest_cache .ruff_cache bench/work
+	rm -rf $(VENV) .venv-checkov results .pytest_cache .ruff_cache bench/work
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

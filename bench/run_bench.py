@@ -139,6 +139,9 @@ def main() -> int:
     from bench.images_bench import images_section
 
     lines += images_section(work, base_env, REPO, REPEATS)
+    from bench.aws_bench import aws_section
+
+    lines += aws_section()
     lines += ["", "Raw repetitions (fastqc-to-bwa, native):", "", "```json", json.dumps(rows, indent=1), "```", ""]
     (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines[:14]))

@@ -95,3 +95,94 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# AWS: the real Terraform and AWS provider against moto_server (an emulator of the AWS APIs).
+
+TF_PLUGIN_MIRROR = Path("/opt/tf-plugins")
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """moto_server on 127.0.0.1 for the whole session (EMULATED: AWS itself is unreachable here).
+
+    Tests share it, so each uses its own cluster name. Managed IAM policies are loaded so roles can
+    attach AmazonEKSClusterPolicy and friends as the stacks do.
+    """
+    import time
+    import urllib.request
+
+    exe = Path(sys.executable).parent / "moto_server"
+    if not exe.exists():
+        pytest.fail("moto_server missing: pip install 'bioinfra[test]'")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def require_terraform() -> str:
+    """The real Terraform with the AWS provider from the filesystem mirror, or a skip saying why."""
+    terraform = shutil.which("terraform")
+    problem = None
+    if terraform is None:
+        problem = "terraform is not installed"
+    elif not (TF_PLUGIN_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+        problem = f"the AWS provider mirror {TF_PLUGIN_MIRROR} is absent"
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs Terraform and the provider mirror: {problem}")
+        pytest.skip(problem)
+    return terraform
+
+
+@pytest.fixture(scope="session")
+def terraform_config(tmp_path_factory) -> dict[str, str]:
+    """Our own Terraform CLI config (the machine's TF_CLI_CONFIG_FILE names a missing file): the
+    provider from the local mirror, one plugin cache for the session so it is linked, not copied."""
+    require_terraform()
+    folder = tmp_path_factory.mktemp("terraform")
+    cache = folder / "plugin-cache"
+    cache.mkdir()
+    rc = folder / "terraform.rc"
+    rc.write_text(f'provider_installation {{\n  filesystem_mirror {{\n    path = "{TF_PLUGIN_MIRROR}"\n  }}\n}}\n')
+    return {"TF_CLI_CONFIG_FILE": str(rc), "TF_PLUGIN_CACHE_DIR": str(cache)}
+
+
+@pytest.fixture
+def aws_env(env: dict[str, str], moto_endpoint: str, terraform_config: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The CLI's environment for target aws against moto: fake keys, no ~/.aws, the endpoint set."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env.update(terraform_config)
+    env.update({
+        "HOME": str(home),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "BIOINFRA_AWS_ENDPOINT_URL": moto_endpoint,
+    })
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        env.pop(key, None)
+    return env

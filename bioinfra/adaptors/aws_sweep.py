@@ -906,6 +906,33 @@ def _ecr_start(ctx: _Ctx, item: Leftover) -> str:
     return ""
 
 
+def bucket_contents(s3: Any, bucket: str) -> str:
+    """'' for an empty (or missing) bucket, else e.g. '3 object versions and 1 delete markers'."""
+    try:
+        versions, markers = _count_versions(s3, bucket)
+    except Exception as exc:  # noqa: BLE001 - botocore is imported lazily; match by code
+        if _code(exc) in ("NoSuchBucket", "404"):
+            return ""
+        raise
+    return _describe_contents(versions, markers) if versions or markers else ""
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object version, delete marker and unfinished upload; returns how many versions."""
+    emptied = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        for chunk in _chunks(objects, 1000):  # DeleteObjects takes at most 1000 keys
+            errors = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True}).get("Errors", [])
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} object versions, e.g. {errors[0].get('Key')}: "
+                                   f"{errors[0].get('Code')} {errors[0].get('Message', '')}")
+            emptied += len(chunk)
+    for upload in _pages(s3, "list_multipart_uploads", "Uploads", Bucket=bucket):
+        _quiet_gone(lambda u=upload: s3.abort_multipart_upload(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]))
+    return emptied
+
+
 def _bucket_start(ctx: _Ctx, item: Leftover) -> str:
     s3 = ctx.client("s3")
     versions, markers = _count_versions(s3, item.id)  # counted now: data may have arrived since the find
@@ -914,17 +941,10 @@ def _bucket_start(ctx: _Ctx, item: Leftover) -> str:
         return ""
     if not ctx.force_empty_buckets:
         raise _Keep(f"has {_describe_contents(versions, markers)}; re-run with --force-empty-buckets to delete them")
-    emptied = 0
-    for page in s3.get_paginator("list_object_versions").paginate(Bucket=item.id):
-        objects = [{"Key": o["Key"], "VersionId": o["VersionId"]} for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
-        for chunk in _chunks(objects, 1000):  # DeleteObjects takes at most 1000 keys
-            errors = s3.delete_objects(Bucket=item.id, Delete={"Objects": chunk, "Quiet": True}).get("Errors", [])
-            if errors:
-                raise _Fail(f"could not delete {len(errors)} object versions, e.g. {errors[0].get('Key')}: "
-                            f"{errors[0].get('Code')} {errors[0].get('Message', '')}")
-            emptied += len(chunk)
-    for upload in _pages(s3, "list_multipart_uploads", "Uploads", Bucket=item.id):
-        _quiet_gone(lambda u=upload: s3.abort_multipart_upload(Bucket=item.id, Key=u["Key"], UploadId=u["UploadId"]))
+    try:
+        emptied = empty_bucket(s3, item.id)
+    except RuntimeError as exc:
+        raise _Fail(str(exc)) from None
     s3.delete_bucket(Bucket=item.id)
     return f"emptied {emptied} object versions and delete markers first"
 

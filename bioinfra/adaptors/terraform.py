@@ -31,6 +31,8 @@ from bioinfra.errors import InterruptedRunError, StateLockedError, TerraformFail
 # Written while a Terraform process works in a stack folder: proves a stale lock is ours (pid dead,
 # same user@host, lock taken after the marker), so `destroy` may clear it.
 MARKER = ".bioinfra-terraform.json"
+# A marker still present when the next run starts belongs to a run that died: kept here as evidence.
+DEAD_MARKER = ".bioinfra-terraform.dead.json"
 
 
 class TerraformError(TerraformFailedError):
@@ -171,6 +173,10 @@ class Terraform:
             raise TerraformError(f"terraform state list failed in {self.workdir.name}: {_first_error(err or out)}")
         return [line for line in out.splitlines() if line.strip()]
 
+    def state_rm(self, addresses: list[str]) -> None:
+        """Forget resources without destroying them (a results bucket kept by `destroy`)."""
+        self._buffered("state rm", *addresses)
+
     def force_unlock(self, lock_id: str) -> None:
         from python_terraform import IsFlagged
 
@@ -264,6 +270,8 @@ class Terraform:
     def _write_marker(self, pid: int, command: str) -> None:
         from bioinfra.files import write_json_atomic
 
+        if (self.workdir / MARKER).exists():
+            os.replace(self.workdir / MARKER, self.workdir / DEAD_MARKER)
         write_json_atomic(self.workdir / MARKER, {
             "terraform_pid": pid, "bioinfra_pid": os.getpid(), "who": who_am_i(), "command": command,
             "started": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -274,22 +282,34 @@ class Terraform:
 
     def stale_lock_is_ours(self, lock: LockInfo) -> tuple[bool, str]:
         """Whether a held lock was left by a bioinfra Terraform that died here (and why / why not)."""
-        marker_path = self.workdir / MARKER
-        try:
-            marker = json.loads(marker_path.read_text())
-        except (OSError, ValueError):
-            return False, "no record of a bioinfra Terraform run in this folder"
-        if lock.who != marker.get("who") or lock.who != who_am_i():
-            return False, f"the lock is held by {lock.who}, not {who_am_i()}"
-        for key in ("terraform_pid", "bioinfra_pid"):
-            pid = marker.get(key)
-            if isinstance(pid, int) and pid_alive(pid) and pid != os.getpid():
-                return False, f"the process that took it (pid {pid}) is still running"
-        created = _parse_time(lock.created)
-        started = _parse_time(marker.get("started", ""))
-        if created and started and created < started - dt.timedelta(seconds=5):
-            return False, "the lock is older than our last recorded run"
-        return True, f"taken by bioinfra's `terraform {marker.get('command')}` (pid {marker.get('terraform_pid')}), which is gone"
+        reasons = []
+        for name in (DEAD_MARKER, MARKER):
+            try:
+                marker = json.loads((self.workdir / name).read_text())
+            except (OSError, ValueError):
+                continue
+            ours, why = _marker_proves(marker, lock)
+            if ours:
+                return True, why
+            reasons.append(why)
+        return False, reasons[0] if reasons else "no record of a bioinfra Terraform run in this folder"
+
+    def forget_dead_run(self) -> None:
+        (self.workdir / DEAD_MARKER).unlink(missing_ok=True)
+
+
+def _marker_proves(marker: dict[str, Any], lock: LockInfo) -> tuple[bool, str]:
+    if lock.who != marker.get("who") or lock.who != who_am_i():
+        return False, f"the lock is held by {lock.who}, not {who_am_i()}"
+    for key in ("terraform_pid", "bioinfra_pid"):
+        pid = marker.get(key)
+        if isinstance(pid, int) and pid != os.getpid() and pid_alive(pid):
+            return False, f"the process that took it (pid {pid}) is still running"
+    created = _parse_time(lock.created)
+    started = _parse_time(marker.get("started", ""))
+    if created and started and created < started - dt.timedelta(seconds=5):
+        return False, "the lock is older than the recorded run"
+    return True, f"taken by bioinfra's `terraform {marker.get('command')}` (pid {marker.get('terraform_pid')}), which is gone"
 
 
 def _lines(stream) -> Iterable[str]:

@@ -113,6 +113,10 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if debug:
             traceback.print_exc()
+        if type(exc).__module__.startswith("botocore"):
+            # An AWS API refused or could not be reached (boto3 is imported lazily, so match by module).
+            sys.stderr.write(f"✗ AWS error: {exc}\n  hint: check credentials, region and aws.endpoint_url\n")
+            sys.exit(int(ExitCode.TERRAFORM_FAILED))
         sys.stderr.write(
             f"✗ internal error: {type(exc).__name__}: {exc}\n"
             "  hint: set BIOINFRA_DEBUG=1 for a traceback and report it\n"

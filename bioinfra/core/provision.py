@@ -314,13 +314,17 @@ class Provisioner:
                              "(an interrupted apply); deleting them through the API first")
                     delete_leftovers(aws.session, leftovers, force_empty_buckets=force_empty_buckets,
                                      say=self.say, endpoint_url=aws.endpoint_url, stack=stack.name)
-            if not in_state:
-                self.say(f"stack {stack.name}: nothing in the state")
-                continue
+            if in_state:
+                self.target.before_destroy(self.config, stack, tf, aws,
+                                           force_empty_buckets=force_empty_buckets, say=self.say)
+            # Planned even with an empty state: the plan takes the state lock, so a stale lock left by
+            # a killed `up` (one that never wrote state) is found and cleared here too.
             plan = self._plan_destroy(stack)
             if plan.total:
                 self._apply(stack, plan, "destroying")
-            self.say(f"stack {stack.name}: destroyed ({plan.remove} resources)")
+                self.say(f"stack {stack.name}: destroyed ({plan.remove} resources)")
+            else:
+                self.say(f"stack {stack.name}: nothing in the state")
         if aws is None:
             return []
         remaining = find_leftovers(aws.session, self.config.name, aws.endpoint_url)
@@ -354,6 +358,7 @@ class Provisioner:
                 raise
             self.say(f"stack {stack.name}: clearing a stale state lock ({why})")
             self.tf(stack).force_unlock(lock.id)
+            self.tf(stack).forget_dead_run()
             return self._plan(stack, destroy=True, allow_placeholders=True)
 
     def _state_ids(self, stack: Stack) -> set[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.core.stacks import Stack
@@ -66,6 +67,29 @@ class AwsTarget:
             return ref.startswith(config.registry.url.rstrip("/") + "/")
         host, _, path = ref.partition("/")
         return host.endswith(f".dkr.ecr.{config.region}.amazonaws.com") and path.startswith(f"{config.name}/")
+
+    def before_destroy(self, config: Config, stack: Stack, tf: Any, aws: Any, *,
+                       force_empty_buckets: bool, say: Callable[[str], None]) -> None:
+        """Results are never deleted silently: before the storage stack is destroyed, a results bucket
+        with data is emptied (--force-empty-buckets) or taken out of Terraform's hands and kept (the
+        final sweep then reports it and `destroy` exits 11)."""
+        if stack.name != "storage" or aws is None:
+            return
+        from bioinfra.adaptors.aws_sweep import bucket_contents, empty_bucket
+
+        s3 = aws.client("s3")  # an AwsSession: the endpoint (emulator) applies
+        bucket = config.results_bucket
+        contents = bucket_contents(s3, bucket)
+        if not contents:
+            return
+        if force_empty_buckets:
+            say(f"emptying bucket {bucket} ({contents}): --force-empty-buckets")
+            empty_bucket(s3, bucket)
+            return
+        addresses = [a for a in tf.state_list() if a.startswith("module.storage.aws_s3_bucket")]
+        if addresses:
+            tf.state_rm(addresses)
+        say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
 
     def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
         """Everything the stack templates read."""

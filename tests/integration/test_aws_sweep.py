@@ -20,13 +20,7 @@ As in AWS, a classic load balancer made without a security group gets one (defau
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import boto3
 import pytest
@@ -34,46 +28,14 @@ from botocore.exceptions import ClientError
 
 from bioinfra.adaptors import aws_sweep
 from bioinfra.adaptors.aws_sweep import ORDER, Leftover, delete_leftovers, find_leftovers
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 
 REGION = "eu-west-2"
 
 
-@pytest.fixture(scope="module")
-def _moto_server(tmp_path_factory) -> Iterator[str]:
-    exe = Path(sys.executable).parent / "moto_server"
-    if not exe.exists():
-        pytest.fail("moto_server missing: pip install 'bioinfra[test]'")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
-    # Managed policies loaded so roles can attach AmazonEKSClusterPolicy etc. as the stacks do.
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()[-2000:]}")
-            time.sleep(0.1)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture
-def aws(_moto_server, monkeypatch) -> boto3.session.Session:
+def aws(moto_endpoint, monkeypatch) -> boto3.session.Session:
     # Explicit fake keys: nothing from the caller's environment or ~/.aws can reach real AWS.
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -207,8 +169,8 @@ def test_every_kind_has_a_delete_step():
     assert set(aws_sweep._STEPS) == set(ORDER)
 
 
-def test_finds_everything_tagged_deletes_it_and_leaves_bystanders(aws, _moto_server):
-    url, name = _moto_server, "sweep-all"
+def test_finds_everything_tagged_deletes_it_and_leaves_bystanders(aws, moto_endpoint):
+    url, name = moto_endpoint, "sweep-all"
     ids = _make_cluster(aws, url, name)
     others = _make_bystanders(aws, url, name)
 
@@ -261,8 +223,8 @@ def test_finds_everything_tagged_deletes_it_and_leaves_bystanders(aws, _moto_ser
     assert iam.get_role(RoleName=others["role"])["Role"]
 
 
-def test_bucket_with_data_is_kept_unless_forced(aws, _moto_server):
-    url, name = _moto_server, "sweep-data"
+def test_bucket_with_data_is_kept_unless_forced(aws, moto_endpoint):
+    url, name = moto_endpoint, "sweep-data"
     s3 = aws.client("s3", endpoint_url=url)
     bucket = f"{name}-results"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -290,8 +252,8 @@ def test_bucket_with_data_is_kept_unless_forced(aws, _moto_server):
     assert _gone(lambda: s3.head_bucket(Bucket=bucket), "404")
 
 
-def test_stack_filter_touches_only_that_stack(aws, _moto_server):
-    url, name = _moto_server, "sweep-stacks"
+def test_stack_filter_touches_only_that_stack(aws, moto_endpoint):
+    url, name = moto_endpoint, "sweep-stacks"
     ec2, ecr, logs, elb = (aws.client(s, endpoint_url=url) for s in ("ec2", "ecr", "logs", "elb"))
     vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16", TagSpecifications=_spec("vpc", _tags(name, "network")))["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.1.0.0/20", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
@@ -320,8 +282,8 @@ def test_stack_filter_touches_only_that_stack(aws, _moto_server):
     assert find_leftovers(aws, name, endpoint_url=url) == []
 
 
-def test_rerunning_the_sweep_is_harmless(aws, _moto_server):
-    url, name = _moto_server, "sweep-again"
+def test_rerunning_the_sweep_is_harmless(aws, moto_endpoint):
+    url, name = moto_endpoint, "sweep-again"
     lines: list[str] = []
     empty = delete_leftovers(aws, [], force_empty_buckets=False, say=lines.append, endpoint_url=url)
     assert (empty.deleted, empty.kept, empty.failed, lines) == ([], [], [], [])
@@ -342,8 +304,8 @@ def test_rerunning_the_sweep_is_harmless(aws, _moto_server):
     assert find_leftovers(aws, name, endpoint_url=url) == []
 
 
-def test_one_failure_does_not_stop_the_others(aws, _moto_server):
-    url, name = _moto_server, "sweep-fail"
+def test_one_failure_does_not_stop_the_others(aws, moto_endpoint):
+    url, name = moto_endpoint, "sweep-fail"
     ec2, efs, logs = (aws.client(s, endpoint_url=url) for s in ("ec2", "efs", "logs"))
     vpc = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.2.0.0/20", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
@@ -364,8 +326,8 @@ def test_one_failure_does_not_stop_the_others(aws, _moto_server):
     assert not logs.describe_log_groups(logGroupNamePrefix=f"/bioinfra/{name}/")["logGroups"]
 
 
-def test_a_wait_that_never_ends_is_bounded(aws, _moto_server, monkeypatch):
-    url = _moto_server
+def test_a_wait_that_never_ends_is_bounded(aws, moto_endpoint, monkeypatch):
+    url = moto_endpoint
     ec2 = aws.client("ec2", endpoint_url=url)
     vpc = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.3.0.0/20", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]

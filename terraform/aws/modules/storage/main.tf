@@ -3,11 +3,30 @@
 # pods assume to write results.
 
 data "aws_partition" "current" {}
+data "aws_caller_identity" "current" {}
+
+# AWS's default key policy, written out: the account's IAM policies decide who uses the key (S3,
+# EFS and ECR act for the caller through those, with grants).
+data "aws_iam_policy_document" "storage_key" {
+  #checkov:skip=CKV_AWS_109:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
+  #checkov:skip=CKV_AWS_111:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
+  #checkov:skip=CKV_AWS_356:key policy, not an IAM policy: resource "*" is this key alone (AWS requires "*" in key policies)
+  statement {
+    sid       = "AccountIAMPolicies"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+}
 
 resource "aws_kms_key" "storage" {
   description             = "Encryption of results, shared volume and images of ${var.name}"
   enable_key_rotation     = true
   deletion_window_in_days = 7
+  policy                  = data.aws_iam_policy_document.storage_key.json
 }
 
 resource "aws_kms_alias" "storage" {
@@ -18,6 +37,9 @@ resource "aws_kms_alias" "storage" {
 # --- results bucket -------------------------------------------------------------------------
 
 resource "aws_s3_bucket" "results" {
+  #checkov:skip=CKV_AWS_18:access logs need a second bucket per cluster (itself unlogged, SSE-S3 only) for destroy to empty too; object access is audited with account-wide CloudTrail data events
+  #checkov:skip=CKV_AWS_144:results are reproducible from inputs and versioned; a replica doubles storage cost and may break data-residency rules for research data
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events: the workflow engine knows which outputs each step wrote
   bucket = var.bucket
   # Never delete results with the cluster: `bioinfra destroy --force-empty-buckets` empties the
   # bucket explicitly; without it a bucket with data is kept and reported.
