@@ -20,20 +20,24 @@ def templates_root() -> Path:
     return packaged_folder("templates", "templates")
 
 
-@functools.cache
-def environment():
+def _jinja(root: Path, filters: dict[str, Any]):
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_root())),
+        loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
     )
-    env.filters["yaml_str"] = yaml_str
+    env.filters.update(filters)
     return env
+
+
+@functools.cache
+def environment():
+    return _jinja(templates_root(), {"yaml_str": yaml_str})
 
 
 def yaml_str(value: Any) -> str:
@@ -61,18 +65,7 @@ def terraform_root() -> Path:
 
 @functools.cache
 def terraform_environment():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(terraform_root())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    env.filters["hcl"] = hcl
-    return env
+    return _jinja(terraform_root(), {"hcl": hcl})
 
 
 def hcl(value: Any, indent: int = 0) -> str:

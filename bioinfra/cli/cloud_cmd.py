@@ -92,8 +92,7 @@ def plan(
 ) -> None:
     """Show what `bioinfra up TARGET` would change, stack by stack, without changing anything.
 
-    Stacks whose upstream is not applied yet are planned with placeholder IDs (said so per line).
-    Renders into .bioinfra/<name>/<target>/ beside bioinfra.yaml; Terraform logs go to <stack>/logs/.
+    Stacks whose upstream is not applied yet are planned with placeholder IDs (said so per line). Renders into .bioinfra/<name>/<target>/ beside bioinfra.yaml; Terraform logs go to <stack>/logs/.
     """
     from bioinfra.core.provision import preflight
 

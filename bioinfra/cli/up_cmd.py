@@ -30,9 +30,7 @@ def up(
     local: check Docker (or the native tools), start a registry if asked, build the images.
       bioinfra up local --base-image bioinfra-base:bookworm --aligner bwa
 
-    aws: render the Terraform stacks (network, cluster, storage) into .bioinfra/<name>/aws/, show
-    the plan, ask, apply them in order with a progress bar per stack. Needs region in bioinfra.yaml
-    and AWS credentials. Logs of every Terraform call: .bioinfra/<name>/aws/<stack>/logs/.
+    aws: render the Terraform stacks (network, cluster, storage) into .bioinfra/<name>/aws/, show the plan, ask, apply them in order with a progress bar per stack. Needs region in bioinfra.yaml and AWS credentials. Logs of every Terraform call: .bioinfra/<name>/aws/<stack>/logs/.
       bioinfra up aws --yes
     """
     if not _is_local(target):
@@ -84,10 +82,7 @@ def destroy(
 ) -> None:
     """Remove what `bioinfra up TARGET` made, and nothing else. Safe to re-run.
 
-    aws: destroys the stacks in reverse order (storage, cluster, network), clears a stale state lock
-    this machine can prove is its own, deletes resources an interrupted `up` left outside the state,
-    then sweeps the account for anything still tagged bioinfra:cluster=<name>: exit 11 naming each
-    if something remains. A results bucket with data is kept unless --force-empty-buckets.
+    aws: destroys the stacks in reverse order (storage, cluster, network), clears a stale state lock this machine can prove is its own, deletes resources an interrupted `up` left outside the state, then sweeps the region for anything still tagged bioinfra:cluster=<name>: exit 11 naming each if something remains. A results bucket with data is kept unless --force-empty-buckets.
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import destroy_cloud

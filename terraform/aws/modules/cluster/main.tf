@@ -4,16 +4,12 @@
 # config). Ref https://github.com/terraform-aws-modules/terraform-aws-eks
 
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
 
 locals {
   # Every control-plane log type: audits of who ran what are the first thing asked after an incident.
   cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   managed_policy    = "arn:${data.aws_partition.current.partition}:iam::aws:policy"
-  account_arn       = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"
   log_group_name    = "/aws/eks/${var.name}/cluster"
-  log_group_arn     = "arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${local.log_group_name}"
 }
 
 data "aws_iam_policy_document" "cluster_assume" {
@@ -59,48 +55,11 @@ resource "aws_iam_role_policy_attachment" "node" {
   policy_arn = "${local.managed_policy}/${each.key}"
 }
 
-# The key policy is AWS's default (the account's IAM policies decide who uses the key) plus
-# CloudWatch Logs, for this cluster's control-plane log group only.
-# Ref https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-data "aws_iam_policy_document" "secrets_key" {
-  #checkov:skip=CKV_AWS_109:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_111:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_356:key policy, not an IAM policy: resource "*" is this key alone (AWS requires "*" in key policies)
-  statement {
-    sid       = "AccountIAMPolicies"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = [local.account_arn]
-    }
-  }
-  statement {
-    sid       = "ControlPlaneLogs"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.name}.${data.aws_partition.current.dns_suffix}"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = [local.log_group_arn]
-    }
-  }
-}
-
-resource "aws_kms_key" "secrets" {
-  description             = "Envelope encryption of Kubernetes Secrets and control-plane logs in ${var.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.secrets_key.json
-}
-
-resource "aws_kms_alias" "secrets" {
-  name          = "alias/${var.name}-eks-secrets"
-  target_key_id = aws_kms_key.secrets.key_id
+module "key" {
+  source         = "../kms-key"
+  alias          = "${var.name}-eks"
+  description    = "Envelope encryption of Kubernetes Secrets and control-plane logs in ${var.name}"
+  log_group_name = local.log_group_name
 }
 
 # Created here rather than by EKS so it has a retention and is destroyed with the cluster
@@ -109,7 +68,7 @@ resource "aws_cloudwatch_log_group" "cluster" {
   #checkov:skip=CKV_AWS_338:audit logs are large and costly to keep; retention is aws.log_retention_days (default 30), raise it where policy needs a year
   name              = local.log_group_name
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.secrets.arn
+  kms_key_id        = module.key.arn
 }
 
 resource "aws_eks_cluster" "this" {
@@ -130,7 +89,7 @@ resource "aws_eks_cluster" "this" {
   encryption_config {
     resources = ["secrets"]
     provider {
-      key_arn = aws_kms_key.secrets.arn
+      key_arn = module.key.arn
     }
   }
 

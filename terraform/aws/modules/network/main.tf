@@ -154,63 +154,23 @@ resource "aws_vpc_endpoint" "interface" {
 }
 
 # VPC flow logs (rejected and accepted traffic) to CloudWatch, for audits and network debugging,
-# encrypted with a key of their own: AWS's default key policy plus CloudWatch Logs for this group.
-# Ref https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
-data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
-
+# encrypted with a key of their own.
 locals {
   flow_log_group = "/bioinfra/${var.name}/vpc-flow-logs"
-  account_id     = data.aws_caller_identity.current.account_id
-  partition      = data.aws_partition.current.partition
 }
 
-data "aws_iam_policy_document" "flow_logs_key" {
-  #checkov:skip=CKV_AWS_109:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_111:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_356:key policy, not an IAM policy: resource "*" is this key alone (AWS requires "*" in key policies)
-  statement {
-    sid       = "AccountIAMPolicies"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
-    }
-  }
-  statement {
-    sid       = "FlowLogGroup"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-    resources = ["*"]
-    principals {
-      type        = "Service"
-      identifiers = ["logs.${data.aws_region.current.name}.${data.aws_partition.current.dns_suffix}"]
-    }
-    condition {
-      test     = "ArnEquals"
-      variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:${local.flow_log_group}"]
-    }
-  }
-}
-
-resource "aws_kms_key" "flow_logs" {
-  description             = "Encryption of the VPC flow logs of ${var.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.flow_logs_key.json
-}
-
-resource "aws_kms_alias" "flow_logs" {
-  name          = "alias/${var.name}-vpc-flow-logs"
-  target_key_id = aws_kms_key.flow_logs.key_id
+module "flow_logs_key" {
+  source         = "../kms-key"
+  alias          = "${var.name}-vpc-flow-logs"
+  description    = "Encryption of the VPC flow logs of ${var.name}"
+  log_group_name = local.flow_log_group
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   #checkov:skip=CKV_AWS_338:flow logs of all traffic grow fast and a year of them is a real cost for a research cluster; 30 days covers debugging and incident review
   name              = local.flow_log_group
   retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  kms_key_id        = module.flow_logs_key.arn
 }
 
 data "aws_iam_policy_document" "flow_logs_assume" {

@@ -2,36 +2,10 @@
 # ReadWriteMany volume steps share, ECR for the tool images, and the IAM role (IRSA) that workflow
 # pods assume to write results.
 
-data "aws_partition" "current" {}
-data "aws_caller_identity" "current" {}
-
-# AWS's default key policy, written out: the account's IAM policies decide who uses the key (S3,
-# EFS and ECR act for the caller through those, with grants).
-data "aws_iam_policy_document" "storage_key" {
-  #checkov:skip=CKV_AWS_109:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_111:key policy, not an IAM policy: resource "*" is this key alone and kms:* for the account root is AWS's default
-  #checkov:skip=CKV_AWS_356:key policy, not an IAM policy: resource "*" is this key alone (AWS requires "*" in key policies)
-  statement {
-    sid       = "AccountIAMPolicies"
-    actions   = ["kms:*"]
-    resources = ["*"]
-    principals {
-      type        = "AWS"
-      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
-    }
-  }
-}
-
-resource "aws_kms_key" "storage" {
-  description             = "Encryption of results, shared volume and images of ${var.name}"
-  enable_key_rotation     = true
-  deletion_window_in_days = 7
-  policy                  = data.aws_iam_policy_document.storage_key.json
-}
-
-resource "aws_kms_alias" "storage" {
-  name          = "alias/${var.name}-storage"
-  target_key_id = aws_kms_key.storage.key_id
+module "key" {
+  source      = "../kms-key"
+  alias       = "${var.name}-storage"
+  description = "Encryption of results, shared volume and images of ${var.name}"
 }
 
 # --- results bucket -------------------------------------------------------------------------
@@ -73,7 +47,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "results" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.storage.arn
+      kms_master_key_id = module.key.arn
     }
     bucket_key_enabled = true # one KMS call per object batch instead of per object
   }
@@ -133,7 +107,7 @@ resource "aws_s3_bucket_policy" "results" {
 resource "aws_efs_file_system" "shared" {
   creation_token   = "${var.name}-shared"
   encrypted        = true
-  kms_key_id       = aws_kms_key.storage.arn
+  kms_key_id       = module.key.arn
   performance_mode = "generalPurpose"
   throughput_mode  = "elastic" # bursts with the pipeline, costs nothing when idle
 
@@ -182,7 +156,7 @@ resource "aws_ecr_repository" "tools" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.storage.arn
+    kms_key         = module.key.arn
   }
 }
 
@@ -227,7 +201,7 @@ data "aws_iam_policy_document" "workflow_results" {
   statement {
     sid       = "UseStorageKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [aws_kms_key.storage.arn]
+    resources = [module.key.arn]
   }
 }
 
