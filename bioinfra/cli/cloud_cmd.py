@@ -80,8 +80,8 @@ def _provisioner(ctx: typer.Context, target: str):
     from bioinfra.config import load_config
     from bioinfra.core.provision import Provisioner, cloud_target
 
+    cloud_target(target)  # a target without stacks says so before its config is checked
     config = load_config(ctx.obj["config_path"], target=target)
-    cloud_target(config)  # unsupported targets fail before anything is rendered
     return config, Provisioner
 
 

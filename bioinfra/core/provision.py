@@ -72,13 +72,14 @@ def environment_root(config: Config, config_path: Optional[Path]) -> Path:
     return base / ".bioinfra" / config.name / config.target
 
 
-def cloud_target(config: Config):
+def cloud_target(name: str):
+    """The target, if it has Terraform stacks (checked before its config, so "not yet" comes first)."""
     from bioinfra.targets import get_target
 
-    target = get_target(config.target)
+    target = get_target(name)
     if not getattr(target, "stacks", None):
         raise UnsupportedError(
-            f"`plan`/`up`/`destroy` with Terraform are not available for target '{config.target}' yet",
+            f"`plan`/`up`/`destroy` with Terraform are not available for target '{name}' yet",
             hint="aws works now; gcp arrives with issue #5, onprem with #6; `bioinfra up local` for this machine",
         )
     return target
@@ -92,7 +93,7 @@ def render_environment(config: Config, root: Path) -> list[Path]:
     """Render every stack root and copy the static modules; returns the files written."""
     from bioinfra.render import render_terraform, terraform_root
 
-    target = cloud_target(config)
+    target = cloud_target(config.target)
     root.mkdir(parents=True, exist_ok=True)
     written = []
     modules_src = terraform_root() / config.target / "modules"
@@ -143,7 +144,7 @@ class Provisioner:
 
     def __init__(self, config: Config, config_path: Optional[Path], say: Say, progress: Optional[StackProgress] = None):
         self.config = config
-        self.target = cloud_target(config)
+        self.target = cloud_target(config.target)
         self.env_dir = environment_root(config, config_path)
         self.say = say
         self.progress = progress or StackProgress()
