@@ -95,6 +95,8 @@ def render_environment(config: Config, root: Path) -> list[Path]:
 
     target = cloud_target(config.target)
     root.mkdir(parents=True, exist_ok=True)
+    # Local state, plans and logs can hold values worth protecting: this user only.
+    os.chmod(root, 0o700)
     written = []
     modules_src = terraform_root() / config.target / "modules"
     modules_dst = root / "modules"
