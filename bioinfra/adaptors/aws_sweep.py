@@ -9,7 +9,7 @@ made for the cluster (load balancers, volumes) and what was left inside the clus
 them through the AWS APIs in dependency order.
 
 Scope: the session's region, plus the account's IAM roles and OIDC providers (IAM is global). boto3 is
-not imported at module import time: the caller passes a session (`aws_session()` makes one).
+not imported at module import time: the caller passes a session (`bioinfra.adaptors.aws.open_session`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from bioinfra.errors import BioinfraError, ToolMissingError
+from bioinfra.errors import BioinfraError
 
 if TYPE_CHECKING:
     import boto3
@@ -87,15 +87,6 @@ class SweepResult:
     deleted: list[Leftover] = field(default_factory=list)
     kept: list[tuple[Leftover, str]] = field(default_factory=list)  # (leftover, reason), e.g. a bucket with data
     failed: list[tuple[Leftover, str]] = field(default_factory=list)  # (leftover, error)
-
-
-def aws_session(region: str, profile: Optional[str] = None) -> boto3.session.Session:
-    """A boto3 session for `region`, or an error naming the extra to install."""
-    try:
-        import boto3
-    except ImportError:
-        raise ToolMissingError("the AWS SDK (boto3) is not installed", hint="pip install 'bioinfra[aws]'") from None
-    return boto3.session.Session(region_name=region, profile_name=profile)
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -304,14 +304,15 @@ class Provisioner:
 
         render_environment(self.config, self.env_dir)
         aws = self._aws() if sweep else None
+        # Listed once: destroying one stack does not change what another stack left behind.
+        found = find_leftovers(aws.session, self.config.name, aws.endpoint_url) if aws else []
         for stack in reversed(self.target.stacks):
             tf = self.tf(stack)
             self._init(stack)
             in_state = tf.state_list()
             if aws is not None:
                 known = self._state_ids(stack) if in_state else set()
-                leftovers = [lo for lo in find_leftovers(aws.session, self.config.name, aws.endpoint_url)
-                             if lo.stack == stack.name and not _in_state(lo, known)]
+                leftovers = [lo for lo in found if lo.stack == stack.name and not _in_state(lo, known)]
                 if leftovers:
                     self.say(f"stack {stack.name}: {len(leftovers)} resource(s) exist outside the Terraform state "
                              "(an interrupted apply); deleting them through the API first")
