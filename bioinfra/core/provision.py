@@ -153,6 +153,7 @@ class Provisioner:
         self._env = terraform_env(config)
         self._terraform: dict[str, Terraform] = {}
         self._initialised: set[str] = set()
+        self._session = None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -212,6 +213,10 @@ class Provisioner:
     def _plan(self, stack: Stack, *, destroy: bool, allow_placeholders: bool, verbose: bool = False) -> StackPlan:
         self._init(stack)
         stood_in = self._write_upstream(stack, allow_placeholders=allow_placeholders)
+        if destroy:
+            (self.env_dir / stack.name / "adopt.tf").unlink(missing_ok=True)
+        else:
+            self.target.adopt_kept(self.config, stack, self.tf(stack), self._aws(), self.say)
         args = ["plan", f"-out={PLAN_FILE}", "-detailed-exitcode"] + (["-destroy"] if destroy else [])
         result = self.tf(stack).stream(args, say=self.say)
         if result.returncode == 2:  # -detailed-exitcode: 2 = there are changes
@@ -388,7 +393,9 @@ class Provisioner:
         from bioinfra.adaptors.aws import open_session
         from bioinfra.targets.aws import endpoint_url
 
-        return open_session(self.config.region, self.config.aws.profile, endpoint_url(self.config))
+        if self._session is None:
+            self._session = open_session(self.config.region, self.config.aws.profile, endpoint_url(self.config))
+        return self._session
 
 
 def _in_state(leftover: Any, known: set[str]) -> bool:

@@ -120,12 +120,13 @@ def test_up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["scalingConfig"]["minSize"] == 0
 
-    # a second plan shows no changes
-    plan = cli("plan", "aws", extra_env=aws_env, timeout=600)
+    # a second plan shows no changes (--verbose adds Terraform's own plan text per stack)
+    plan = cli("plan", "aws", "--verbose", extra_env=aws_env, timeout=600)
     assert plan.returncode == 0, plan.stderr
     for stack in EXPECTED:
         assert f"{stack:<10} +0 add  ~0 change  -0 destroy" in plan.stdout, plan.stdout
     assert "total      0 change(s)" in plan.stdout
+    assert plan.stdout.count("No changes.") == 3, plan.stdout
 
     # results are never deleted silently: a bucket with data is kept and reported (exit 11)
     s3 = sess.client("s3", endpoint_url=url)
@@ -140,10 +141,18 @@ def test_up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert s3.get_object(Bucket=f"{name}-results", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
     assert [lo.kind for lo in find_leftovers(sess, name, url)] == ["s3-bucket"]
 
+    # `up` again adopts the kept bucket (an import), with its data, instead of failing on the name
+    again_up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    assert again_up.returncode == 0, again_up.stderr
+    assert f"adopting bucket {name}-results" in again_up.stderr
+    assert "module.storage.aws_s3_bucket.results" in state_list(env_dir / "storage", aws_env)
+    s3.delete_bucket_policy(Bucket=f"{name}-results")  # EMULATOR-ONLY again: `up` put the TLS-only policy back
+    assert s3.get_object(Bucket=f"{name}-results", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
+
     # re-running is safe; with --force-empty-buckets the bucket goes too
     done = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=1200)
     assert done.returncode == 0, done.stderr
-    assert "stack network: nothing in the state" in done.stderr
+    assert f"emptying bucket {name}-results" in done.stderr
     assert_nothing_left(name, moto_endpoint)
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
     assert again.returncode == 0, again.stderr
