@@ -20,16 +20,10 @@ class RegistryLogin:
     password: str = field(repr=False)  # never in a repr, a log or an error message
 
 
-def _boto3() -> Any:
-    try:
-        import boto3
-    except ImportError:
-        raise ToolMissingError("the AWS SDK (boto3) is not installed", hint="pip install 'bioinfra[aws]'") from None
-    return boto3
-
-
 def ecr_client(region: str, endpoint_url: Optional[str] = None) -> Any:
-    return _boto3().client("ecr", region_name=region, endpoint_url=endpoint_url)
+    from bioinfra.adaptors.aws import boto3_module
+
+    return boto3_module().client("ecr", region_name=region, endpoint_url=endpoint_url)
 
 
 def ecr_login(ecr: Any) -> RegistryLogin:

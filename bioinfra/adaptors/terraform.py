@@ -173,6 +173,16 @@ class Terraform:
             raise TerraformError(f"terraform state list failed in {self.workdir.name}: {_first_error(err or out)}")
         return [line for line in out.splitlines() if line.strip()]
 
+    def show_plan(self, plan_file: str) -> str:
+        """Terraform's human-readable text of a saved plan."""
+        return self._buffered("show", plan_file)[1]
+
+    def show_state(self) -> dict[str, Any]:
+        """The current state as Terraform's JSON representation ({} without state)."""
+        from python_terraform import IsFlagged
+
+        return json.loads(self._buffered("show", json=IsFlagged)[1] or "{}")
+
     def state_rm(self, addresses: list[str]) -> None:
         """Forget resources without destroying them (a results bucket kept by `destroy`)."""
         self._buffered("state rm", *addresses)

@@ -9,7 +9,6 @@ stack can be planned before its upstream exists (with placeholder values, said s
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -231,10 +230,7 @@ class Provisioner:
             resources=[(c.get("action", "?"), c.get("resource", {}).get("addr", "?")) for c in result.planned],
         )
         if verbose:
-            from python_terraform import IsFlagged
-
-            _, text, _ = self.tf(stack)._buffered("show", PLAN_FILE, no_color=IsFlagged)
-            plan.full_text = text
+            plan.full_text = self.tf(stack).show_plan(PLAN_FILE)
         return plan
 
     def _apply(self, stack: Stack, plan: StackPlan, verb: str) -> None:
@@ -372,9 +368,6 @@ class Provisioner:
 
     def _state_ids(self, stack: Stack) -> set[str]:
         """Every id/arn/name in the stack's state: what Terraform will destroy itself."""
-        from python_terraform import IsFlagged
-
-        _, out, _ = self.tf(stack)._buffered("show", json=IsFlagged)
         ids: set[str] = set()
 
         def walk(module: dict[str, Any]) -> None:
@@ -386,7 +379,7 @@ class Provisioner:
             for child in module.get("child_modules", []):
                 walk(child)
 
-        walk(json.loads(out or "{}").get("values", {}).get("root_module", {}))
+        walk(self.tf(stack).show_state().get("values", {}).get("root_module", {}))
         return ids
 
     def _aws(self):
