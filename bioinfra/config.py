@@ -42,6 +42,12 @@ _GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 _GCP_PROJECT_RE = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 
 
+# Ref https://cloud.google.com/compute/docs/machine-resource (e2-standard-4, n2d-highcpu-32, custom-4-8192)
+_GCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$")
+# Families that take NVIDIA GPUs on GKE. Ref https://cloud.google.com/compute/docs/gpus
+GCE_GPU_FAMILIES = ("n1", "a2", "a3", "a4", "g2")
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -200,6 +206,103 @@ class AwsSettings(StrictModel):
         return v
 
 
+
+def _ipv4_cidr(v: str, low: int, high: int, what: str) -> str:
+    import ipaddress
+
+    try:
+        net = ipaddress.IPv4Network(v)
+    except ValueError:
+        try:
+            loose = ipaddress.IPv4Network(v, strict=False)
+        except ValueError:
+            raise ValueError(f"must be an IPv4 CIDR such as {what}") from None
+        raise ValueError(f"has host bits set; did you mean {loose}?") from None
+    if not low <= net.prefixlen <= high:
+        raise ValueError(f"must be a /{low} to /{high}" if low != high else f"must be a /{low}")
+    return v
+
+
+# Prefix lengths each range may have, and an example. Ref
+# https://cloud.google.com/kubernetes-engine/docs/concepts/alias-ips#cluster_sizing
+_GCP_RANGE_SIZES = {
+    "subnet_cidr": (16, 24, "10.10.0.0/20"),
+    "pods_cidr": (9, 21, "10.16.0.0/14"),
+    "services_cidr": (16, 27, "10.20.0.0/20"),
+    "master_cidr": (28, 28, "172.16.0.0/28"),
+}
+
+
+class GcpSettings(StrictModel):
+    endpoint_url: Optional[str] = Field(
+        None,
+        description="send bioinfra's Google API calls (not Terraform's) to this endpoint, e.g. a local "
+        "stand-in; $BIOINFRA_GCP_ENDPOINT_URL overrides it",
+    )
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(
+        "REGULAR", description="GKE release channel: Google upgrades the cluster within it"
+    )
+    zones: list[str] = Field(
+        default_factory=list, description="zones of the region the nodes run in; default: all of them"
+    )
+    subnet_cidr: str = Field("10.10.0.0/20", description="IPv4 range of the nodes' subnet")
+    pods_cidr: str = Field("10.16.0.0/14", description="secondary range for pods (a /14 gives ~1000 nodes)")
+    services_cidr: str = Field("10.20.0.0/20", description="secondary range for Kubernetes services")
+    master_cidr: str = Field("172.16.0.0/28", description="the control plane's private /28 (peered)")
+    private_endpoint: bool = Field(False, description="Kubernetes API reachable only inside the VPC")
+    master_authorized_networks: list[str] = Field(
+        default_factory=lambda: ["0.0.0.0/0"], description="who may reach the Kubernetes API endpoint"
+    )
+    deletion_protection: bool = Field(
+        True, description="Terraform refuses to delete the cluster; `bioinfra destroy` turns it off first"
+    )
+    archive_after_days: int = Field(90, ge=1, le=3650, description="move results to ARCHIVE storage after this many days")
+    filestore: bool = Field(False, description="a Filestore instance for ReadWriteMany volumes (from 1 TiB, billed while up)")
+    filestore_tier: Literal["BASIC_HDD", "BASIC_SSD", "ZONAL", "REGIONAL"] = "BASIC_HDD"
+    filestore_capacity_gb: int = Field(1024, ge=1024, le=102400, description="Filestore size, GB (BASIC_HDD: 1024+)")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8089")
+        return v.rstrip("/") if v else v
+
+    @field_validator("zones")
+    @classmethod
+    def _zone_names(cls, v: list[str]) -> list[str]:
+        for zone in v:
+            if not re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", zone):
+                raise ValueError(f"'{zone}' is not a GCP zone (e.g. europe-west2-a)")
+        return v
+
+    @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr")
+    @classmethod
+    def _ranges(cls, v: str, info: Any) -> str:
+        low, high, example = _GCP_RANGE_SIZES[info.field_name]
+        return _ipv4_cidr(v, low, high, example)
+
+    @field_validator("master_authorized_networks")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        for cidr in v:
+            _ipv4_cidr(cidr, 0, 32, "203.0.113.0/24")
+        return v
+
+    @model_validator(mode="after")
+    def _ranges_do_not_overlap(self) -> GcpSettings:
+        import ipaddress
+
+        named = {k: ipaddress.IPv4Network(getattr(self, k))
+                 for k in ("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr")}
+        keys = list(named)
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                if named[a].overlaps(named[b]):
+                    raise ValueError(f"{a} {named[a]} overlaps {b} {named[b]}")
+        return self
+
+
 class PipelineSettings(StrictModel):
     align_threads: int = Field(8, ge=1, le=128, description="threads (and CPU request) of the align step")
     align_memory: str = Field("16Gi", description="memory request and limit of the align step")
@@ -235,13 +338,14 @@ class Config(StrictModel):
     onprem: OnpremSettings = Field(default_factory=OnpremSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
+    gcp: GcpSettings = Field(default_factory=GcpSettings)
 
     @model_validator(mode="before")
     @classmethod
     def _empty_sections_are_defaults(cls, data: Any) -> Any:
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
-            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws")
+            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp")
             data = {k: v for k, v in data.items() if not (k in sections and v is None)}
             # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).
             defaults = DEFAULT_POOLS.get(str(data.get("target")))
@@ -264,6 +368,14 @@ class Config(StrictModel):
     def _target_requirements(self) -> Config:
         problems = target_problems(self.target, self.project, self.region)
         problems += pool_problems(self.target, self.node_pools)
+        backend_for = {"s3": "aws", "gcs": "gcp"}
+        if self.state.backend in backend_for and self.target in ("aws", "gcp") \
+                and backend_for[self.state.backend] != self.target:
+            problems.append(f"state.backend: '{self.state.backend}' keeps state on {backend_for[self.state.backend]}; "
+                            f"target {self.target} uses '{'s3' if self.target == 'aws' else 'gcs'}' (or 'local')")
+        if self.target == "gcp" and self.gcp.filestore and self.gcp.filestore_tier != "REGIONAL" and not self.gcp.zones:
+            problems.append(f"gcp.zones: a {self.gcp.filestore_tier} Filestore instance lives in one zone; "
+                            "name the zones (e.g. [europe-west2-a]) or use filestore_tier: REGIONAL")
         if problems:
             # One ValueError per model is what pydantic allows; join so every problem is reported.
             raise ValueError("\n".join(problems))
@@ -313,8 +425,17 @@ def pool_problems(target: str, pools: NodePools) -> list[str]:
                     problems.append(
                         f"{field}: '{itype}' has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
                     )
-        elif target == "gcp" and name == "gpu" and pool.gpu is not None and not pool.gpu.type:
-            problems.append(f"{where}.gpu.type: required on gcp (e.g. nvidia-tesla-t4)")
+        elif target == "gcp":
+            if not _GCE_TYPE_RE.fullmatch(pool.machine_type):
+                problems.append(f"{where}.machine_type: '{pool.machine_type}' is not a Compute Engine machine type "
+                                "(e.g. e2-standard-4)")
+            elif name == "gpu" and pool.machine_type.split("-")[0] not in GCE_GPU_FAMILIES:
+                problems.append(f"{where}.machine_type: '{pool.machine_type}' cannot take GPUs; use an "
+                                f"{', '.join(GCE_GPU_FAMILIES[:-1])} or {GCE_GPU_FAMILIES[-1]} machine type")
+            if pool.alternatives:
+                problems.append(f"{where}.alternatives: AWS only (a GKE node pool has one machine type)")
+            if name == "gpu" and pool.gpu is not None and not pool.gpu.type:
+                problems.append(f"{where}.gpu.type: required on gcp (e.g. nvidia-tesla-t4)")
     return problems
 
 

@@ -22,6 +22,7 @@ class ExitCode(enum.IntEnum):
     TERRAFORM_FAILED = 9  # Terraform (or the cloud behind it) refused or failed a change
     STATE_LOCKED = 10  # a stack's Terraform state is locked by someone else
     LEFTOVERS = 11  # destroy finished, but resources tagged with the cluster remain (each named)
+    PREFLIGHT_FAILED = 12  # the cloud project/account is not ready (API off, no quota); nothing was created
     INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
 
 
@@ -77,6 +78,18 @@ class StateLockedError(BioinfraError):
 
 class LeftoversError(BioinfraError):
     exit_code = ExitCode.LEFTOVERS
+
+
+class PreflightError(BioinfraError):
+    """The cloud project is not ready for `up` (an API disabled, no GPU quota, project unknown).
+
+    Carries every problem found, each with the command that fixes it; raised before any Terraform call."""
+
+    exit_code = ExitCode.PREFLIGHT_FAILED
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
 
 
 class WorkflowSpecError(BioinfraError):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Static security scan of the AWS Terraform with checkov. Renders the stacks both ways (real AWS
-# and the emulator profile) into a temp folder and scans them with their modules; exits non-zero
+# Static security scan of the Terraform with checkov. Renders the AWS stacks both ways (real AWS
+# and the emulator profile) and the GCP stacks twice (full: spot GPU pool, Filestore, GCS state;
+# minimal: defaults) into a temp folder and scans them with their modules; exits non-zero
 # on any failed check or a file checkov could not parse. Extra arguments go to checkov (-o json).
 # checkov lives in its own venv (.venv-checkov, made once): its dependencies conflict with .venv's.
 # Skips and their reasons: docs/notes/checkov.md.
@@ -33,6 +34,15 @@ base = {"name": "demo", "target": "aws", "region": "eu-west-2",
 render_environment(parse_config(base), Path(sys.argv[1]) / "aws")
 render_environment(parse_config({**base, "aws": {"endpoint_url": "http://127.0.0.1:4566"}}),
                    Path(sys.argv[1]) / "emulator")
+gcp = {"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2"}
+render_environment(parse_config({
+    **gcp,
+    "node_pools": {"gpu": {"machine_type": "n1-standard-8", "max": 2, "spot": True,
+                           "gpu": {"type": "nvidia-tesla-t4", "count": 1}}},
+    "gcp": {"zones": ["europe-west2-a", "europe-west2-b"], "filestore": True},
+    "state": {"backend": "gcs", "bucket": "demo-tfstate"},
+}), Path(sys.argv[1]) / "gcp-full")
+render_environment(parse_config(gcp), Path(sys.argv[1]) / "gcp-minimal")
 EOF
 
 # BC_SKIP_MAPPING and --skip-download: no calls to the vendor's platform (offline, not needed);

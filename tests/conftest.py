@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.fixtures import fake_google_apis, gcs_emulator  # noqa: F401
+
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"
 NATIVE_TOOLS = ("fastqc", "bwa", "samtools", "multiqc")

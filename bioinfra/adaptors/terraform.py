@@ -339,11 +339,25 @@ def _signal(proc: subprocess.Popen, signum: int) -> None:
 
 
 def _first_error(text: str) -> str:
-    for line in text.splitlines():
-        line = line.strip()
+    """The first "Error:" summary with the paragraph under it (where the why is: "provider
+    hashicorp/google was not found ..."), on one line."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        line = line.strip().strip("│╷╵ ").strip()
         if line.startswith("Error:"):
-            return line[len("Error:"):].strip()
-    tail = [line for line in text.splitlines() if line.strip()]
+            summary = line[len("Error:"):].strip()
+            detail: list[str] = []
+            for follow in lines[i + 1:]:
+                follow = follow.strip().strip("│╷╵ ").strip()
+                if not follow:
+                    if detail:
+                        break
+                    continue
+                if follow.startswith(("Error:", "on ")):
+                    break
+                detail.append(follow)
+            return f"{summary}: {' '.join(detail)}" if detail else summary
+    tail = [line for line in lines if line.strip()]
     return tail[-1].strip() if tail else "no output"
 
 

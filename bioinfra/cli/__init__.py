@@ -18,7 +18,7 @@ from typing import Optional
 import typer
 
 from bioinfra import __version__
-from bioinfra.errors import BioinfraError, ConfigError, ExitCode, StepFailedError
+from bioinfra.errors import BioinfraError, ConfigError, ExitCode, PreflightError, StepFailedError
 
 app = typer.Typer(
     name="bioinfra",
@@ -67,6 +67,10 @@ def _register() -> None:
     app.add_typer(cloud_cmd.state_app, name="state")
     app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
+    from bioinfra.cli import cluster_cmd
+
+    app.command("kubeconfig")(cluster_cmd.kubeconfig)
+    app.command("status")(cluster_cmd.status)
 
 
 _register()
@@ -75,7 +79,7 @@ _register()
 def report_error(exc: BioinfraError) -> None:
     err = sys.stderr
     err.write(f"✗ {exc.message}\n")
-    if isinstance(exc, ConfigError):
+    if isinstance(exc, (ConfigError, PreflightError)):
         for problem in exc.problems:
             err.write(f"  - {problem}\n")
     if isinstance(exc, StepFailedError) and exc.tail:

@@ -87,7 +87,7 @@ def _provisioner(ctx: typer.Context, target: str):
 
 def plan(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="aws (gcp, onprem: later issues)."),
+    target: str = typer.Argument(..., help="aws or gcp (onprem: issue #6)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print Terraform's full plan for every stack."),
 ) -> None:
     """Show what `bioinfra up TARGET` would change, stack by stack, without changing anything.
@@ -97,9 +97,7 @@ def plan(
     from bioinfra.core.provision import preflight
 
     config, provisioner_cls = _provisioner(ctx, target)
-    account = preflight(config)
-    if account:
-        _say(f"AWS account {account}, region {config.region}")
+    _say(preflight(config))
     plans = provisioner_cls(config, ctx.obj["config_path"], say=_say).plan(verbose=verbose)
     print_plans(plans, verbose)
 
@@ -109,9 +107,7 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
     from bioinfra.errors import InputError
 
     config, provisioner_cls = _provisioner(ctx, target)
-    account = preflight(config)
-    if account:
-        _say(f"AWS account {account}, region {config.region}")
+    _say(preflight(config))
     if dry_run:
         print_plans(provisioner_cls(config, ctx.obj["config_path"], say=_say).plan(verbose=verbose), verbose)
         return
@@ -134,7 +130,8 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
     cluster = outputs.get("cluster", {})
     storage = outputs.get("storage", {})
     for key, value in (("cluster", cluster.get("cluster_name")), ("endpoint", cluster.get("cluster_endpoint")),
-                       ("bucket", storage.get("results_bucket")), ("efs", storage.get("efs_id"))):
+                       ("bucket", storage.get("results_bucket")), ("efs", storage.get("efs_id")),
+                       ("registry", storage.get("repository_url")), ("filestore", storage.get("filestore_ip"))):
         if value:
             typer.echo(f"{key}\t{value}")
 
@@ -145,7 +142,7 @@ def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_bucket
     config, provisioner_cls = _provisioner(ctx, target)
     from bioinfra.core.provision import preflight
 
-    preflight(config)
+    _say(preflight(config, destroying=True))
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("`destroy` deletes cloud resources: pass --yes to run it without a prompt")
@@ -158,28 +155,46 @@ def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_bucket
             force_empty_buckets=force_empty_buckets)
     finally:
         progress.close()
-    _say(f"destroyed: nothing tagged bioinfra:cluster={config.name} remains in {config.region}")
+    _say(f"destroyed: nothing of cluster {config.name} remains in {config.region}")
 
 
 @state_app.command("bootstrap")
 def bootstrap(ctx: typer.Context) -> None:
-    """Create the S3 bucket and DynamoDB lock table named in `state:` (backend s3). Safe to re-run.
+    """Create the remote-state store named in `state:`. Safe to re-run.
 
-    Example bioinfra.yaml:  state: {backend: s3, bucket: my-tfstate, lock_table: my-tflocks}
+    backend s3 (aws): the S3 bucket and the DynamoDB lock table.
+      state: {backend: s3, bucket: my-tfstate, lock_table: my-tflocks}
+
+    backend gcs (gcp): the GCS bucket (versioned, uniform access, no public access; GCS locks state itself).
+      state: {backend: gcs, bucket: my-tfstate}
     """
-    from bioinfra.adaptors.aws import bootstrap_state, open_session
     from bioinfra.config import load_config
     from bioinfra.errors import InputError
-    from bioinfra.targets.aws import endpoint_url
 
     config = load_config(ctx.obj["config_path"])
-    if config.state.backend != "s3":
-        raise InputError("`state bootstrap` needs state.backend: s3 with bucket and lock_table in bioinfra.yaml")
+    if config.state.backend == "local":
+        raise InputError("`state bootstrap` needs a remote state.backend in bioinfra.yaml",
+                         hint="state: {backend: s3, bucket: B, lock_table: T} on aws; {backend: gcs, bucket: B} on gcp")
     if not config.region:
         raise InputError("`state bootstrap` needs region in bioinfra.yaml")
-    aws = open_session(config.region, config.aws.profile, endpoint_url(config))
-    from bioinfra.adaptors.aws import account_id
+    labels = {"managed-by": "bioinfra", "bioinfra-purpose": "terraform-state"}
+    if config.state.backend == "gcs":
+        from bioinfra.adaptors.gcs import bootstrap_state as bootstrap_gcs
+        from bioinfra.core.provision import cloud_target
 
+        session = cloud_target("gcp").open_session(config)
+        created = bootstrap_gcs(session, config.state.bucket, config.region, labels)
+        for item in created:
+            _say(f"created {item}")
+        if not created:
+            _say("state bucket already exists")
+        typer.echo(f"bucket\t{config.state.bucket}")
+        return
+
+    from bioinfra.adaptors.aws import account_id, bootstrap_state, open_session
+    from bioinfra.targets.aws import endpoint_url
+
+    aws = open_session(config.region, config.aws.profile, endpoint_url(config))
     account_id(aws)
     created = bootstrap_state(aws, config.state.bucket, config.state.lock_table,
                               tags={"managed-by": "bioinfra", "bioinfra:purpose": "terraform-state"})

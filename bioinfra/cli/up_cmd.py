@@ -14,7 +14,7 @@ def _is_local(target: str) -> bool:
 
 def up(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local or aws (gcp, onprem: later issues)."),
+    target: str = typer.Argument("local", help="local, aws or gcp (onprem: issue #6)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: apply without asking (needed when not at a terminal)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Cloud: show the plan, change nothing (= `bioinfra plan`)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Cloud: list every resource in the plan."),
@@ -32,6 +32,9 @@ def up(
 
     aws: render the Terraform stacks (network, cluster, storage) into .bioinfra/<name>/aws/, show the plan, ask, apply them in order with a progress bar per stack. Needs region in bioinfra.yaml and AWS credentials. Logs of every Terraform call: .bioinfra/<name>/aws/<stack>/logs/.
       bioinfra up aws --yes
+
+    gcp: first a preflight through the Google clients (project, region, enabled APIs, GPU quota; exit 12 with the command that fixes each), then the same walk as aws with a regional GKE cluster. Needs project and region in bioinfra.yaml and Application Default Credentials.
+      bioinfra up gcp --dry-run
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import up_cloud
@@ -74,7 +77,7 @@ def up(
 
 def destroy(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local or aws (gcp, onprem: later issues)."),
+    target: str = typer.Argument("local", help="local, aws or gcp (onprem: issue #6)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: destroy without asking (needed when not at a terminal)."),
     force_empty_buckets: bool = typer.Option(
         False, "--force-empty-buckets", help="Cloud: delete every object version in the results bucket, then the bucket."
@@ -83,6 +86,8 @@ def destroy(
     """Remove what `bioinfra up TARGET` made, and nothing else. Safe to re-run.
 
     aws: destroys the stacks in reverse order (storage, cluster, network), clears a stale state lock this machine can prove is its own, deletes resources an interrupted `up` left outside the state, then sweeps the region for anything still tagged bioinfra:cluster=<name>: exit 11 naming each if something remains. A results bucket with data is kept unless --force-empty-buckets.
+
+    gcp: the same, after turning the cluster's deletion_protection off in the Terraform state; the sweep finds what is labelled bioinfra-cluster=<name>, everything inside the cluster's VPC, and its service accounts.
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import destroy_cloud

@@ -79,7 +79,7 @@ def cloud_target(name: str):
     if not getattr(target, "stacks", None):
         raise UnsupportedError(
             f"`plan`/`up`/`destroy` with Terraform are not available for target '{name}' yet",
-            hint="aws works now; gcp arrives with issue #5, onprem with #6; `bioinfra up local` for this machine",
+            hint="aws and gcp work now; onprem arrives with issue #6; `bioinfra up local` for this machine",
         )
     return target
 
@@ -128,11 +128,7 @@ def terraform_env(config: Config) -> dict[str, str]:
         cache = Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bioinfra" / "terraform-plugins"
         cache.mkdir(parents=True, exist_ok=True)
         env["TF_PLUGIN_CACHE_DIR"] = str(cache)
-    if config.target == "aws":
-        from bioinfra.targets.aws import endpoint_url
-
-        if endpoint_url(config):
-            env["AWS_EC2_METADATA_DISABLED"] = "true"  # no instance-metadata probing against an emulator
+    env.update(cloud_target(config.target).terraform_env(config))
     return env
 
 
@@ -177,13 +173,11 @@ class Provisioner:
 
     def _write_upstream(self, stack: Stack, *, allow_placeholders: bool) -> tuple[str, ...]:
         """Write the stack's upstream outputs as variables; returns the upstream stacks stood in for."""
-        from bioinfra.targets.aws import PLACEHOLDER_OUTPUTS
-
         values: dict[str, Any] = {}
         stood_in = []
         for name in stack.upstream:
             outputs = self._outputs(self.stack(name))
-            wanted = PLACEHOLDER_OUTPUTS[name]
+            wanted = self.target.placeholder_outputs[name]
             if all(key in outputs for key in wanted):
                 values[name] = {key: outputs[key] for key in wanted}
             elif allow_placeholders:
@@ -215,8 +209,10 @@ class Provisioner:
         if destroy:
             (self.env_dir / stack.name / "adopt.tf").unlink(missing_ok=True)
         else:
-            self.target.adopt_kept(self.config, stack, self.tf(stack), self._aws(), self.say)
-        args = ["plan", f"-out={PLAN_FILE}", "-detailed-exitcode"] + (["-destroy"] if destroy else [])
+            self.target.adopt_kept(self.config, stack, self.tf(stack), self.session(), self.say)
+        args = ["plan", f"-out={PLAN_FILE}", "-detailed-exitcode"]
+        if destroy:
+            args += ["-destroy", *self.target.destroy_plan_args(self.config, stack)]
         result = self.tf(stack).stream(args, say=self.say)
         if result.returncode == 2:  # -detailed-exitcode: 2 = there are changes
             result.returncode = 0
@@ -301,27 +297,26 @@ class Provisioner:
         API before their stack is destroyed. Returns what the final sweep still found (raises
         LeftoversError if anything).
         """
-        from bioinfra.adaptors.aws_sweep import delete_leftovers, find_leftovers
-
         render_environment(self.config, self.env_dir)
-        aws = self._aws() if sweep else None
+        target, config = self.target, self.config
+        session = self.session() if sweep else None
         # Listed once: destroying one stack does not change what another stack left behind.
-        found = find_leftovers(aws.session, self.config.name, aws.endpoint_url) if aws else []
-        for stack in reversed(self.target.stacks):
+        found = target.find_leftovers(config, session) if session is not None else []
+        for stack in reversed(target.stacks):
             tf = self.tf(stack)
             self._init(stack)
             in_state = tf.state_list()
-            if aws is not None:
+            if session is not None:
                 known = self._state_ids(stack) if in_state else set()
                 leftovers = [lo for lo in found if lo.stack == stack.name and not _in_state(lo, known)]
                 if leftovers:
                     self.say(f"stack {stack.name}: {len(leftovers)} resource(s) exist outside the Terraform state "
                              "(an interrupted apply); deleting them through the API first")
-                    delete_leftovers(aws.session, leftovers, force_empty_buckets=force_empty_buckets,
-                                     say=self.say, endpoint_url=aws.endpoint_url, stack=stack.name)
+                    target.delete_leftovers(config, session, leftovers, force_empty_buckets=force_empty_buckets,
+                                            say=self.say, stack=stack.name)
             if in_state:
-                self.target.before_destroy(self.config, stack, tf, aws,
-                                           force_empty_buckets=force_empty_buckets, say=self.say)
+                target.before_destroy(config, stack, tf, session, force_empty_buckets=force_empty_buckets,
+                                      say=self.say)
             # Planned even with an empty state: the plan takes the state lock, so a stale lock left by
             # a killed `up` (one that never wrote state) is found and cleared here too.
             plan = self._plan_destroy(stack)
@@ -330,19 +325,20 @@ class Provisioner:
                 self.say(f"stack {stack.name}: destroyed ({plan.remove} resources)")
             else:
                 self.say(f"stack {stack.name}: nothing in the state")
-        if aws is None:
+        if session is None:
             return []
-        remaining = find_leftovers(aws.session, self.config.name, aws.endpoint_url)
+        remaining = target.find_leftovers(config, session)
         kept_buckets = []
         if remaining:
-            result = delete_leftovers(aws.session, remaining, force_empty_buckets=force_empty_buckets,
-                                      say=self.say, endpoint_url=aws.endpoint_url)
+            result = target.delete_leftovers(config, session, remaining, force_empty_buckets=force_empty_buckets,
+                                             say=self.say)
             kept_buckets = [f"{lo.kind} {lo.id}: {why}" for lo, why in result.kept]
-            remaining = find_leftovers(aws.session, self.config.name, aws.endpoint_url)
+            remaining = target.find_leftovers(config, session)
         names = [f"{lo.kind} {lo.id}" + (f" ({lo.detail})" if lo.detail else "") for lo in remaining]
         if names:
             raise LeftoversError(
-                f"destroy finished, but {len(names)} resource(s) tagged bioinfra:cluster={self.config.name} remain",
+                f"destroy finished, but {len(names)} resource(s) of cluster {config.name} remain "
+                f"(labelled/tagged {target.label}={config.name})",
                 hint=("\n    ".join(["", *names, *kept_buckets]).rstrip()
                       + "\n  buckets with data are kept unless you pass --force-empty-buckets; "
                       "anything else: re-run `bioinfra destroy`"),
@@ -382,12 +378,10 @@ class Provisioner:
         walk(self.tf(stack).show_state().get("values", {}).get("root_module", {}))
         return ids
 
-    def _aws(self):
-        from bioinfra.adaptors.aws import open_session
-        from bioinfra.targets.aws import endpoint_url
-
+    def session(self) -> Any:
+        """The target's SDK session (boto3 / Google clients), opened once."""
         if self._session is None:
-            self._session = open_session(self.config.region, self.config.aws.profile, endpoint_url(self.config))
+            self._session = self.target.open_session(self.config)
         return self._session
 
 
@@ -396,14 +390,11 @@ def _in_state(leftover: Any, known: set[str]) -> bool:
     return leftover.id in known or leftover.id.replace("/", ":") in known or leftover.id.split("/")[-1] in known
 
 
-def preflight(config: Config) -> str:
-    """Checks that need no Terraform: credentials (and the account they belong to)."""
-    if config.target != "aws":
-        return ""
-    from bioinfra.adaptors.aws import account_id, open_session
-    from bioinfra.targets.aws import endpoint_url
-
-    return account_id(open_session(config.region, config.aws.profile, endpoint_url(config)))
+def preflight(config: Config, *, destroying: bool = False) -> str:
+    """Checks that need no Terraform (credentials; on gcp also project, APIs, GPU quota for `up`);
+    names the account or project. Raises before anything is rendered or created."""
+    target = cloud_target(config.target)
+    return target.preflight(config, target.open_session(config), destroying=destroying)
 
 
 def is_interactive() -> bool:

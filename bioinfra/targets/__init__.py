@@ -1,19 +1,24 @@
 """One module per target behind one small interface.
 
-Each target answers the same few questions (declared once here, in `Target`); adding a cloud means
-adding a module and an entry in TARGETS. Only `local` can run pipelines so far; the cluster
-targets render the same Workflow and gain `up`/`run` in issues #4-#6.
+Each target answers the same few questions (declared once here: `Target` for every target,
+`CloudTarget` for those provisioned with Terraform stacks); adding a cloud means adding a module and
+an entry in TARGETS. Only `local` can run pipelines so far; the cluster targets render the same
+Workflow and gain `run` in issue #6.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from bioinfra.errors import InputError
 from bioinfra.targets.aws import AwsTarget
+from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.gcp import GcpTarget
 
 if TYPE_CHECKING:
     from bioinfra.config import Config
+    from bioinfra.core.stacks import Stack
 
 
 class Target(Protocol):
@@ -29,17 +34,53 @@ class Target(Protocol):
         ...
 
 
-class _RegistryPathTarget:
-    """Targets whose images live under one registry path: a reference is theirs if it starts with it."""
+class CloudTarget(Target, Protocol):
+    """A target whose infrastructure is Terraform stacks (core.provision walks them)."""
 
-    def registry(self, config: Config) -> str:
-        raise NotImplementedError
+    stacks: tuple[Stack, ...]  # declared once: `up` walks it forward, `destroy` backward
+    placeholder_outputs: dict[str, dict[str, Any]]  # upstream outputs a stack reads, with plan-only stand-ins
+    label: str  # the tag/label key every resource carries with the cluster name (what the sweep finds)
 
-    def serves(self, config: Config, ref: str) -> bool:
-        return ref.startswith(self.registry(config).rstrip("/") + "/")
+    def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
+        """Everything the stack's root template reads."""
+        ...
+
+    def terraform_env(self, config: Config) -> dict[str, str]:
+        """Extra environment for Terraform."""
+        ...
+
+    def open_session(self, config: Config) -> Any:
+        """The cloud SDK session the hooks and the sweep use."""
+        ...
+
+    def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
+        """Checks before any Terraform call; raises with every problem; returns "account/project, region"."""
+        ...
+
+    def adopt_kept(self, config: Config, stack: Stack, tf: Any, session: Any, say: Callable[[str], None]) -> None:
+        """Before planning `up`: take back a results bucket an earlier `destroy` kept."""
+        ...
+
+    def before_destroy(self, config: Config, stack: Stack, tf: Any, session: Any, *,
+                       force_empty_buckets: bool, say: Callable[[str], None]) -> None:
+        """Before a stack's destroy: whatever would make Terraform refuse or lose data."""
+        ...
+
+    def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
+        """Extra arguments of the stack's `plan -destroy`."""
+        ...
+
+    def find_leftovers(self, config: Config, session: Any) -> list[Any]:
+        """Everything in the account/project that belongs to the cluster, by tag, label or name."""
+        ...
+
+    def delete_leftovers(self, config: Config, session: Any, leftovers: list[Any], *, force_empty_buckets: bool,
+                         say: Callable[[str], None], stack: Optional[str] = None) -> Any:
+        """Delete them in dependency order; returns a result with .kept and .failed."""
+        ...
 
 
-class LocalTarget(_RegistryPathTarget):
+class LocalTarget(RegistryPathTarget):
     name = "local"
     runs_locally = True
 
@@ -48,21 +89,12 @@ class LocalTarget(_RegistryPathTarget):
         return config.registry.url or "127.0.0.1:5000/bioinfra"
 
 
-class OnpremTarget(_RegistryPathTarget):
+class OnpremTarget(RegistryPathTarget):
     name = "onprem"
     runs_locally = False
 
     def registry(self, config: Config) -> str:
         return config.registry.url or "localhost:5000/bioinfra"
-
-
-class GcpTarget(_RegistryPathTarget):
-    name = "gcp"
-    runs_locally = False
-
-    def registry(self, config: Config) -> str:
-        # Ref https://cloud.google.com/artifact-registry/docs/docker/names
-        return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), OnpremTarget(), GcpTarget(), AwsTarget())}

@@ -57,6 +57,8 @@ class AwsTarget:
     name = "aws"
     runs_locally = False
     stacks = STACKS
+    placeholder_outputs = PLACEHOLDER_OUTPUTS
+    label = "bioinfra:cluster"
 
     def registry(self, config: Config) -> str:
         # The account id is only known after `up aws`; until then name the repository path.
@@ -114,6 +116,36 @@ class AwsTarget:
             f'import {{\n  to = {address}\n  id = "{bucket}"\n}}\n'
         )
         say(f"adopting bucket {bucket}: kept by an earlier destroy because it held data")
+
+    def terraform_env(self, config: Config) -> dict[str, str]:
+        # No instance-metadata probing against an emulator.
+        return {"AWS_EC2_METADATA_DISABLED": "true"} if endpoint_url(config) else {}
+
+    def open_session(self, config: Config) -> Any:
+        from bioinfra.adaptors.aws import open_session
+
+        return open_session(config.region, config.aws.profile, endpoint_url(config))
+
+    def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
+        """The credentials work, and whose account they are (STS GetCallerIdentity)."""
+        from bioinfra.adaptors.aws import account_id
+
+        return f"AWS account {account_id(session)}, region {config.region}"
+
+    def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
+        return []
+
+    def find_leftovers(self, config: Config, session: Any) -> list[Any]:
+        from bioinfra.adaptors.aws_sweep import find_leftovers
+
+        return find_leftovers(session.session, config.name, session.endpoint_url)
+
+    def delete_leftovers(self, config: Config, session: Any, leftovers: list[Any], *, force_empty_buckets: bool,
+                         say: Callable[[str], None], stack: Optional[str] = None) -> Any:
+        from bioinfra.adaptors.aws_sweep import delete_leftovers
+
+        return delete_leftovers(session.session, leftovers, force_empty_buckets=force_empty_buckets, say=say,
+                                endpoint_url=session.endpoint_url, stack=stack)
 
     def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
         """Everything the stack templates read."""

@@ -1,0 +1,92 @@
+"""GCS for target gcp: the results bucket around destroy (keep or empty, and take back), and the
+remote-state bucket. Through google-cloud-storage (`GcpSession.storage()`), so $STORAGE_EMULATOR_HOST
+points it at a stand-in such as gcp-storage-emulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+
+def _not_found(exc: BaseException) -> bool:
+    return type(exc).__name__ == "NotFound"  # google.api_core.exceptions.NotFound, imported lazily
+
+
+def bucket_labels(session: Any, name: str) -> Optional[dict[str, str]]:
+    """The bucket's labels, or None when there is no such bucket."""
+    try:
+        bucket = session.storage().get_bucket(name)
+    except Exception as exc:
+        if _not_found(exc):
+            return None
+        raise
+    return dict(bucket.labels or {})
+
+
+def bucket_contents(session: Any, name: str) -> str:
+    """"" for an empty (or absent) bucket, else e.g. "3 objects (2 live, 1 older versions)"."""
+    try:
+        blobs = list(session.storage().list_blobs(name, versions=True, max_results=1001))
+    except Exception as exc:
+        if _not_found(exc):
+            return ""
+        raise
+    if not blobs:
+        return ""
+    # A noncurrent version has time_deleted set; a live one does not.
+    live = sum(1 for b in blobs if b.time_deleted is None)
+    count = f"{len(blobs)}+" if len(blobs) > 1000 else str(len(blobs))
+    noun = "object version" if len(blobs) == 1 else "object versions"
+    return f"{count} {noun} ({live} live, {len(blobs) - live} older)"
+
+
+def empty_bucket(session: Any, name: str) -> int:
+    """Delete every object version (live and noncurrent); returns how many."""
+    client = session.storage()
+    deleted = 0
+    while True:
+        blobs = list(client.list_blobs(name, versions=True, max_results=1000))
+        if not blobs:
+            return deleted
+        bucket = client.bucket(name)
+        for blob in blobs:
+            try:
+                bucket.delete_blob(blob.name, generation=blob.generation)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+            deleted += 1
+
+
+def delete_bucket(session: Any, name: str) -> None:
+    """Delete an empty bucket (absent is fine)."""
+    try:
+        session.storage().bucket(name).delete()
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+
+
+def bootstrap_state(session: Any, name: str, location: str, labels: dict[str, str]) -> list[str]:
+    """Create the remote-state bucket if missing: versioned (every state kept), uniform access, public
+    access prevented. The GCS backend locks state with a lock object, so no table is needed.
+    Ref https://developer.hashicorp.com/terraform/language/backend/gcs. Returns what was created."""
+    client = session.storage()
+    created = []
+    try:
+        bucket = client.get_bucket(name)
+    except Exception as exc:
+        if not _not_found(exc):
+            raise
+        bucket = client.bucket(name)
+        bucket.iam_configuration.uniform_bucket_level_access_enabled = True
+        bucket.iam_configuration.public_access_prevention = "enforced"
+        bucket.versioning_enabled = True
+        bucket.labels = labels
+        bucket = client.create_bucket(bucket, location=location)
+        created.append(f"bucket {name}")
+    if not bucket.versioning_enabled or (bucket.labels or {}) != {**(bucket.labels or {}), **labels}:
+        bucket.versioning_enabled = True
+        bucket.labels = {**(bucket.labels or {}), **labels}
+        bucket.patch()
+    return created

@@ -1,0 +1,229 @@
+"""Target gcp: regional GKE Standard with general, spot and GPU pools; GCS, Filestore, Artifact Registry.
+
+What the GCP stacks need from the config is computed here (template variables, per-pool settings,
+service-account ids); walking the stacks is bioinfra.core.provision's job, the same for every cloud
+target. The google provider cannot run on the development machine: these stacks are checked
+statically (golden files, fmt, the provider schema, checkov) and the Python around them runs
+against local stand-ins of the Google APIs (docs/targets/gcp.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
+
+from bioinfra.core.stacks import Stack
+from bioinfra.errors import TerraformFailedError
+from bioinfra.targets.base import RegistryPathTarget
+
+if TYPE_CHECKING:
+    from bioinfra.config import Config, NodePool
+
+STACKS: tuple[Stack, ...] = (
+    Stack("network", "gcp/stacks/network.tf.j2", upstream=()),
+    Stack("cluster", "gcp/stacks/cluster.tf.j2", upstream=("network",)),
+    Stack("storage", "gcp/stacks/storage.tf.j2", upstream=("network", "cluster")),
+)
+
+PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
+    "network": {
+        "network": "projects/placeholder/global/networks/placeholder",
+        "network_name": "placeholder",
+        "subnetwork": "projects/placeholder/regions/placeholder/subnetworks/placeholder",
+        "pods_range_name": "pods",
+        "services_range_name": "services",
+        "node_tag": "placeholder-node",
+    },
+    "cluster": {
+        "node_service_account": "placeholder@placeholder.iam.gserviceaccount.com",
+        "workload_pool": "placeholder.svc.id.goog",
+    },
+}
+
+CLUSTER_ADDRESS = "module.cluster.google_container_cluster.this"
+BUCKET_ADDRESS = "module.storage.google_storage_bucket.results"
+
+# The Kubernetes service account the pipelines' pods run as (created by the addons stack, #6).
+WORKFLOW_NAMESPACE = "bioinfra"
+WORKFLOW_KSA = "bioinfra-workflow"
+
+
+def required_apis(config: Config) -> list[str]:
+    """The services `up gcp` calls (Terraform and bioinfra); preflight checks each is enabled."""
+    from bioinfra.adaptors.gcp import required_apis as apis
+
+    return apis(config.gcp.filestore)
+
+
+def service_account_id(cluster: str, suffix: str) -> str:
+    """A service account id (6-30 of a-z, 0-9, '-'): "<cluster>-<suffix>", shortened with a hash of
+    the cluster name when too long so two long names never share one account."""
+    account = f"{cluster}-{suffix}"
+    if len(account) <= 30:
+        return account
+    digest = hashlib.sha256(cluster.encode()).hexdigest()[:4]
+    keep = 30 - len(suffix) - len(digest) - 2
+    return f"{cluster[:keep].rstrip('-')}-{digest}-{suffix}"
+
+
+class GcpTarget(RegistryPathTarget):
+    name = "gcp"
+    runs_locally = False
+    stacks = STACKS
+    placeholder_outputs = PLACEHOLDER_OUTPUTS
+    label = "bioinfra-cluster"
+
+    def registry(self, config: Config) -> str:
+        # Ref https://cloud.google.com/artifact-registry/docs/docker/names
+        return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
+
+    # -- what the templates read ----------------------------------------------------------------
+
+    def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
+        gcp = config.gcp
+        zonal_filestore = gcp.filestore and gcp.filestore_tier != "REGIONAL"
+        return {
+            "name": config.name,
+            "stack": stack.name,
+            "project": config.project,
+            "region": config.region,
+            "state": config.state,
+            "gcp": gcp,
+            "bucket": config.results_bucket,
+            "repository_id": config.name,
+            "node_service_account_id": service_account_id(config.name, "nodes"),
+            "workflow_account_id": service_account_id(config.name, "workflow"),
+            "filestore_location": (gcp.zones[0] if zonal_filestore else config.region) if gcp.filestore else "",
+            "node_pools": [node_pool(name, pool) for name, pool in pools(config)],
+        }
+
+    def terraform_env(self, config: Config) -> dict[str, str]:
+        return {}
+
+    # -- before Terraform -----------------------------------------------------------------------
+
+    def open_session(self, config: Config) -> Any:
+        from bioinfra.core.cluster import gcp_session
+
+        return gcp_session(config)
+
+    def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
+        """Project, region, APIs and (for `up`) GPU quota, through the Google clients; every problem
+        at once."""
+        from bioinfra.adaptors.gcp import GpuNeed, check_ready
+
+        gpu = None
+        pool = config.node_pools.gpu
+        if pool is not None and pool.gpu is not None and pool.gpu.type and not destroying:
+            gpu = GpuNeed(accelerator_type=pool.gpu.type, per_node=pool.gpu.count, max_nodes=pool.max,
+                          spot=pool.spot, zones=list(config.gcp.zones) or None)
+        check_ready(session, apis=required_apis(config), gpu=gpu)
+        return f"GCP project {config.project}, region {config.region}"
+
+    # -- hooks around the walk ------------------------------------------------------------------
+
+    def adopt_kept(self, config: Config, stack: Stack, tf: Any, session: Any, say: Callable[[str], None]) -> None:
+        """A results bucket an earlier `destroy` kept (it held data) and that still carries this
+        cluster's label is imported by the next `up` (an import block in <stack>/adopt.tf)."""
+        adopt = tf.workdir / "adopt.tf"
+        adopt.unlink(missing_ok=True)
+        if stack.name != "storage" or session is None or BUCKET_ADDRESS in tf.state_list():
+            return
+        from bioinfra.adaptors.gcs import bucket_labels
+
+        labels = bucket_labels(session, config.results_bucket)
+        if labels is None or labels.get(self.label) != config.name:
+            return  # absent, or not ours: Terraform's "bucket exists" error is the right answer
+        adopt.write_text(
+            "# generated by bioinfra: the results bucket an earlier `destroy` kept (it held data) is taken back\n"
+            f'import {{\n  to = {BUCKET_ADDRESS}\n  id = "{config.results_bucket}"\n}}\n'
+        )
+        say(f"adopting bucket {config.results_bucket}: kept by an earlier destroy because it held data")
+
+    def before_destroy(self, config: Config, stack: Stack, tf: Any, session: Any, *,
+                       force_empty_buckets: bool, say: Callable[[str], None]) -> None:
+        """cluster: turn deletion_protection off in the state (a targeted apply) so Terraform may
+        delete the cluster; storage: a results bucket with data is emptied (--force-empty-buckets) or
+        taken out of Terraform's hands and kept."""
+        in_state = tf.state_list()
+        if stack.name == "cluster" and CLUSTER_ADDRESS in in_state:
+            # deletion_protection is a Terraform-side setting read from the state at delete time:
+            # it must be false *in the state* before `destroy`, which only an apply can write.
+            # Ref https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_cluster#deletion_protection-1
+            say("cluster: turning deletion_protection off before destroy")
+            result = tf.stream(["apply", "-auto-approve", "-var=deletion_protection=false",
+                                f"-target={CLUSTER_ADDRESS}"], say=say)
+            if result.returncode != 0:
+                errors = "; ".join(result.errors[:3]) or "see the log"
+                raise TerraformFailedError(f"could not turn off deletion_protection of cluster {config.name}: {errors}",
+                                           hint=f"full log: {result.log}")
+        if stack.name == "storage" and session is not None and BUCKET_ADDRESS in in_state:
+            from bioinfra.adaptors.gcs import bucket_contents, empty_bucket
+
+            bucket = config.results_bucket
+            contents = bucket_contents(session, bucket)
+            if not contents:
+                return
+            if force_empty_buckets:
+                say(f"emptying bucket {bucket} ({contents}): --force-empty-buckets")
+                empty_bucket(session, bucket)
+                return
+            tf.state_rm([BUCKET_ADDRESS])
+            say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
+
+    def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
+        # The destroy plan reads the same variable; false keeps it consistent with the state.
+        return ["-var=deletion_protection=false"] if stack.name == "cluster" else []
+
+    # -- after Terraform: what is still labelled with the cluster --------------------------------
+
+    def find_leftovers(self, config: Config, session: Any) -> list[Any]:
+        from bioinfra.adaptors.gcp_sweep import find_leftovers
+
+        return find_leftovers(session, config.name, extra_service_accounts=self._accounts(config))
+
+    def delete_leftovers(self, config: Config, session: Any, leftovers: list[Any], *, force_empty_buckets: bool,
+                         say: Callable[[str], None], stack: Optional[str] = None) -> Any:
+        from bioinfra.adaptors.gcp_sweep import delete_leftovers
+
+        return delete_leftovers(session, leftovers, force_empty_buckets=force_empty_buckets, say=say, stack=stack)
+
+    def _accounts(self, config: Config) -> list[str]:
+        return [service_account_id(config.name, "nodes"), service_account_id(config.name, "workflow")]
+
+
+def pools(config: Config) -> list[tuple[str, NodePool]]:
+    named = [("general", config.node_pools.general), ("highcpu", config.node_pools.highcpu)]
+    if config.node_pools.gpu is not None:
+        named.append(("gpu", config.node_pools.gpu))
+    return named
+
+
+def node_pool(name: str, pool: NodePool) -> dict[str, Any]:
+    """One GKE node pool: capacity, autoscaling totals, labels, taints, accelerators."""
+    gpu = pool.gpu if (name == "gpu" and pool.gpu) else None
+    labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
+    # GPU nodes repel every pod that does not ask for a GPU (GKE adds the same taint itself; written
+    # here so the plan shows it and a pool without it is a visible change).
+    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpu else []
+    summary = f"{'spot' if pool.spot else 'on-demand'} {pool.machine_type}, {pool.min}-{pool.max} nodes"
+    if gpu:
+        summary += f", {gpu.count}x {gpu.type} each, tainted nvidia.com/gpu"
+    return {
+        "name": name,
+        "summary": summary,
+        "machine_type": pool.machine_type,
+        "spot": pool.spot,
+        "disk_size": pool.disk_gb,
+        "min": pool.min,
+        "max": pool.max,
+        # Per zone at creation: a pool that may scale to zero starts empty.
+        "initial_node_count": 1 if pool.min > 0 else 0,
+        # ANY: spot capacity wherever a zone has it; BALANCED: spread evenly.
+        # Ref https://cloud.google.com/kubernetes-engine/docs/concepts/cluster-autoscaler#location_policy
+        "location_policy": "ANY" if pool.spot else "BALANCED",
+        "labels": labels,
+        "taints": taints,
+        "gpu": {"type": gpu.type, "count": gpu.count} if gpu else None,
+    }

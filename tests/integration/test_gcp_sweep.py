@@ -1,0 +1,207 @@
+"""The GCP sweep (bioinfra/adaptors/gcp_sweep.py) with the real Google client libraries over HTTP.
+
+STAND-INS (Google Cloud cannot be reached from here):
+  - FakeGoogleApis (tests/fakes/google_api.py): our in-memory stand-in for the container, compute,
+    file, artifactregistry and iam REST APIs;
+  - gcp-storage-emulator: a third-party GCS emulator, for the buckets.
+The environment is seeded as `bioinfra up gcp` would leave it (the labels and names of
+terraform/gcp), next to a bystander cluster whose names start with ours.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bioinfra.adaptors.gcp import open_session
+from bioinfra.adaptors.gcp_sweep import ORDER, delete_leftovers, find_leftovers
+
+PROJECT, REGION = "my-project-123", "europe-west2"
+P = f"/v1/projects/{PROJECT}"
+C = f"/compute/v1/projects/{PROJECT}"
+NET = f"https://www.googleapis.com/compute/v1/projects/{PROJECT}/global/networks"
+
+
+def labels(cluster: str, stack: str) -> dict[str, str]:
+    return {"bioinfra-cluster": cluster, "bioinfra-stack": stack, "managed-by": "bioinfra"}
+
+
+def seed_cluster(fake, name: str) -> None:
+    """What `up gcp` makes for cluster `name` (plus what GKE and Kubernetes add)."""
+    fake.put(f"{P}/locations/{REGION}/clusters/{name}", {
+        "resourceLabels": labels(name, "cluster"), "location": REGION,
+        "nodePools": [{"name": "general"}, {"name": "highcpu"}]})
+    fake.put(f"{P}/locations/{REGION}-a/instances/{name}-workspace", {"labels": labels(name, "storage")})
+    fake.put(f"{P}/locations/{REGION}/repositories/{name}", {"labels": labels(name, "storage"), "format": "DOCKER"})
+    fake.put(f"{C}/global/networks/{name}", {"description": f"bioinfra cluster {name}"})
+    fake.put(f"{C}/regions/{REGION}/subnetworks/{name}-nodes",
+             {"network": f"{NET}/{name}", "ipCidrRange": "10.10.0.0/20"})
+    fake.put(f"{C}/regions/{REGION}/routers/{name}-router",
+             {"network": f"{NET}/{name}", "nats": [{"name": f"{name}-nat"}]})
+    for rule in (f"{name}-allow-internal", f"{name}-allow-webhooks", f"gke-{name}-1a2b3c4d-master"):
+        fake.put(f"{C}/global/firewalls/{rule}", {"network": f"{NET}/{name}"})
+    # a PVC's disk whose pod is gone (detached) and a node's boot disk (attached: goes with its VM)
+    fake.put(f"{C}/zones/{REGION}-a/disks/pvc-{name}-0001", {"labels": labels(name, "cluster")})
+    fake.put(f"{C}/zones/{REGION}-a/disks/gke-{name}-general-boot", {
+        "labels": labels(name, "cluster"), "users": [f"{C}/zones/{REGION}-a/instances/gke-{name}-general-x"]})
+    for suffix in ("nodes", "workflow"):
+        fake.put(f"{P}/serviceAccounts/{name}-{suffix}@{PROJECT}.iam.gserviceaccount.com",
+                 {"email": f"{name}-{suffix}@{PROJECT}.iam.gserviceaccount.com",
+                  "description": f"bioinfra {name} {suffix}"})
+
+
+@pytest.fixture
+def world(fake_google_apis, gcs_emulator):
+    fake = fake_google_apis
+    seed_cluster(fake, "demo")
+    seed_cluster(fake, "demo-2")  # a bystander: names start with "demo-", labels say demo-2
+    fake.put(f"{C}/global/firewalls/demo-ssh-elsewhere", {"network": f"{NET}/default"})  # not in our VPC
+    session = open_session(PROJECT, REGION, fake.url)
+    storage = session.storage()
+    for name, owner in (("demo-results", "demo"), ("demo-2-results", "demo-2")):
+        bucket = storage.create_bucket(name, location=REGION)
+        # labels set by a patch: gcp-storage-emulator drops them from a create (Google keeps them)
+        bucket.labels = labels(owner, "storage")
+        bucket.patch()
+    storage.bucket("demo-results").blob("run1/multiqc_report.html").upload_from_string("<html/>")
+    return fake, session
+
+
+def ids(leftovers) -> list[tuple[str, str]]:
+    return [(lo.kind, lo.id) for lo in leftovers]
+
+
+def test_finds_everything_of_the_cluster_and_nothing_else(world):
+    fake, session = world
+    found = find_leftovers(session, "demo", extra_service_accounts=["demo-nodes", "demo-workflow"])
+    p = f"projects/{PROJECT}"
+    assert ids(found) == [
+        ("gke-cluster", f"{p}/locations/{REGION}/clusters/demo"),
+        ("filestore-instance", f"{p}/locations/{REGION}-a/instances/demo-workspace"),
+        ("disk", f"{p}/zones/{REGION}-a/disks/pvc-demo-0001"),
+        ("firewall", f"{p}/global/firewalls/demo-allow-internal"),
+        ("firewall", f"{p}/global/firewalls/demo-allow-webhooks"),
+        ("firewall", f"{p}/global/firewalls/gke-demo-1a2b3c4d-master"),
+        ("router", f"{p}/regions/{REGION}/routers/demo-router"),
+        ("subnetwork", f"{p}/regions/{REGION}/subnetworks/demo-nodes"),
+        ("network", f"{p}/global/networks/demo"),
+        ("artifact-registry-repository", f"{p}/locations/{REGION}/repositories/demo"),
+        ("gcs-bucket", "demo-results"),
+        ("service-account", f"{p}/serviceAccounts/demo-nodes@{PROJECT}.iam.gserviceaccount.com"),
+        ("service-account", f"{p}/serviceAccounts/demo-workflow@{PROJECT}.iam.gserviceaccount.com"),
+    ]
+    assert [lo.kind for lo in found] == sorted((lo.kind for lo in found), key=ORDER.index)
+    stacks = {lo.kind: lo.stack for lo in found}
+    assert stacks["gke-cluster"] == "cluster" and stacks["network"] == "network" and stacks["gcs-bucket"] == "storage"
+    # labels were asked of Google where the API filters (compute aggregated lists)
+    disk_lists = [r for r in fake.requests if r.path.endswith("/aggregated/disks")]
+    assert disk_lists and disk_lists[0].query.get("filter") == 'labels.bioinfra-cluster = "demo"'
+
+
+def test_deletes_in_order_keeps_a_bucket_with_data_and_spares_the_bystander(world):
+    fake, session = world
+    said: list[str] = []
+    found = find_leftovers(session, "demo", extra_service_accounts=["demo-nodes", "demo-workflow"])
+    result = delete_leftovers(session, found, force_empty_buckets=False, say=said.append)
+    assert not result.failed, result.failed
+    assert [(lo.id, why) for lo, why in result.kept] == [
+        ("demo-results", "it has 1 object version (1 live, 0 older) (--force-empty-buckets deletes them)")]
+    # the wire: the cluster went first, the VPC after everything in it
+    deletes = fake.paths("DELETE")
+    assert deletes[0] == f"{P}/locations/{REGION}/clusters/demo"
+    assert deletes.index(f"{C}/global/networks/demo") > max(
+        deletes.index(f"{C}/global/firewalls/demo-allow-internal"),
+        deletes.index(f"{C}/regions/{REGION}/subnetworks/demo-nodes"),
+        deletes.index(f"{C}/regions/{REGION}/routers/demo-router"))
+    assert fake.get(f"{C}/zones/{REGION}-a/disks/gke-demo-general-boot") is not None  # attached: not ours to delete
+    # nothing of demo is left but the kept bucket; the bystander demo-2 is whole
+    again = find_leftovers(session, "demo", extra_service_accounts=["demo-nodes", "demo-workflow"])
+    assert ids(again) == [("gcs-bucket", "demo-results")]
+    other = find_leftovers(session, "demo-2", extra_service_accounts=["demo-2-nodes", "demo-2-workflow"])
+    assert len(other) == 13
+    assert fake.get(f"{C}/global/firewalls/demo-ssh-elsewhere") is not None
+    assert any(line.startswith("deleted gke-cluster") for line in said)
+
+
+def test_force_empty_buckets_deletes_every_version(world):
+    fake, session = world
+    storage = session.storage()
+    storage.bucket("demo-results").blob("run1/multiqc_report.html").upload_from_string("<html>v2</html>")
+    found = [lo for lo in find_leftovers(session, "demo") if lo.kind == "gcs-bucket"]
+    result = delete_leftovers(session, found, force_empty_buckets=True, say=lambda m: None)
+    assert ids(result.deleted) == [("gcs-bucket", "demo-results")] and not result.kept
+    assert [b.name for b in storage.list_buckets()] == ["demo-2-results"]
+
+
+def test_one_stack_at_a_time_and_a_failure_does_not_stop_the_sweep(world):
+    fake, session = world
+    fake.fail(f"{C}/global/firewalls/demo-allow-internal", 400, "The firewall is in use", method="DELETE")
+    found = find_leftovers(session, "demo", extra_service_accounts=["demo-nodes", "demo-workflow"])
+    result = delete_leftovers(session, found, force_empty_buckets=False, say=lambda m: None, stack="network")
+    assert {lo.stack for lo in result.deleted} == {"network"}
+    assert [lo.id.rsplit("/", 1)[-1] for lo, _ in result.failed] == ["demo-allow-internal"]
+    assert "in use" in result.failed[0][1]
+    assert fake.get(f"{P}/locations/{REGION}/clusters/demo") is not None  # another stack's: untouched
+
+
+# -- the results bucket around destroy and up (GcpTarget hooks), on gcp-storage-emulator -------------
+
+
+class RecordingTerraform:
+    """Stand-in for bioinfra.adaptors.terraform.Terraform (no google provider here): a state list
+    and a record of `state rm`."""
+
+    def __init__(self, state: list[str], workdir) -> None:
+        self.state, self.workdir, self.removed = list(state), workdir, []
+
+    def state_list(self) -> list[str]:
+        return list(self.state)
+
+    def state_rm(self, addresses: list[str]) -> None:
+        self.removed += addresses
+        self.state = [a for a in self.state if a not in addresses]
+
+
+def _storage_stack():
+    from bioinfra.targets.gcp import STACKS
+
+    return next(s for s in STACKS if s.name == "storage")
+
+
+def test_a_results_bucket_with_data_is_kept_out_of_terraform_then_adopted_by_the_next_up(world, tmp_path):
+    from bioinfra.config import parse_config
+    from bioinfra.targets.gcp import BUCKET_ADDRESS, GcpTarget
+
+    fake, session = world
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION})
+    said: list[str] = []
+    tf = RecordingTerraform([BUCKET_ADDRESS, "module.storage.google_storage_bucket_iam_member.workflow",
+                             "module.storage.google_service_account.workflow"], tmp_path)
+    GcpTarget().before_destroy(config, _storage_stack(), tf, session, force_empty_buckets=False, say=said.append)
+    # taken out of the state (so `destroy` leaves it; its IAM binding goes), data untouched, said so
+    assert tf.removed == [BUCKET_ADDRESS]
+    assert said == ["keeping bucket demo-results: it has 1 object version (1 live, 0 older) "
+                    "(re-run with --force-empty-buckets to delete them)"]
+    assert session.storage().bucket("demo-results").blob("run1/multiqc_report.html").exists()
+
+    # the next `up`: an import block takes it back instead of failing on the taken name
+    fresh = RecordingTerraform([], tmp_path)
+    GcpTarget().adopt_kept(config, _storage_stack(), fresh, session, said.append)
+    assert (tmp_path / "adopt.tf").read_text().endswith(
+        f'import {{\n  to = {BUCKET_ADDRESS}\n  id = "demo-results"\n}}\n')
+    # a bucket of that name labelled for another cluster is not ours to adopt
+    other = parse_config({"name": "demo-2", "target": "gcp", "project": PROJECT, "region": REGION,
+                          "buckets": {"results": "demo-results"}})
+    GcpTarget().adopt_kept(other, _storage_stack(), fresh, session, said.append)
+    assert not (tmp_path / "adopt.tf").exists()
+
+
+def test_force_empty_buckets_empties_the_results_bucket_before_terraform_deletes_it(world, tmp_path):
+    from bioinfra.adaptors.gcs import bucket_contents
+    from bioinfra.config import parse_config
+    from bioinfra.targets.gcp import BUCKET_ADDRESS, GcpTarget
+
+    fake, session = world
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION})
+    tf = RecordingTerraform([BUCKET_ADDRESS], tmp_path)
+    GcpTarget().before_destroy(config, _storage_stack(), tf, session, force_empty_buckets=True, say=lambda m: None)
+    assert tf.removed == [] and bucket_contents(session, "demo-results") == ""

@@ -1,0 +1,215 @@
+"""Target gcp without GCP: config checks, the rendered stacks (golden files), pools, and the hooks
+around destroy. The provider schema, fmt and checkov checks of the same renderings are in
+tests/unit/test_provider_schema.py and tests/integration/test_terraform_static.py."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from bioinfra.config import parse_config
+from bioinfra.core.provision import render_environment
+from bioinfra.errors import ConfigError, TerraformFailedError
+from bioinfra.targets.gcp import CLUSTER_ADDRESS, STACKS, GcpTarget, node_pool, required_apis, service_account_id
+from tests.conftest import REPO, assert_golden
+
+BASE = {"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2"}
+# The "full" rendering: a spot GPU pool, zones, Filestore and remote state in GCS.
+FULL = {
+    **BASE,
+    "node_pools": {"gpu": {"machine_type": "n1-standard-8", "max": 2, "spot": True,
+                           "gpu": {"type": "nvidia-tesla-t4", "count": 1}}},
+    "gcp": {"zones": ["europe-west2-a", "europe-west2-b"], "filestore": True},
+    "state": {"backend": "gcs", "bucket": "demo-tfstate"},
+}
+VARIANTS = {"full": FULL, "minimal": BASE}
+
+
+def problems_of(data: dict) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return info.value.problems
+
+
+# -- bad configs fail before anything is rendered, naming the field -------------------------------
+
+
+def test_project_and_region_are_required_and_checked():
+    assert any(p.startswith("project: required for target gcp") for p in problems_of({"target": "gcp"}))
+    problems = problems_of({**BASE, "project": "X", "region": "europe_west2"})
+    assert any("project: 'X' is not a valid GCP project id" in p for p in problems)
+    assert any("region: 'europe_west2' is not a GCP region" in p for p in problems)
+
+
+def test_machine_types_are_checked_for_gcp():
+    problems = problems_of({**BASE, "node_pools": {"general": {"machine_type": "m6i.xlarge"}}})
+    assert any("node_pools.general.machine_type: 'm6i.xlarge' is not a Compute Engine machine type" in p
+               for p in problems)
+    problems = problems_of({**BASE, "node_pools": {"gpu": {"machine_type": "e2-standard-8",
+                                                           "gpu": {"type": "nvidia-tesla-t4"}}}})
+    assert any("node_pools.gpu.machine_type: 'e2-standard-8' cannot take GPUs" in p for p in problems)
+    problems = problems_of({**BASE, "node_pools": {"gpu": {"machine_type": "n1-standard-8", "gpu": {"count": 1}}}})
+    assert any("node_pools.gpu.gpu.type: required on gcp" in p for p in problems)
+    problems = problems_of({**BASE, "node_pools": {"highcpu": {"machine_type": "c2-standard-16",
+                                                               "alternatives": ["c2d-standard-16"]}}})
+    assert any("node_pools.highcpu.alternatives: AWS only" in p for p in problems)
+
+
+def test_gcp_settings_are_checked():
+    problems = problems_of({**BASE, "gcp": {"pods_cidr": "10.10.0.0/14"}})
+    assert any("gcp.pods_cidr" in p and "did you mean 10.8.0.0/14" in p for p in problems)
+    problems = problems_of({**BASE, "gcp": {"pods_cidr": "10.8.0.0/14"}})
+    assert any("subnet_cidr 10.10.0.0/20 overlaps pods_cidr 10.8.0.0/14" in p for p in problems)
+    problems = problems_of({**BASE, "gcp": {"zones": ["europe-west2"]}})
+    assert any("gcp.zones" in p and "not a GCP zone" in p for p in problems)
+    problems = problems_of({**BASE, "gcp": {"release_channel": "FAST"}})
+    assert any(p.startswith("gcp.release_channel") for p in problems)
+
+
+def test_filestore_in_one_zone_needs_a_zone_and_state_backend_must_match():
+    problems = problems_of({**BASE, "gcp": {"filestore": True}})
+    assert any(p.startswith("gcp.zones: a BASIC_HDD Filestore instance lives in one zone") for p in problems)
+    parse_config({**BASE, "gcp": {"filestore": True, "filestore_tier": "REGIONAL"}})  # a region is enough
+    problems = problems_of({**BASE, "state": {"backend": "s3", "bucket": "b", "lock_table": "t"}})
+    assert any(p.startswith("state.backend: 's3' keeps state on aws; target gcp uses 'gcs'") for p in problems)
+
+
+def test_bad_gcp_config_exits_3_and_renders_nothing(cli, tmp_path):
+    (tmp_path / "bioinfra.yaml").write_text("target: gcp\nproject: my-project-123\nregion: europe-west2\n"
+                                            "gcp:\n  master_cidr: 172.16.0.0/24\n")
+    proc = cli("plan", "gcp")
+    assert proc.returncode == 3, proc.stderr
+    assert "gcp.master_cidr" in proc.stderr and "must be a /28" in proc.stderr
+    assert not (tmp_path / ".bioinfra").exists()
+
+
+def test_gcp_gets_gcp_pools_by_default():
+    config = parse_config(BASE)
+    assert config.node_pools.general.machine_type == "e2-standard-4"
+    assert config.node_pools.highcpu.spot and config.node_pools.highcpu.min == 0
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_rendered_stacks_match_golden_files(tmp_path, variant):
+    render_environment(parse_config(VARIANTS[variant]), tmp_path)
+    for stack in STACKS:
+        assert_golden(f"terraform/gcp/{variant}/{stack.name}.tf", (tmp_path / stack.name / "main.tf").read_text())
+    for module in ("network", "cluster", "storage"):
+        for path in (REPO / "terraform" / "gcp" / "modules" / module).glob("*.tf"):
+            assert (tmp_path / "modules" / module / path.name).read_text() == path.read_text()
+
+
+def test_full_rendering_has_spot_gpu_pool_filestore_and_gcs_state(tmp_path):
+    render_environment(parse_config(FULL), tmp_path)
+    cluster = (tmp_path / "cluster" / "main.tf").read_text()
+    gpu = cluster[cluster.index('resource "google_container_node_pool" "gpu"'):]
+    assert 'type  = "nvidia-tesla-t4"' in gpu and 'gpu_driver_version = "DEFAULT"' in gpu
+    assert re.search(r'key\s+= "nvidia.com/gpu"\s+value\s+= "present"\s+effect = "NO_SCHEDULE"', gpu)
+    assert re.search(r"spot\s+= true", gpu) and "total_min_node_count = 0" in gpu
+    assert 'location_policy      = "ANY"' in gpu
+    storage = (tmp_path / "storage" / "main.tf").read_text()
+    assert 'filestore_location    = "europe-west2-a"' in storage
+    for stack in STACKS:
+        text = (tmp_path / stack.name / "main.tf").read_text()
+        assert f'prefix = "demo/gcp/{stack.name}"' in text and 'bucket = "demo-tfstate"' in text
+        assert f'"bioinfra-stack"   = "{stack.name}"' in text
+
+
+def test_minimal_rendering_has_no_gpu_pool_no_filestore_and_local_state(tmp_path):
+    render_environment(parse_config(BASE), tmp_path)
+    cluster = (tmp_path / "cluster" / "main.tf").read_text()
+    assert '"gpu"' not in cluster and "guest_accelerator" not in cluster
+    assert "default     = true" in cluster  # deletion_protection from the config's default
+    assert "filestore" not in (tmp_path / "storage" / "main.tf").read_text().split('module "storage"')[1].split("}")[0]
+    assert 'backend "local"' in (tmp_path / "network" / "main.tf").read_text()
+
+
+def test_node_pools_scale_to_zero_and_spot_uses_any_zone():
+    config = parse_config(FULL)
+    general = node_pool("general", config.node_pools.general)
+    assert (general["min"], general["initial_node_count"], general["location_policy"]) == (1, 1, "BALANCED")
+    highcpu = node_pool("highcpu", config.node_pools.highcpu)
+    assert (highcpu["min"], highcpu["initial_node_count"], highcpu["spot"]) == (0, 0, True)
+    assert highcpu["taints"] == [] and highcpu["gpu"] is None
+    gpu = node_pool("gpu", config.node_pools.gpu)
+    assert gpu["gpu"] == {"type": "nvidia-tesla-t4", "count": 1}
+    assert gpu["labels"] == {"bioinfra.io/pool": "gpu", "bioinfra.io/capacity": "spot"}
+
+
+def test_service_account_ids_fit_google_rules():
+    rule = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+    assert service_account_id("demo", "nodes") == "demo-nodes"
+    long_a = service_account_id("a" * 40, "workflow")
+    long_b = service_account_id("a" * 39 + "b", "workflow")
+    for account in ("demo-nodes", long_a, long_b, service_account_id("x", "nodes"),
+                    service_account_id("lab-with-a-very-long-name-1", "nodes")):
+        assert rule.fullmatch(account), account
+    assert long_a != long_b  # shortened names stay distinct
+
+
+def test_required_apis_follow_the_config():
+    assert "file.googleapis.com" not in required_apis(parse_config(BASE))
+    assert "file.googleapis.com" in required_apis(parse_config(FULL))
+    assert "container.googleapis.com" in required_apis(parse_config(BASE))
+
+
+# -- destroy hooks, with a recording stand-in for Terraform (the google provider cannot run here) ----
+
+
+@dataclass
+class _Result:
+    returncode: int = 0
+    errors: list = field(default_factory=list)
+    log: str = "log"
+
+
+@dataclass
+class RecordingTerraform:
+    """Stand-in for bioinfra.adaptors.terraform.Terraform: records calls. Real Terraform cannot
+    apply a google stack here (no google provider on disk, no GCP)."""
+
+    state: list[str]
+    workdir: Path = Path("/nonexistent")
+    calls: list = field(default_factory=list)
+    returncode: int = 0
+
+    def state_list(self) -> list[str]:
+        return list(self.state)
+
+    def stream(self, args, say=None, on_event=None):
+        self.calls.append(("stream", args))
+        return _Result(self.returncode, ["Error: boom"] if self.returncode else [])
+
+    def state_rm(self, addresses):
+        self.calls.append(("state_rm", addresses))
+
+
+def test_destroy_turns_deletion_protection_off_in_the_state_first():
+    config = parse_config(BASE)
+    cluster = next(s for s in STACKS if s.name == "cluster")
+    tf = RecordingTerraform([CLUSTER_ADDRESS, "google_container_node_pool.general"])
+    said = []
+    GcpTarget().before_destroy(config, cluster, tf, None, force_empty_buckets=False, say=said.append)
+    assert tf.calls == [("stream", ["apply", "-auto-approve", "-var=deletion_protection=false",
+                                    f"-target={CLUSTER_ADDRESS}"])]
+    assert "deletion_protection off" in said[0]
+    assert GcpTarget().destroy_plan_args(config, cluster) == ["-var=deletion_protection=false"]
+    # nothing in the state (an interrupted up before the cluster): nothing to turn off
+    empty = RecordingTerraform([])
+    GcpTarget().before_destroy(config, cluster, empty, None, force_empty_buckets=False, say=said.append)
+    assert empty.calls == []
+
+
+def test_a_failed_deletion_protection_apply_stops_destroy_with_the_log():
+    config = parse_config(BASE)
+    cluster = next(s for s in STACKS if s.name == "cluster")
+    tf = RecordingTerraform([CLUSTER_ADDRESS], returncode=1)
+    with pytest.raises(TerraformFailedError) as info:
+        GcpTarget().before_destroy(config, cluster, tf, None, force_empty_buckets=False, say=lambda m: None)
+    assert "deletion_protection" in info.value.message and info.value.hint == "full log: log"
