@@ -48,6 +48,13 @@ _GCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$")
 GCE_GPU_FAMILIES = ("n1", "a2", "a3", "a4", "g2")
 
 
+def _endpoint_url(v: Optional[str], example: str) -> Optional[str]:
+    """An http(s) URL of an emulator or stand-in, without a trailing slash."""
+    if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+        raise ValueError(f"must be an http(s) URL such as {example}")
+    return v.rstrip("/") if v else v
+
+
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -169,9 +176,7 @@ class AwsSettings(StrictModel):
     @field_validator("endpoint_url")
     @classmethod
     def _http_url(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:4566")
-        return v.rstrip("/") if v else v
+        return _endpoint_url(v, "http://127.0.0.1:4566")
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -264,9 +269,7 @@ class GcpSettings(StrictModel):
     @field_validator("endpoint_url")
     @classmethod
     def _http_url(cls, v: Optional[str]) -> Optional[str]:
-        if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8089")
-        return v.rstrip("/") if v else v
+        return _endpoint_url(v, "http://127.0.0.1:8089")
 
     @field_validator("zones")
     @classmethod
