@@ -1,4 +1,5 @@
-"""boto3 for target aws: the session, the credentials check, and the remote-state bucket and table.
+"""boto3 for target aws: the session, the credentials check, the remote-state bucket and table, and
+the cluster's facts and kubeconfig (EKS describe_cluster / describe_nodegroup, an EKS token).
 
 Imported lazily (the aws extra); every client goes to `endpoint_url` when one is configured, so an
 emulator such as moto sees exactly what Terraform sees.
@@ -6,10 +7,32 @@ emulator such as moto sees exactly what Terraform sees.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Literal, Optional
 
-from bioinfra.errors import ConfigError, ToolMissingError
+from bioinfra.errors import ConfigError, InputError, PreflightError, ToolMissingError
+
+ENDPOINT_ENV = "BIOINFRA_AWS_ENDPOINT_URL"  # overrides aws.endpoint_url (bioinfra.targets.aws.endpoint_url)
+
+# kubectl's exec plugin for EKS is the AWS CLI: `aws eks get-token` (what `aws eks update-kubeconfig` writes).
+PLUGIN = "aws"
+PLUGIN_INSTALL_HINT = (
+    "Install the AWS CLI (it provides `aws eks get-token`) by following "
+    "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html, "
+    "or run `bioinfra kubeconfig aws --auth token`"
+)
+# An EKS token is a presigned STS GetCallerIdentity URL, exactly as `aws eks get-token` builds it (awscli
+# customizations/eks/get_token.py): the cluster name signed in as a header, the URL valid 60 s for STS,
+# and the token accepted by EKS for 15 minutes after signing (the CLI reports 14 to be safe).
+# Ref https://github.com/kubernetes-sigs/aws-iam-authenticator#api-authorization-from-outside-a-cluster
+TOKEN_PREFIX = "k8s-aws-v1."
+K8S_AWS_ID_HEADER = "x-k8s-aws-id"
+TOKEN_URL_SECONDS = 60
+TOKEN_LIFETIME = timedelta(minutes=14)
 
 
 def boto3_module() -> Any:
@@ -49,17 +72,25 @@ def open_session(region: str, profile: Optional[str], endpoint_url: Optional[str
     return AwsSession(session, endpoint_url)
 
 
+def _where(aws: AwsSession) -> str:
+    return "aws.profile" if aws.session.profile_name not in (None, "default") else "aws.profile (or AWS_PROFILE)"
+
+
+def _no_credentials(aws: AwsSession) -> ConfigError:
+    return ConfigError(
+        "no AWS credentials found",
+        problems=[f"{_where(aws)}: no credentials in the environment, ~/.aws or an instance role"],
+        hint="run `aws configure` (or `aws sso login`), set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or name a profile",
+    )
+
+
 def account_id(aws: AwsSession) -> str:
     """The account the credentials belong to (STS GetCallerIdentity); fails before Terraform runs."""
     import botocore.exceptions
 
-    where = "aws.profile" if aws.session.profile_name not in (None, "default") else "aws.profile (or AWS_PROFILE)"
+    where = _where(aws)
     if aws.session.get_credentials() is None:
-        raise ConfigError(
-            "no AWS credentials found",
-            problems=[f"{where}: no credentials in the environment, ~/.aws or an instance role"],
-            hint="run `aws configure` (or `aws sso login`), set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or name a profile",
-        )
+        raise _no_credentials(aws)
     try:
         return aws.client("sts").get_caller_identity()["Account"]
     except botocore.exceptions.ClientError as exc:
@@ -123,3 +154,212 @@ def bootstrap_state(aws: AwsSession, bucket: str, table: str, tags: dict[str, st
         dynamodb.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         created.append(f"lock table {table}")
     return created
+
+
+@contextmanager
+def aws_errors(aws: AwsSession, what: str) -> Iterator[None]:
+    """AWS's errors as PreflightError (exit 12) naming what was being done, with AWS's own message;
+    no credentials as ConfigError (exit 3), as before `up`."""
+    import botocore.exceptions
+
+    try:
+        yield
+    except botocore.exceptions.NoCredentialsError:
+        raise _no_credentials(aws) from None
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "")
+        hint = (f"check that the credentials ({_where(aws)}) may do this in region {aws.region}"
+                if code in ("AccessDenied", "AccessDeniedException", "UnrecognizedClientException",
+                            "InvalidClientTokenId", "ExpiredToken", "ExpiredTokenException")
+                else "set BIOINFRA_DEBUG=1 for details")
+        raise PreflightError(f"{what}: {error.get('Message') or exc} ({code})", hint=hint) from None
+    except botocore.exceptions.EndpointConnectionError:
+        where = f"the endpoint {aws.endpoint_url} ({ENDPOINT_ENV} / aws.endpoint_url)" if aws.endpoint_url \
+            else f"AWS in region {aws.region}"
+        raise PreflightError(f"{what}: cannot reach {where}",
+                             hint="check the network (or that the emulator is running)") from None
+
+
+# -- the cluster ----------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeGroupInfo:
+    name: str
+    status: str  # ACTIVE, CREATING, UPDATING, DEGRADED, ...
+    instance_types: list[str]
+    capacity_type: str  # ON_DEMAND, SPOT, CAPACITY_BLOCK
+    ami_type: str
+    min_size: Optional[int]
+    max_size: Optional[int]
+    desired_size: Optional[int]  # the Auto Scaling group's desired capacity: the nodes it keeps now
+    labels: dict[str, str]
+    taints: list[str]  # kubectl form: key=value:NoSchedule
+
+    @property
+    def spot(self) -> bool:
+        return self.capacity_type == "SPOT"
+
+    @property
+    def gpu(self) -> bool:
+        """An NVIDIA AMI (AL2023_*_NVIDIA, BOTTLEROCKET_*_NVIDIA*, AL2_x86_64_GPU): the nodes have NVIDIA GPUs."""
+        return "NVIDIA" in self.ami_type or self.ami_type == "AL2_x86_64_GPU"
+
+
+@dataclass
+class EksClusterInfo:
+    name: str
+    arn: str  # arn:aws:eks:REGION:ACCOUNT:cluster/NAME
+    region: str
+    status: str  # ACTIVE, CREATING, UPDATING, DELETING, FAILED, PENDING
+    endpoint: str  # https://... as EKS returns it ("" while CREATING)
+    ca_certificate: str  # base64 PEM, as EKS returns it
+    version: str
+    node_groups: list[NodeGroupInfo] = field(default_factory=list)
+    health_issues: list[str] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        """The endpoint without scheme (moto adds a trailing slash; EKS does not)."""
+        return self.endpoint.removeprefix("https://").rstrip("/")
+
+
+def cluster_info(aws: AwsSession, name: str, *, account: Optional[str] = None,
+                 node_groups: bool = True) -> EksClusterInfo:
+    """The EKS cluster `name` in the session's region (describe_cluster); with `node_groups`, each
+    managed node group (list_nodegroups, then describe_nodegroup each). PreflightError (exit 12) if
+    there is no such cluster; `account` only names where it was looked for."""
+    eks = aws.client("eks")
+    where = f"AWS account {account}, region {aws.region}" if account else f"region {aws.region}"
+    with aws_errors(aws, f"reading cluster {name}"):
+        try:
+            cluster = eks.describe_cluster(name=name)["cluster"]
+        except eks.exceptions.ResourceNotFoundException:
+            raise PreflightError(f"no cluster '{name}' in {where}", hint="`bioinfra up aws` creates it") from None
+    arn = cluster.get("arn", "")
+    info = EksClusterInfo(
+        name=cluster["name"], arn=arn, region=arn.split(":")[3] if arn.count(":") >= 5 else aws.region,
+        status=cluster.get("status", ""), endpoint=cluster.get("endpoint") or "",
+        ca_certificate=(cluster.get("certificateAuthority") or {}).get("data") or "",
+        version=cluster.get("version", ""),
+        health_issues=[i.get("message") or i.get("code", "") for i in (cluster.get("health") or {}).get("issues", [])],
+    )
+    if node_groups:
+        with aws_errors(aws, f"reading the node groups of cluster {name}"):
+            names = [n for page in eks.get_paginator("list_nodegroups").paginate(clusterName=name)
+                     for n in page.get("nodegroups", [])]
+            info.node_groups = [_node_group(eks.describe_nodegroup(clusterName=name, nodegroupName=n)["nodegroup"])
+                                for n in names]
+    return info
+
+
+def _node_group(group: dict[str, Any]) -> NodeGroupInfo:
+    from bioinfra.adaptors.kubeconfig import taint
+
+    scaling = group.get("scalingConfig") or {}
+    return NodeGroupInfo(
+        name=group["nodegroupName"], status=group.get("status", ""),
+        instance_types=list(group.get("instanceTypes") or []),
+        capacity_type=group.get("capacityType", "ON_DEMAND"), ami_type=group.get("amiType", ""),
+        min_size=scaling.get("minSize"), max_size=scaling.get("maxSize"), desired_size=scaling.get("desiredSize"),
+        labels=dict(group.get("labels") or {}),
+        taints=[taint(t["key"], t.get("value"), t.get("effect", "")) for t in group.get("taints") or []],
+    )
+
+
+# -- kubeconfig -----------------------------------------------------------------------------------
+
+
+def context_name(info: EksClusterInfo) -> str:
+    """What `aws eks update-kubeconfig` names the cluster, context and user: the cluster's ARN."""
+    return info.arn
+
+
+def resolve_auth(auth: str) -> Literal["plugin", "token"]:
+    """auto: `aws eks get-token` if the AWS CLI is on PATH, else a token signed here."""
+    from bioinfra.adaptors import kubeconfig
+
+    return kubeconfig.resolve_auth(auth, PLUGIN)
+
+
+def eks_token(aws: AwsSession, cluster: str) -> str:
+    """A bearer token for the EKS cluster, built as `aws eks get-token` builds it: a GetCallerIdentity
+    URL presigned (SigV4, 60 s) with the header x-k8s-aws-id: CLUSTER signed in, as k8s-aws-v1. +
+    unpadded URL-safe base64. Signed locally (no call to STS). Never printed or logged."""
+    import base64
+
+    if aws.session.get_credentials() is None:
+        raise _no_credentials(aws)
+    sts = aws.client("sts")
+
+    def keep_cluster_id(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        # Not an API parameter: taken out before validation, put back as a header before signing.
+        if K8S_AWS_ID_HEADER in params:
+            context[K8S_AWS_ID_HEADER] = params.pop(K8S_AWS_ID_HEADER)
+
+    def add_cluster_header(request: Any, **_: Any) -> None:
+        if K8S_AWS_ID_HEADER in request.context:
+            request.headers[K8S_AWS_ID_HEADER] = request.context[K8S_AWS_ID_HEADER]
+
+    sts.meta.events.register("provide-client-params.sts.GetCallerIdentity", keep_cluster_id)
+    sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_cluster_header)
+    with aws_errors(aws, f"signing a token for cluster {cluster}"):
+        url = sts.generate_presigned_url("get_caller_identity", Params={K8S_AWS_ID_HEADER: cluster},
+                                         ExpiresIn=TOKEN_URL_SECONDS, HttpMethod="GET")
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode("utf-8")).decode("utf-8").rstrip("=")
+
+
+def _user(info: EksClusterInfo, auth: str, profile: Optional[str], token: Optional[str]) -> dict[str, Any]:
+    from bioinfra.adaptors.kubeconfig import EXEC_API_VERSION
+
+    if auth == "plugin":
+        exec_: dict[str, Any] = {
+            "apiVersion": EXEC_API_VERSION,
+            # The same arguments `aws eks update-kubeconfig` writes; --output json whatever the user's default.
+            "args": ["--region", info.region, "eks", "get-token", "--cluster-name", info.name, "--output", "json"],
+            "command": PLUGIN,
+            "installHint": PLUGIN_INSTALL_HINT,
+        }
+        if profile:
+            exec_["env"] = [{"name": "AWS_PROFILE", "value": profile}]
+        return {"exec": exec_}
+    if auth == "token":
+        if not token:
+            raise PreflightError("no token for --auth token", hint="use --auth plugin")
+        return {"token": token}
+    raise InputError(f"kubeconfig auth must be plugin or token (got {auth!r})")
+
+
+def kubeconfig_entries(info: EksClusterInfo, *, auth: Literal["plugin", "token"], profile: Optional[str] = None,
+                       token: Optional[str] = None) -> dict[str, Any]:
+    """A kubeconfig with one cluster, context and user named by the cluster's ARN (as the AWS CLI does)."""
+    from bioinfra.adaptors import kubeconfig
+
+    if not info.endpoint or not info.ca_certificate:
+        raise PreflightError(f"cluster {info.name} has no endpoint yet (status {info.status})",
+                             hint="wait until `bioinfra status aws` shows ACTIVE, then try again")
+    return kubeconfig.single(context_name(info), f"https://{info.host}", info.ca_certificate,
+                             _user(info, auth, profile, token))
+
+
+def write_kubeconfig(path: Path, info: EksClusterInfo, aws: AwsSession, *, auth: str = "auto",
+                     profile: Optional[str] = None) -> tuple[Path, Optional[datetime]]:
+    """Write (or merge into an existing kubeconfig at) `path`, 0600; returns the file written and,
+    for a stored token, when it stops working (UTC).
+
+    auth "plugin": kubectl runs `aws eks get-token` for a fresh token each time (with AWS_PROFILE set
+    to `profile` when given); "token": a token signed here with the session's credentials is stored
+    in the file (EKS accepts it for about 15 minutes); "auto": the plugin when `aws` is on PATH, else
+    a token.
+    """
+    from bioinfra.adaptors import kubeconfig
+
+    mode = resolve_auth(auth)
+    token = expires = None
+    if mode == "token":
+        signed_at = datetime.now(timezone.utc)
+        token = eks_token(aws, info.name)
+        expires = signed_at + TOKEN_LIFETIME
+    written = kubeconfig.write(path, kubeconfig_entries(info, auth=mode, profile=profile, token=token))
+    return written, expires

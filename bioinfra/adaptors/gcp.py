@@ -10,8 +10,6 @@ with Google's own message, never a traceback.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,7 +58,6 @@ PLUGIN_INSTALL_HINT = (
     "https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin "
     "(e.g. `gcloud components install gke-gcloud-auth-plugin`), or run `bioinfra kubeconfig gcp --auth token`"
 )
-TAINT_EFFECTS = {"NO_SCHEDULE": "NoSchedule", "PREFER_NO_SCHEDULE": "PreferNoSchedule", "NO_EXECUTE": "NoExecute"}
 
 
 GOOGLE_MODULES = ("google.auth", "google.cloud.compute_v1", "google.cloud.container_v1",
@@ -503,6 +500,8 @@ def cluster_info(session: GcpSession, name: str, *, sizes: bool = True) -> Clust
 
 
 def _pool_info(session: GcpSession, pool: Any, sizes: bool) -> NodePoolInfo:
+    from bioinfra.adaptors.kubeconfig import taint
+
     config, scaling = pool.config, pool.autoscaling
     zones = max(len(pool.locations), 1)
     low = high = None
@@ -516,7 +515,7 @@ def _pool_info(session: GcpSession, pool: Any, sizes: bool) -> NodePoolInfo:
         spot=bool(config.spot or config.preemptible), min_nodes=low, max_nodes=high,
         node_count=_pool_size(session, list(pool.instance_group_urls)) if sizes else None,
         accelerators=[f"{a.accelerator_count}× {a.accelerator_type}" for a in config.accelerators],
-        taints=[f"{t.key}={t.value}:{TAINT_EFFECTS.get(t.effect.name, t.effect.name)}" for t in config.taints],
+        taints=[taint(t.key, t.value, t.effect.name) for t in config.taints],
     )
 
 
@@ -553,11 +552,9 @@ def context_name(project: str, location: str, name: str) -> str:
 
 def resolve_auth(auth: str) -> Literal["plugin", "token"]:
     """auto: the gke-gcloud-auth-plugin if it is on PATH, else a token from google-auth."""
-    if auth not in ("auto", "plugin", "token"):
-        raise InputError(f"--auth must be auto, plugin or token (got {auth!r})")
-    if auth == "auto":
-        return "plugin" if shutil.which(PLUGIN) else "token"
-    return auth  # type: ignore[return-value]
+    from bioinfra.adaptors import kubeconfig
+
+    return kubeconfig.resolve_auth(auth, PLUGIN)
 
 
 def access_token(credentials: Any) -> str:
@@ -587,13 +584,14 @@ def access_token(credentials: Any) -> str:
 
 
 def _kubeconfig_entries(info: ClusterInfo, project: str, auth: str, token: Optional[str]) -> dict[str, Any]:
+    from bioinfra.adaptors import kubeconfig
+
     if not info.endpoint:
         raise PreflightError(f"cluster {info.name} has no endpoint yet (status {info.status})",
                              hint="wait until `bioinfra status gcp` shows RUNNING, then try again")
-    name = context_name(project, info.location, info.name)
     if auth == "plugin":
         user: dict[str, Any] = {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "apiVersion": kubeconfig.EXEC_API_VERSION,
             "command": PLUGIN,
             "installHint": PLUGIN_INSTALL_HINT,
             "provideClusterInfo": True,
@@ -605,16 +603,8 @@ def _kubeconfig_entries(info: ClusterInfo, project: str, auth: str, token: Optio
         user = {"token": token}
     else:
         raise InputError(f"kubeconfig auth must be plugin or token (got {auth!r})")
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": name, "cluster": {"server": f"https://{info.endpoint}",
-                                                "certificate-authority-data": info.ca_certificate}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-        "users": [{"name": name, "user": user}],
-        "current-context": name,
-        "preferences": {},
-    }
+    return kubeconfig.single(context_name(project, info.location, info.name), f"https://{info.endpoint}",
+                             info.ca_certificate, user)
 
 
 def kubeconfig_yaml(info: ClusterInfo, project: str, *, auth: Literal["plugin", "token"],
@@ -625,71 +615,16 @@ def kubeconfig_yaml(info: ClusterInfo, project: str, *, auth: Literal["plugin", 
     return yaml.safe_dump(_kubeconfig_entries(info, project, auth, token), sort_keys=False)
 
 
-def _merge(existing: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """Entries of the same name are replaced, others kept; the new context becomes current."""
-    merged = dict(existing)
-    for key in ("clusters", "contexts", "users"):
-        names = {entry["name"] for entry in new[key]}
-        kept = [e for e in (existing.get(key) or []) if not (isinstance(e, dict) and e.get("name") in names)]
-        merged[key] = kept + new[key]
-    merged["current-context"] = new["current-context"]
-    merged.setdefault("apiVersion", "v1")
-    merged.setdefault("kind", "Config")
-    merged.setdefault("preferences", {})
-    return merged
-
-
-def _read_kubeconfig(path: Path) -> Optional[dict[str, Any]]:
-    import yaml
-
-    if not path.exists():
-        return None
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path} exists but is not a readable kubeconfig ({type(exc).__name__}); not overwritten",
-                         hint="choose another file with --output, or move that one away") from None
-    if data is None:
-        return None
-    if not isinstance(data, dict) or not (data.get("kind") == "Config"
-                                          or any(k in data for k in ("clusters", "contexts", "users"))):
-        raise InputError(f"{path} exists and is not a kubeconfig; not overwritten",
-                         hint="choose another file with --output, or move that one away")
-    return data
-
-
-def write_private(path: Path, text: str) -> None:
-    """Replace `path` atomically with a file only its owner can read (created 0600, never wider)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")  # mode 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_kubeconfig(path: Path, info: ClusterInfo, project: str, auth: str = "auto",
                      credentials: Any = None) -> Path:
-    """Write (or merge into an existing kubeconfig at) `path`; returns the file written.
+    """Write (or merge into an existing kubeconfig at) `path`, 0600; returns the file written.
 
     auth "plugin": kubectl runs gke-gcloud-auth-plugin for a fresh token each time; "token": a
     google-auth access token is stored in the file (expires after about an hour); "auto": the plugin
     when it is on PATH, else a token.
     """
-    import yaml
+    from bioinfra.adaptors import kubeconfig
 
     mode = resolve_auth(auth)
     token = access_token(credentials) if mode == "token" else None
-    new = _kubeconfig_entries(info, project, mode, token)
-    path = Path(path).expanduser()
-    if path.is_symlink():
-        path = path.resolve()
-    existing = _read_kubeconfig(path)
-    merged = _merge(existing, new) if existing else new
-    write_private(path, yaml.safe_dump(merged, sort_keys=False))
-    return path
+    return kubeconfig.write(path, _kubeconfig_entries(info, project, mode, token))

@@ -32,7 +32,7 @@ def _load(ctx: typer.Context, command: str, target: str, config_path: Optional[P
 
 def kubeconfig(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="gcp (aws: later)."),
+    target: str = typer.Argument(..., help="gcp or aws."),
     config: Optional[Path] = ConfigOption,
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", dir_okay=False,
@@ -40,48 +40,51 @@ def kubeconfig(
     ),
     auth: Auth = typer.Option(
         Auth.auto, "--auth",
-        help="plugin: kubectl runs gke-gcloud-auth-plugin for fresh tokens; token: a google-auth access token "
-             "stored in the file (about 1 hour); auto: plugin if installed, else token.",
+        help="plugin: kubectl runs gke-gcloud-auth-plugin (gcp) or `aws eks get-token` (aws) for fresh tokens; "
+             "token: a token stored in the file (gcp: a google-auth access token, about 1 hour; aws: an EKS token "
+             "signed with your AWS credentials, about 15 minutes); auto: plugin if installed, else token.",
     ),
 ) -> None:
     """Write a kubeconfig for the cluster `bioinfra up TARGET` made; prints its path on stdout.
 
-    The endpoint and CA come from the cloud's API (GKE get_cluster); context, cluster and user are named like gcloud's, gke_PROJECT_REGION_NAME. An existing kubeconfig is merged into (entries of the same name replaced, others kept) and its current context set; the file is private to you (mode 0600). The token is never printed.
+    The endpoint and CA come from the cloud's API (GKE get_cluster, EKS describe_cluster); context, cluster and user are named as the cloud's own CLI names them: gke_PROJECT_REGION_NAME (gcloud), the cluster's ARN arn:aws:eks:REGION:ACCOUNT:cluster/NAME (aws eks update-kubeconfig). An existing kubeconfig is merged into (entries of the same name replaced, others kept) and its current context set; the file is private to you (mode 0600). The token is never printed.
 
     Examples:
 
       export KUBECONFIG=$(bioinfra kubeconfig gcp) && kubectl get nodes
 
       bioinfra kubeconfig gcp --output ~/.kube/config --auth plugin
+
+      bioinfra kubeconfig aws --auth token
     """
     from bioinfra.core.cluster import kubeconfig as write
 
     loaded, path = _load(ctx, "kubeconfig", target, config)
     result = write(loaded, path, output, auth.value)
-    how = "gke-gcloud-auth-plugin" if result.auth == "plugin" else "an access token stored in the file"
+    how = result.plugin if result.auth == "plugin" else "a token stored in the file"
     typer.echo(f"✓ kubeconfig for cluster {loaded.name}: context {result.context}, auth by {how}", err=True)
     if result.auth == "token":
         until = f" (at {result.expires:%H:%M} UTC)" if result.expires else ""
-        typer.echo(f"  the token expires in about 1 hour{until}: run this command again for a new one, "
+        typer.echo(f"  the token expires in {result.lifetime}{until}: run this command again for a new one, "
                    "or use --auth plugin", err=True)
     typer.echo(str(result.path))
 
 
 def status(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="gcp (aws: later)."),
+    target: str = typer.Argument(..., help="gcp or aws."),
     config: Optional[Path] = ConfigOption,
     as_json: bool = typer.Option(False, "--json", help="Machine-readable JSON on stdout instead of the table."),
 ) -> None:
     """Show the cluster `bioinfra up TARGET` made and its node pools, as the cloud reports them now.
 
-    Per pool: state, machine type, spot or on-demand, nodes now (the instance groups' target size), the autoscaler's bounds, GPUs per node and taints. Exit 12 if the cluster does not exist.
+    Per pool (GKE node pool, EKS managed node group): state, machine type(s), spot or on-demand, nodes now (gcp: the instance groups' target size; aws: the node group's desired size), the autoscaler's bounds, GPUs per node and taints. Exit 12 if the cluster does not exist.
 
     Examples:
 
       bioinfra status gcp
 
-      bioinfra status gcp --json | jq '.pools[] | {name, nodes}'
+      bioinfra status aws --json | jq '.pools[] | {name, nodes}'
     """
     from bioinfra.core.cluster import status as read_status
 

@@ -1,8 +1,8 @@
 """The cluster `bioinfra up` made: its kubeconfig and its state, per target.
 
 Each operation is declared once here and dispatched on config.target; a target without one says so
-(UnsupportedError with what to use instead). gcp works now; aws joins by adding its function to
-the tables below.
+(UnsupportedError with what to use instead). gcp and aws have both; another cloud joins by adding
+its function to the tables below.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from bioinfra.errors import UnsupportedError
 
 if TYPE_CHECKING:
+    from bioinfra.adaptors.aws import AwsSession
     from bioinfra.adaptors.gcp import GcpSession
     from bioinfra.config import Config
 
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 class PoolStatus:
     name: str
     status: str
-    machine_type: str
+    machine_type: str  # aws: the node group's instance types joined by "," (first is the primary)
     spot: bool
     min_nodes: Optional[int]
     max_nodes: Optional[int]
     nodes: Optional[int]  # current size; None when the cloud does not say
-    accelerators: list[str] = field(default_factory=list)  # per node, e.g. "1× nvidia-tesla-t4"
+    accelerators: list[str] = field(default_factory=list)  # per node: "1× nvidia-tesla-t4" (gcp), "NVIDIA GPU(s)" (aws)
     taints: list[str] = field(default_factory=list)  # key=value:Effect
 
 
@@ -37,10 +38,10 @@ class PoolStatus:
 class ClusterStatus:
     target: str
     name: str
-    location: str  # region (gcp) / region (aws)
+    location: str  # the region (gcp and aws)
     account: str  # GCP project / AWS account
     status: str  # as the cloud says it: RUNNING, PROVISIONING, ... (gcp); ACTIVE, CREATING, ... (aws)
-    endpoint: str
+    endpoint: str  # host of the Kubernetes API, without https://
     version: str
     pools: list[PoolStatus]
     message: str = ""
@@ -55,12 +56,21 @@ class KubeconfigResult:
     context: str
     auth: str  # "plugin" | "token"
     expires: Optional[datetime] = None  # when a stored token stops working (UTC)
+    plugin: str = ""  # the command kubectl runs with auth "plugin"
+    lifetime: str = ""  # how long a stored token works, in words
 
 
 def gcp_session(config: Config) -> GcpSession:
     from bioinfra.adaptors.gcp import endpoint_url, open_session
 
     return open_session(config.project, config.region, endpoint_url(config))
+
+
+def aws_session(config: Config) -> AwsSession:
+    from bioinfra.adaptors.aws import open_session
+    from bioinfra.targets.aws import endpoint_url
+
+    return open_session(config.region, config.aws.profile, endpoint_url(config))
 
 
 # -- kubeconfig -----------------------------------------------------------------------------------
@@ -81,10 +91,23 @@ def _gcp_kubeconfig(config: Config, path: Path, auth: str) -> KubeconfigResult:
     mode = resolve_auth(auth)
     written = write_kubeconfig(path, info, config.project, auth=mode, credentials=session.credentials)
     expires = getattr(session.credentials, "expiry", None) if mode == "token" else None
-    return KubeconfigResult(written, context_name(config.project, info.location, info.name), mode, expires)
+    return KubeconfigResult(written, context_name(config.project, info.location, info.name), mode, expires,
+                            plugin="gke-gcloud-auth-plugin", lifetime="about 1 hour")
 
 
-KUBECONFIG: dict[str, Callable[[Config, Path, str], KubeconfigResult]] = {"gcp": _gcp_kubeconfig}
+def _aws_kubeconfig(config: Config, path: Path, auth: str) -> KubeconfigResult:
+    from bioinfra.adaptors.aws import account_id, cluster_info, context_name, resolve_auth, write_kubeconfig
+
+    session = aws_session(config)
+    info = cluster_info(session, config.name, account=account_id(session), node_groups=False)
+    mode = resolve_auth(auth)
+    written, expires = write_kubeconfig(path, info, session, auth=mode, profile=config.aws.profile)
+    return KubeconfigResult(written, context_name(info), mode, expires, plugin="aws eks get-token",
+                            lifetime="about 15 minutes")
+
+
+KUBECONFIG: dict[str, Callable[[Config, Path, str], KubeconfigResult]] = {
+    "aws": _aws_kubeconfig, "gcp": _gcp_kubeconfig}
 
 
 def kubeconfig(config: Config, config_path: Optional[Path], path: Optional[Path], auth: str) -> KubeconfigResult:
@@ -107,7 +130,20 @@ def _gcp_status(config: Config) -> ClusterStatus:
                          info.version, pools, info.status_message)
 
 
-STATUS: dict[str, Callable[[Config], ClusterStatus]] = {"gcp": _gcp_status}
+def _aws_status(config: Config) -> ClusterStatus:
+    from bioinfra.adaptors.aws import account_id, cluster_info
+
+    session = aws_session(config)
+    account = account_id(session)
+    info = cluster_info(session, config.name, account=account)
+    # EKS names no GPU count: the instance type implies it (g5.xlarge 1, g5.12xlarge 4, ...); not guessed here.
+    pools = [PoolStatus(g.name, g.status, ",".join(g.instance_types), g.spot, g.min_size, g.max_size,
+                        g.desired_size, ["NVIDIA GPU(s)"] if g.gpu else [], list(g.taints)) for g in info.node_groups]
+    return ClusterStatus("aws", info.name, info.region, account, info.status, info.host, info.version, pools,
+                         "; ".join(info.health_issues))
+
+
+STATUS: dict[str, Callable[[Config], ClusterStatus]] = {"aws": _aws_status, "gcp": _gcp_status}
 
 
 def status(config: Config) -> ClusterStatus:
@@ -118,8 +154,6 @@ def status(config: Config) -> ClusterStatus:
 # -- dispatch -------------------------------------------------------------------------------------
 
 _INSTEAD = {
-    "aws": "meanwhile: `aws eks update-kubeconfig --name NAME --region REGION`, "
-           "`aws eks describe-cluster --name NAME --region REGION`",
     "local": "target local runs on this machine without Kubernetes: there is no cluster to reach",
     "onprem": "onprem uses your own cluster: its kubeconfig is onprem.kubeconfig in bioinfra.yaml",
 }

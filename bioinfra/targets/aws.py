@@ -12,12 +12,12 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
+from bioinfra.adaptors.aws import ENDPOINT_ENV
 from bioinfra.core.stacks import Stack
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
 
-ENDPOINT_ENV = "BIOINFRA_AWS_ENDPOINT_URL"
 
 # Declared once: `up` walks this forward, `destroy` backward. `upstream` names the stacks whose
 # outputs a stack reads (passed as variables, see core.provision).

@@ -451,9 +451,9 @@ def test_status_table_and_json_follow_the_cluster(cli, tmp_path, fake_google_api
 
 
 def test_targets_without_the_commands_say_so(cli, tmp_path):
-    """aws has no kubeconfig/status here yet: exit 8 before its config is even read."""
-    proc = cli("kubeconfig", "aws")
-    assert proc.returncode == ExitCode.UNSUPPORTED and "aws eks update-kubeconfig" in proc.stderr
+    """onprem and local have no kubeconfig/status: exit 8 before their config is even read."""
+    proc = cli("kubeconfig", "onprem")
+    assert proc.returncode == ExitCode.UNSUPPORTED and "onprem.kubeconfig" in proc.stderr
     assert cli("status", "local").returncode == ExitCode.UNSUPPORTED
 
 
