@@ -82,7 +82,7 @@ def _provisioner(ctx: typer.Context, target: str):
 
     cloud_target(target)  # a target without stacks says so before its config is checked
     config = load_config(ctx.obj["config_path"], target=target)
-    return config, Provisioner
+    return Provisioner(config, ctx.obj["config_path"], say=_say)
 
 
 def plan(
@@ -94,22 +94,19 @@ def plan(
 
     Stacks whose upstream is not applied yet are planned with placeholder IDs (said so per line). Renders into .bioinfra/<name>/<target>/ beside bioinfra.yaml; Terraform logs go to <stack>/logs/.
     """
-    from bioinfra.core.provision import preflight
-
-    config, provisioner_cls = _provisioner(ctx, target)
-    _say(preflight(config))
-    plans = provisioner_cls(config, ctx.obj["config_path"], say=_say).plan(verbose=verbose)
-    print_plans(plans, verbose)
+    provisioner = _provisioner(ctx, target)
+    _say(provisioner.preflight())
+    print_plans(provisioner.plan(verbose=verbose), verbose)
 
 
 def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose: bool) -> None:
-    from bioinfra.core.provision import preflight
     from bioinfra.errors import InputError
 
-    config, provisioner_cls = _provisioner(ctx, target)
-    _say(preflight(config))
+    provisioner = _provisioner(ctx, target)
+    config = provisioner.config
+    _say(provisioner.preflight())
     if dry_run:
-        print_plans(provisioner_cls(config, ctx.obj["config_path"], say=_say).plan(verbose=verbose), verbose)
+        print_plans(provisioner.plan(verbose=verbose), verbose)
         return
 
     def confirm(plans: list[StackPlan]) -> bool:
@@ -122,9 +119,9 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
         return typer.confirm(f"Apply these changes to {target} ({config.name}, {config.region})?", default=False,
                              err=True)
 
-    progress = RichStackProgress()
+    provisioner.progress = progress = RichStackProgress()
     try:
-        outputs = provisioner_cls(config, ctx.obj["config_path"], say=_say, progress=progress).up(confirm)
+        outputs = provisioner.up(confirm)
     finally:
         progress.close()
     cluster = outputs.get("cluster", {})
@@ -139,20 +136,18 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
 def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_buckets: bool) -> None:
     from bioinfra.errors import InputError
 
-    config, provisioner_cls = _provisioner(ctx, target)
-    from bioinfra.core.provision import preflight
-
-    _say(preflight(config, destroying=True))
+    provisioner = _provisioner(ctx, target)
+    config = provisioner.config
+    _say(provisioner.preflight(destroying=True))
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("`destroy` deletes cloud resources: pass --yes to run it without a prompt")
         if not typer.confirm(f"Destroy every resource of {config.name} in {target} {config.region}?",
                              default=False, err=True):
             raise InputError("not destroyed: declined", hint="nothing was changed")
-    progress = RichStackProgress()
+    provisioner.progress = progress = RichStackProgress()
     try:
-        provisioner_cls(config, ctx.obj["config_path"], say=_say, progress=progress).destroy(
-            force_empty_buckets=force_empty_buckets)
+        provisioner.destroy(force_empty_buckets=force_empty_buckets)
     finally:
         progress.close()
     _say(f"destroyed: nothing of cluster {config.name} remains in {config.region}")
@@ -169,6 +164,7 @@ def bootstrap(ctx: typer.Context) -> None:
       state: {backend: gcs, bucket: my-tfstate}
     """
     from bioinfra.config import load_config
+    from bioinfra.core.provision import cloud_target
     from bioinfra.errors import InputError
 
     config = load_config(ctx.obj["config_path"])
@@ -180,7 +176,9 @@ def bootstrap(ctx: typer.Context) -> None:
     labels = {"managed-by": "bioinfra", "bioinfra-purpose": "terraform-state"}
     if config.state.backend == "gcs":
         from bioinfra.adaptors.gcs import bootstrap_state as bootstrap_gcs
-        from bioinfra.core.provision import cloud_target
+
+        if not config.project:
+            raise InputError("`state bootstrap` with backend gcs needs project in bioinfra.yaml (the GCP project id)")
 
         session = cloud_target("gcp").open_session(config)
         created = bootstrap_gcs(session, config.state.bucket, config.region, labels)
@@ -191,10 +189,9 @@ def bootstrap(ctx: typer.Context) -> None:
         typer.echo(f"bucket\t{config.state.bucket}")
         return
 
-    from bioinfra.adaptors.aws import account_id, bootstrap_state, open_session
-    from bioinfra.targets.aws import endpoint_url
+    from bioinfra.adaptors.aws import account_id, bootstrap_state
 
-    aws = open_session(config.region, config.aws.profile, endpoint_url(config))
+    aws = cloud_target("aws").open_session(config)
     account_id(aws)
     created = bootstrap_state(aws, config.state.bucket, config.state.lock_table,
                               tags={"managed-by": "bioinfra", "bioinfra:purpose": "terraform-state"})

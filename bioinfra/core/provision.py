@@ -378,6 +378,11 @@ class Provisioner:
         walk(self.tf(stack).show_state().get("values", {}).get("root_module", {}))
         return ids
 
+    def preflight(self, *, destroying: bool = False) -> str:
+        """Checks that need no Terraform (credentials; on gcp also project, APIs, GPU quota for `up`);
+        names the account or project. Raises before anything is rendered or created."""
+        return self.target.preflight(self.config, self.session(), destroying=destroying)
+
     def session(self) -> Any:
         """The target's SDK session (boto3 / Google clients), opened once."""
         if self._session is None:
@@ -388,13 +393,6 @@ class Provisioner:
 def _in_state(leftover: Any, known: set[str]) -> bool:
     # Terraform's id for a node group is "cluster:group"; the sweep's is "cluster/group".
     return leftover.id in known or leftover.id.replace("/", ":") in known or leftover.id.split("/")[-1] in known
-
-
-def preflight(config: Config, *, destroying: bool = False) -> str:
-    """Checks that need no Terraform (credentials; on gcp also project, APIs, GPU quota for `up`);
-    names the account or project. Raises before anything is rendered or created."""
-    target = cloud_target(config.target)
-    return target.preflight(config, target.open_session(config), destroying=destroying)
 
 
 def is_interactive() -> bool:
