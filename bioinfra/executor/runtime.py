@@ -91,6 +91,34 @@ class NativeRuntime:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.wait()
+            # The leader (e.g. bash) can exit before its children (a JVM still running its shutdown
+            # hooks), which hold the run lock too: wait for the whole group, then kill what is left.
+            if not _wait_group_gone(proc.pid, deadline):
+                _signal_group(proc.pid, signal.SIGKILL)
+                _wait_group_gone(proc.pid, time.monotonic() + 5.0)
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (not zombie) processes of a process group, from /proc (Linux)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after the last ')'
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _wait_group_gone(pgid: int, deadline: float) -> bool:
+    """True once no live process is left in the group; False at the deadline."""
+    while _group_members(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def _signal_group(pid: int, sig: int) -> None:
