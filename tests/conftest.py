@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -88,6 +89,16 @@ def require_docker() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail("CI must start Docker and build the base image: scripts/docker-up.sh")
     pytest.skip("no Docker daemon or no bioinfra-base:bookworm image; run scripts/docker-up.sh as root")
+
+
+def kubectl_view(path: Path) -> dict | None:
+    """The kubeconfig as kubectl itself reads it (None where kubectl is not installed)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return None
+    proc = subprocess.run([kubectl, "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(proc.stdout)
 
 
 def free_port() -> int:

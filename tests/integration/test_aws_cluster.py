@@ -34,6 +34,7 @@ import yaml
 from bioinfra.config import parse_config
 from bioinfra.errors import ExitCode
 from bioinfra.targets.aws import node_group, pools
+from tests.conftest import kubectl_view
 
 pytestmark = pytest.mark.integration
 
@@ -114,16 +115,6 @@ def sigv4_valid(url: str, cluster: str, secret: str) -> bool:
     for part in scope.split("/"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
     return hmac.compare_digest(hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest(), signature)
-
-
-def kubectl_view(path: Path) -> dict | None:
-    """The kubeconfig as kubectl itself reads it (None where kubectl is not installed)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return None
-    proc = subprocess.run([kubectl, "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
-                          capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(proc.stdout)
 
 
 # -- status ---------------------------------------------------------------------------------------

@@ -12,9 +12,7 @@ model (so is unexercised here): IAM decisions, real quotas and capacity, operati
 from __future__ import annotations
 
 import json
-import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,7 @@ from bioinfra.adaptors.gcp import (
     write_kubeconfig,
 )
 from bioinfra.errors import ExitCode, PreflightError
+from tests.conftest import kubectl_view
 from tests.fakes.google_api import FakeGoogleApis
 
 PROJECT, REGION, NAME = "demo-project", "europe-west2", "demo"
@@ -83,16 +82,6 @@ def seed_cluster(fake: FakeGoogleApis) -> None:
              "autoscaling": {"enabled": True, "totalMinNodeCount": 0, "totalMaxNodeCount": 2}},
         ],
     })
-
-
-def kubectl_view(path: Path) -> dict | None:
-    """The kubeconfig as kubectl itself reads it (None where kubectl is not installed)."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        return None
-    proc = subprocess.run([kubectl, "config", "view", "--raw", "-o", "json", "--kubeconfig", str(path)],
-                          capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(proc.stdout)
 
 
 def write_config(tmp_path: Path, fake: FakeGoogleApis) -> Path:
