@@ -138,7 +138,42 @@ class LocalSettings(StrictModel):
 class OnpremSettings(StrictModel):
     kubeconfig: Path = Path("~/.kube/config")
     context: Optional[str] = None
-    storage_class: Optional[str] = Field(None, description="existing RWX storage class; default: install NFS")
+    storage_class: Optional[str] = Field(
+        None, description="existing ReadWriteMany storage class; default: install an NFS provisioner"
+    )
+    nfs_server: Optional[str] = Field(
+        None, description="an existing NFS server (host or IP) to provision the workspace on (with nfs_path)"
+    )
+    nfs_path: Optional[str] = Field(None, description="the exported path on nfs_server, e.g. /srv/bioinfra")
+
+    @field_validator("nfs_path")
+    @classmethod
+    def _absolute_export(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not v.startswith("/"):
+            raise ValueError("must be an absolute path (e.g. /srv/bioinfra)")
+        return v
+
+    @model_validator(mode="after")
+    def _nfs_server_and_path_together(self) -> OnpremSettings:
+        if self.nfs_server and not self.nfs_path:
+            raise ValueError("nfs_server needs nfs_path, the exported directory (e.g. /srv/bioinfra)")
+        if self.nfs_path and not self.nfs_server:
+            raise ValueError("nfs_path needs nfs_server, the host that exports it")
+        if self.storage_class and self.nfs_server:
+            raise ValueError("give storage_class (an existing class) or nfs_server/nfs_path (install a "
+                             "provisioner for it), not both")
+        return self
+
+
+class AddonsSettings(StrictModel):
+    """What the addons stack installs inside a cluster (aws, gcp, onprem)."""
+
+    workspace_size_gb: int = Field(
+        100, ge=1, le=102400, description="size of the shared workspace volume (ReadWriteMany), GB"
+    )
+    argo_server: bool = Field(
+        True, description="install the Argo Workflows server (UI/API, ClusterIP, the caller's own token)"
+    )
 
 
 class StateSettings(StrictModel):
@@ -311,6 +346,13 @@ class PipelineSettings(StrictModel):
     align_memory: str = Field("16Gi", description="memory request and limit of the align step")
     retries: int = Field(2, ge=0, le=10, description="retries per step on failure")
     retry_backoff: str = Field("10s", description="wait before the first retry; doubles each time")
+    preemption_retries: int = Field(
+        5,
+        ge=0,
+        le=20,
+        description="on a cluster, retries per step after its node is lost (spot preemption, eviction); "
+        "they do not count against `retries`",
+    )
 
     @field_validator("align_memory")
     @classmethod
@@ -342,13 +384,15 @@ class Config(StrictModel):
     state: StateSettings = Field(default_factory=StateSettings)
     aws: AwsSettings = Field(default_factory=AwsSettings)
     gcp: GcpSettings = Field(default_factory=GcpSettings)
+    addons: AddonsSettings = Field(default_factory=AddonsSettings)
 
     @model_validator(mode="before")
     @classmethod
     def _empty_sections_are_defaults(cls, data: Any) -> Any:
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
-            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp")
+            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp",
+                        "addons")
             data = {k: v for k, v in data.items() if not (k in sections and v is None)}
             # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).
             defaults = DEFAULT_POOLS.get(str(data.get("target")))

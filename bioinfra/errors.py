@@ -23,6 +23,7 @@ class ExitCode(enum.IntEnum):
     STATE_LOCKED = 10  # a stack's Terraform state is locked by someone else
     LEFTOVERS = 11  # destroy finished, but resources tagged with the cluster remain (each named)
     PREFLIGHT_FAILED = 12  # the cloud project/account is not ready (API off, no quota); nothing was created
+    CLUSTER_UNREACHABLE = 13  # no kubeconfig, the API server does not answer, or it refuses our credentials
     INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
 
 
@@ -90,6 +91,12 @@ class PreflightError(BioinfraError):
     def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.problems = problems or []
+
+
+class ClusterUnreachableError(BioinfraError):
+    """The cluster's API server cannot be used: no kubeconfig or context, no answer, or 401/403."""
+
+    exit_code = ExitCode.CLUSTER_UNREACHABLE
 
 
 class WorkflowSpecError(BioinfraError):

@@ -24,6 +24,21 @@ POOL_LABEL = "bioinfra.io/pool"
 SPOT_TAINT_KEY = "bioinfra.io/spot"
 WORKSPACE_CLAIM = "bioinfra-workspace"
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"
+MINIO_SECRET = "bioinfra-minio"  # root-user / root-password of the onprem MinIO install
+
+# What Argo records on a step attempt whose node went away rather than whose program failed
+# (`lastRetry.message`, Argo >= 3.5): graceful node shutdown on spot/preemptible nodes ("Pod was
+# terminated in response to imminent node shutdown."), kubelet evictions ("The node was low on
+# resource: memory. ...", "The node had condition: [DiskPressure]. ...", reason "Evicted"), and
+# the controller's "pod deleted". Go RE2 syntax (expr's `matches`), partial match; kept to plain
+# alternatives so Python's `re` reads it the same way (tests/unit/test_render.py checks it).
+PREEMPTION_MESSAGE_PATTERN = "imminent node shutdown|node was low on resource|node had condition|Evicted|pod deleted"
+# Retry an attempt only for a node-level loss: an Error phase (pod deleted, node lost, the
+# controller gave up on the pod) or one of the messages above. Both this and the retryPolicy must
+# hold. Ref https://argo-workflows.readthedocs.io/en/latest/retries/#conditional-retries
+PREEMPTION_RETRY_EXPRESSION = (
+    f"lastRetry.status == \"Error\" || lastRetry.message matches '{PREEMPTION_MESSAGE_PATTERN}'"
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,10 @@ class FastqcToBwaParams:
     run_dir: str
     qc_gate: bool = False
     align_threads: int | None = None  # None: from the config
+    # Cluster staging (empty on local: both tasks are Skipped). stage_in: one line per file,
+    # "<rclone source>\t<workspace-relative destination>"; stage_out: an rclone destination.
+    stage_in: str = ""
+    stage_out: str = ""
 
 
 PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2"}
@@ -59,6 +78,11 @@ def template_variables(
         "align_memory": config.pipeline.align_memory,
         "retries": config.pipeline.retries,
         "retry_backoff": config.pipeline.retry_backoff,
+        "preemption_retries": config.pipeline.preemption_retries,
+        "preemption_retry_expression": PREEMPTION_RETRY_EXPRESSION,
+        "stage_in": params.stage_in,
+        "stage_out": params.stage_out,
+        "minio_secret": MINIO_SECRET,
         "images": {
             "fastqc": images.get("fastqc") or image_ref(registry, "fastqc"),
             "bwa_mem2": images.get("bwa-mem2") or image_ref(registry, "bwa-mem2"),

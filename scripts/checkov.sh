@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Static security scan of the Terraform with checkov. Renders the AWS stacks both ways (real AWS
-# and the emulator profile) and the GCP stacks twice (full: spot GPU pool, Filestore, GCS state;
-# minimal: defaults) into a temp folder and scans them with their modules; exits non-zero
-# on any failed check or a file checkov could not parse. Extra arguments go to checkov (-o json).
+# and the emulator profile), the GCP stacks twice (full: spot GPU pool, Filestore, GCS state;
+# minimal: defaults), each with its addons stack, and the onprem addons stack three ways (in-cluster
+# NFS server, an existing storage class, an existing NFS export) into a temp folder and scans them
+# with their modules; exits non-zero on any failed check or a file checkov could not parse. Extra
+# arguments go to checkov (-o json).
 # checkov lives in its own venv (.venv-checkov, made once): its dependencies conflict with .venv's.
 # Skips and their reasons: docs/notes/checkov.md.
 set -euo pipefail
@@ -43,6 +45,14 @@ render_environment(parse_config({
     "state": {"backend": "gcs", "bucket": "demo-tfstate"},
 }), Path(sys.argv[1]) / "gcp-full")
 render_environment(parse_config(gcp), Path(sys.argv[1]) / "gcp-minimal")
+onprem = {"name": "demo", "target": "onprem"}
+render_environment(parse_config(onprem), Path(sys.argv[1]) / "onprem-nfs-server")
+render_environment(parse_config({**onprem, "onprem": {"storage_class": "cephfs", "context": "lab"}}),
+                   Path(sys.argv[1]) / "onprem-existing-class")
+render_environment(parse_config({
+    **onprem, "onprem": {"nfs_server": "10.0.0.5", "nfs_path": "/srv/bioinfra"},
+    "node_pools": {"gpu": {"machine_type": "gpu-node", "gpu": {"count": 1}}},
+}), Path(sys.argv[1]) / "onprem-nfs-subdir")
 EOF
 
 # BC_SKIP_MAPPING and --skip-download: no calls to the vendor's platform (offline, not needed);

@@ -15,7 +15,7 @@ def pods_for(workflow: dict[str, Any]) -> list[dict[str, Any]]:
     spec = workflow["spec"]
     pods = []
     for template in spec["templates"]:
-        if "dag" in template:
+        if "dag" in template or "steps" in template:  # no pod of their own
             continue
         body = dict(template.get("script") or template["container"])
         container = {k: v for k, v in body.items() if k != "source"}

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.fixtures import fake_google_apis, gcs_emulator  # noqa: F401
+from tests.fakes.kube_api import kube_api  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden"

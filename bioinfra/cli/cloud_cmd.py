@@ -87,7 +87,7 @@ def _provisioner(ctx: typer.Context, target: str):
 
 def plan(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="aws or gcp (onprem: issue #6)."),
+    target: str = typer.Argument(..., help="aws, gcp or onprem."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print Terraform's full plan for every stack."),
 ) -> None:
     """Show what `bioinfra up TARGET` would change, stack by stack, without changing anything.
@@ -116,7 +116,7 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
         if not sys.stdin.isatty():
             raise InputError("`up` changes cloud resources: pass --yes to apply without a prompt",
                              hint=f"review first with `bioinfra plan {target}`")
-        return typer.confirm(f"Apply these changes to {target} ({config.name}, {config.region})?", default=False,
+        return typer.confirm(f"Apply these changes to {target} ({config.name}, {_place(config)})?", default=False,
                              err=True)
 
     provisioner.progress = progress = RichStackProgress()
@@ -126,7 +126,9 @@ def up_cloud(ctx: typer.Context, target: str, yes: bool, dry_run: bool, verbose:
         progress.close()
     cluster = outputs.get("cluster", {})
     storage = outputs.get("storage", {})
+    addons = outputs.get("addons", {})
     for key, value in (("cluster", cluster.get("cluster_name")), ("endpoint", cluster.get("cluster_endpoint")),
+                       ("namespace", addons.get("namespace")), ("storage_class", addons.get("storage_class")),
                        ("bucket", storage.get("results_bucket")), ("efs", storage.get("efs_id")),
                        ("registry", storage.get("repository_url")), ("filestore", storage.get("filestore_ip"))):
         if value:
@@ -142,7 +144,7 @@ def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_bucket
     if not yes:
         if not sys.stdin.isatty():
             raise InputError("`destroy` deletes cloud resources: pass --yes to run it without a prompt")
-        if not typer.confirm(f"Destroy every resource of {config.name} in {target} {config.region}?",
+        if not typer.confirm(f"Destroy every resource of {config.name} in {target} {_place(config)}?",
                              default=False, err=True):
             raise InputError("not destroyed: declined", hint="nothing was changed")
     provisioner.progress = progress = RichStackProgress()
@@ -150,7 +152,16 @@ def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_bucket
         provisioner.destroy(force_empty_buckets=force_empty_buckets)
     finally:
         progress.close()
-    _say(f"destroyed: nothing of cluster {config.name} remains in {config.region}")
+    if target == "onprem":
+        _say(f"destroyed: what bioinfra added to the cluster ({_place(config)}) is gone; the cluster itself is yours")
+    else:
+        _say(f"destroyed: nothing of cluster {config.name} remains in {_place(config)}")
+
+
+def _place(config) -> str:
+    if config.target == "onprem":
+        return f"context {config.onprem.context or '(current)'} of {config.onprem.kubeconfig}"
+    return str(config.region)
 
 
 @state_app.command("bootstrap")

@@ -33,7 +33,8 @@ def render(
         raise InputError(f"unknown pipeline '{pipeline}'; known: {', '.join(PIPELINES)}")
     config = load_config(ctx.obj["config_path"])
     target_name = get_target(target or config.target).name
-    checked = check_inputs(RunRequest(r1=r1, r2=r2, reference=reference, sample=sample))
+    checked = check_inputs(RunRequest(r1=opts.as_path(r1), r2=opts.as_path(r2), reference=opts.as_path(reference),
+                                      sample=sample))
     params = dataclasses.replace(workspace_params(checked, run_id), qc_gate=qc_gate)
     # Images pushed from this machine to the target's registry are named by digest.
     images = pushed_images(config, target_name, default_workspace(config))

@@ -23,6 +23,7 @@ def run(
     runtime: Optional[str] = typer.Option(None, "--runtime", help="native | docker | auto (default: the config's local.runtime)."),
     target: opts.Target = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Check config, tools and inputs, show the steps; create nothing."),
+    detach: bool = typer.Option(False, "--detach", help="Cluster: submit and return; follow with `bioinfra runs status|fetch`."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
 ) -> None:
     """Run a pipeline end to end and write its outputs, logs and manifest.json.
@@ -32,13 +33,20 @@ def run(
       bioinfra run fastqc-to-bwa                                  # bundled lambda sample
       bioinfra run fastqc-to-bwa --r1 a_R1.fq.gz --r2 a_R2.fq.gz --reference ref.fa -o out/a
       bioinfra run fastqc-to-bwa --resume -o out/a                # after a failure or Ctrl-C
+      bioinfra run fastqc-to-bwa --target onprem -o out/b          # on your cluster (after `up onprem`)
+      bioinfra run fastqc-to-bwa --target aws --r1 s3://b/a_R1.fq.gz --r2 s3://b/a_R2.fq.gz --reference ref.fa
+
+    On aws, gcp and onprem the same Workflow is submitted to Argo: local inputs are uploaded into
+    the cluster's shared workspace (s3:// / gs:// inputs are read in place), progress comes from a
+    watch, each step's log is saved under logs/, results are copied back to --output (and, on
+    aws/gcp, to the results bucket). Ctrl-C stops watching, not the run (`bioinfra runs`).
 
     Outputs: fastqc/ (html+zip per read), align/ (sorted BAM + index), stats/ (flagstat, stats),
     multiqc/multiqc_report.html, logs/<step>.log, manifest.json, workflow.yaml.
     """
     from bioinfra.config import load_config
     from bioinfra.core.run import RunRequest, run_local
-    from bioinfra.errors import InputError, UnsupportedError
+    from bioinfra.errors import InputError, UnsupportedError  # noqa: F401 - UnsupportedError used above
     from bioinfra.pipelines import PIPELINES
     from bioinfra.targets import get_target
 
@@ -49,12 +57,16 @@ def run(
     config = load_config(ctx.obj["config_path"])
     target_obj = get_target(target or config.target)
     if not target_obj.runs_locally:
-        raise UnsupportedError(
-            f"running on target '{target_obj.name}' is not available yet (clusters arrive with issues #4-#6)",
-            hint="run on this machine with --target local, or render the Workflow with `bioinfra render`",
-        )
+        if resume or max_cpus is not None or runtime is not None:
+            raise UnsupportedError("--resume, --max-cpus and --runtime apply to local runs only",
+                                   hint="on a cluster, Argo retries failed steps itself (pipeline.retries)")
+        run_cluster(ctx, target_obj.name, r1=r1, r2=r2, reference=reference, sample=sample, output=output,
+                    qc_gate=qc_gate, dry_run=dry_run, detach=detach, quiet=quiet)
+        return
+    if detach:
+        raise UnsupportedError("--detach needs a cluster target (aws, gcp, onprem)")
     req = RunRequest(
-        r1=r1, r2=r2, reference=reference, sample=sample, output=output, qc_gate=qc_gate,
+        r1=opts.as_path(r1), r2=opts.as_path(r2), reference=opts.as_path(reference), sample=sample, output=output, qc_gate=qc_gate,
         resume=resume, max_cpus=max_cpus, runtime=None if runtime == "auto" else runtime,
     )
 
@@ -75,7 +87,11 @@ def run(
         outcome = run_local(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=say, input_progress=progress)
     for note in outcome.notes:
         typer.echo(f"! {note}", err=True)
-    skipped = [t.name for t in outcome.result.tasks.values() if t.phase in ("Skipped", "Omitted")]
+    # stage-in/stage-out only run on a cluster (their parameters are empty here): Skipped as designed.
+    skipped = [
+        t.name for t in outcome.result.tasks.values()
+        if t.phase == "Omitted" or (t.phase == "Skipped" and not t.name.startswith("stage-"))
+    ]
     if skipped:
         typer.echo(f"! steps not run: {', '.join(skipped)}", err=True)
     typer.echo(f"✓ run {outcome.run_id} finished", err=True)
@@ -119,3 +135,47 @@ class input_progress:  # noqa: N801 - used as a context manager
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def run_cluster(ctx: typer.Context, target: str, *, r1, r2, reference, sample, output, qc_gate: bool, dry_run: bool,
+                detach: bool, quiet: bool) -> None:
+    """`run --target aws|gcp|onprem`: thin over core.cluster_run."""
+    from bioinfra.config import load_config
+    from bioinfra.core.cluster_run import ClusterRunRequest, build_workflow, check_cluster_inputs, run_on_cluster
+    from bioinfra.executor.progress import reporter_for
+
+    config = load_config(ctx.obj["config_path"], target=target)
+    req = ClusterRunRequest(target=target, r1=r1, r2=r2, reference=reference, sample=sample, output=output,
+                            qc_gate=qc_gate, detach=detach)
+
+    def say(msg: str) -> None:
+        if not quiet:
+            typer.echo(f"✓ {msg}", err=True)
+
+    if dry_run:
+        sample_name, staged, _bundled = check_cluster_inputs(config, req)
+        workflow = build_workflow(config, "dry-run", sample_name, staged, qc_gate=qc_gate, stage_out="")
+        typer.echo(f"would submit Workflow bioinfra/<run-id> to target {target} with steps:")
+        from bioinfra.core.cluster_run import dag_tasks
+
+        for task in dag_tasks(workflow):
+            typer.echo(f"  {task}")
+        for item in staged:
+            how = "read in place" if item.remote else "uploaded (if not there yet)"
+            typer.echo(f"{item.role}\t{item.source} -> workspace:{item.workspace_path} ({how})")
+        return
+    outcome = run_on_cluster(config, ctx.obj["config_path"], req, reporter=reporter_for(sys.stderr, quiet=quiet),
+                             say=say)
+    if detach:
+        typer.echo(f"✓ run {outcome.run_id} submitted; `bioinfra runs status {outcome.run_id}`", err=True)
+        typer.echo(f"run\t{outcome.run_id}")
+        return
+    typer.echo(f"✓ run {outcome.run_id} finished on the cluster", err=True)
+    typer.echo(f"results\t{outcome.output}")
+    report = outcome.output / "multiqc" / "multiqc_report.html"
+    if report.exists():
+        typer.echo(f"report\t{report}")
+    if outcome.results_url:
+        typer.echo(f"bucket\t{outcome.results_url}")
+    if outcome.manifest:
+        typer.echo(f"manifest\t{outcome.manifest}")

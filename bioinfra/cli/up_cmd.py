@@ -14,7 +14,7 @@ def _is_local(target: str) -> bool:
 
 def up(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local, aws or gcp (onprem: issue #6)."),
+    target: str = typer.Argument("local", help="local, aws, gcp or onprem."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: apply without asking (needed when not at a terminal)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Cloud: show the plan, change nothing (= `bioinfra plan`)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Cloud: list every resource in the plan."),
@@ -35,6 +35,11 @@ def up(
 
     gcp: first a preflight through the Google clients (project, region, enabled APIs, GPU quota; exit 12 with the command that fixes each), then the same walk as aws with a regional GKE cluster. Needs project and region in bioinfra.yaml and Application Default Credentials.
       bioinfra up gcp --dry-run
+
+    aws and gcp end with the addons stack (Argo Workflows, the RWX storage class and workspace claim, MinIO, the workflow service account bound to cloud IAM; on aws the cluster autoscaler; the NVIDIA device plugin with a GPU pool).
+
+    onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer.
+      bioinfra up onprem --yes
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import up_cloud
@@ -77,7 +82,7 @@ def up(
 
 def destroy(
     ctx: typer.Context,
-    target: str = typer.Argument("local", help="local, aws or gcp (onprem: issue #6)."),
+    target: str = typer.Argument("local", help="local, aws, gcp or onprem."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Cloud: destroy without asking (needed when not at a terminal)."),
     force_empty_buckets: bool = typer.Option(
         False, "--force-empty-buckets", help="Cloud: delete every object version in the results bucket, then the bucket."
@@ -88,6 +93,10 @@ def destroy(
     aws: destroys the stacks in reverse order (storage, cluster, network), clears a stale state lock this machine can prove is its own, deletes resources an interrupted `up` left outside the state, then sweeps the region for anything still tagged bioinfra:cluster=<name>: exit 11 naming each if something remains. A results bucket with data is kept unless --force-empty-buckets.
 
     gcp: the same, after turning the cluster's deletion_protection off in the Terraform state; the sweep finds what is labelled bioinfra-cluster=<name>, everything inside the cluster's VPC, and its service accounts.
+
+    aws/gcp: before the addons stack goes, LoadBalancer services and volume claims are deleted and waited for, so no cloud load balancer or disk outlives the cluster.
+
+    onprem: destroys the addons stack only; your nodes, services and claims are left alone.
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import destroy_cloud

@@ -79,7 +79,7 @@ def cloud_target(name: str):
     if not getattr(target, "stacks", None):
         raise UnsupportedError(
             f"`plan`/`up`/`destroy` with Terraform are not available for target '{name}' yet",
-            hint="aws and gcp work now; onprem arrives with issue #6; `bioinfra up local` for this machine",
+            hint="aws, gcp and onprem have stacks; `bioinfra up local` prepares this machine",
         )
     return target
 
@@ -97,12 +97,16 @@ def render_environment(config: Config, root: Path) -> list[Path]:
     # Local state, plans and logs can hold values worth protecting: this user only.
     os.chmod(root, 0o700)
     written = []
-    modules_src = terraform_root() / config.target / "modules"
     modules_dst = root / "modules"
-    # Replace the modules copy as a whole: a file removed from the package must not linger.
+    # Replace the modules copy as a whole: a file removed from the package must not linger. The
+    # target's own modules (onprem has none) sit beside the in-cluster ones every target shares.
     staging = root / ".modules.new"
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(modules_src, staging, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+    staging.mkdir()
+    for modules_src in (terraform_root() / config.target / "modules", terraform_root() / "addons" / "modules"):
+        if modules_src.is_dir():
+            shutil.copytree(modules_src, staging, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
     shutil.rmtree(modules_dst, ignore_errors=True)
     os.replace(staging, modules_dst)
     written += sorted(p for p in modules_dst.rglob("*.tf"))
@@ -148,6 +152,7 @@ class Provisioner:
         self._env = terraform_env(config)
         self._terraform: dict[str, Terraform] = {}
         self._initialised: set[str] = set()
+        self._skip_said: set[str] = set()
         self._session = None
 
     # -- helpers -------------------------------------------------------------------------------
@@ -161,6 +166,20 @@ class Provisioner:
 
     def stack(self, name: str) -> Stack:
         return next(s for s in self.target.stacks if s.name == name)
+
+    @property
+    def stacks(self) -> tuple[Stack, ...]:
+        """The target's stacks this environment walks: all of them, less any the target skips here
+        (the addons stack against the AWS emulator, whose EKS has no Kubernetes API). Said once."""
+        active = []
+        for stack in self.target.stacks:
+            reason = self.target.skip_reason(self.config, stack)
+            if reason is None:
+                active.append(stack)
+            elif stack.name not in self._skip_said:
+                self._skip_said.add(stack.name)
+                self.say(f"stack {stack.name}: skipped ({reason})")
+        return tuple(active)
 
     def _init(self, stack: Stack) -> None:
         if stack.name not in self._initialised:
@@ -254,21 +273,22 @@ class Provisioner:
         """What `up` would change, stack by stack (upstream stacks not applied yet are stood in for)."""
         render_environment(self.config, self.env_dir)
         return [self._plan(stack, destroy=False, allow_placeholders=True, verbose=verbose)
-                for stack in self.target.stacks]
+                for stack in self.stacks]
 
     # -- up ------------------------------------------------------------------------------------
 
     def up(self, confirm: Callable[[list[StackPlan]], bool]) -> dict[str, Any]:
         """Preview every stack, ask once, then apply them in order. Returns the last stacks' outputs."""
         render_environment(self.config, self.env_dir)
-        previews = [self._plan(stack, destroy=False, allow_placeholders=True) for stack in self.target.stacks]
+        stacks = self.stacks
+        previews = [self._plan(stack, destroy=False, allow_placeholders=True) for stack in stacks]
         if not any(p.total for p in previews):
             self.say("no changes: every stack is up to date")
             return self._collect_outputs()
         if not confirm(previews):
             raise InputError("not applied: the plan was declined", hint="nothing was changed")
         changed_upstream = False
-        for stack, preview in zip(self.target.stacks, previews, strict=True):
+        for stack, preview in zip(stacks, previews, strict=True):
             plan = preview
             # A preview made with placeholders, or before an upstream changed, is planned again now
             # that the upstream outputs are real.
@@ -283,7 +303,7 @@ class Provisioner:
         return self._collect_outputs()
 
     def _collect_outputs(self) -> dict[str, Any]:
-        outputs = {stack.name: self._outputs(stack) for stack in self.target.stacks}
+        outputs = {stack.name: self._outputs(stack) for stack in self.stacks}
         write_json_atomic(self.env_dir / "outputs.json", outputs)
         return outputs
 
@@ -302,7 +322,7 @@ class Provisioner:
         session = self.session() if sweep else None
         # Listed once: destroying one stack does not change what another stack left behind.
         found = target.find_leftovers(config, session) if session is not None else []
-        for stack in reversed(target.stacks):
+        for stack in reversed(self.stacks):
             tf = self.tf(stack)
             self._init(stack)
             in_state = tf.state_list()

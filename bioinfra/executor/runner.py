@@ -182,6 +182,7 @@ class LocalExecutor:
             image=sub(template.image),
             container_cwd=sub(template.working_dir),
             memory_bytes=template.memory_bytes,
+            unset_env=template.unset_env,
         )
         return _Resolved(command, script_path, source, outputs, params, template.retry.limit + 1)
 
@@ -315,13 +316,16 @@ class LocalExecutor:
                 progressed = True
                 while progressed and not failed:
                     progressed = False
-                    variables = self._variables(states)
                     for task in wf.tasks:
                         state = states[task.name]
                         if state.phase != PENDING:
                             continue
-                        if any(states[u].phase not in TERMINAL for u in task.upstream):
+                        # A step's thread sets its phase before the main loop collects it: until
+                        # then (still in `running`) its output parameters are not in `variables`.
+                        if any(states[u].phase not in TERMINAL or u in running for u in task.upstream):
                             continue
+                        # Per task: one cached earlier in this pass has just set its output parameters.
+                        variables = self._variables(states)
                         if task.depends and not evaluate_depends(
                             task.depends, {u: states[u].phase for u in task.upstream}
                         ):

@@ -28,6 +28,7 @@ class StepCommand:
     image: str = ""
     container_cwd: str = ""  # the template's workingDir, for runtimes that run the image
     memory_bytes: int | None = None  # the template's memory limit (else request)
+    unset_env: tuple[str, ...] = ()  # e.g. optional secretKeyRefs: not inherited from bioinfra's environment
 
 
 class Runtime(Protocol):
@@ -56,7 +57,8 @@ class NativeRuntime:
         self._stopping = False
 
     def run(self, command: StepCommand, log: IO[bytes]) -> int:
-        env = {**os.environ, **command.env}
+        env = {k: v for k, v in os.environ.items() if k not in command.unset_env}
+        env.update(command.env)
         with self._lock:
             if self._stopping:
                 return -signal.SIGTERM

@@ -3,12 +3,25 @@
 Supported: a DAG entrypoint whose tasks call `script` or `container` templates, with `depends`
 (or `dependencies`), `when`, `arguments.parameters`, template `inputs.parameters` (with defaults),
 `outputs.parameters[].valueFrom.path`, `retryStrategy` (limit, backoff), `resources.requests.cpu`,
-`env`, `workingDir`, `volumeMounts`, and the `bioinfra.io/outputs` annotation. Anything else a
-Workflow uses that changes how it runs is rejected up front, not ignored.
+`env` (values, and `valueFrom.secretKeyRef` with `optional: true`, left unset here: there are no
+Secrets on this machine), `workingDir`, `volumeMounts`, and the `bioinfra.io/outputs` annotation.
+
+Also supported, as the one shape of `steps` template: a retry wrapper (issue #6), i.e. a `steps`
+template with exactly one group of exactly one step that calls a script/container template (the
+"attempt"), passes parameters to it (`arguments.parameters`, typically `{{inputs.parameters.x}}`)
+and re-exports its outputs (`outputs.parameters[].valueFrom.parameter:
+"{{steps.<step>.outputs.parameters.<p>}}"`). It runs as the attempt template with the wrapper's
+name, inputs and `retryStrategy` (limit, backoff): the wrapper holds the failure budget. The
+attempt's own `retryStrategy` (node-level: spot preemption, eviction) only applies on a cluster;
+there is no preemption here, so it is ignored. The `bioinfra.io/outputs` annotation belongs on the
+attempt, whose pod writes the files.
+
+Anything else a Workflow uses that changes how it runs is rejected up front, not ignored.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -26,6 +39,10 @@ _CLUSTER_ONLY_TEMPLATE_KEYS = {
     "script", "container", "dag", "archiveLocation", "timeout", "volumes",
 }
 _TASK_KEYS = {"name", "template", "arguments", "depends", "dependencies", "when"}
+# A retry wrapper (see the module docstring): what its template and its one step may use.
+_WRAPPER_KEYS = {"name", "inputs", "outputs", "metadata", "retryStrategy", "steps"}
+_WRAPPER_STEP_KEYS = {"name", "template", "arguments"}
+_INPUT_TAG_RE = re.compile(r"\{\{\s*inputs\.parameters\.([^{}\s]+)\s*\}\}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ class Template:
     output_parameters: list[OutputParameter]
     outputs: list[str]  # from the bioinfra.io/outputs annotation, tags not yet substituted
     retry: RetryPolicy
+    unset_env: tuple[str, ...] = ()  # from optional secretKeyRefs: unset locally (no Secrets here)
+    attempt: str | None = None  # for a retry wrapper: the template it runs
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,32 @@ def _retry(spec: dict[str, Any] | None, where: str) -> RetryPolicy:
     )
 
 
+def _env(entries: list[dict[str, Any]], where: str) -> tuple[dict[str, str], list[str]]:
+    """Plain values; an optional secretKeyRef is left unset (no Secrets here), anything else refused."""
+    env: dict[str, str] = {}
+    unset: list[str] = []
+    for e in entries:
+        name = e["name"]
+        source = e.get("valueFrom")
+        if source is None:
+            env[name] = str(e.get("value", ""))
+            continue
+        ref = source.get("secretKeyRef") if isinstance(source, dict) and set(source) == {"secretKeyRef"} else None
+        if ref is None:
+            raise WorkflowSpecError(
+                f"{where}: env {name} takes its value from {', '.join(sorted(source))}, which the local executor "
+                "does not provide"
+            )
+        if ref.get("optional") is not True:
+            raise WorkflowSpecError(
+                f"{where}: env {name} needs Kubernetes secret '{ref.get('name')}' (key '{ref.get('key')}'), and "
+                "there are no Secrets on this machine",
+                hint="mark the secretKeyRef `optional: true` if the step can run without it",
+            )
+        unset.append(name)
+    return env, unset
+
+
 def _template(raw: dict[str, Any]) -> Template:
     name = raw.get("name") or "<unnamed>"
     where = f"template '{name}'"
@@ -163,6 +208,7 @@ def _template(raw: dict[str, Any]) -> Template:
     memory = limits.get("memory", resources.get("memory"))
     annotations = ((raw.get("metadata") or {}).get("annotations") or {})
     outputs = [line.strip() for line in str(annotations.get(OUTPUTS_ANNOTATION, "")).splitlines() if line.strip()]
+    env, unset_env = _env(body.get("env") or [], where)
     output_parameters = []
     for p in (raw.get("outputs") or {}).get("parameters") or []:
         path = (p.get("valueFrom") or {}).get("path")
@@ -176,7 +222,9 @@ def _template(raw: dict[str, Any]) -> Template:
         args=[str(a) for a in body.get("args") or []],
         source=body.get("source"),
         working_dir=body.get("workingDir"),
-        env={e["name"]: str(e.get("value", "")) for e in body.get("env") or []},
+        env=env,
+        unset_env=tuple(unset_env),
+        # subPath is ignored: locally the volume's root already is the folder a cluster mounts.
         volume_mounts={m["mountPath"]: m["name"] for m in body.get("volumeMounts") or []},
         cpu=parse_cpu(resources.get("cpu", "1"), f"{where}.resources.requests.cpu"),
         memory_bytes=parse_memory(memory, f"{where}.resources") if memory is not None else None,
@@ -188,6 +236,97 @@ def _template(raw: dict[str, Any]) -> Template:
         output_parameters=output_parameters,
         outputs=outputs,
         retry=_retry(raw.get("retryStrategy"), where),
+    )
+
+
+def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leaves: dict[str, Template]) -> Template:
+    """A retry wrapper as the attempt template it runs, with the wrapper's name, inputs and retry."""
+    name = raw.get("name") or "<unnamed>"
+    where = f"template '{name}'"
+    shape = (
+        "the local executor runs a steps template only as a retry wrapper: one group of one step "
+        "calling a script or container template"
+    )
+    unknown = set(raw) - _WRAPPER_KEYS
+    if unknown:
+        raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
+    groups = raw.get("steps")
+    if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], list) or len(groups[0]) != 1:
+        count = len(groups) if isinstance(groups, list) else 0
+        steps = sum(len(g) for g in groups if isinstance(g, list)) if isinstance(groups, list) else 0
+        raise WorkflowSpecError(f"{where} has {steps} step(s) in {count} group(s); {shape}")
+    step = groups[0][0]
+    step_name = step.get("name") or "<unnamed>"
+    unknown = set(step) - _WRAPPER_STEP_KEYS
+    if unknown:
+        raise WorkflowSpecError(
+            f"{where}: step '{step_name}' uses {', '.join(sorted(unknown))}, which the local executor does not run; "
+            f"{shape}"
+        )
+    target = step.get("template")
+    if target not in leaves:
+        kind = "unknown" if target not in raw_templates else "a dag or steps"
+        raise WorkflowSpecError(f"{where}: step '{step_name}' calls {kind} template '{target}'; {shape}")
+    attempt = leaves[target]
+    if ((raw.get("metadata") or {}).get("annotations") or {}).get(OUTPUTS_ANNOTATION) is not None:
+        raise WorkflowSpecError(
+            f"{where}: put the {OUTPUTS_ANNOTATION} annotation on '{target}', the template whose pod writes the files"
+        )
+    # The attempt's {{inputs.parameters.x}} become the step's argument text, which the runner
+    # substitutes in the wrapper's scope (its own inputs, the workflow's parameters).
+    arguments = (step.get("arguments") or {})
+    if set(arguments) - {"parameters"}:
+        raise WorkflowSpecError(f"{where}: step '{step_name}' passes {', '.join(sorted(set(arguments) - {'parameters'}))}, which the local executor does not run")
+    passed = {p["name"]: str(p.get("value", "")) for p in arguments.get("parameters") or []}
+    extra = set(passed) - set(attempt.input_parameters)
+    if extra:
+        raise WorkflowSpecError(f"{where}: step '{step_name}' passes {', '.join(sorted(extra))}, which '{target}' does not take")
+    bound: dict[str, str] = {}
+    for pname, default in attempt.input_parameters.items():
+        if pname in passed:
+            bound[pname] = passed[pname]
+        elif default is not None:
+            bound[pname] = default
+        else:
+            raise WorkflowSpecError(f"{where}: step '{step_name}' does not pass parameter '{pname}' that '{target}' needs")
+
+    def bind(text: str) -> str:
+        def replace(m: re.Match[str]) -> str:
+            if m.group(1) not in bound:
+                raise WorkflowSpecError(f"template '{target}' uses {m.group(0)}, an input it does not declare")
+            return bound[m.group(1)]
+
+        return _INPUT_TAG_RE.sub(replace, text)
+
+    inner_outputs = {p.name: p for p in attempt.output_parameters}
+    ref_re = re.compile(r"^\{\{\s*steps\." + re.escape(step_name) + r"\.outputs\.parameters\.([^{}\s]+)\s*\}\}$")
+    output_parameters = []
+    for p in (raw.get("outputs") or {}).get("parameters") or []:
+        source = p.get("valueFrom") or {}
+        m = ref_re.match(str(source.get("parameter", ""))) if set(source) == {"parameter"} else None
+        if not m or m.group(1) not in inner_outputs:
+            raise WorkflowSpecError(
+                f"{where}: output parameter '{p.get('name')}' must be valueFrom.parameter "
+                f"\"{{{{steps.{step_name}.outputs.parameters.<p>}}}}\" naming an output parameter of '{target}'"
+            )
+        output_parameters.append(OutputParameter(p["name"], bind(inner_outputs[m.group(1)].path)))
+    return dataclasses.replace(
+        attempt,
+        name=name,
+        command=[bind(c) for c in attempt.command],
+        args=[bind(a) for a in attempt.args],
+        source=bind(attempt.source) if attempt.source is not None else None,
+        working_dir=bind(attempt.working_dir) if attempt.working_dir else attempt.working_dir,
+        env={k: bind(v) for k, v in attempt.env.items()},
+        image=bind(attempt.image),
+        input_parameters={
+            p["name"]: (str(p["value"]) if "value" in p else (str(p["default"]) if "default" in p else None))
+            for p in (raw.get("inputs") or {}).get("parameters") or []
+        },
+        output_parameters=output_parameters,
+        outputs=[bind(o) for o in attempt.outputs],
+        retry=_retry(raw.get("retryStrategy"), where),
+        attempt=target,
     )
 
 
@@ -233,9 +372,15 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         name=str(meta.get("name") or meta.get("generateName") or "workflow").rstrip("-"),
         parameters={p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []},
         tasks=tasks,
-        templates={n: _template(t) for n, t in templates.items() if "dag" not in t},
+        templates=_templates(templates),
         volumes=[v["name"] for v in spec.get("volumes") or []],
     )
+
+
+def _templates(raw_templates: dict[str, dict[str, Any]]) -> dict[str, Template]:
+    leaves = {n: _template(t) for n, t in raw_templates.items() if "dag" not in t and "steps" not in t}
+    wrappers = {n: _wrapper(t, raw_templates, leaves) for n, t in raw_templates.items() if "steps" in t}
+    return {**leaves, **wrappers}
 
 
 def topological_order(tasks: list[Task]) -> list[str]:

@@ -2,8 +2,8 @@
 
 Each target answers the same few questions (declared once here: `Target` for every target,
 `CloudTarget` for those provisioned with Terraform stacks); adding a cloud means adding a module and
-an entry in TARGETS. Only `local` can run pipelines so far; the cluster targets render the same
-Workflow and gain `run` in issue #6.
+an entry in TARGETS. `local` runs pipelines with the executor in this package; the cluster targets
+submit the same Workflow to Argo (core.cluster_run).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bioinfra.errors import InputError
 from bioinfra.targets.aws import AwsTarget
 from bioinfra.targets.base import RegistryPathTarget
 from bioinfra.targets.gcp import GcpTarget
+from bioinfra.targets.onprem import OnpremTarget
 
 if TYPE_CHECKING:
     from bioinfra.config import Config
@@ -70,6 +71,10 @@ class CloudTarget(Target, Protocol):
         """Extra arguments of the stack's `plan -destroy`."""
         ...
 
+    def skip_reason(self, config: Config, stack: Stack) -> Optional[str]:
+        """Why this environment cannot have the stack (None: walk it)."""
+        ...
+
     def find_leftovers(self, config: Config, session: Any) -> list[Any]:
         """Everything in the account/project that belongs to the cluster, by tag, label or name."""
         ...
@@ -87,14 +92,6 @@ class LocalTarget(RegistryPathTarget):
     def registry(self, config: Config) -> str:
         # 127.0.0.1, not localhost: `up local --registry` listens on IPv4 loopback only.
         return config.registry.url or "127.0.0.1:5000/bioinfra"
-
-
-class OnpremTarget(RegistryPathTarget):
-    name = "onprem"
-    runs_locally = False
-
-    def registry(self, config: Config) -> str:
-        return config.registry.url or "localhost:5000/bioinfra"
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (LocalTarget(), OnpremTarget(), GcpTarget(), AwsTarget())}

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.adaptors.aws import ENDPOINT_ENV
 from bioinfra.core.stacks import Stack
+from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
+from bioinfra.targets.addons import addons_variables
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
@@ -25,6 +27,8 @@ STACKS: tuple[Stack, ...] = (
     Stack("network", "aws/stacks/network.tf.j2", upstream=()),
     Stack("cluster", "aws/stacks/cluster.tf.j2", upstream=("network",)),
     Stack("storage", "aws/stacks/storage.tf.j2", upstream=("network", "cluster")),
+    # Inside the cluster (targets/addons.py): applied last, destroyed first.
+    Stack("addons", ADDONS_TEMPLATE, upstream=("cluster", "storage")),
 )
 
 # Every service a stack's provider calls; in the emulator profile each is pointed at the endpoint.
@@ -42,6 +46,15 @@ PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
     "cluster": {
         "oidc_provider_arn": "arn:aws:iam::000000000000:oidc-provider/oidc.eks.placeholder/id/0",
         "oidc_issuer": "oidc.eks.placeholder/id/0",
+        "cluster_name": "placeholder",
+        "cluster_endpoint": "https://placeholder.invalid",
+        "cluster_ca": "",
+    },
+    "storage": {
+        "efs_id": "fs-00000000000000000",
+        "workflow_role_arn": "arn:aws:iam::000000000000:role/placeholder-workflow",
+        "efs_csi_role_arn": "arn:aws:iam::000000000000:role/placeholder-efs-csi",
+        "autoscaler_role_arn": "arn:aws:iam::000000000000:role/placeholder-autoscaler",
     },
 }
 
@@ -75,6 +88,14 @@ class AwsTarget:
         """Results are never deleted silently: before the storage stack is destroyed, a results bucket
         with data is emptied (--force-empty-buckets) or taken out of Terraform's hands and kept (the
         final sweep then reports it and `destroy` exits 11)."""
+        if stack.name == "addons":
+            # Before the addons stack is destroyed, not after: it takes the EFS CSI driver and the `bioinfra`
+            # namespace with it, and a claim deleted after its driver is gone never frees its disk; a namespace
+            # deletion does not wait for the cloud. Waited for here, while the cluster still runs.
+            from bioinfra.core.teardown import release_before_addons_destroy
+
+            release_before_addons_destroy(config, aws, tf.workdir.parent, say)
+            return
         if stack.name != "storage" or aws is None:
             return
         from bioinfra.adaptors.aws_sweep import bucket_contents, empty_bucket
@@ -135,6 +156,13 @@ class AwsTarget:
     def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
         return []
 
+    def skip_reason(self, config: Config, stack: Stack) -> Optional[str]:
+        # moto's EKS answers the EKS API but serves no Kubernetes API behind the endpoint it reports,
+        # so the kubernetes/helm providers of the addons stack have nothing to talk to.
+        if stack.name == "addons" and endpoint_url(config):
+            return "the AWS emulator's EKS has no Kubernetes API server"
+        return None
+
     def find_leftovers(self, config: Config, session: Any) -> list[Any]:
         from bioinfra.adaptors.aws_sweep import find_leftovers
 
@@ -149,6 +177,8 @@ class AwsTarget:
 
     def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
         """Everything the stack templates read."""
+        if stack.name == "addons":
+            return addons_variables(config, self.name)
         endpoint = endpoint_url(config)
         return {
             "name": config.name,

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.core.stacks import Stack
 from bioinfra.errors import TerraformFailedError
+from bioinfra.targets import addons
+from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
+from bioinfra.targets.addons import addons_variables
 from bioinfra.targets.base import RegistryPathTarget
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ STACKS: tuple[Stack, ...] = (
     Stack("network", "gcp/stacks/network.tf.j2", upstream=()),
     Stack("cluster", "gcp/stacks/cluster.tf.j2", upstream=("network",)),
     Stack("storage", "gcp/stacks/storage.tf.j2", upstream=("network", "cluster")),
+    # Inside the cluster (targets/addons.py): applied last, destroyed first.
+    Stack("addons", ADDONS_TEMPLATE, upstream=("network", "cluster", "storage")),
 )
 
 PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
@@ -38,6 +43,13 @@ PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
     "cluster": {
         "node_service_account": "placeholder@placeholder.iam.gserviceaccount.com",
         "workload_pool": "placeholder.svc.id.goog",
+        "cluster_endpoint": "192.0.2.1",
+        "cluster_ca": "",
+    },
+    "storage": {
+        "workflow_service_account": "placeholder@placeholder.iam.gserviceaccount.com",
+        "filestore_ip": "",
+        "filestore_share": "",
     },
 }
 
@@ -45,8 +57,8 @@ CLUSTER_ADDRESS = "module.cluster.google_container_cluster.this"
 BUCKET_ADDRESS = "module.storage.google_storage_bucket.results"
 
 # The Kubernetes service account the pipelines' pods run as (created by the addons stack, #6).
-WORKFLOW_NAMESPACE = "bioinfra"
-WORKFLOW_KSA = "bioinfra-workflow"
+WORKFLOW_NAMESPACE = addons.WORKFLOW_NAMESPACE
+WORKFLOW_KSA = addons.WORKFLOW_SERVICE_ACCOUNT
 
 
 def required_apis(config: Config) -> list[str]:
@@ -81,6 +93,8 @@ class GcpTarget(RegistryPathTarget):
     # -- what the templates read ----------------------------------------------------------------
 
     def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
+        if stack.name == "addons":
+            return addons_variables(config, self.name)
         gcp = config.gcp
         zonal_filestore = gcp.filestore and gcp.filestore_tier != "REGIONAL"
         return {
@@ -146,6 +160,14 @@ class GcpTarget(RegistryPathTarget):
         """cluster: turn deletion_protection off in the state (a targeted apply) so Terraform may
         delete the cluster; storage: a results bucket with data is emptied (--force-empty-buckets) or
         taken out of Terraform's hands and kept."""
+        if stack.name == "addons":
+            # Before the addons stack is destroyed, not after: it takes the storage class and the `bioinfra`
+            # namespace with it, and a claim deleted after its driver is gone never frees its disk; a namespace
+            # deletion does not wait for the cloud. Waited for here, while the cluster still runs.
+            from bioinfra.core.teardown import release_before_addons_destroy
+
+            release_before_addons_destroy(config, session, tf.workdir.parent, say)
+            return
         in_state = tf.state_list()
         if stack.name == "cluster" and CLUSTER_ADDRESS in in_state:
             # deletion_protection is a Terraform-side setting read from the state at delete time:
@@ -171,6 +193,9 @@ class GcpTarget(RegistryPathTarget):
                 return
             tf.state_rm([BUCKET_ADDRESS])
             say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
+
+    def skip_reason(self, config: Config, stack: Stack) -> Optional[str]:
+        return None
 
     def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
         # The destroy plan reads the same variable; false keeps it consistent with the state.

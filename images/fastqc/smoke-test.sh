@@ -11,6 +11,7 @@ fastqc --version
 multiqc --version
 bash --version | head -n 1
 gawk --version | head -n 1
+rclone version | head -n 1
 
 echo "== fastqc on $DATA/tiny.fastq (8 reads)"
 mkdir "$work/fastqc"
@@ -30,4 +31,8 @@ if [ "$total" != "8" ]; then
     exit 1
 fi
 echo "multiqc_fastqc.txt: Total Sequences = $total"
+
+echo "== rclone copyto with --checksum (local to local, as stage-in does into the workspace)"
+rclone --config /dev/null copyto --checksum "$DATA/tiny.fastq" "$work/staged/inputs/tiny.fastq"
+cmp "$DATA/tiny.fastq" "$work/staged/inputs/tiny.fastq"
 echo "SMOKE TEST PASSED"

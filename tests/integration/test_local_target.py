@@ -67,9 +67,11 @@ def test_up_then_destroy_removes_exactly_what_up_made(env, tmp_path):
         bioinfra("destroy", "local", timeout=300)
 
 
-def test_onprem_is_not_available_yet(cli):
-    # said before the config is checked
-    for command in (["up", "onprem"], ["destroy", "onprem", "--yes"], ["plan", "onprem"]):
+def test_onprem_without_a_kubeconfig_exits_13_before_anything(cli, tmp_path):
+    # onprem has stacks now (#6): without a kubeconfig every command stops at the preflight
+    (tmp_path / "bioinfra.yaml").write_text(f"target: onprem\nonprem:\n  kubeconfig: {tmp_path / 'missing'}\n")
+    for command in (["up", "onprem", "--yes"], ["destroy", "onprem", "--yes"], ["plan", "onprem"]):
         proc = cli(*command)
-        assert proc.returncode == 8, proc.stderr
-        assert "onprem arrives with issue #6" in proc.stderr
+        assert proc.returncode == 13, proc.stderr
+        assert "kubeconfig" in proc.stderr and "does not exist" in proc.stderr
+    assert not (tmp_path / ".bioinfra").exists()

@@ -5,7 +5,10 @@ AWS: both renderings (real AWS and the emulator profile). GCP: the "full" (spot 
 GCS state) and "minimal" renderings; `terraform validate` needs the google provider, which is not on
 this machine (no Terraform registry): it runs where the provider is in the mirror and is skipped with
 that reason here. The google stacks are checked against the provider's schema instead
-(tests/unit/test_provider_schema.py).
+(tests/unit/test_provider_schema.py). The addons stack (inside the cluster; aws, gcp and three onprem
+renderings) needs the kubernetes, helm and random providers, which are not installable here either:
+fmt and checkov run on it, validate is skipped with that reason, and test_provider_schema.py checks it
+against those providers' schemas.
 
 Real: Terraform with the AWS provider from the local mirror (/opt/tf-plugins) and checkov from
 .venv-checkov (scripts/checkov.sh installs it). Nothing is planned or applied, no cloud API is called.
@@ -35,7 +38,9 @@ CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 NOTES = REPO / "docs" / "notes" / "checkov.md"
 VARIANTS = ("aws", "emulator")
 GCP_VARIANTS = ("gcp-full", "gcp-minimal")
-STACKS = ("network", "cluster", "storage")
+ONPREM_VARIANTS = ("onprem-nfs-server", "onprem-existing-class", "onprem-nfs-subdir")
+CLOUD_STACKS = ("network", "cluster", "storage")  # validated with the AWS provider from the mirror
+STACKS = (*CLOUD_STACKS, "addons")  # addons: kubernetes/helm/random, not installable here
 # As scripts/checkov.sh renders it: a GPU pool, so taints and GPU tags are in the cluster stack.
 BASE = {"name": "demo", "target": "aws", "region": "eu-west-2",
         "node_pools": {"gpu": {"machine_type": "g5.xlarge", "max": 2, "gpu": {"count": 1}}}}
@@ -45,6 +50,13 @@ GCP_FULL = {**GCP_BASE,
                                    "gpu": {"type": "nvidia-tesla-t4", "count": 1}}},
             "gcp": {"zones": ["europe-west2-a", "europe-west2-b"], "filestore": True},
             "state": {"backend": "gcs", "bucket": "demo-tfstate"}}
+ONPREM_BASE = {"name": "demo", "target": "onprem"}
+ONPREM = {
+    "onprem-nfs-server": ONPREM_BASE,
+    "onprem-existing-class": {**ONPREM_BASE, "onprem": {"storage_class": "cephfs", "context": "lab"}},
+    "onprem-nfs-subdir": {**ONPREM_BASE, "onprem": {"nfs_server": "10.0.0.5", "nfs_path": "/srv/bioinfra"},
+                          "node_pools": {"gpu": {"machine_type": "gpu-node", "gpu": {"count": 1}}}},
+}
 # checkov's own syntax: `checkov:skip=<ID>:<reason>`.
 SKIP = re.compile(r"checkov:skip=\s*([A-Za-z_\d]+)(?::(.*))?")
 
@@ -56,9 +68,13 @@ def rendered(tmp_path_factory) -> Path:
     render_environment(parse_config({**BASE, "aws": {"endpoint_url": "http://127.0.0.1:4566"}}), root / "emulator")
     render_environment(parse_config(GCP_FULL), root / "gcp-full")
     render_environment(parse_config(GCP_BASE), root / "gcp-minimal")
-    for variant in VARIANTS + GCP_VARIANTS:
+    for variant, data in ONPREM.items():
+        render_environment(parse_config(data), root / variant)
+    for variant in VARIANTS + GCP_VARIANTS + ONPREM_VARIANTS:
         found = {p.parent.name for p in (root / variant).glob("*/main.tf")}
-        assert found == set(STACKS), f"stacks changed: update STACKS in this test ({sorted(found)})"
+        expected = {"addons"} if variant in ONPREM_VARIANTS else set(STACKS)
+        assert found == expected, f"stacks changed: update STACKS in this test ({sorted(found)})"
+        assert (root / variant / "modules" / "addons" / "main.tf").is_file(), "the addons module is not copied"
     return root
 
 
@@ -94,7 +110,7 @@ def validated(rendered: Path, tf_env: dict[str, str]) -> dict[str, dict]:
     its schema."""
     if not (PLUGIN_MIRROR / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
         pytest.skip(f"the AWS provider mirror {PLUGIN_MIRROR} is absent: validate needs it (no internet)")
-    folders = {f"{v}/{s}": rendered / v / s for v in VARIANTS for s in STACKS}
+    folders = {f"{v}/{s}": rendered / v / s for v in VARIANTS for s in CLOUD_STACKS}
     init = ["init", "-backend=false", "-input=false", "-no-color"]
     names = list(folders)
     for name in names:
@@ -123,7 +139,7 @@ def test_rendered_stacks_are_formatted(rendered, tf_env):
     assert proc.returncode == 0, f"the stack templates render unformatted HCL:\n{proc.stdout}{proc.stderr}"
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", CLOUD_STACKS)
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_stack_validates(validated, variant, stack):
     result = validated[f"{variant}/{stack}"]
@@ -141,12 +157,31 @@ def test_gcp_stack_validates_where_the_google_provider_is_installed(rendered, tf
     if not (PLUGIN_MIRROR / "registry.terraform.io" / "hashicorp" / "google").is_dir():
         pytest.skip(f"the google provider is not in {PLUGIN_MIRROR} (no Terraform registry here): validate cannot "
                     "run; the stacks are checked against the provider schema in test_provider_schema.py")
-    for stack in STACKS:
+    for stack in CLOUD_STACKS:
         folder = rendered / variant / stack
         proc = terraform(["init", "-backend=false", "-input=false", "-no-color"], folder, tf_env)
         assert proc.returncode == 0, f"terraform init in {variant}/{stack} failed:\n{proc.stdout}\n{proc.stderr}"
         result = validate_result(terraform(["validate", "-json", "-no-color"], folder, tf_env))
         assert result["valid"] and result["warning_count"] == 0, result["diagnostics"]
+
+
+ADDONS_PROVIDERS = ("kubernetes", "helm", "random")
+
+
+@pytest.mark.parametrize("variant", VARIANTS + GCP_VARIANTS + ONPREM_VARIANTS)
+def test_addons_stack_validates_where_its_providers_are_installed(rendered, tf_env, variant):
+    registry = PLUGIN_MIRROR / "registry.terraform.io" / "hashicorp"
+    missing = [p for p in ADDONS_PROVIDERS + (("google",) if variant in GCP_VARIANTS else ())
+               if not (registry / p).is_dir()]
+    if missing:
+        pytest.skip(f"the {', '.join(missing)} provider(s) are not in {PLUGIN_MIRROR} (no Terraform registry here): "
+                    "validate cannot run; the addons stack is checked against the kubernetes, helm and random "
+                    "provider schemas in test_provider_schema.py")
+    folder = rendered / variant / "addons"
+    proc = terraform(["init", "-backend=false", "-input=false", "-no-color"], folder, tf_env)
+    assert proc.returncode == 0, f"terraform init in {variant}/addons failed:\n{proc.stdout}\n{proc.stderr}"
+    result = validate_result(terraform(["validate", "-json", "-no-color"], folder, tf_env))
+    assert result["valid"] and result["warning_count"] == 0, result["diagnostics"]
 
 
 def skips_in_repository() -> list[tuple[str, str, str]]:
@@ -185,6 +220,11 @@ def test_checkov_finds_no_failed_check(rendered):
     gcp_checked = {r["resource"] for r in report["results"]["passed_checks"] if ".google_" in r["resource"]
                    or r["resource"].startswith("google_")}
     assert gcp_checked, "checkov scanned no google resource: is the gcp rendering in the scan?"
+    k8s_checked = {r["resource"] for r in report["results"]["passed_checks"] if ".kubernetes_" in r["resource"]}
+    assert "module.addons.kubernetes_deployment_v1.minio" in k8s_checked, \
+        "checkov scanned no kubernetes resource of the addons module: is it copied beside the addons roots?"
+    onprem_scanned = {r["file_path"].split("/")[1] for r in report["results"]["passed_checks"]}
+    assert set(ONPREM_VARIANTS) <= onprem_scanned, f"onprem renderings not scanned: {sorted(onprem_scanned)}"
     used = {s["check_id"] for s in report["results"]["skipped_checks"]}
     stale = sorted({check for _, check, _ in skips_in_repository()} - used)
     assert not stale, f"skip comments for checks that no longer fail or no longer apply: {stale}"
@@ -199,5 +239,5 @@ def test_every_checkov_skip_gives_a_reason():
 
 def test_every_skipped_check_is_in_the_notes():
     notes = NOTES.read_text()
-    missing = sorted({check for _, check, _ in skips_in_repository()} - set(re.findall(r"CKV2?_[A-Z]+_\d+", notes)))
+    missing = sorted({check for _, check, _ in skips_in_repository()} - set(re.findall(r"CKV2?_[A-Z0-9]+_\d+", notes)))
     assert not missing, f"list these skipped checks and their reasons in {NOTES.relative_to(REPO)}: {missing}"

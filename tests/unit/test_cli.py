@@ -28,9 +28,13 @@ def test_unknown_pipeline_is_bad_input(cli):
     assert proc.returncode == ExitCode.INPUT_INVALID and "known: fastqc-to-bwa" in proc.stderr
 
 
-def test_cluster_targets_say_they_are_not_available_yet(cli, tmp_path):
+def test_cluster_run_checks_the_target_config_and_local_only_flags_first(cli, tmp_path):
     proc = cli("run", "fastqc-to-bwa", "--target", "gcp")
-    assert proc.returncode == ExitCode.UNSUPPORTED and "not available yet" in proc.stderr
+    assert proc.returncode == ExitCode.CONFIG_INVALID and "region: required for target gcp" in proc.stderr
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "--resume")
+    assert proc.returncode == ExitCode.UNSUPPORTED and "local runs only" in proc.stderr
+    proc = cli("run", "fastqc-to-bwa", "--detach")
+    assert proc.returncode == ExitCode.UNSUPPORTED and "--detach needs a cluster target" in proc.stderr
     assert list(tmp_path.iterdir()) == []
 
 

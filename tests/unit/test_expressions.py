@@ -24,6 +24,11 @@ def test_substitute_and_unknown_tag():
         ("fastqc-r1 && fastqc-r2 && (stats.Succeeded || align.Skipped)",
          {"fastqc-r1": "Succeeded", "fastqc-r2": "Succeeded", "stats": "Omitted", "align": "Skipped"}, True),
         ("!a.Failed && b", {"a": "Failed", "b": "Succeeded"}, False),
+        # The staging gate: inputs are in place whether stage-in ran (cluster) or was Skipped (local).
+        ("(stage-in.Succeeded || stage-in.Skipped)", {"stage-in": "Skipped"}, True),
+        ("(stage-in.Succeeded || stage-in.Skipped)", {"stage-in": "Succeeded"}, True),
+        ("(stage-in.Succeeded || stage-in.Skipped)", {"stage-in": "Failed"}, False),
+        ("(stage-in.Succeeded || stage-in.Skipped)", {"stage-in": "Omitted"}, False),
     ],
 )
 def test_depends(expr, phases, expected):
@@ -44,6 +49,8 @@ def test_depends_tasks_and_unknown_task():
         ("2 > 1", True),
         ("true", True),
         ("!(1 == 1) || false", False),
+        ("'' != ''", False),  # an empty stage-in/stage-out parameter: the task is Skipped
+        ("':s3,provider=AWS,env_auth=true:b/k\tinputs/x/a.fq\n:gcs,env_auth=true:b/k2\tinputs/x/b.fq' != ''", True),
     ],
 )
 def test_when(expr, expected):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import jsonschema
 import kubernetes_validate
@@ -11,7 +12,12 @@ import yaml
 
 from bioinfra.config import Config, parse_config
 from bioinfra.core.init import config_text
-from bioinfra.pipelines import FastqcToBwaParams, render_fastqc_to_bwa
+from bioinfra.pipelines import (
+    PREEMPTION_MESSAGE_PATTERN,
+    PREEMPTION_RETRY_EXPRESSION,
+    FastqcToBwaParams,
+    render_fastqc_to_bwa,
+)
 from tests.argo_pods import pods_for
 from tests.conftest import REPO, assert_golden
 
@@ -27,12 +33,26 @@ PARAMS = FastqcToBwaParams(
     run_dir="runs/preview",
 )
 GCP = parse_config({"target": "gcp", "name": "lab-seq", "project": "my-lab-project", "region": "europe-west2"})
+AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
+# What the cluster code fills in on aws: inputs read in place from S3, results copied back.
+AWS_STAGED = FastqcToBwaParams(
+    **{
+        **PARAMS.__dict__,
+        "stage_in": (
+            ":s3,provider=AWS,env_auth=true:lab-data/S1_R1.fastq.gz\tinputs/ae63f46049d7afc0/lambda_R1.fastq.gz\n"
+            ":s3,provider=AWS,env_auth=true:lab-data/S1_R2.fastq.gz\tinputs/1917d8cac872af5f/lambda_R2.fastq.gz"
+        ),
+        "stage_out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview",
+    }
+)
 
 CASES = {
     "local": (Config(), "local", PARAMS),
     "local-qc-gate": (Config(), "local", FastqcToBwaParams(**{**PARAMS.__dict__, "qc_gate": True})),
     "gcp": (GCP, "gcp", PARAMS),
+    "aws-staged": (AWS, "aws", AWS_STAGED),
 }
+STEPS = ("fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-in", "stage-out")
 
 
 def rendered(case: str) -> str:
@@ -68,19 +88,115 @@ def test_step_pods_pass_kubernetes_validate_strict(case, version):
 def test_dag_shape():
     doc = yaml.safe_load(rendered("local"))
     tasks = {t["name"]: t for t in doc["spec"]["templates"][0]["dag"]["tasks"]}
-    assert "depends" not in tasks["fastqc-r1"] and "depends" not in tasks["fastqc-r2"]  # in parallel
+    staged = "(stage-in.Succeeded || stage-in.Skipped)"
+    for name in ("fastqc-r1", "fastqc-r2", "index-reference"):  # in parallel, once inputs are in place
+        assert tasks[name]["depends"] == staged
+    assert tasks["stage-in"]["when"] == "'{{workflow.parameters.stage-in}}' != ''" and "depends" not in tasks["stage-in"]
     assert tasks["align"]["depends"] == "fastqc-r1 && fastqc-r2 && index-reference"
     assert tasks["stats"]["depends"] == "align.Succeeded"
     assert "stats" in tasks["multiqc"]["depends"]
+    assert tasks["stage-out"]["depends"] == "multiqc.Succeeded"
+    assert tasks["stage-out"]["when"] == "'{{workflow.parameters.stage-out}}' != ''"
     templates = {t["name"]: t for t in doc["spec"]["templates"]}
-    assert templates["fastqc"]["nodeSelector"] == {"bioinfra.io/pool": "general"}
-    assert templates["align"]["nodeSelector"] == {"bioinfra.io/pool": "highcpu"}
-    for name in ("fastqc", "index-reference", "align", "samtools-stats", "multiqc"):
-        t = templates[name]
-        assert t["retryStrategy"]["limit"] == "2"
+    assert templates["fastqc-attempt"]["nodeSelector"] == {"bioinfra.io/pool": "general"}
+    assert templates["align-attempt"]["nodeSelector"] == {"bioinfra.io/pool": "highcpu"}
+    for name in ("stage-in", "stage-out"):
+        assert templates[f"{name}-attempt"]["nodeSelector"] == {"bioinfra.io/pool": "general"}
+    for name in STEPS:
+        t = templates[f"{name}-attempt"]
         assert t["script"]["resources"]["requests"]["cpu"]
-        assert t["script"]["volumeMounts"] == [{"name": "workspace", "mountPath": "/workspace"}]
-    assert "bwa-mem2" in templates["align"]["script"]["source"] and "samtools sort" in templates["align"]["script"]["source"]
+        # the workspace is the `workspace/` folder of the claim (MinIO's bucket; its metadata sits beside it)
+        assert t["script"]["volumeMounts"] == [{"name": "workspace", "mountPath": "/workspace", "subPath": "workspace"}]
+    src = templates["align-attempt"]["script"]["source"]
+    assert "bwa-mem2" in src and "samtools sort" in src
+
+
+def test_every_step_is_a_wrapper_with_the_failure_budget_around_a_preemption_budget():
+    doc = yaml.safe_load(rendered("local"))
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    dag_templates = {t["template"] for t in templates["main"]["dag"]["tasks"]}
+    assert dag_templates == set(STEPS)
+    for name in STEPS:
+        outer, inner = templates[name], templates[f"{name}-attempt"]
+        assert outer["retryStrategy"] == {
+            "limit": "2", "retryPolicy": "OnFailure", "backoff": {"duration": "10s", "factor": "2"}
+        }
+        assert inner["retryStrategy"] == {"limit": "5", "retryPolicy": "Always", "expression": PREEMPTION_RETRY_EXPRESSION}
+        assert "script" not in outer and "script" in inner
+        [[step]] = outer["steps"]
+        assert step["template"] == f"{name}-attempt"
+        inputs = [p["name"] for p in (outer.get("inputs") or {}).get("parameters", [])]
+        assert inputs == [p["name"] for p in (inner.get("inputs") or {}).get("parameters", [])]
+        assert (step.get("arguments") or {}).get("parameters", []) == [
+            {"name": p, "value": f"{{{{inputs.parameters.{p}}}}}"} for p in inputs
+        ]
+        assert [p["name"] for p in (outer.get("outputs") or {}).get("parameters", [])] == [
+            p["name"] for p in (inner.get("outputs") or {}).get("parameters", [])
+        ]
+        for p in (outer.get("outputs") or {}).get("parameters", []):
+            assert p["valueFrom"] == {"parameter": f"{{{{steps.{step['name']}.outputs.parameters.{p['name']}}}}}"}
+        # --resume reads the outputs annotation where the files are written: on the attempt.
+        assert "bioinfra.io/outputs" not in ((outer.get("metadata") or {}).get("annotations") or {})
+    assert "bioinfra.io/outputs" in templates["fastqc-attempt"]["metadata"]["annotations"]
+
+
+def test_preemption_budget_follows_the_config():
+    config = parse_config({"pipeline": {"preemption_retries": 0, "retries": 4}})
+    doc = yaml.safe_load(render_fastqc_to_bwa(config, "local", PARAMS))
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    assert templates["align"]["retryStrategy"]["limit"] == "4"
+    assert templates["align-attempt"]["retryStrategy"]["limit"] == "0"
+
+
+# What Kubernetes and Argo record when a node, not the program, ended an attempt.
+NODE_LOSS_MESSAGES = [
+    "Pod was terminated in response to imminent node shutdown.",  # graceful node shutdown (spot reclaim)
+    "The node was low on resource: memory. Threshold quantity: 100Mi, available: 51200Ki. ",  # kubelet eviction
+    "The node had condition: [DiskPressure]. ",
+    "Evicted",
+    "pod deleted",  # Argo, when the pod disappears (node deleted, preempted)
+]
+APPLICATION_FAILURES = [
+    "Error (exit code 1)",
+    "OOMKilled (exit code 137)",  # the step's own memory limit: a failure budget matter
+    "exit code 2: [E::bwa_idx_load_from_disk] fail to locate the index files",
+    "",
+]
+
+
+def test_preemption_regex_matches_node_losses_only():
+    # Argo evaluates `matches` with Go's RE2 (partial match); the pattern is plain alternatives,
+    # which Python's `re` reads the same way.
+    regex = re.compile(PREEMPTION_MESSAGE_PATTERN)
+    for message in NODE_LOSS_MESSAGES:
+        assert regex.search(message), message
+    for message in APPLICATION_FAILURES:
+        assert not regex.search(message), message
+
+
+def test_preemption_expression_is_what_argo_reads():
+    """The expression's structure, checked with a small reader of expr's grammar for it."""
+    m = re.fullmatch(r'lastRetry\.status == "Error" \|\| lastRetry\.message matches \'([^\'\\]*)\'', PREEMPTION_RETRY_EXPRESSION)
+    assert m, PREEMPTION_RETRY_EXPRESSION
+    assert m.group(1) == PREEMPTION_MESSAGE_PATTERN
+    re.compile(m.group(1))
+    # No RE2-incompatible constructs (lookarounds, backreferences), no Argo tags.
+    assert not re.search(r"\(\?[=!<]|\\[1-9]", m.group(1)) and "{{" not in PREEMPTION_RETRY_EXPRESSION
+
+
+def test_staging_tasks_take_minio_credentials_only_from_an_optional_secret():
+    doc = yaml.safe_load(rendered("aws-staged"))
+    templates = {t["name"]: t for t in doc["spec"]["templates"]}
+    params = {p["name"]: p["value"] for p in doc["spec"]["arguments"]["parameters"]}
+    assert params["stage-in"].count("\t") == 2 and params["stage-out"].startswith(":s3,provider=AWS")
+    for name in ("stage-in-attempt", "stage-out-attempt"):
+        script = templates[name]["script"]
+        env = {e["name"]: e for e in script["env"]}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)  # IRSA must win on AWS
+        for var, key in (("MINIO_ROOT_USER", "root-user"), ("MINIO_ROOT_PASSWORD", "root-password")):
+            assert env[var]["valueFrom"] == {"secretKeyRef": {"name": "bioinfra-minio", "key": key, "optional": True}}
+        assert "rclone" in script["source"] and "--checksum" in script["source"]
+        assert script["image"] == templates["multiqc-attempt"]["script"]["image"]  # the fastqc image has rclone
 
 
 def test_qc_gate_adds_when_and_keeps_report():

@@ -210,3 +210,108 @@ resource "aws_iam_role_policy" "workflow_results" {
   role   = aws_iam_role.workflow.id
   policy = data.aws_iam_policy_document.workflow_results.json
 }
+
+# --- IRSA: the EFS CSI controller creates an access point per volume (addons stack) -------------
+
+data "aws_iam_policy_document" "efs_csi_assume" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:kube-system:efs-csi-controller-sa"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "efs_csi" {
+  name               = "${var.name}-efs-csi"
+  assume_role_policy = data.aws_iam_policy_document.efs_csi_assume.json
+}
+
+# AWS's policy for the driver: describe file systems, create/delete access points it tagged itself.
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/efs-csi.html
+resource "aws_iam_role_policy_attachment" "efs_csi" {
+  role       = aws_iam_role.efs_csi.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonEFSCSIDriverPolicy"
+}
+
+# --- IRSA: the cluster autoscaler resizes this cluster's node groups (addons stack) -------------
+
+data "aws_iam_policy_document" "autoscaler_assume" {
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [var.oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:sub"
+      values   = ["system:serviceaccount:kube-system:cluster-autoscaler"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "${var.oidc_issuer}:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "autoscaler" {
+  name               = "${var.name}-autoscaler"
+  assume_role_policy = data.aws_iam_policy_document.autoscaler_assume.json
+}
+
+# The autoscaler's recommended policy, with the writes limited to the Auto Scaling groups EKS tags
+# as this cluster's (k8s.io/cluster-autoscaler/<name> = owned on every managed node group's group).
+# Ref https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#iam-policy
+data "aws_iam_policy_document" "autoscaler" {
+  statement {
+    sid       = "ScaleThisClustersGroups"
+    actions   = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+    resources = ["*"] # group ARNs are not known here: EKS names the groups; the tag condition scopes it
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/k8s.io/cluster-autoscaler/${var.name}"
+      values   = ["owned"]
+    }
+  }
+  statement {
+    sid = "DescribeGroupsAndInstanceTypes"
+    actions = [
+      "autoscaling:DescribeAutoScalingGroups",
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLaunchConfigurations",
+      "autoscaling:DescribeScalingActivities",
+      "autoscaling:DescribeTags",
+      "ec2:DescribeImages",
+      "ec2:DescribeInstanceTypes",
+      "ec2:DescribeLaunchTemplateVersions",
+      "ec2:GetInstanceTypesFromInstanceRequirements",
+    ]
+    resources = ["*"] # these actions take no resource ARN
+  }
+  statement {
+    sid       = "DescribeThisClustersNodeGroups"
+    actions   = ["eks:DescribeNodegroup"] # labels, taints and GPUs of a group at zero nodes
+    resources = ["arn:${data.aws_partition.current.partition}:eks:*:*:nodegroup/${var.name}/*/*"]
+  }
+}
+
+data "aws_partition" "current" {}
+
+resource "aws_iam_role_policy" "autoscaler" {
+  name   = "cluster-autoscaler"
+  role   = aws_iam_role.autoscaler.id
+  policy = data.aws_iam_policy_document.autoscaler.json
+}

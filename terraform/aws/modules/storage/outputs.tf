@@ -17,3 +17,13 @@ output "workflow_role_arn" {
   description = "IAM role for the workflow service account (eks.amazonaws.com/role-arn annotation)."
   value       = aws_iam_role.workflow.arn
 }
+
+output "efs_csi_role_arn" {
+  description = "IAM role of the EFS CSI controller (kube-system/efs-csi-controller-sa; eks.amazonaws.com/role-arn)."
+  value       = aws_iam_role.efs_csi.arn
+}
+
+output "autoscaler_role_arn" {
+  description = "IAM role of the cluster autoscaler (kube-system/cluster-autoscaler; eks.amazonaws.com/role-arn)."
+  value       = aws_iam_role.autoscaler.arn
+}

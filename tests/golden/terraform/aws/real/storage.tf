@@ -78,3 +78,11 @@ output "repository_urls" {
 output "workflow_role_arn" {
   value = module.storage.workflow_role_arn
 }
+
+output "efs_csi_role_arn" {
+  value = module.storage.efs_csi_role_arn
+}
+
+output "autoscaler_role_arn" {
+  value = module.storage.autoscaler_role_arn
+}

@@ -1,0 +1,633 @@
+"""`bioinfra doctor`: everything a run on the target needs, each checked, each failure with its fix.
+
+Every check is a small function returning a `Check`; a target's checks are declared once as an
+ordered list of (name, function, the earlier checks it needs). A check whose prerequisite did not
+pass is reported as skipped with the reason, not as another failure (no API server: no Argo check).
+Nothing here changes the cluster or the machine: reads only (the workspace is not even created).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from bioinfra.errors import BioinfraError, ClusterUnreachableError, PreflightError
+from bioinfra.targets.addons import (
+    MINIO_NAME,
+    MINIO_PORT,
+    MINIO_SECRET_KEYS,
+    STORAGE_CLASS,
+    WORKFLOW_NAMESPACE,
+    WORKFLOW_SERVICE_ACCOUNT,
+    WORKSPACE_PVC,
+    storage_mode,
+)
+
+if TYPE_CHECKING:
+    from bioinfra.adaptors.kube import Kube
+    from bioinfra.config import Config
+
+OK, FAILED, SKIPPED, WARNING = "ok", "failed", "skipped", "warning"
+MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "!", WARNING: "!"}
+TERRAFORM_MIN = (1, 5)
+PIPELINE_IMAGES = ("fastqc", "bwa-mem2")
+# The annotation that binds the workflow service account to a cloud identity (IRSA / Workload Identity).
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
+# Ref https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
+IDENTITY_ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "gcp": "iam.gke.io/gcp-service-account"}
+# Manifest media types a registry may answer a HEAD with (Docker v2, manifest lists, OCI).
+MANIFEST_ACCEPT = ", ".join((
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+))
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | failed | skipped | warning (warning: not a failure, but worth knowing; or "not checked")
+    detail: str = ""
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Not a failure (a warning or a skip does not make the target "not ready" by itself)."""
+        return self.status != FAILED
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def passed(detail: str) -> Check:
+    return Check("", OK, detail)
+
+
+def failed(detail: str, fix: str = "") -> Check:
+    return Check("", FAILED, detail, fix)
+
+
+def warning(detail: str, fix: str = "") -> Check:
+    return Check("", WARNING, detail, fix)
+
+
+class NotReadyError(PreflightError):
+    """`bioinfra doctor` found a failed check (exit 12); carries every check, already printed."""
+
+    def __init__(self, checks: list[Check]):
+        bad = [c for c in checks if c.status == FAILED]
+        super().__init__(f"not ready: {len(bad)} of {len(checks)} checks failed ({', '.join(c.name for c in bad)})",
+                         hint="fix the first ✗ above and run `bioinfra doctor` again")
+        self.checks = checks
+
+
+@dataclass
+class Doctor:
+    """What the checks share: the config, and what earlier checks found (the session, the API client)."""
+
+    config: Config
+    config_path: Optional[Path]
+    timeout: float = 5.0
+    session: Any = None
+    account: str = ""
+    kubeconfig: Optional[Path] = None
+    kube: Optional[Kube] = None
+    found: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return self.config.target
+
+    def api(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A Kubernetes API call with the doctor's short timeout (connect, read)."""
+        assert self.kube is not None
+        return self.kube.call(what, fn, *args, _request_timeout=(min(self.timeout, 3.0), self.timeout), **kwargs)
+
+
+Step = tuple[str, Callable[[Doctor], Check], tuple[str, ...]]
+
+
+def walk(doctor: Doctor, steps: list[Step]) -> list[Check]:
+    """Run each check in order; one whose prerequisites did not pass is skipped, saying which."""
+    results: dict[str, Check] = {}
+    root: dict[str, str] = {}  # a skipped check -> the failed check it comes down to
+    for name, fn, needs in steps:
+        blocked = [n for n in needs if n in results and results[n].status in (FAILED, SKIPPED)]
+        if blocked:
+            cause = root.get(blocked[0], blocked[0])
+            root[name] = cause
+            check = Check(name, SKIPPED, f"skipped: `{cause}` failed")
+        else:
+            check = _run(name, fn, doctor)
+        results[name] = check
+    return list(results.values())
+
+
+def _run(name: str, fn: Callable[[Doctor], Check], doctor: Doctor) -> Check:
+    try:
+        check = fn(doctor)
+    except BioinfraError as exc:
+        problems = getattr(exc, "problems", None) or []
+        detail = exc.message + "".join(f"; {p}" for p in problems)
+        check = failed(detail, exc.hint or "")
+    except Exception as exc:  # noqa: BLE001 - a doctor reports what it could not check and goes on
+        if os.environ.get("BIOINFRA_DEBUG") == "1":
+            raise
+        if type(exc).__module__.startswith("botocore"):
+            check = failed(f"AWS error: {exc}", "check credentials, region and aws.endpoint_url")
+        else:
+            check = failed(f"could not check: {type(exc).__name__}: {exc}",
+                           "BIOINFRA_DEBUG=1 shows the traceback; please report it")
+    check.name = name
+    return check
+
+
+# -- every target ---------------------------------------------------------------------------------
+
+
+def check_config(d: Doctor) -> Check:
+    from bioinfra.config import find_config_path
+
+    # load_config already raised (exit 3) for an invalid file: reaching here means it is valid.
+    source = find_config_path(d.config_path)
+    where = str(source) if source else "built-in defaults (no bioinfra.yaml)"
+    return passed(f"{where}: valid, target {d.target}, name {d.config.name}")
+
+
+# -- local ----------------------------------------------------------------------------------------
+
+
+def check_native_tools(d: Doctor) -> Check:
+    from bioinfra.core.tools import require_tools
+
+    found = require_tools()  # ToolMissingError carries the apt-get line as its hint
+    detail = ", ".join(sorted(found.found))
+    if found.notes:
+        return warning(f"{detail}; {'; '.join(found.notes)}")
+    return passed(detail)
+
+
+def check_docker(d: Doctor) -> Check:
+    from bioinfra.adaptors.docker import client
+
+    version = client().version().get("Version", "?")
+    return passed(f"the Docker daemon answers (version {version})")
+
+
+def check_workspace(d: Doctor) -> Check:
+    from bioinfra.core.run import default_workspace
+
+    workspace = default_workspace(d.config)
+    fix = "set local.workspace in bioinfra.yaml to a folder you can write"
+    if workspace.exists():
+        if not workspace.is_dir():
+            return failed(f"{workspace} is not a folder", fix)
+        if not os.access(workspace, os.W_OK | os.X_OK):
+            return failed(f"{workspace} is not writable", fix)
+        return passed(f"{workspace} is writable")
+    parent = workspace.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if os.access(parent, os.W_OK | os.X_OK):
+        return passed(f"{workspace} will be created (in {parent}, writable)")
+    return failed(f"{workspace} cannot be created: {parent} is not writable", fix)
+
+
+def local_steps(config: Config) -> list[Step]:
+    runtime = config.local.runtime
+    tools: Step = (("docker", check_docker, ()) if runtime == "docker" else ("native tools", check_native_tools, ()))
+    return [tools, ("workspace", check_workspace, ())]
+
+
+# -- cloud credentials, Terraform, the cluster --------------------------------------------------
+
+
+def check_aws_credentials(d: Doctor) -> Check:
+    from bioinfra.adaptors.aws import account_id
+    from bioinfra.core.cluster import aws_session
+
+    d.session = aws_session(d.config)
+    d.account = account_id(d.session)
+    return passed(f"AWS account {d.account}, region {d.config.region} (STS GetCallerIdentity)")
+
+
+def check_gcp_credentials(d: Doctor) -> Check:
+    from bioinfra.core.cluster import gcp_session
+
+    d.session = gcp_session(d.config)
+    how = "anonymous, for the stand-in endpoint " + d.session.endpoint_url if d.session.endpoint_url \
+        else "Application Default Credentials"
+    return passed(f"{how}; project {d.config.project}, region {d.config.region}")
+
+
+def check_terraform(d: Doctor) -> Check:
+    fix = "install Terraform >= 1.5: https://developer.hashicorp.com/terraform/install"
+    path = shutil.which("terraform")
+    if path is None:
+        return failed("terraform is not on PATH", fix)
+    proc = subprocess.run([path, "version", "-json"], capture_output=True, text=True, timeout=30)
+    try:
+        version = json.loads(proc.stdout)["terraform_version"]
+    except (ValueError, KeyError):
+        return failed(f"`{path} version -json` did not say its version (exit {proc.returncode})", fix)
+    numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:2])
+    if numbers < TERRAFORM_MIN:
+        return failed(f"terraform {version} at {path} is older than 1.5", fix)
+    return passed(f"terraform {version} ({path})")
+
+
+def check_cluster(d: Doctor) -> Check:
+    fix = f"`bioinfra up {d.target}` creates it"
+    if d.target == "aws":
+        from bioinfra.adaptors.aws import cluster_info
+
+        info = cluster_info(d.session, d.config.name, account=d.account, node_groups=False)
+        status, ready, where = info.status, "ACTIVE", f"region {info.region}"
+    else:
+        from bioinfra.adaptors.gcp import cluster_info
+
+        info = cluster_info(d.session, d.config.name, sizes=False)
+        status, ready, where = info.status, "RUNNING", f"{info.location}"
+    if status != ready:
+        return failed(f"cluster {info.name} is {status} (not {ready})",
+                      f"wait and check `bioinfra status {d.target}`; if it stays so: {fix}")
+    return passed(f"cluster {info.name} in {where}: {status}, Kubernetes {info.version}")
+
+
+def check_cloud_kubeconfig(d: Doctor) -> Check:
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.core.cluster import default_kubeconfig_path
+
+    path = default_kubeconfig_path(d.config, d.config_path)
+    fix = f"`bioinfra kubeconfig {d.target}` writes it"
+    if not path.is_file():
+        return failed(f"no kubeconfig at {path}", fix)
+    d.kubeconfig = path
+    d.kube = connect(path)
+    return passed(f"{path}, context {d.kube.context}")
+
+
+def check_onprem_kubeconfig(d: Doctor) -> Check:
+    from bioinfra.adaptors.kube import connect
+
+    path = d.config.onprem.kubeconfig.expanduser()
+    d.kubeconfig = path
+    try:
+        d.kube = connect(path, d.config.onprem.context)
+    except ClusterUnreachableError as exc:  # names the file or the context
+        fix = "point onprem.kubeconfig (and onprem.context) in bioinfra.yaml at your cluster's kubeconfig"
+        if exc.hint and not exc.hint.startswith("onprem:"):  # e.g. the contexts the file has
+            fix += f"; {exc.hint}"
+        return failed(exc.message, fix)
+    return passed(f"{path}, context {d.kube.context}")
+
+
+def check_api_server(d: Doctor) -> Check:
+    assert d.kube is not None
+    try:
+        version = d.kube.version_within(d.timeout)
+    except ClusterUnreachableError as exc:
+        if d.target in ("aws", "gcp"):
+            fix = (f"is the cluster up (`bioinfra status {d.target}`)? a token in the kubeconfig expires: "
+                   f"`bioinfra kubeconfig {d.target}` writes a fresh one")
+        else:
+            fix = f"check onprem.kubeconfig / onprem.context ({d.kubeconfig}); `kubectl --kubeconfig {d.kubeconfig} " \
+                  "get nodes` shows the same"
+        return failed(exc.message, fix)
+    return passed(f"{d.kube.server} answers: Kubernetes {version}")
+
+
+# -- inside the cluster (what the addons stack installs) ------------------------------------------
+
+
+def _status(exc: BioinfraError) -> Optional[int]:
+    return getattr(exc, "status", None)
+
+
+def _not_found(d: Doctor, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """The object, or None on 404."""
+    try:
+        return d.api(what, fn, *args)
+    except BioinfraError as exc:
+        if _status(exc) == 404:
+            return None
+        raise
+
+
+def _up(d: Doctor) -> str:
+    return f"`bioinfra up {d.target}` installs it (the addons stack)"
+
+
+def check_argo(d: Doctor) -> Check:
+    from bioinfra.adaptors.kube import ARGO, WORKFLOWS
+
+    assert d.kube is not None
+    try:
+        d.api("listing Workflows", d.kube.custom.list_namespaced_custom_object, *ARGO, WORKFLOW_NAMESPACE, WORKFLOWS,
+              limit=1)
+    except BioinfraError as exc:
+        if _status(exc) == 404:
+            return failed("the cluster does not serve Workflows (argoproj.io/v1alpha1): Argo Workflows is not "
+                          "installed", _up(d))
+        raise
+    return passed(f"Workflows ({'/'.join(ARGO)}) are served")
+
+
+def check_controller(d: Doctor) -> Check:
+    assert d.kube is not None
+    found = d.api(f"listing Deployments in {WORKFLOW_NAMESPACE}", d.kube.apps.list_namespaced_deployment,
+                  WORKFLOW_NAMESPACE)
+    controllers = [x for x in found.items if x.metadata.name.endswith("workflow-controller")]
+    if not controllers:
+        return failed(f"no workflow-controller Deployment in namespace {WORKFLOW_NAMESPACE}", _up(d))
+    deployment = controllers[0]
+    name = deployment.metadata.name
+    wanted = deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else 1
+    ready = (deployment.status.ready_replicas if deployment.status else None) or 0
+    if ready < 1:
+        return failed(f"{name}: {ready}/{wanted} replicas ready: submitted Workflows would stay Pending",
+                      f"kubectl -n {WORKFLOW_NAMESPACE} describe deployment {name}; "
+                      f"kubectl -n {WORKFLOW_NAMESPACE} logs deployment/{name}")
+    return passed(f"{name}: {ready}/{wanted} ready")
+
+
+def storage_class_name(config: Config) -> str:
+    """The ReadWriteMany class the workspace claim uses (the addons stack's choice)."""
+    if storage_mode(config, config.target) == "existing-class":
+        return str(config.onprem.storage_class)
+    return STORAGE_CLASS
+
+
+def check_storage_class(d: Doctor) -> Check:
+    assert d.kube is not None
+    name = storage_class_name(d.config)
+    found = _not_found(d, f"reading StorageClass {name}", d.kube.storage.read_storage_class, name)
+    if found is None:
+        if d.config.onprem.storage_class and d.target == "onprem":
+            return failed(f"storage class {name} (onprem.storage_class) does not exist",
+                          "`kubectl get storageclass` lists the classes: name a ReadWriteMany one in "
+                          "onprem.storage_class, or remove it to have bioinfra install an NFS provisioner")
+        return failed(f"storage class {name} does not exist", _up(d))
+    mode = found.volume_binding_mode or "Immediate"
+    d.found["binding_mode"] = mode
+    return passed(f"{name}: provisioner {found.provisioner}, binding {mode}")
+
+
+def check_workspace_claim(d: Doctor) -> Check:
+    assert d.kube is not None
+    claim = _not_found(d, f"reading PVC {WORKFLOW_NAMESPACE}/{WORKSPACE_PVC}",
+                       d.kube.core.read_namespaced_persistent_volume_claim, WORKSPACE_PVC, WORKFLOW_NAMESPACE)
+    where = f"{WORKFLOW_NAMESPACE}/{WORKSPACE_PVC}"
+    if claim is None:
+        return failed(f"no volume claim {where}", _up(d))
+    phase = (claim.status.phase if claim.status else None) or "Pending"
+    modes = list(claim.spec.access_modes or []) if claim.spec else []
+    describe = f"kubectl -n {WORKFLOW_NAMESPACE} describe pvc {WORKSPACE_PVC} (its events name the cause)"
+    if "ReadWriteMany" not in modes:
+        return failed(f"{where} is {', '.join(modes) or 'without access modes'}, not ReadWriteMany: parallel steps "
+                      "on different nodes cannot share it", _up(d))
+    if phase == "Bound":
+        size = ((claim.status.capacity or {}).get("storage") if claim.status else None) or "?"
+        return passed(f"{where}: Bound to {claim.spec.volume_name} ({size}, ReadWriteMany)")
+    if phase == "Pending" and d.found.get("binding_mode") == "WaitForFirstConsumer":
+        return warning(f"{where} is Pending: its class binds on first use (WaitForFirstConsumer), so the volume "
+                       "is made when the first pod mounts it", f"if a run then stays Pending: {describe}")
+    if phase == "Pending":
+        return failed(f"{where} is Pending: no volume was provisioned (the storage class's provisioner is missing "
+                      "or failing)", describe)
+    return failed(f"{where} is {phase}", describe)
+
+
+def check_minio_service(d: Doctor) -> Check:
+    assert d.kube is not None
+    service = _not_found(d, f"reading Service {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_service,
+                         MINIO_NAME, WORKFLOW_NAMESPACE)
+    if service is None:
+        return failed(f"no Service {WORKFLOW_NAMESPACE}/{MINIO_NAME} (MinIO: how inputs reach the workspace)", _up(d))
+    ports = [p.port for p in (service.spec.ports or [])] if service.spec else []
+    if MINIO_PORT not in ports:
+        return failed(f"Service {MINIO_NAME} does not serve port {MINIO_PORT} (ports: {ports or 'none'})", _up(d))
+    return passed(f"Service {MINIO_NAME}: {service.spec.type or 'ClusterIP'}, port {MINIO_PORT}")
+
+
+def check_minio_secret(d: Doctor) -> Check:
+    assert d.kube is not None
+    secret = _not_found(d, f"reading Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_secret,
+                        MINIO_NAME, WORKFLOW_NAMESPACE)
+    if secret is None:
+        return failed(f"no Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME} (MinIO's credentials)", _up(d))
+    keys = set(secret.data or {}) | set(secret.string_data or {})  # key names only: values are never shown
+    missing = [k for k in MINIO_SECRET_KEYS if k not in keys]
+    if missing:
+        return failed(f"Secret {MINIO_NAME} lacks {', '.join(missing)}", _up(d))
+    return passed(f"Secret {MINIO_NAME} holds {', '.join(MINIO_SECRET_KEYS)} (values not shown)")
+
+
+def check_service_account(d: Doctor) -> Check:
+    assert d.kube is not None
+    account = _not_found(d, f"reading ServiceAccount {WORKFLOW_NAMESPACE}/{WORKFLOW_SERVICE_ACCOUNT}",
+                         d.kube.core.read_namespaced_service_account, WORKFLOW_SERVICE_ACCOUNT, WORKFLOW_NAMESPACE)
+    if account is None:
+        return failed(f"no ServiceAccount {WORKFLOW_NAMESPACE}/{WORKFLOW_SERVICE_ACCOUNT} (workflow pods run as it)",
+                      _up(d))
+    key = IDENTITY_ANNOTATION.get(d.target)
+    if key is None:
+        return passed(f"{WORKFLOW_SERVICE_ACCOUNT} exists")
+    value = (account.metadata.annotations or {}).get(key)
+    if not value:
+        return failed(f"{WORKFLOW_SERVICE_ACCOUNT} has no {key} annotation: workflow pods cannot use the cluster's "
+                      "cloud identity (results bucket)", _up(d))
+    return passed(f"{WORKFLOW_SERVICE_ACCOUNT} → {value}")
+
+
+# -- the tool images in the target's registry -----------------------------------------------------
+
+
+def expected_images(config: Config) -> dict[str, list[str]]:
+    """name -> the references a run on this target may use, most specific first: the digest pushed
+    from this machine, the tag built here under this target's registry, else the tag these sources
+    build (bwa-mem2: either aligner variant)."""
+    from bioinfra.core.images import read_records
+    from bioinfra.core.run import default_workspace
+    from bioinfra.images import image_ref
+    from bioinfra.targets import get_target
+
+    target = get_target(config.target)
+    registry = target.registry(config).rstrip("/")
+    records = read_records(default_workspace(config))
+    refs: dict[str, list[str]] = {}
+    for name in PIPELINE_IMAGES:
+        record = records.get(name) or {}
+        candidates = []
+        if record.get("pinned") and target.serves(config, record["pinned"]):
+            candidates.append(record["pinned"])
+        if record.get("ref"):
+            candidates.append(f"{registry}/{name}:{record['ref'].rsplit(':', 1)[1]}")
+        candidates.append(image_ref(registry, name))
+        if name == "bwa-mem2":
+            candidates.append(image_ref(registry, name, "bwa"))
+        refs[name] = list(dict.fromkeys(candidates))
+    return refs
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """host/path:tag or host/path@digest -> (host, path, tag-or-digest)."""
+    if "@" in ref:
+        repo, reference = ref.split("@", 1)
+    else:
+        repo, _, reference = ref.rpartition(":")
+    host, _, path = repo.partition("/")
+    return host, path, reference
+
+
+def manifest_exists(ref: str, *, timeout: float = 5.0) -> Optional[bool]:
+    """HEAD /v2/<path>/manifests/<tag or digest> (Docker Registry HTTP API v2). True/False, or None
+    when the registry wants a login (not checked). Loopback registries over http (as Docker treats
+    them), others https. Ref https://distribution.github.io/distribution/spec/api/#existing-manifests"""
+    host, path, reference = split_ref(ref)
+    loopback = host.split(":")[0] in ("localhost", "127.0.0.1", "[::1]")
+    url = f"{'http' if loopback else 'https'}://{host}/v2/{path}/manifests/{reference}"
+    request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_ACCEPT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout):
+            return True
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return False
+        if exc.code in (401, 403):
+            return None
+        raise BioinfraError(f"registry {host} answered {exc.code} for {path}:{reference}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise BioinfraError(f"registry {host} does not answer ({reason})",
+                            hint="is the registry running? `bioinfra up local --registry` starts one on this machine; "
+                                 "onprem: registry.url in bioinfra.yaml") from None
+
+
+def _push_fix(config: Config) -> str:
+    return (f"`bioinfra images build` then `bioinfra images push` (with target {config.target} in bioinfra.yaml); "
+            "add --aligner bwa / --base-image where bwa-mem2 or Docker Hub cannot be fetched")
+
+
+def check_images_registry(d: Doctor) -> Check:
+    """onprem: the images are in the cluster's registry (Docker Registry HTTP API v2)."""
+    present, missing, unknown = [], [], []
+    for name, candidates in expected_images(d.config).items():
+        answers = []
+        for ref in candidates:  # most specific first; stop at the first one there
+            answers.append(manifest_exists(ref, timeout=d.timeout))
+            if answers[-1]:
+                present.append(ref)
+                break
+        if answers[-1]:
+            continue
+        if None in answers:
+            unknown.append(name)
+        else:
+            missing.append(f"{name} (looked for {candidates[0]})")
+    if missing:
+        return failed(f"not in the registry: {'; '.join(missing)}", _push_fix(d.config))
+    if unknown:
+        return warning(f"not checked: the registry wants a login for {', '.join(unknown)}",
+                       "docker login to it, then `docker manifest inspect IMAGE` checks by hand")
+    return passed("; ".join(present))
+
+
+def check_images_ecr(d: Doctor) -> Check:
+    """aws: the images are in the cluster's ECR repositories (describe_images by digest or tag)."""
+    ecr = d.session.client("ecr")
+    present, missing = [], []
+    for name, candidates in expected_images(d.config).items():
+        repository = f"{d.config.name}/{name}"
+        found = None
+        for ref in candidates:
+            _, _, reference = split_ref(ref)
+            image_id = {"imageDigest": reference} if reference.startswith("sha256:") else {"imageTag": reference}
+            try:
+                ecr.describe_images(repositoryName=repository, imageIds=[image_id])
+            except ecr.exceptions.RepositoryNotFoundException:
+                break
+            except ecr.exceptions.ImageNotFoundException:
+                continue
+            found = f"{repository}@{reference}" if "imageDigest" in image_id else f"{repository}:{reference}"
+            break
+        if found:
+            present.append(found)
+        else:
+            missing.append(f"{name} (repository {repository})")
+    if missing:
+        return failed(f"not in ECR: {'; '.join(missing)}", _push_fix(d.config))
+    return passed("; ".join(present))
+
+
+def check_images_gcp(d: Doctor) -> Check:
+    """gcp: no Artifact Registry image lookup exists yet; say how to look, do not pretend."""
+    from bioinfra.targets import get_target
+
+    registry = get_target("gcp").registry(d.config).rstrip("/")
+    return warning(f"not checked: bioinfra cannot list Artifact Registry images yet ({registry})",
+                   f"gcloud artifacts docker images list {registry} --include-tags")
+
+
+IMAGE_CHECKS: dict[str, Callable[[Doctor], Check]] = {
+    "aws": check_images_ecr, "gcp": check_images_gcp, "onprem": check_images_registry}
+
+
+def cluster_steps() -> list[Step]:
+    """Inside the cluster, once the API server answers."""
+    api = ("api server",)
+    return [
+        ("argo workflows", check_argo, api),
+        ("workflow controller", check_controller, (*api, "argo workflows")),
+        ("storage class", check_storage_class, api),
+        ("workspace volume", check_workspace_claim, api),
+        ("minio service", check_minio_service, api),
+        ("minio credentials", check_minio_secret, api),
+        ("workflow service account", check_service_account, api),
+    ]
+
+
+def steps_for(config: Config) -> list[Step]:
+    target = config.target
+    if target == "local":
+        return local_steps(config)
+    if target == "onprem":
+        return [("kubeconfig", check_onprem_kubeconfig, ()),
+                ("api server", check_api_server, ("kubeconfig",)),
+                *cluster_steps(),
+                ("tool images", check_images_registry, ())]
+    credentials = check_aws_credentials if target == "aws" else check_gcp_credentials
+    images: Step = ("tool images", IMAGE_CHECKS[target], ("credentials",)) if target == "aws" \
+        else ("tool images", check_images_gcp, ())
+    return [("credentials", credentials, ()),
+            ("terraform", check_terraform, ()),
+            ("cluster", check_cluster, ("credentials",)),
+            ("kubeconfig", check_cloud_kubeconfig, ("cluster",)),
+            ("api server", check_api_server, ("kubeconfig",)),
+            *cluster_steps(),
+            images]
+
+
+def diagnose(config: Config, config_path: Optional[Path], *, timeout: float = 5.0) -> list[Check]:
+    """Every check for the config's target, in order; never raises for a failed check."""
+    doctor = Doctor(config, config_path, timeout=timeout)
+    return walk(doctor, [("config", check_config, ()), *steps_for(config)])
+
+
+def require_ready(checks: list[Check]) -> None:
+    """NotReadyError (exit 12) if any check failed."""
+    if any(c.status == FAILED for c in checks):
+        raise NotReadyError(checks)

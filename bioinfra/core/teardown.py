@@ -1,0 +1,249 @@
+"""Before a cloud cluster is destroyed: release what Kubernetes made in the cloud on its own.
+
+A Service of type LoadBalancer makes a cloud load balancer (ELB/NLB, a Google forwarding rule) and a
+PersistentVolumeClaim a disk (EBS, PD, an EFS access point); Kubernetes' controllers delete them
+only while the cluster runs. Terraform knows nothing of them, so destroying the cluster first would
+orphan them (and on aws the load balancer's ENIs then block deleting the VPC). So before the addons
+stack goes, every such object is deleted and waited for, cluster-wide.
+
+onprem never comes here: on the user's own cluster bioinfra removes only what it added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+from bioinfra.errors import BioinfraError, ClusterUnreachableError
+from bioinfra.targets.addons import WORKFLOW_NAMESPACE, WORKSPACE_PVC
+
+if TYPE_CHECKING:
+    from bioinfra.adaptors.kube import Kube
+    from bioinfra.config import Config
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Held:
+    """One object whose deletion is waited for."""
+
+    kind: str  # Workflow | Service | PersistentVolumeClaim | PersistentVolume
+    namespace: str  # "" for a cluster-scoped PersistentVolume
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+def _status(exc: BioinfraError) -> Optional[int]:
+    return getattr(exc, "status", None)
+
+
+def _ignore_404(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except BioinfraError as exc:
+        if _status(exc) == 404:
+            return None
+        raise
+
+
+# -- what is there --------------------------------------------------------------------------------
+
+
+def _workflows(kube: Kube) -> Optional[set[Held]]:
+    """Workflows in bioinfra's namespace; None when Argo's resource is not served (not installed)."""
+    from bioinfra.adaptors.kube import ARGO, WORKFLOWS
+
+    found = _ignore_404(lambda: kube.call(f"listing Workflows in {WORKFLOW_NAMESPACE}",
+                                          kube.custom.list_namespaced_custom_object, *ARGO, WORKFLOW_NAMESPACE,
+                                          WORKFLOWS))
+    if found is None:
+        return None
+    return {Held("Workflow", WORKFLOW_NAMESPACE, w["metadata"]["name"]) for w in found.get("items", [])
+            if (w.get("metadata") or {}).get("namespace", WORKFLOW_NAMESPACE) == WORKFLOW_NAMESPACE}
+
+
+def _load_balancers(kube: Kube) -> set[Held]:
+    found = kube.call("listing Services", kube.core.list_service_for_all_namespaces)
+    return {Held("Service", s.metadata.namespace, s.metadata.name) for s in found.items
+            if s.spec is not None and s.spec.type == "LoadBalancer"}
+
+
+def _claims(kube: Kube) -> dict[Held, Any]:
+    """Every PVC but the workspace one (Terraform's: the addons stack destroys it with its storage
+    class and CSI driver, in dependency order), with the claim object."""
+    found = kube.call("listing PersistentVolumeClaims", kube.core.list_persistent_volume_claim_for_all_namespaces)
+    return {Held("PersistentVolumeClaim", c.metadata.namespace, c.metadata.name): c for c in found.items
+            if (c.metadata.namespace, c.metadata.name) != (WORKFLOW_NAMESPACE, WORKSPACE_PVC)}
+
+
+def _volumes(kube: Kube) -> set[Held]:
+    found = kube.call("listing PersistentVolumes", kube.core.list_persistent_volume)
+    return {Held("PersistentVolume", "", v.metadata.name) for v in found.items}
+
+
+def _volumes_to_wait_for(kube: Kube, claims: dict[Held, Any]) -> set[Held]:
+    """The PVs bound to these claims that the cluster deletes with them (reclaimPolicy Delete): their
+    disks go only when the PV goes. Retain volumes outlive the claim on purpose (kept data)."""
+    names = {c.spec.volume_name for c in claims.values() if c.spec is not None and c.spec.volume_name}
+    if not names:
+        return set()
+    found = kube.call("listing PersistentVolumes", kube.core.list_persistent_volume)
+    return {Held("PersistentVolume", "", v.metadata.name) for v in found.items
+            if v.metadata.name in names and (v.spec.persistent_volume_reclaim_policy or "Delete") == "Delete"}
+
+
+# -- delete and wait ------------------------------------------------------------------------------
+
+
+def _delete(kube: Kube, held: Held) -> None:
+    from bioinfra.adaptors.kube import ARGO, WORKFLOWS
+
+    if held.kind == "Workflow":
+        fn, args = kube.custom.delete_namespaced_custom_object, (*ARGO, held.namespace, WORKFLOWS, held.name)
+    elif held.kind == "Service":
+        fn, args = kube.core.delete_namespaced_service, (held.name, held.namespace)
+    else:
+        fn, args = kube.core.delete_namespaced_persistent_volume_claim, (held.name, held.namespace)
+    _ignore_404(lambda: kube.call(f"deleting {held}", fn, *args))  # already gone: fine
+
+
+def _still_there(kube: Kube, waiting: set[Held]) -> set[Held]:
+    """Which of `waiting` still exist (one list per kind; an object being finalized still exists)."""
+    kinds = {h.kind for h in waiting}
+    present: set[Held] = set()
+    if "Workflow" in kinds:
+        present |= _workflows(kube) or set()
+    if "Service" in kinds:
+        present |= _load_balancers(kube)
+    if "PersistentVolumeClaim" in kinds:
+        present |= set(_claims(kube))
+    if "PersistentVolume" in kinds:
+        present |= _volumes(kube)
+    return waiting & present
+
+
+def release_cluster_resources(kube: Kube, say: Say, *, timeout: float = 600, poll: float = 5) -> list[str]:
+    """Delete, cluster-wide, what holds cloud resources outside Terraform, and wait until it is gone:
+    (1) Argo Workflows in `bioinfra` (their pods may mount claims), (2) every Service of type
+    LoadBalancer, (3) every PVC except bioinfra/bioinfra-workspace; then (4) wait for all of them, and
+    for the PVs those claims were bound to when their reclaimPolicy is Delete.
+
+    Returns what is still there after `timeout` seconds (named, e.g. "Service web/ingress"): the
+    caller reports them and goes on; the final cloud sweep finds any real leftover."""
+    workflows = _workflows(kube) or set()
+    balancers = _load_balancers(kube)
+    claims = _claims(kube)
+    volumes = _volumes_to_wait_for(kube, claims)
+    doomed = sorted(workflows, key=str) + sorted(balancers, key=str) + sorted(claims, key=str)
+    if not doomed:
+        say("cluster: no Workflows, LoadBalancer Services or volume claims to release")
+        return []
+    for held in doomed:
+        say(f"cluster: deleting {held}")
+        _delete(kube, held)
+    waiting = set(doomed) | volumes
+    deadline = time.monotonic() + timeout
+    said: set[Held] = set()
+    while True:
+        waiting = _still_there(kube, waiting)
+        if not waiting:
+            say("cluster: load balancers and volumes released")
+            return []
+        if time.monotonic() >= deadline:
+            return sorted(str(h) for h in waiting)
+        if waiting != said:  # say it when the set changes, not every poll
+            names = ", ".join(sorted(str(h) for h in waiting))
+            say(f"cluster: waiting for the cloud to release {len(waiting)}: {names}")
+            said = set(waiting)
+        time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
+
+
+# -- the hook: a client for the cloud cluster about to be destroyed -------------------------------
+
+
+@contextlib.contextmanager
+def _private_kubeconfig(text: str) -> Iterator[Path]:
+    """A kubeconfig in a private temp folder (file 0600), removed afterwards: it holds a token."""
+    with tempfile.TemporaryDirectory(prefix="bioinfra-teardown-") as folder:  # mode 0700
+        path = Path(folder) / "kubeconfig"
+        path.touch(mode=0o600)
+        path.write_text(text, encoding="utf-8")
+        yield path
+
+
+def _aws_kubeconfig(config: Config, session: Any) -> Optional[str]:
+    """A token kubeconfig from describe_cluster (None: no cluster, or no endpoint yet)."""
+    import yaml
+
+    from bioinfra.adaptors.aws import cluster_info, eks_token, kubeconfig_entries
+
+    info = cluster_info(session, config.name, node_groups=False)
+    if not info.endpoint or not info.ca_certificate:
+        return None
+    entries = kubeconfig_entries(info, auth="token", token=eks_token(session, info.name))
+    return yaml.safe_dump(entries, sort_keys=False)
+
+
+def _gcp_kubeconfig(config: Config, session: Any) -> Optional[str]:
+    """A token kubeconfig from get_cluster and google-auth (None: no endpoint yet)."""
+    from bioinfra.adaptors.gcp import access_token, cluster_info, kubeconfig_yaml
+
+    info = cluster_info(session, config.name, sizes=False)
+    if not info.endpoint:
+        return None
+    return kubeconfig_yaml(info, str(config.project), auth="token", token=access_token(session.credentials))
+
+
+KUBECONFIG_FROM_CLOUD: dict[str, Callable[[Config, Any], Optional[str]]] = {
+    "aws": _aws_kubeconfig, "gcp": _gcp_kubeconfig}
+
+
+def release_before_addons_destroy(config: Config, session: Any, env_dir: Path, say: Say, *,
+                                  timeout: float = 600, poll: float = 5) -> list[str]:
+    """The aws/gcp `before_destroy` hook for the addons stack: connect to the cluster (a fresh token
+    from the cloud's API, else `bioinfra kubeconfig`'s file in `env_dir`) and release its load
+    balancers and volumes. A cluster that does not exist or does not answer (an interrupted `up`) is
+    said and skipped, not an error. Returns what is still there after the timeout (also said)."""
+    from bioinfra.adaptors.kube import connect
+
+    if session is None:
+        say("cluster: no cloud session; not releasing load balancers and volumes")
+        return []
+    make = KUBECONFIG_FROM_CLOUD[config.target]
+    text = None
+    why = ""
+    try:
+        text = make(config, session)
+        if text is None:
+            why = "it has no API endpoint yet"
+    except BioinfraError as exc:  # no cluster (PreflightError), no token (anonymous credentials)
+        why = exc.message
+    fallback = env_dir / "kubeconfig"  # = core.cluster.default_kubeconfig_path: `bioinfra kubeconfig`'s file
+    if text is None and not fallback.is_file():
+        say(f"cluster: skipping the release of load balancers and volumes: {why}")
+        return []
+    try:
+        with contextlib.ExitStack() as stack:
+            path = stack.enter_context(_private_kubeconfig(text)) if text is not None else fallback
+            kube = connect(path)
+            kube.version_within(10)  # an endpoint that does not answer: fail fast, skip
+            remaining = release_cluster_resources(kube, say, timeout=timeout, poll=poll)
+    except ClusterUnreachableError as exc:
+        say(f"cluster: skipping the release of load balancers and volumes: {exc.message}")
+        return []
+    except BioinfraError as exc:  # the API refused a list or delete (e.g. 500): destroy goes on regardless
+        say(f"cluster: could not release load balancers and volumes: {exc.message}; going on (the final sweep "
+            "reports any cloud resource left)")
+        return []
+    if remaining:
+        say(f"cluster: still there after {int(timeout)} s (the final sweep reports any cloud resource they "
+            f"leave): {', '.join(remaining)}")
+    return remaining

@@ -1,0 +1,130 @@
+"""The addons stack: what bioinfra installs inside a cluster, the same on every cluster target.
+
+Applied after the cluster stacks and destroyed before them (aws, gcp), or alone (onprem, on an
+existing cluster). It installs the `bioinfra` namespace, Argo Workflows, the workflow service account,
+a ReadWriteMany workspace volume (and on aws the EFS CSI driver, on onprem an NFS provisioner when no
+storage class is given), MinIO serving S3 over that volume, and on aws the cluster autoscaler and on
+aws/onprem the NVIDIA device plugin when a GPU pool exists. The names below are the contract with the
+Python that submits workflows and stages data: change them here only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bioinfra.config import Config
+
+STACK_NAME = "addons"
+TEMPLATE = "addons/stacks/addons.tf.j2"
+
+WORKFLOW_NAMESPACE = "bioinfra"  # where workflows, MinIO and the workspace live
+WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"  # workflow pods run as it (cloud IAM is bound to it)
+WORKSPACE_PVC = "bioinfra-workspace"  # the shared ReadWriteMany volume, /workspace in every step
+STORAGE_CLASS = "bioinfra-rwx"  # the ReadWriteMany class bioinfra creates (not with onprem.storage_class)
+MINIO_NAME = "bioinfra-minio"  # MinIO's Deployment, Service and credentials Secret
+MINIO_PORT = 9000  # S3 API, ClusterIP only: reach it with a port-forward
+MINIO_BUCKET = "workspace"  # the bucket that IS the workspace volume's root
+MINIO_SECRET_KEYS = ("root-user", "root-password")  # keys of the Secret
+# The last MinIO release with the plain-file "FS mode": an object key is a file path on the volume,
+# so `workspace/inputs/x/a.fq.gz` is /workspace/inputs/x/a.fq.gz in the workflow pods. Later releases
+# store objects in their own erasure-coded format. Ref https://github.com/minio/minio/releases/tag/RELEASE.2022-10-29T06-21-33Z
+MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
+GPU_POOL_LABEL = {"bioinfra.io/pool": "gpu"}
+
+# Every Helm chart the stack installs, pinned. Versions checked against each chart's Chart.yaml /
+# release tags (docs/targets/aws.md, "Inside the cluster").
+CHARTS: dict[str, dict[str, str]] = {
+    # Argo Workflows (controller + server); Ref https://github.com/argoproj/argo-helm/tree/main/charts/argo-workflows
+    "argo_workflows": {"repository": "https://argoproj.github.io/argo-helm", "chart": "argo-workflows",
+                       "version": "0.45.27"},
+    # aws: EFS CSI driver (driver 2.1.10); Ref https://github.com/kubernetes-sigs/aws-efs-csi-driver/tree/master/charts/aws-efs-csi-driver
+    "efs_csi": {"repository": "https://kubernetes-sigs.github.io/aws-efs-csi-driver", "chart": "aws-efs-csi-driver",
+                "version": "3.2.1"},
+    # aws: cluster autoscaler 1.31.0, the minor of aws.kubernetes_version's default ("1.31");
+    # Ref https://github.com/kubernetes/autoscaler/tree/master/charts/cluster-autoscaler
+    "cluster_autoscaler": {"repository": "https://kubernetes.github.io/autoscaler", "chart": "cluster-autoscaler",
+                           "version": "9.38.0"},
+    # aws, onprem with a GPU pool; Ref https://github.com/NVIDIA/k8s-device-plugin/tree/main/deployments/helm/nvidia-device-plugin
+    "nvidia_device_plugin": {"repository": "https://nvidia.github.io/k8s-device-plugin", "chart": "nvidia-device-plugin",
+                             "version": "0.17.1"},
+    # onprem with onprem.nfs_server: a class over an existing NFS export (provisioner 4.0.2)
+    "nfs_subdir": {"repository": "https://kubernetes-sigs.github.io/nfs-subdir-external-provisioner",
+                   "chart": "nfs-subdir-external-provisioner", "version": "4.0.18"},
+    # onprem, neither: an NFS server in the cluster on the default class (nfs-ganesha 4.0.8)
+    "nfs_server": {"repository": "https://kubernetes-sigs.github.io/nfs-ganesha-server-and-external-provisioner",
+                   "chart": "nfs-server-provisioner", "version": "1.8.0"},
+}
+
+# Which charts each storage mode installs (besides Argo Workflows).
+STORAGE_CHARTS = {"efs": "efs_csi", "nfs-subdir": "nfs_subdir", "nfs-server": "nfs_server"}
+# Provider versions the addons module pins (the schemas tests/schemas/terraform/*.json are of these).
+PROVIDERS = {"kubernetes": "2.38.0", "helm": "3.1.1", "random": "3.7.2"}
+
+
+def storage_mode(config: Config, target_name: str) -> str:
+    """How the workspace volume is made:
+    efs (aws) | filestore-pv (gcp, a Filestore instance of the storage stack) | filestore-csi (gcp, the
+    GKE Filestore CSI driver) | existing-class | nfs-subdir | nfs-server (onprem)."""
+    if target_name == "aws":
+        return "efs"
+    if target_name == "gcp":
+        return "filestore-pv" if config.gcp.filestore else "filestore-csi"
+    if config.onprem.storage_class:
+        return "existing-class"
+    if config.onprem.nfs_server:
+        return "nfs-subdir"
+    return "nfs-server"
+
+
+def addons_variables(config: Config, target_name: str) -> dict[str, Any]:
+    """Everything terraform/addons/stacks/addons.tf.j2 reads, for target aws, gcp or onprem."""
+    if target_name not in ("aws", "gcp", "onprem"):
+        raise ValueError(f"the addons stack is for aws, gcp and onprem, not {target_name!r}")
+    mode = storage_mode(config, target_name)
+    gpu = config.node_pools.gpu is not None
+    charts = {"argo_workflows": CHARTS["argo_workflows"]}
+    if mode in STORAGE_CHARTS:
+        charts[STORAGE_CHARTS[mode]] = CHARTS[STORAGE_CHARTS[mode]]
+    if target_name == "aws":
+        charts["cluster_autoscaler"] = CHARTS["cluster_autoscaler"]
+    # GKE installs its own device plugin with the driver (gpu_driver_installation_config in the cluster stack).
+    device_plugin = gpu and target_name in ("aws", "onprem")
+    if device_plugin:
+        charts["nvidia_device_plugin"] = CHARTS["nvidia_device_plugin"]
+    variables: dict[str, Any] = {
+        "name": config.name,
+        "stack": STACK_NAME,
+        "target": target_name,
+        "state": config.state,
+        "namespace": WORKFLOW_NAMESPACE,
+        "workflow_service_account": WORKFLOW_SERVICE_ACCOUNT,
+        "workspace_pvc": WORKSPACE_PVC,
+        "workspace_size_gb": config.addons.workspace_size_gb,
+        "storage_class": config.onprem.storage_class if mode == "existing-class" else STORAGE_CLASS,
+        "storage_mode": mode,
+        "minio_name": MINIO_NAME,
+        "minio_image": MINIO_IMAGE,
+        "argo_server": config.addons.argo_server,
+        "gpu_device_plugin": device_plugin,
+        "charts": dict(sorted(charts.items())),
+        "providers": PROVIDERS,
+        # target-specific: provider settings and the upstream outputs the root reads
+        "region": config.region,
+        "profile": None,
+        "endpoint_url": None,
+        "project": config.project,
+        "kubeconfig": None,
+        "context": None,
+        "nfs_server": None,
+        "nfs_path": None,
+        "filestore_capacity_gb": config.gcp.filestore_capacity_gb,
+    }
+    if target_name == "aws":
+        from bioinfra.targets.aws import endpoint_url  # here, not at the top: aws.py imports this module
+
+        variables.update(profile=config.aws.profile, endpoint_url=endpoint_url(config))
+    elif target_name == "onprem":
+        variables.update(kubeconfig=str(config.onprem.kubeconfig), context=config.onprem.context,
+                         nfs_server=config.onprem.nfs_server, nfs_path=config.onprem.nfs_path)
+    return variables

@@ -1,0 +1,565 @@
+# What bioinfra installs inside a cluster, the same module on aws, gcp and onprem: the namespace of
+# the workflows, Argo Workflows, the workflow service account, a ReadWriteMany workspace volume,
+# MinIO serving S3 over that volume, and per target the EFS CSI driver, the cluster autoscaler and
+# the NVIDIA device plugin. Objects made here carry `labels`; objects a Helm chart makes carry the
+# chart's own (app.kubernetes.io/managed-by = Helm, the release is named bioinfra-*).
+
+locals {
+  labels = {
+    "app.kubernetes.io/managed-by" = "bioinfra"
+    "bioinfra.io/cluster"          = var.name
+  }
+  minio_labels = merge(local.labels, {
+    "app.kubernetes.io/name"      = "minio"
+    "app.kubernetes.io/component" = "workspace-s3"
+  })
+  # The storage class bioinfra creates itself (efs, filestore-csi) or that a chart creates (nfs-*).
+  own_class = contains(["efs", "filestore-csi"], var.storage_mode)
+  # The workspace is bound to a static volume on an existing Filestore instance, else provisioned.
+  static_volume = var.storage_mode == "filestore-pv"
+  # A chart's values may only name what that chart has: one values document per release.
+  tolerate_gpu = [{ key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule" }]
+}
+
+# --- namespace ------------------------------------------------------------------------------------
+
+resource "kubernetes_namespace_v1" "workflows" {
+  metadata {
+    name   = var.namespace
+    labels = local.labels
+  }
+}
+
+# --- workflow service account: what Argo's executor needs, and the cloud identity ---------------
+
+resource "kubernetes_service_account_v1" "workflow" {
+  metadata {
+    name        = var.workflow_service_account
+    namespace   = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels      = local.labels
+    annotations = var.workflow_service_account_annotations
+  }
+  # The executor (emissary) talks to the API with this token: it reports results and outputs.
+  automount_service_account_token = true
+}
+
+# Ref https://argo-workflows.readthedocs.io/en/latest/workflow-rbac/ (v3.4+: task results, pod patch)
+resource "kubernetes_role_v1" "workflow" {
+  metadata {
+    name      = var.workflow_service_account
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.labels
+  }
+
+  rule {
+    api_groups = ["argoproj.io"]
+    resources  = ["workflowtaskresults"]
+    verbs      = ["create", "patch"]
+  }
+
+  rule {
+    api_groups = [""]
+    resources  = ["pods"]
+    verbs      = ["get", "watch", "patch"]
+  }
+}
+
+resource "kubernetes_role_binding_v1" "workflow" {
+  metadata {
+    name      = var.workflow_service_account
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.labels
+  }
+
+  role_ref {
+    api_group = "rbac.authorization.k8s.io"
+    kind      = "Role"
+    name      = kubernetes_role_v1.workflow.metadata[0].name
+  }
+
+  subject {
+    kind      = "ServiceAccount"
+    name      = kubernetes_service_account_v1.workflow.metadata[0].name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+  }
+}
+
+# --- Argo Workflows -------------------------------------------------------------------------------
+
+resource "helm_release" "argo_workflows" {
+  name       = "bioinfra-argo"
+  namespace  = kubernetes_namespace_v1.workflows.metadata[0].name
+  repository = var.charts["argo_workflows"].repository
+  chart      = var.charts["argo_workflows"].chart
+  version    = var.charts["argo_workflows"].version
+  wait       = true
+  timeout    = 600
+
+  values = [yamlencode({
+    # The controller runs in the workflows' namespace and watches only it (--namespaced, Roles
+    # instead of ClusterRoles): it can touch nothing else in the cluster.
+    singleNamespace = true
+    crds            = { install = true, keep = true }
+    # The workflow service account and its Role are made above (with the cloud IAM annotation).
+    workflow = { serviceAccount = { create = false }, rbac = { create = false } }
+    controller = {
+      # No executor setting: emissary is the only executor since v3.4, and works on containerd.
+      # Ref https://argo-workflows.readthedocs.io/en/latest/workflow-executors/
+      resources = {
+        requests = { cpu = "100m", memory = "256Mi" }
+        limits   = { memory = "1Gi" }
+      }
+    }
+    server = {
+      enabled     = var.argo_server
+      serviceType = "ClusterIP"
+      # client: the server acts with the caller's own Kubernetes token, so a user can do exactly what
+      # their RBAC allows. "server" would let anyone who reaches the Service act as the server's
+      # service account. Reach it with `kubectl port-forward`. Ref https://argo-workflows.readthedocs.io/en/latest/argo-server-auth-mode/
+      extraArgs = ["--auth-mode=client"]
+      resources = {
+        requests = { cpu = "50m", memory = "128Mi" }
+        limits   = { memory = "512Mi" }
+      }
+    }
+  })]
+
+  depends_on = [kubernetes_role_binding_v1.workflow]
+}
+
+# --- shared workspace volume (ReadWriteMany) ----------------------------------------------------
+
+# aws: EFS CSI driver; its controller creates an access point per volume on the storage stack's EFS.
+resource "helm_release" "efs_csi" {
+  count      = var.storage_mode == "efs" ? 1 : 0
+  name       = "aws-efs-csi-driver"
+  namespace  = "kube-system"
+  repository = var.charts["efs_csi"].repository
+  chart      = var.charts["efs_csi"].chart
+  version    = var.charts["efs_csi"].version
+  wait       = true
+
+  values = [yamlencode({
+    controller = {
+      # The name the IRSA role trusts (storage stack: system:serviceaccount:kube-system:efs-csi-controller-sa).
+      serviceAccount = {
+        create      = true
+        name        = "efs-csi-controller-sa"
+        annotations = { "eks.amazonaws.com/role-arn" = var.efs_csi_role_arn }
+      }
+    }
+    node = { tolerations = [{ operator = "Exists" }] } # mount EFS on every node, GPU and spot included
+  })]
+}
+
+# Ref https://github.com/kubernetes-sigs/aws-efs-csi-driver/blob/master/docs/README.md#storage-class-parameters-for-dynamic-provisioning
+resource "kubernetes_storage_class_v1" "efs" {
+  count = var.storage_mode == "efs" ? 1 : 0
+  metadata {
+    name   = var.storage_class
+    labels = local.labels
+  }
+  storage_provisioner = "efs.csi.aws.com"
+  reclaim_policy      = "Retain" # shared data outlives the claim; `bioinfra destroy` deletes the file system
+  volume_binding_mode = "Immediate"
+  parameters = {
+    provisioningMode = "efs-ap"
+    fileSystemId     = var.efs_id
+    directoryPerms   = "700"
+    basePath         = "/bioinfra"
+    # The access point makes every client this user, the one the tool images run as.
+    uid = tostring(var.workspace_uid)
+    gid = tostring(var.workspace_uid)
+  }
+  depends_on = [helm_release.efs_csi]
+}
+
+# gcp without a Filestore instance: the GKE Filestore CSI driver (enabled by the cluster stack)
+# creates one per volume (standard = BASIC_HDD, at least 1 TiB whatever the claim asks).
+# Ref https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/filestore-csi-driver
+resource "kubernetes_storage_class_v1" "filestore" {
+  count = var.storage_mode == "filestore-csi" ? 1 : 0
+  metadata {
+    name   = var.storage_class
+    labels = local.labels
+  }
+  storage_provisioner    = "filestore.csi.storage.gke.io"
+  reclaim_policy         = "Retain"
+  volume_binding_mode    = "WaitForFirstConsumer"
+  allow_volume_expansion = true
+  parameters = {
+    tier    = "standard"
+    network = var.network_name
+  }
+}
+
+# gcp with the storage stack's Filestore instance: a static NFS volume on its share, bound to the
+# workspace claim only (claim_ref), so nothing else can take it.
+resource "kubernetes_persistent_volume_v1" "filestore" {
+  count = local.static_volume ? 1 : 0
+  metadata {
+    name   = "${var.name}-workspace"
+    labels = local.labels
+  }
+  spec {
+    capacity                         = { storage = "${var.filestore_capacity_gb}Gi" }
+    access_modes                     = ["ReadWriteMany"]
+    persistent_volume_reclaim_policy = "Retain"
+    storage_class_name               = ""
+    mount_options                    = ["nfsvers=3", "hard"] # Filestore serves NFSv3
+    claim_ref {
+      name      = var.workspace_pvc
+      namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    }
+    persistent_volume_source {
+      nfs {
+        server = var.filestore_ip
+        path   = "/${var.filestore_share}"
+      }
+    }
+  }
+}
+
+# onprem with onprem.nfs_server/nfs_path: a class that makes a directory per volume on that export.
+resource "helm_release" "nfs_subdir" {
+  count      = var.storage_mode == "nfs-subdir" ? 1 : 0
+  name       = "bioinfra-nfs-subdir"
+  namespace  = "kube-system"
+  repository = var.charts["nfs_subdir"].repository
+  chart      = var.charts["nfs_subdir"].chart
+  version    = var.charts["nfs_subdir"].version
+  wait       = true
+
+  values = [yamlencode({
+    nfs = { server = var.nfs_server, path = var.nfs_path }
+    storageClass = {
+      name            = var.storage_class
+      defaultClass    = false
+      reclaimPolicy   = "Retain"
+      archiveOnDelete = true # a deleted claim's directory is renamed archived-*, not deleted
+      accessModes     = "ReadWriteMany"
+    }
+  })]
+}
+
+# onprem with neither: an NFS server in the cluster (nfs-ganesha) whose own data lives on a volume of
+# the cluster's default storage class (minikube, k3s, kind: hostpath / local-path).
+resource "helm_release" "nfs_server" {
+  count      = var.storage_mode == "nfs-server" ? 1 : 0
+  name       = "bioinfra-nfs-server"
+  namespace  = "kube-system"
+  repository = var.charts["nfs_server"].repository
+  chart      = var.charts["nfs_server"].chart
+  version    = var.charts["nfs_server"].version
+  wait       = true
+
+  values = [yamlencode({
+    persistence = {
+      enabled    = true
+      accessMode = "ReadWriteOnce"
+      size       = "${var.workspace_size_gb + 10}Gi" # the workspace plus room for the server's state
+    }
+    storageClass = {
+      create               = true
+      name                 = var.storage_class
+      defaultClass         = false
+      reclaimPolicy        = "Retain"
+      allowVolumeExpansion = true
+    }
+  })]
+}
+
+resource "kubernetes_persistent_volume_claim_v1" "workspace" {
+  metadata {
+    name      = var.workspace_pvc
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.labels
+  }
+  spec {
+    access_modes       = ["ReadWriteMany"]
+    storage_class_name = local.static_volume ? "" : var.storage_class
+    volume_name        = local.static_volume ? kubernetes_persistent_volume_v1.filestore[0].metadata[0].name : null
+    resources {
+      requests = { storage = local.static_volume ? "${var.filestore_capacity_gb}Gi" : "${var.workspace_size_gb}Gi" }
+    }
+  }
+  # WaitForFirstConsumer classes bind when MinIO starts, after this resource is created.
+  wait_until_bound = false
+
+  depends_on = [
+    kubernetes_storage_class_v1.efs,
+    kubernetes_storage_class_v1.filestore,
+    helm_release.nfs_subdir,
+    helm_release.nfs_server,
+  ]
+}
+
+# --- MinIO: S3 over the workspace volume --------------------------------------------------------
+
+resource "random_password" "minio_user" {
+  length  = 20
+  special = false
+}
+
+resource "random_password" "minio_password" {
+  length  = 40
+  special = false
+}
+
+resource "kubernetes_secret_v1" "minio" {
+  metadata {
+    name      = var.minio_name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.minio_labels
+  }
+  type = "Opaque"
+  data = {
+    "root-user"     = random_password.minio_user.result
+    "root-password" = random_password.minio_password.result
+  }
+}
+
+# MinIO in its plain-file "FS mode" (the image variable): the volume is mounted at /export, so the
+# bucket `workspace` is the directory workspace/ on it and an object key is a file path below it.
+# Workflow pods mount the same claim with subPath `workspace` at /workspace: object
+# workspace/inputs/x/a.fq.gz is /workspace/inputs/x/a.fq.gz in a step. MinIO's own state
+# (.minio.sys: uploads in progress, config) must be on the same mount as the bucket: it writes an
+# object to .minio.sys/tmp and renames it into the bucket, and rename(2) fails across mounts.
+resource "kubernetes_deployment_v1" "minio" {
+  #checkov:skip=CKV_K8S_43:a dated MinIO release tag, never re-pushed; its digest could not be read from here (no registry access), see docs/notes/checkov.md
+  #checkov:skip=CKV_K8S_15:the tag is an immutable release, so IfNotPresent pulls the same image and keeps preloaded (air-gapped, minikube) images usable
+  metadata {
+    name      = var.minio_name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.minio_labels
+  }
+
+  spec {
+    replicas = 1 # FS mode is single-server
+    strategy {
+      type = "Recreate" # never two servers on one directory tree
+    }
+    selector {
+      match_labels = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+    }
+
+    template {
+      metadata {
+        labels = local.minio_labels
+      }
+
+      spec {
+        automount_service_account_token = false # MinIO never calls the Kubernetes API
+
+        security_context {
+          run_as_user     = var.workspace_uid
+          run_as_group    = var.workspace_uid
+          run_as_non_root = true
+          fs_group        = var.workspace_uid
+          seccomp_profile {
+            type = "RuntimeDefault"
+          }
+        }
+
+        # NFS-backed volumes (Filestore, some NFS exports) start owned by root with mode 755: give the
+        # volume root and the bucket directory to the user MinIO and the tool images run as. Only
+        # CAP_CHOWN, and only when the owner is wrong (EFS access points already enforce that user).
+        init_container {
+          name              = "workspace-owner"
+          image             = var.minio_image
+          image_pull_policy = "IfNotPresent"
+          command = ["/bin/sh", "-c", join(" ", [
+            "set -e; mkdir -p /export/workspace;",
+            "for d in /export /export/workspace; do",
+            "[ \"$(stat -c %u:%g \"$d\")\" = \"${var.workspace_uid}:${var.workspace_uid}\" ] || chown ${var.workspace_uid}:${var.workspace_uid} \"$d\";",
+            "done",
+          ])]
+          security_context {
+            run_as_user                = 0
+            run_as_non_root            = false
+            allow_privilege_escalation = false
+            read_only_root_filesystem  = true
+            capabilities {
+              drop = ["ALL"]
+              add  = ["CHOWN"]
+            }
+          }
+          resources {
+            requests = { cpu = "10m", memory = "16Mi" }
+            limits   = { cpu = "100m", memory = "64Mi" }
+          }
+          volume_mount {
+            name       = "workspace"
+            mount_path = "/export"
+          }
+        }
+
+        container {
+          name              = "minio"
+          image             = var.minio_image
+          image_pull_policy = "IfNotPresent"
+          args              = ["server", "/export", "--address", ":9000", "--certs-dir", "/tmp/certs"]
+
+          # Credentials as files (MinIO reads *_FILE), never in the environment.
+          env {
+            name  = "MINIO_ROOT_USER_FILE"
+            value = "/etc/minio/credentials/root-user"
+          }
+          env {
+            name  = "MINIO_ROOT_PASSWORD_FILE"
+            value = "/etc/minio/credentials/root-password"
+          }
+          env {
+            name  = "MINIO_BROWSER"
+            value = "off" # S3 only: no console port
+          }
+
+          port {
+            name           = "s3"
+            container_port = 9000
+          }
+
+          # Ref https://min.io/docs/minio/linux/operations/monitoring/healthcheck-probe.html
+          liveness_probe {
+            http_get {
+              path = "/minio/health/live"
+              port = "s3"
+            }
+            initial_delay_seconds = 10
+            period_seconds        = 20
+            failure_threshold     = 3
+          }
+          readiness_probe {
+            http_get {
+              path = "/minio/health/ready"
+              port = "s3"
+            }
+            period_seconds    = 10
+            failure_threshold = 3
+          }
+
+          resources {
+            requests = { cpu = "250m", memory = "512Mi" }
+            limits   = { cpu = "2", memory = "2Gi" }
+          }
+
+          security_context {
+            allow_privilege_escalation = false
+            read_only_root_filesystem  = true
+            run_as_non_root            = true
+            capabilities {
+              drop = ["ALL"]
+            }
+          }
+
+          volume_mount {
+            name       = "workspace"
+            mount_path = "/export"
+          }
+          volume_mount {
+            name       = "credentials"
+            mount_path = "/etc/minio/credentials"
+            read_only  = true
+          }
+          volume_mount {
+            name       = "tmp"
+            mount_path = "/tmp"
+          }
+        }
+
+        volume {
+          name = "workspace"
+          persistent_volume_claim {
+            claim_name = kubernetes_persistent_volume_claim_v1.workspace.metadata[0].name
+          }
+        }
+        volume {
+          name = "credentials"
+          secret {
+            secret_name  = kubernetes_secret_v1.minio.metadata[0].name
+            default_mode = "0440" # readable by the pod's fs_group
+          }
+        }
+        volume {
+          name = "tmp"
+          empty_dir {
+            size_limit = "64Mi"
+          }
+        }
+      }
+    }
+  }
+}
+
+resource "kubernetes_service_v1" "minio" {
+  metadata {
+    name      = var.minio_name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.minio_labels
+  }
+  spec {
+    type     = "ClusterIP" # inside the cluster only; `kubectl port-forward` from outside
+    selector = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+    port {
+      name        = "s3"
+      port        = 9000
+      target_port = "s3"
+    }
+  }
+}
+
+# --- aws: cluster autoscaler (managed node groups scale from and to zero) ------------------------
+
+resource "helm_release" "cluster_autoscaler" {
+  count      = var.target == "aws" ? 1 : 0
+  name       = "cluster-autoscaler"
+  namespace  = "kube-system"
+  repository = var.charts["cluster_autoscaler"].repository
+  chart      = var.charts["cluster_autoscaler"].chart
+  version    = var.charts["cluster_autoscaler"].version
+  wait       = true
+
+  # Ref https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md
+  values = [yamlencode({
+    cloudProvider = "aws"
+    awsRegion     = var.region
+    autoDiscovery = { clusterName = var.name }
+    rbac = {
+      # The name the IRSA role trusts (system:serviceaccount:kube-system:cluster-autoscaler).
+      serviceAccount = {
+        create      = true
+        name        = "cluster-autoscaler"
+        annotations = { "eks.amazonaws.com/role-arn" = var.autoscaler_role_arn }
+      }
+    }
+    extraArgs = {
+      "balance-similar-node-groups"   = true
+      "skip-nodes-with-local-storage" = false # workflow pods' emptyDirs must not pin nodes forever
+      "expander"                      = "least-waste"
+    }
+    resources = {
+      requests = { cpu = "100m", memory = "300Mi" }
+      limits   = { memory = "600Mi" }
+    }
+  })]
+}
+
+# --- NVIDIA device plugin (aws, onprem; GKE installs its own with the driver) ---------------------
+
+resource "helm_release" "nvidia_device_plugin" {
+  count      = var.gpu_device_plugin ? 1 : 0
+  name       = "nvidia-device-plugin"
+  namespace  = "kube-system"
+  repository = var.charts["nvidia_device_plugin"].repository
+  chart      = var.charts["nvidia_device_plugin"].chart
+  version    = var.charts["nvidia_device_plugin"].version
+  wait       = false # the GPU pool may be at zero nodes: a DaemonSet with no pods is ready
+
+  values = [yamlencode({
+    # Only on the GPU pool, by our label: the chart's default affinity wants node-feature-discovery
+    # labels that nothing here sets.
+    nodeSelector = var.gpu_node_selector
+    affinity     = null # null removes the chart's default (an empty map would be merged into it)
+    tolerations  = local.tolerate_gpu
+  })]
+}

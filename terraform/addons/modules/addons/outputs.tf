@@ -1,0 +1,29 @@
+output "namespace" {
+  description = "Namespace of the workflows, MinIO and the workspace claim."
+  value       = kubernetes_namespace_v1.workflows.metadata[0].name
+}
+
+output "workflow_service_account" {
+  description = "Service account the workflow pods run as."
+  value       = kubernetes_service_account_v1.workflow.metadata[0].name
+}
+
+output "workspace_pvc" {
+  description = "ReadWriteMany claim of the shared workspace (mount it with subPath workspace at /workspace)."
+  value       = kubernetes_persistent_volume_claim_v1.workspace.metadata[0].name
+}
+
+output "storage_class" {
+  description = "Storage class of the workspace claim (empty for the static Filestore volume)."
+  value       = kubernetes_persistent_volume_claim_v1.workspace.spec[0].storage_class_name
+}
+
+output "minio_service" {
+  description = "MinIO's S3 endpoint inside the cluster (ClusterIP)."
+  value       = "http://${kubernetes_service_v1.minio.metadata[0].name}.${kubernetes_namespace_v1.workflows.metadata[0].name}.svc:9000"
+}
+
+output "minio_secret" {
+  description = "Secret holding MinIO's credentials (keys root-user, root-password); the values are never outputs."
+  value       = kubernetes_secret_v1.minio.metadata[0].name
+}

@@ -1,0 +1,266 @@
+"""`bioinfra run --target onprem` and `bioinfra runs ...` against stand-ins, through the real CLI.
+
+STAND-INS (named): no Kubernetes API server and no MinIO can run here.
+  - the API server is kmock's emulator over real HTTP (tests/fakes/kube_api.py);
+  - Argo's controller is this test: it reads the Workflow bioinfra created, PATCHes its /status
+    (Running -> nodes -> Succeeded/Failed) and creates the pods with Argo's labels/annotations;
+  - MinIO (S3 over the shared volume) is moto_server's S3: the pods' writes into the run folder are
+    objects the test puts under runs/<id>/.
+What is real: the CLI, input checks, the kubernetes client and its watch, boto3 uploads/downloads,
+the rendered Workflow (checked against the strict Argo schema on the wire).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
+CREDS = {"root-user": "minio-user-x", "root-password": "s3cr3t-never-printed"}
+TEXT = {"Content-Type": "text/plain"}
+
+
+@pytest.fixture
+def onprem(kube_api, moto_endpoint: str, tmp_path: Path, env: dict[str, str]):
+    import base64
+
+    import boto3
+
+    kubeconfig = kube_api.kubeconfig(tmp_path / "kubeconfig")
+    (tmp_path / "bioinfra.yaml").write_text(yaml.safe_dump(
+        {"name": "lab", "target": "onprem", "onprem": {"kubeconfig": str(kubeconfig)}}))
+    kube_api.create("/api/v1/namespaces/bioinfra/secrets", {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bioinfra-minio", "namespace": "bioinfra"},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in CREDS.items()}})
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                      aws_access_key_id="x", aws_secret_access_key="x")
+    s3.create_bucket(Bucket="workspace")
+    env["BIOINFRA_MINIO_URL"] = moto_endpoint
+    return {"s3": s3, "api": kube_api, "kubeconfig": kubeconfig}
+
+
+def _created_workflow(api, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        posts = api.requests("POST", "/workflows")
+        if posts:
+            return posts[-1].data
+        time.sleep(0.1)
+    raise AssertionError("bioinfra never created a Workflow")
+
+
+def _node(wf: str, name: str, kind: str, phase: str, template: str = "", message: str = "",
+          started: str = "2026-11-27T08:00:00Z") -> tuple[str, dict[str, Any]]:
+    node_id = f"{wf}-{abs(hash(name)) % 10**9}"
+    body = {"id": node_id, "name": name, "displayName": name.split(".")[-1], "type": kind, "phase": phase,
+            "templateName": template, "startedAt": started}
+    if phase in ("Succeeded", "Failed", "Error"):
+        body["finishedAt"] = "2026-11-27T08:01:00Z"
+    if message:
+        body["message"] = message
+    return node_id, body
+
+
+def play_argo(api, s3, *, fail_step: str | None = None, preempt_step: str | None = None) -> threading.Thread:
+    """The Argo controller's part, in a thread: what a real cluster would do with the Workflow."""
+    result: dict[str, Any] = {}
+
+    def controller() -> None:
+        try:
+            wf = _created_workflow(api)
+            result["workflow"] = wf
+            name = wf["metadata"]["name"]
+            tasks = [t["name"] for t in next(t for t in wf["spec"]["templates"] if t["name"] == "main")["dag"]["tasks"]]
+            run_dir = f"runs/{name}"
+            nodes: dict[str, Any] = {}
+            nid, root = _node(name, name, "DAG", "Running")
+            nodes[nid] = root
+            api.patch_status(name, {"phase": "Running", "startedAt": "2026-11-27T08:00:00Z", "nodes": nodes})
+            for i, task in enumerate(tasks):
+                if task.startswith("stage-"):
+                    _, n = _node(name, f"{name}.{task}", "Skipped", "Skipped", message="when 'false' evaluated false")
+                    nodes[n["id"]] = n
+                    continue
+                pods = []
+                if task == preempt_step:
+                    pods.append(("Failed", "Pod was terminated in response to imminent node shutdown."))
+                pods.append(("Failed", "Error (exit code 1)") if task == fail_step else ("Succeeded", ""))
+                for attempt, (phase, message) in enumerate(pods):
+                    pid, pod_node = _node(name, f"{name}.{task}(0)[0].attempt({attempt})", "Pod", phase,
+                                          template=f"{task}-attempt", message=message,
+                                          started=f"2026-11-27T08:0{i}:{attempt}0Z")
+                    nodes[pid] = pod_node
+                    pod = f"{name}-{task}-attempt-{attempt}"
+                    api.create("/api/v1/namespaces/bioinfra/pods", {
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {"name": pod, "namespace": "bioinfra",
+                                     "labels": {"workflows.argoproj.io/workflow": name},
+                                     "annotations": {"workflows.argoproj.io/node-id": pid}},
+                        "spec": {"containers": [{"name": "main", "image": "x"}]}})
+                    log = f"{task} attempt {attempt}: {'samtools: truncated file' if phase == 'Failed' else 'done'}\n"
+                    api.call(lambda p=pod, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"]
+                             << TEXT << t.encode())
+                task_phase = pods[-1][0]
+                _, n = _node(name, f"{name}.{task}", "Retry", task_phase, template=task,
+                             message="child failed" if task_phase == "Failed" else "")
+                nodes[n["id"]] = n
+                api.patch_status(name, {"phase": "Running", "nodes": nodes})
+                if task_phase == "Failed":
+                    break
+                # What the step's pod wrote into the shared volume (the run folder in MinIO).
+                for rel in {"fastqc-r1": ["fastqc/lambda_R1_fastqc.html"], "align": ["align/lambda.sorted.bam"],
+                            "multiqc": ["multiqc/multiqc_report.html"]}.get(task, []):
+                    s3.put_object(Bucket="workspace", Key=f"{run_dir}/{rel}", Body=f"{task} output\n".encode())
+            final = "Failed" if fail_step else "Succeeded"
+            nodes[nid] = {**root, "phase": final, "finishedAt": "2026-11-27T08:09:00Z"}
+            api.patch_status(name, {"phase": final, "finishedAt": "2026-11-27T08:09:00Z", "nodes": nodes,
+                                    **({"message": f"child '{fail_step}' failed"} if fail_step else {})})
+        except Exception as exc:  # surfaced by the test through result["error"]
+            result["error"] = exc
+
+    thread = threading.Thread(target=controller, daemon=True)
+    thread.result = result  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def test_run_on_onprem_uploads_submits_follows_and_copies_back(onprem, cli, tmp_path: Path) -> None:
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo(api, s3, preempt_step="align")
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), timeout=120)
+    argo.join(10)
+    assert "error" not in argo.result, argo.result.get("error")
+    assert proc.returncode == 0, proc.stderr
+    wf = argo.result["workflow"]
+    # On the wire: the strict Argo schema, named after the run, labelled, in the bioinfra namespace.
+    jsonschema.validate(wf, ARGO_SCHEMA)
+    run_id = wf["metadata"]["name"]
+    assert run_id.startswith("fastqc-to-bwa-") and wf["metadata"]["namespace"] == "bioinfra"
+    assert wf["metadata"]["labels"]["bioinfra.io/run-id"] == run_id
+    params = {p["name"]: p.get("value") for p in wf["spec"]["arguments"]["parameters"]}
+    assert params["run-dir"] == f"runs/{run_id}" and params["stage-in"] == "" and params["stage-out"] == ""
+    # Inputs were uploaded content-addressed, with their checksum recorded.
+    for key in (params["r1"], params["r2"], params["reference"]):
+        head = s3.head_object(Bucket="workspace", Key=key)
+        assert len(head["Metadata"]["sha256"]) == 64
+    # Results and the report came back; logs were saved per step; manifest names the outcome.
+    assert (out / "multiqc" / "multiqc_report.html").read_text() == "multiqc output\n"
+    assert (out / "align" / "lambda.sorted.bam").is_file()
+    assert "align attempt 1: done" in (out / "logs" / "align.log").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["phase"] == "Succeeded" and manifest["workflow"] == f"bioinfra/{run_id}"
+    assert manifest["steps"]["align"]["attempts"] == 1  # the preempted attempt is not a failure
+    assert "node loss" in manifest["steps"]["align"]["message"]
+    assert manifest["outputs"]["multiqc/multiqc_report.html"]["bytes"] == len("multiqc output\n")
+    assert f"report\t{out / 'multiqc' / 'multiqc_report.html'}" in proc.stdout
+    # The watch drove the progress, and the MinIO credentials appear nowhere.
+    assert any(r.params.get("watch", "").lower() == "true" for r in api.requests("GET", "/workflows"))
+    everything = proc.stdout + proc.stderr + "".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+    assert CREDS["root-password"] not in everything and CREDS["root-user"] not in everything
+
+
+def test_failed_step_exits_5_with_its_log_and_runs_commands(onprem, cli, tmp_path: Path) -> None:
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo(api, s3, fail_step="align")
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), timeout=120)
+    argo.join(10)
+    assert "error" not in argo.result, argo.result.get("error")
+    assert proc.returncode == 5, proc.stderr
+    assert "step 'align' failed" in proc.stderr and "samtools: truncated file" in proc.stderr
+    assert "samtools: truncated file" in (out / "logs" / "align.log").read_text()
+    assert json.loads((out / "manifest.json").read_text())["phase"] == "Failed"
+    run_id = argo.result["workflow"]["metadata"]["name"]
+    # Inputs were already in the workspace from an earlier run? Either way nothing is uploaded twice.
+    listed = cli("runs", "list", "--target", "onprem", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {r["run_id"]: r["phase"] for r in json.loads(listed.stdout)}[run_id] == "Failed"
+    status = cli("runs", "status", run_id, "--target", "onprem", "--json")
+    assert status.returncode == 5 and json.loads(status.stdout)["steps"]["align"]["phase"] == "Failed"
+    logs = cli("runs", "logs", run_id, "--step", "align", "--target", "onprem")
+    assert logs.returncode == 0 and "samtools: truncated file" in logs.stdout
+    cancel = cli("runs", "cancel", run_id, "--target", "onprem")
+    assert cancel.returncode == 0 and "already ended" in cancel.stderr
+    missing = cli("runs", "status", "fastqc-to-bwa-nope", "--target", "onprem")
+    assert missing.returncode == 4 and "no run fastqc-to-bwa-nope" in missing.stderr
+
+
+def test_cancel_terminates_a_running_workflow(onprem, tmp_path: Path) -> None:
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.core.cluster_run import cancel_run
+
+    api = onprem["api"]
+    api.create("/apis/argoproj.io/v1alpha1/namespaces/bioinfra/workflows", {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+        "metadata": {"name": "fastqc-to-bwa-x", "namespace": "bioinfra"}, "spec": {"entrypoint": "main"}})
+    api.patch_status("fastqc-to-bwa-x", {"phase": "Running"})
+    message = cancel_run(connect(onprem["kubeconfig"]), "fastqc-to-bwa-x")
+    assert "cancel requested" in message
+    patch = api.requests("PATCH", "/workflows/fastqc-to-bwa-x")[-1]
+    assert patch.data == {"spec": {"shutdown": "Terminate"}}
+
+
+def test_unreachable_cluster_exits_13_before_anything(tmp_path: Path, cli) -> None:
+    from tests.conftest import free_port
+
+    kubeconfig = tmp_path / "kc"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "c",
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    (tmp_path / "bioinfra.yaml").write_text(yaml.safe_dump({"target": "onprem", "onprem": {"kubeconfig": str(kubeconfig)}}))
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(tmp_path / "o"), timeout=120)
+    assert proc.returncode == 13, proc.stderr
+    assert "does not answer" in proc.stderr and not (tmp_path / "o").exists()
+
+
+def test_remote_inputs_are_for_their_cloud_only(tmp_path: Path, cli) -> None:
+    (tmp_path / "bioinfra.yaml").write_text(yaml.safe_dump({"target": "onprem"}))
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "--dry-run", "--r1", "s3://b/a_R1.fq.gz",
+               "--r2", "s3://b/a_R2.fq.gz", "--reference", "s3://b/ref.fa")
+    assert proc.returncode == 4 and "read in place only on target aws" in proc.stderr
+
+
+def test_s3_inputs_on_aws_are_checked_and_staged_in_by_the_workflow(moto_endpoint: str, monkeypatch) -> None:
+    """Inputs on S3 are read in place: checked to exist (moto), then copied by the stage-in step."""
+    import boto3
+
+    from bioinfra.config import parse_config
+    from bioinfra.core.cluster_run import ClusterRunRequest, build_workflow, check_cluster_inputs
+    from bioinfra.errors import InputError
+
+    monkeypatch.setenv("BIOINFRA_AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="eu-west-2")
+    s3.create_bucket(Bucket="lab-data-in", CreateBucketConfiguration={"LocationConstraint": "eu-west-2"})
+    for key in ("S1_R1.fastq.gz", "S1_R2.fastq.gz", "ref.fa.gz"):
+        s3.put_object(Bucket="lab-data-in", Key=key, Body=b"x")
+    config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
+    req = ClusterRunRequest("aws", r1="s3://lab-data-in/S1_R1.fastq.gz", r2="s3://lab-data-in/S1_R2.fastq.gz",
+                            reference="s3://lab-data-in/ref.fa.gz")
+    sample, staged, _ = check_cluster_inputs(config, req)
+    assert sample == "S1"
+    wf = build_workflow(config, "fastqc-to-bwa-t", sample, staged, qc_gate=False,
+                        stage_out=":s3,provider=AWS,env_auth=true:lab-results/runs/fastqc-to-bwa-t")
+    jsonschema.validate(wf, ARGO_SCHEMA)
+    params = {p["name"]: p.get("value") for p in wf["spec"]["arguments"]["parameters"]}
+    lines = params["stage-in"].splitlines()
+    assert lines[0].startswith(":s3,provider=AWS,env_auth=true:lab-data-in/S1_R1.fastq.gz\tinputs/remote-")
+    assert params["r1"] == lines[0].split("\t")[1]
+    missing = ClusterRunRequest("aws", r1="s3://lab-data-in/nope.fq.gz", r2=req.r2, reference=req.reference)
+    with pytest.raises(InputError, match="cannot read it"):
+        check_cluster_inputs(config, missing)

@@ -1,0 +1,340 @@
+"""`bioinfra doctor`: every check a run needs, each failure with its fix, exit 12 when not ready.
+
+STAND-INS, named: the cluster is kmock's Kubernetes emulator (tests/fakes/kube_api.py) over real HTTP
+on 127.0.0.1, holding the objects the addons stack would install (the test creates them: kmock has
+no controllers, so a Deployment's readyReplicas or a claim's phase is what the test says); the image
+registry is a few lines of http.server answering the Docker Registry v2 manifest HEAD; AWS is
+moto_server. The local-target test uses the real tools on this machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bioinfra.config import parse_config
+from bioinfra.core.doctor import (
+    FAILED,
+    OK,
+    SKIPPED,
+    WARNING,
+    Doctor,
+    NotReadyError,
+    check_service_account,
+    diagnose,
+    require_ready,
+)
+from bioinfra.errors import ExitCode
+from bioinfra.images import image_ref
+from tests.conftest import free_port, require_native_tools
+
+pytestmark = pytest.mark.integration
+
+NS = "bioinfra"
+CONTROLLER = "argo-workflows-workflow-controller"
+SECRET_VALUES = ("minio-admin-user", "s3cr3t-passw0rd-never-shown")
+CLUSTER_CHECKS = ("argo workflows", "workflow controller", "storage class", "workspace volume", "minio service",
+                  "minio credentials", "workflow service account")
+
+
+# -- stand-ins ------------------------------------------------------------------------------------
+
+
+class FakeRegistry:
+    """Docker Registry HTTP API v2, only HEAD /v2/<repo>/manifests/<ref>: 200 for `images`, else 404."""
+
+    def __init__(self) -> None:
+        self.images: set[str] = set()  # "bioinfra/fastqc:0.11.9-abc"
+        self.seen: list[str] = []
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_HEAD(self) -> None:  # noqa: N802
+                registry.seen.append(self.path)
+                path = self.path.removeprefix("/v2/")
+                repo, _, ref = path.partition("/manifests/")
+                self.send_response(200 if f"{repo}:{ref}" in registry.images else 404)
+                self.send_header("Docker-Content-Digest", "sha256:" + "0" * 64)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def push_all(self) -> None:
+        for name in ("fastqc", "bwa-mem2"):
+            self.images.add(image_ref(f"{self.host}/bioinfra", name).split("/", 1)[1])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    fake = FakeRegistry()
+    fake.push_all()
+    yield fake
+    fake.close()
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def install_addons(api, *, ready: int = 1, phase: str = "Bound", binding: str = "Immediate",
+                   secret: bool = True) -> None:
+    """What the addons stack leaves in a healthy onprem cluster (no onprem.storage_class: bioinfra-rwx)."""
+    meta = {"namespace": NS}
+    api.create(f"/apis/apps/v1/namespaces/{NS}/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": CONTROLLER, **meta},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "wc"}},
+                 "template": {"metadata": {"labels": {"app": "wc"}},
+                              "spec": {"containers": [{"name": "controller", "image": "argo"}]}}},
+        "status": {"replicas": 1, "readyReplicas": ready} if ready else {"replicas": 1}})
+    api.create("/apis/storage.k8s.io/v1/storageclasses", {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "bioinfra-rwx"},
+        "provisioner": "cluster.local/nfs-server-provisioner", "volumeBindingMode": binding})
+    status = {"phase": phase}
+    if phase == "Bound":
+        status.update(accessModes=["ReadWriteMany"], capacity={"storage": "100Gi"})
+    api.create(f"/api/v1/namespaces/{NS}/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "bioinfra-workspace", **meta},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "bioinfra-rwx",
+                 "resources": {"requests": {"storage": "100Gi"}},
+                 **({"volumeName": "pvc-0001"} if phase == "Bound" else {})},
+        "status": status})
+    api.create(f"/api/v1/namespaces/{NS}/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "bioinfra-minio", **meta},
+        "spec": {"type": "ClusterIP", "ports": [{"name": "s3", "port": 9000}]}})
+    if secret:
+        api.create(f"/api/v1/namespaces/{NS}/secrets", {
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bioinfra-minio", **meta},
+            "data": {"root-user": _b64(SECRET_VALUES[0]), "root-password": _b64(SECRET_VALUES[1])}})
+    api.create(f"/api/v1/namespaces/{NS}/serviceaccounts", {
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bioinfra-workflow", **meta}})
+
+
+def onprem_config(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry) -> Path:
+    path = tmp_path / "bioinfra.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "lab", "target": "onprem", "registry": {"url": f"{registry.host}/bioinfra"},
+        "local": {"workspace": str(tmp_path / "workspace")},
+        "onprem": {"kubeconfig": str(kubeconfig)},
+    }))
+    return path
+
+
+def run_doctor(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry):
+    path = onprem_config(tmp_path, kubeconfig, registry)
+    config = parse_config(yaml.safe_load(path.read_text()), source=str(path))
+    checks = diagnose(config, path, timeout=3)
+    return {c.name: c for c in checks}, checks
+
+
+# -- through the CLI ------------------------------------------------------------------------------
+
+
+def test_all_green_onprem_cluster_exits_0_and_reads_each_object(kube_api, registry, cli, tmp_path):
+    install_addons(kube_api)
+    config = onprem_config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"), registry)
+
+    proc = cli("--config", str(config), "doctor", "--json", timeout=120)
+
+    assert proc.returncode == 0, proc.stderr
+    checks = json.loads(proc.stdout)
+    assert [c["name"] for c in checks] == ["config", "kubeconfig", "api server", *CLUSTER_CHECKS, "tool images"]
+    assert all(c["status"] == "ok" and c["ok"] for c in checks), checks
+    by_name = {c["name"]: c for c in checks}
+    assert "v1.31.2-kmock" in by_name["api server"]["detail"]
+    assert f"{CONTROLLER}: 1/1 ready" in by_name["workflow controller"]["detail"]
+    assert "Bound to pvc-0001" in by_name["workspace volume"]["detail"]
+    # One ✓ line per check on stderr; the secret's values appear nowhere.
+    assert proc.stderr.count("✓ ") == len(checks)
+    for value in SECRET_VALUES:
+        assert value not in proc.stdout + proc.stderr
+        assert _b64(value) not in proc.stdout + proc.stderr
+    # The wire: one read of each thing the addons stack installs, nothing written.
+    for path in ("/version", f"/apis/argoproj.io/v1alpha1/namespaces/{NS}/workflows",
+                 f"/apis/apps/v1/namespaces/{NS}/deployments", "/apis/storage.k8s.io/v1/storageclasses/bioinfra-rwx",
+                 f"/api/v1/namespaces/{NS}/persistentvolumeclaims/bioinfra-workspace",
+                 f"/api/v1/namespaces/{NS}/services/bioinfra-minio", f"/api/v1/namespaces/{NS}/secrets/bioinfra-minio",
+                 f"/api/v1/namespaces/{NS}/serviceaccounts/bioinfra-workflow"):
+        assert [r for r in kube_api.requests("GET", path) if str(r.url.path) == path], f"no GET {path}"
+    assert not [r for r in kube_api.requests() if r.method not in ("GET", "POST")]
+    assert len(kube_api.requests("POST")) == 6  # only the test's own creates
+    assert len(registry.seen) == 2  # one manifest HEAD per pipeline image
+
+
+def test_unreachable_api_fails_fast_and_skips_what_depends_on_it(cli, tmp_path, registry):
+    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
+        "clusters": [{"name": "gone", "cluster": {"server": closed}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}]}))
+    config = onprem_config(tmp_path, kubeconfig, registry)
+
+    started = time.monotonic()
+    proc = cli("--config", str(config), "doctor", timeout=120)
+    elapsed = time.monotonic() - started
+
+    assert proc.returncode == ExitCode.PREFLIGHT_FAILED == 12, proc.stderr
+    assert elapsed < 20, f"doctor took {elapsed:.1f} s against a closed port"
+    lines = proc.stderr.splitlines()
+    api_line = next(i for i, line in enumerate(lines) if line.startswith("✗ api server"))
+    assert closed in lines[api_line] and "does not answer" in lines[api_line]
+    assert "kubectl --kubeconfig" in lines[api_line + 1]  # the fix, on its own indented line
+    for name in CLUSTER_CHECKS:
+        line = next(line for line in lines if line[2:].startswith(name))
+        assert line.startswith("! ") and "skipped" in line, line
+    assert any(line.startswith("✓ tool images") for line in lines)  # does not need the cluster
+    assert "✗ not ready: 1 of 11 checks failed (api server)" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_local_target_with_the_tools_of_this_machine(cli, tmp_path):
+    require_native_tools()
+    proc = cli("doctor", "--target", "local", "--json", timeout=120)
+
+    assert proc.returncode == 0, proc.stderr
+    checks = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert list(checks) == ["config", "native tools", "workspace"]
+    assert checks["config"]["detail"].startswith("built-in defaults")
+    assert checks["native tools"]["status"] in ("ok", "warning")  # warning: bwa instead of bwa-mem2
+    assert "samtools" in checks["native tools"]["detail"]
+    assert "bioinfra/workspace will be created" in checks["workspace"]["detail"]  # a doctor creates nothing
+    assert not (tmp_path / "cache" / "bioinfra").exists()
+
+
+def test_help_documents_the_exit_codes(cli):
+    proc = cli("doctor", "--help", timeout=60)
+    assert proc.returncode == 0
+    assert "12" in proc.stdout and "not ready" in proc.stdout
+
+
+# -- through the functions ------------------------------------------------------------------------
+
+
+def test_controller_with_no_ready_replica_fails_with_how_to_look(kube_api, registry, tmp_path):
+    install_addons(kube_api, ready=0)
+    by_name, checks = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    controller = by_name["workflow controller"]
+    assert controller.status == FAILED
+    assert "0/1 replicas ready" in controller.detail
+    assert f"kubectl -n {NS} describe deployment {CONTROLLER}" in controller.fix
+    assert [c.name for c in checks if c.status == FAILED] == ["workflow controller"]
+    with pytest.raises(NotReadyError) as raised:
+        require_ready(checks)
+    assert raised.value.exit_code == 12 and raised.value.checks == checks
+
+
+def test_pending_workspace_claim_fails_when_binding_is_immediate(kube_api, registry, tmp_path):
+    install_addons(kube_api, phase="Pending")
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    claim = by_name["workspace volume"]
+    assert claim.status == FAILED
+    assert "Pending" in claim.detail and "provisioner is missing" in claim.detail
+    assert "describe pvc bioinfra-workspace" in claim.fix
+
+
+def test_pending_workspace_claim_is_a_warning_when_the_class_waits_for_a_pod(kube_api, registry, tmp_path):
+    install_addons(kube_api, phase="Pending", binding="WaitForFirstConsumer")
+    by_name, checks = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    claim = by_name["workspace volume"]
+    assert claim.status == WARNING and claim.ok
+    assert "WaitForFirstConsumer" in claim.detail and "first pod mounts it" in claim.detail
+    require_ready(checks)  # a warning alone is not "not ready"
+
+
+def test_missing_minio_secret_fails_and_names_the_fix(kube_api, registry, tmp_path):
+    install_addons(kube_api, secret=False)
+    by_name, checks = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    secret = by_name["minio credentials"]
+    assert secret.status == FAILED
+    assert f"no Secret {NS}/bioinfra-minio" in secret.detail
+    assert secret.fix.startswith("`bioinfra up onprem`")
+    assert by_name["minio service"].status == OK
+    assert kube_api.requests("GET", f"/api/v1/namespaces/{NS}/secrets/bioinfra-minio")
+
+
+def test_argo_not_installed_skips_the_controller(kube_api, registry, tmp_path):
+    install_addons(kube_api)
+    kube_api.call(lambda: kube_api.k.resources.__delitem__("argoproj.io/v1alpha1/workflows"))
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    assert by_name["argo workflows"].status == FAILED
+    assert "Argo Workflows is not installed" in by_name["argo workflows"].detail
+    assert by_name["argo workflows"].fix.startswith("`bioinfra up onprem`")
+    assert by_name["workflow controller"].status == SKIPPED
+    assert "argo workflows" in by_name["workflow controller"].detail
+    assert not kube_api.requests("GET", f"/apis/apps/v1/namespaces/{NS}/deployments")
+
+
+def test_images_missing_from_the_registry_fail_with_the_push_command(kube_api, registry, tmp_path):
+    install_addons(kube_api)
+    registry.images.clear()
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    images = by_name["tool images"]
+    assert images.status == FAILED
+    assert "fastqc" in images.detail and "bwa-mem2" in images.detail
+    assert "bioinfra images push" in images.fix
+    # bwa-mem2 is looked for under both aligner variants before it is called missing.
+    assert len(registry.seen) == 3
+
+
+@pytest.mark.parametrize("target,annotation", [("aws", "eks.amazonaws.com/role-arn"),
+                                               ("gcp", "iam.gke.io/gcp-service-account")])
+def test_cloud_service_account_must_carry_its_identity(kube_api, tmp_path, target, annotation):
+    from bioinfra.adaptors.kube import connect
+
+    api_path = f"/api/v1/namespaces/{NS}/serviceaccounts"
+    kube_api.create(api_path, {"apiVersion": "v1", "kind": "ServiceAccount",
+                               "metadata": {"name": "bioinfra-workflow", "namespace": NS}})
+    config = parse_config({"target": target, "region": "eu-west-2" if target == "aws" else "europe-west2",
+                           "project": "my-project-123"}, source="test")
+    doctor = Doctor(config, None, timeout=3, kube=connect(kube_api.kubeconfig(tmp_path / "kc")))
+
+    bare = check_service_account(doctor)
+    assert bare.status == FAILED and annotation in bare.detail
+
+    kube_api.request("PATCH", f"{api_path}/bioinfra-workflow", {"metadata": {"annotations": {annotation: "wf-role"}}})
+    assert check_service_account(doctor).status == OK
+
+
+def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, tmp_path):
+    """moto_server (EMULATED AWS): the credentials work, there is no cluster, ECR has no repositories."""
+    monkeypatch.setenv("BIOINFRA_AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    config = parse_config({"name": "doctor-absent", "target": "aws", "region": "eu-west-2",
+                           "local": {"workspace": str(tmp_path / "ws")}}, source="test")
+    by_name = {c.name: c for c in diagnose(config, tmp_path / "bioinfra.yaml", timeout=3)}
+
+    assert by_name["credentials"].status == OK and "AWS account" in by_name["credentials"].detail
+    assert by_name["cluster"].status == FAILED
+    assert "no cluster 'doctor-absent'" in by_name["cluster"].detail
+    assert "bioinfra up aws" in by_name["cluster"].fix
+    for name in ("kubeconfig", "api server", *CLUSTER_CHECKS):
+        assert by_name[name].status == SKIPPED, name
+    assert by_name["tool images"].status == FAILED and "doctor-absent/fastqc" in by_name["tool images"].detail
