@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo test unit integration docker-up images bench bench-aws lint checkov clean
+.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-aws lint checkov clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,7 +15,13 @@ setup: ## install the tools (apt) and bioinfra (.venv); skips what is there
 demo: setup ## run fastqc-to-bwa on the bundled sample, on this machine
 	$(BIN)/bioinfra run fastqc-to-bwa
 
-test: setup lint ## lint, then every test (unit + real tools)
+demo-cellprofiler: setup cellprofiler ## run the cellprofiler screen (illum, batches, gather) on the bundled synthetic plates
+	$(BIN)/bioinfra run cellprofiler
+
+cellprofiler: ## headless CellProfiler for the native runtime, in .venv-cellprofiler (once, about a minute)
+	@scripts/cellprofiler-venv.sh >/dev/null
+
+test: setup cellprofiler lint ## lint, then every test (unit + real tools, real CellProfiler)
 	$(BIN)/python -m pytest
 
 unit: setup ## unit tests only (no bioinformatics tools needed)
@@ -33,6 +39,9 @@ images: setup docker-up ## build the tool images on the local base image (bwa wh
 bench: setup ## bioinfra vs the same commands as a serial script; writes bench/results.md
 	$(BIN)/python bench/run_bench.py
 
+bench-samples: setup ## only the many-samples part (render size/time vs sheet size, packing of 8 samples); updates bench/results.md
+	$(BIN)/python bench/samples_bench.py
+
 bench-aws: setup ## only the AWS part of the bench (plan/up/destroy against moto); updates bench/results.md
 	$(BIN)/python bench/aws_bench.py
 
@@ -40,9 +49,9 @@ checkov: setup ## checkov on the rendered AWS stacks (installs checkov into .ven
 	@scripts/checkov.sh
 
 lint: setup ## ruff, and the committed Argo schema is current
-	$(BIN)/ruff check bioinfra tests scripts bench
+	$(BIN)/ruff check bioinfra tests scripts bench templates
 	$(BIN)/python scripts/generate_argo_schema.py --check
 
 clean: ## remove the venv, caches and results/ (not ~/.cache/bioinfra)
-	rm -rf $(VENV) .venv-checkov results .pytest_cache .ruff_cache bench/work
+	rm -rf $(VENV) .venv-checkov .venv-cellprofiler results .pytest_cache .ruff_cache bench/work
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -109,10 +109,10 @@ def aws_section(repeats: int = 3) -> list[str]:
     ]
 
 
-def replace_section(text: str, section: list[str]) -> str:
-    """results.md with its AWS section replaced (or inserted before the raw repetitions)."""
+def replace_section(text: str, section: list[str], title: str = "## AWS (moto)") -> str:
+    """results.md with the section under `title` replaced (or inserted before the raw repetitions)."""
     block = "\n".join(section) + "\n"
-    marker = "\n## AWS (moto)\n"
+    marker = f"\n{title}\n"
     if marker in text:
         head, _, rest = text.partition(marker)
         ends = [i for i in (rest.find("\n## "), rest.find("\nRaw repetitions")) if i >= 0]

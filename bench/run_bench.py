@@ -142,6 +142,9 @@ def main() -> int:
     from bench.aws_bench import aws_section
 
     lines += aws_section()
+    from bench.samples_bench import samples_section
+
+    lines += samples_section(work / "samples", max(1, REPEATS // 2))
     lines += ["", "Raw repetitions (fastqc-to-bwa, native):", "", "```json", json.dumps(rows, indent=1), "```", ""]
     (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines[:14]))

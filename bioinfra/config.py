@@ -369,6 +369,17 @@ class PipelineSettings(StrictModel):
         return v
 
 
+class BudgetSettings(StrictModel):
+    """The cost guard (issue #8): `bioinfra run` on aws/gcp refuses a run whose estimate is above it."""
+
+    max_usd: Optional[float] = Field(
+        None,
+        gt=0,
+        description="most a run may cost, in USD, by `bioinfra estimate`'s model and price table; above it `run` "
+        "refuses (exit 14) unless --over-budget; unset: no limit",
+    )
+
+
 class Config(StrictModel):
     version: Literal[1] = 1
     name: str = Field("bioinfra", description="project / cluster name, a DNS label")
@@ -385,6 +396,7 @@ class Config(StrictModel):
     aws: AwsSettings = Field(default_factory=AwsSettings)
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     addons: AddonsSettings = Field(default_factory=AddonsSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -392,7 +404,7 @@ class Config(StrictModel):
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
             sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp",
-                        "addons")
+                        "addons", "budget")
             data = {k: v for k, v in data.items() if not (k in sections and v is None)}
             # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).
             defaults = DEFAULT_POOLS.get(str(data.get("target")))

@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     LEFTOVERS = 11  # destroy finished, but resources tagged with the cluster remain (each named)
     PREFLIGHT_FAILED = 12  # the cloud project/account is not ready (API off, no quota); nothing was created
     CLUSTER_UNREACHABLE = 13  # no kubeconfig, the API server does not answer, or it refuses our credentials
+    OVER_BUDGET = 14  # the run's cost estimate is above budget.max_usd; nothing was started (--over-budget overrides)
     INTERRUPTED = 130  # Ctrl-C; same as a shell's 128 + SIGINT
 
 
@@ -97,6 +98,27 @@ class ClusterUnreachableError(BioinfraError):
     """The cluster's API server cannot be used: no kubeconfig or context, no answer, or 401/403."""
 
     exit_code = ExitCode.CLUSTER_UNREACHABLE
+
+
+class OverBudgetError(BioinfraError):
+    """A run's estimated cost is above `budget.max_usd`: refused before anything was started.
+
+    Carries the numbers (estimate, budget, the largest cost items) so a script can report them."""
+
+    exit_code = ExitCode.OVER_BUDGET
+
+    def __init__(self, estimate_usd: float, max_usd: float, top_items: list[tuple[str, float]], *,
+                 what: str = "the run", hint: str | None = None) -> None:
+        items = ", ".join(f"{name} {usd:,.2f}" for name, usd in top_items)
+        super().__init__(
+            f"{what} is estimated at {estimate_usd:,.2f} USD, above budget.max_usd {max_usd:,.2f} USD"
+            + (f"; largest items: {items}" if items else ""),
+            hint=hint or "pass --over-budget to run it anyway, or raise budget.max_usd in bioinfra.yaml; "
+                         "`bioinfra estimate` shows every step and the assumptions",
+        )
+        self.estimate_usd = estimate_usd
+        self.max_usd = max_usd
+        self.top_items = top_items
 
 
 class WorkflowSpecError(BioinfraError):

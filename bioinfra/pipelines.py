@@ -56,18 +56,140 @@ class FastqcToBwaParams:
     stage_out: str = ""
 
 
-PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2"}
+@dataclass(frozen=True)
+class CellProfilerParams:
+    """A screen's run: every path workspace-relative (see bioinfra.core.screening for the layout)."""
+
+    images_dir: str
+    data_file: str
+    illum_pipeline: str
+    analysis_pipeline: str
+    run_dir: str
+    batch_size: int = 4
+    title: str = "screen"
+    parallelism: int | None = None  # --max-parallel: spec.parallelism
+    stage_in: str = ""
+    stage_out: str = ""
+
+
+@dataclass(frozen=True)
+class SamplesParams:
+    """fastqc-to-bwa over a sample sheet (see bioinfra.core.samples): workspace-relative paths."""
+
+    sheet: str  # the normalised TSV: sample, r1, r2, rg_id, rg_sm, rg_lb, rg_pl, rg_pu
+    reference: str
+    run_dir: str
+    chunk_size: int | None = None  # None: "auto", decided by the plan step from the sheet
+    align_threads: int | None = None
+    title: str = "samples"
+    parallelism: int | None = None
+    stage_in: str = ""
+    stage_out: str = ""
+
+
+PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2", "cellprofiler": "workflows/cellprofiler.yaml.j2"}
+SAMPLES_TEMPLATE = "workflows/fastqc-to-bwa-samples.yaml.j2"
+MAX_CHUNKS = 200  # --samples without --chunk-size: at most this many chunks (pods per stage)
+
+
+def common_variables(config: Config, target_name: str, images: dict[str, str] | None = None) -> dict[str, Any]:
+    """What every pipeline's template takes: retry budgets, images, pools, cluster names.
+    `images` (name -> reference) overrides the target's registry, e.g. with locally built images."""
+    registry = get_target(target_name).registry(config)
+    images = images or {}
+    return {
+        "retries": config.pipeline.retries,
+        "retry_backoff": config.pipeline.retry_backoff,
+        "preemption_retries": config.pipeline.preemption_retries,
+        "preemption_retry_expression": PREEMPTION_RETRY_EXPRESSION,
+        "minio_secret": MINIO_SECRET,
+        "images": {
+            "fastqc": images.get("fastqc") or image_ref(registry, "fastqc"),
+            "bwa_mem2": images.get("bwa-mem2") or image_ref(registry, "bwa-mem2"),
+            "cellprofiler": images.get("cellprofiler") or image_ref(registry, "cellprofiler"),
+        },
+        "pool_label": POOL_LABEL,
+        "pools": {"general": "general", "highcpu": "highcpu"},
+        "spot_toleration": config.node_pools.highcpu.spot,
+        "spot_taint_key": SPOT_TAINT_KEY,
+        "service_account": WORKFLOW_SERVICE_ACCOUNT,
+        "workspace_claim": WORKSPACE_CLAIM,
+    }
+
+
+SCREENING_SCRIPTS = ("plan_batches", "gather")
+
+
+def screening_scripts() -> dict[str, str]:
+    """The plan and gather programs, pasted verbatim into their steps (not through Jinja).
+
+    Argo substitutes every `{{...}}` in a script's source, so a program may not contain `{{`.
+    """
+    from bioinfra.render import templates_root
+
+    scripts = {}
+    for name in SCREENING_SCRIPTS:
+        path = templates_root() / "workflows" / "cellprofiler" / f"{name}.py"
+        text = path.read_text()
+        if "{{" in text or "BIOINFRA_PY" in text:
+            raise ValueError(f"{path} contains '{{{{' or the heredoc marker BIOINFRA_PY; it cannot go into a step")
+        scripts[name] = text.rstrip("\n")
+    return scripts
+
+
+def screening_variables(
+    config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        **common_variables(config, target_name, images),
+        "images_dir": params.images_dir,
+        "data_file": params.data_file,
+        "illum_pipeline": params.illum_pipeline,
+        "analysis_pipeline": params.analysis_pipeline,
+        "run_dir": params.run_dir,
+        "batch_size": params.batch_size,
+        "title": params.title,
+        "parallelism": params.parallelism,
+        "stage_in": params.stage_in,
+        "stage_out": params.stage_out,
+        "scripts": screening_scripts(),
+    }
+
+
+def render_cellprofiler(
+    config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
+) -> str:
+    return render(PIPELINES["cellprofiler"], **screening_variables(config, target_name, params, images))
+
+
+def samples_variables(
+    config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        **common_variables(config, target_name, images),
+        "sheet": params.sheet,
+        "reference": params.reference,
+        "run_dir": params.run_dir,
+        "chunk_size": params.chunk_size,
+        "max_chunks": MAX_CHUNKS,
+        "align_threads": params.align_threads or config.pipeline.align_threads,
+        "align_memory": config.pipeline.align_memory,
+        "title": params.title,
+        "parallelism": params.parallelism,
+        "stage_in": params.stage_in,
+        "stage_out": params.stage_out,
+    }
+
+
+def render_samples(config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None) -> str:
+    return render(SAMPLES_TEMPLATE, **samples_variables(config, target_name, params, images))
 
 
 def template_variables(
     config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """`images` (name -> reference) overrides the target's registry, e.g. with locally built images."""
-    target = get_target(target_name)
-    registry = target.registry(config)
-    images = images or {}
-    pools = config.node_pools
     return {
+        **common_variables(config, target_name, images),
         "sample": params.sample,
         "r1": params.r1,
         "r2": params.r2,
@@ -76,23 +198,8 @@ def template_variables(
         "qc_gate": params.qc_gate,
         "align_threads": params.align_threads or config.pipeline.align_threads,
         "align_memory": config.pipeline.align_memory,
-        "retries": config.pipeline.retries,
-        "retry_backoff": config.pipeline.retry_backoff,
-        "preemption_retries": config.pipeline.preemption_retries,
-        "preemption_retry_expression": PREEMPTION_RETRY_EXPRESSION,
         "stage_in": params.stage_in,
         "stage_out": params.stage_out,
-        "minio_secret": MINIO_SECRET,
-        "images": {
-            "fastqc": images.get("fastqc") or image_ref(registry, "fastqc"),
-            "bwa_mem2": images.get("bwa-mem2") or image_ref(registry, "bwa-mem2"),
-        },
-        "pool_label": POOL_LABEL,
-        "pools": {"general": "general", "highcpu": "highcpu"},
-        "spot_toleration": pools.highcpu.spot,
-        "spot_taint_key": SPOT_TAINT_KEY,
-        "service_account": WORKFLOW_SERVICE_ACCOUNT,
-        "workspace_claim": WORKSPACE_CLAIM,
     }
 
 

@@ -28,7 +28,7 @@ app = typer.Typer(
         "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input, 5 step failed, "
         "6 tool missing, 7 run busy, 8 not available on this target (yet), 9 Terraform failed, "
         "10 state locked, 11 resources left after destroy, 12 not ready (preflight, doctor), "
-        "13 cluster unreachable, 130 interrupted."
+        "13 cluster unreachable, 14 over budget, 130 interrupted."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -68,10 +68,11 @@ def _register() -> None:
     app.add_typer(cloud_cmd.state_app, name="state")
     app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
-    from bioinfra.cli import cluster_cmd, doctor_cmd, runs_cmd
+    from bioinfra.cli import cluster_cmd, doctor_cmd, estimate_cmd, runs_cmd
 
     app.command("kubeconfig")(cluster_cmd.kubeconfig)
     app.command("status")(cluster_cmd.status)
+    app.command("estimate")(estimate_cmd.estimate)
     app.command("doctor")(doctor_cmd.doctor)
     app.add_typer(runs_cmd.app, name="runs")
 

@@ -80,6 +80,8 @@ def status(
 
     Per pool (GKE node pool, EKS managed node group): state, machine type(s), spot or on-demand, nodes now (gcp: the instance groups' target size; aws: the node group's desired size), the autoscaler's bounds, GPUs per node and taints. Exit 12 if the cluster does not exist.
 
+    With a time-to-live (`up --ttl 8h`): a warning on stderr once the cluster is past it, else the time left; in --json a `ttl` object (absent when none is set).
+
     Examples:
 
       bioinfra status gcp
@@ -87,13 +89,60 @@ def status(
       bioinfra status aws --json | jq '.pools[] | {name, nodes}'
     """
     from bioinfra.core.cluster import status as read_status
+    from bioinfra.errors import BioinfraError, UnsupportedError
 
-    loaded, _ = _load(ctx, "status", target, config)
-    found = read_status(loaded)
+    try:
+        loaded, path = _load(ctx, "status", target, config)
+    except UnsupportedError:
+        # No status from the cloud for this target (onprem), but a time-to-live may still be due.
+        print_ttl(_ttl_only(ctx, target, config))
+        raise
+    ttl = ttl_of(loaded, path)
+    try:
+        found = read_status(loaded)
+    except BioinfraError:
+        print_ttl(ttl)  # the reminder matters most when the cluster is in trouble
+        raise
     if as_json:
-        typer.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False))
+        data = found.to_dict()
+        if ttl is not None and not isinstance(ttl, str):
+            data["ttl"] = ttl.to_dict()
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print_status(found)
+    print_ttl(ttl)
+
+
+def ttl_of(loaded, path: Optional[Path]):
+    """The TtlCheck, None, or the message of a TTL record that cannot be read (never fatal here)."""
+    from bioinfra.core.cluster import ttl_check
+    from bioinfra.errors import InputError
+
+    try:
+        return ttl_check(loaded, path)
+    except InputError as exc:
+        return f"{exc.message} ({exc.hint})" if exc.hint else exc.message
+
+
+def _ttl_only(ctx: typer.Context, target: str, config_path: Optional[Path]):
+    from bioinfra.config import load_config
+    from bioinfra.errors import BioinfraError
+
+    path = config_path or (ctx.obj or {}).get("config_path")
+    try:
+        return ttl_of(load_config(path, target=target), path)
+    except BioinfraError:
+        return None  # the config's own problem is not this command's to report
+
+
+def print_ttl(ttl) -> None:
+    """stderr: '! ... past its time-to-live ...' or '✓ ...: 3h left of its time-to-live ...'."""
+    if ttl is None:
         return
-    print_status(found)
+    if isinstance(ttl, str):
+        typer.echo(f"! {ttl}", err=True)
+    else:
+        typer.echo(f"{'!' if ttl.expired else '✓'} {ttl.message}", err=True)
 
 
 def print_status(found) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -10,6 +11,44 @@ def _is_local(target: str) -> bool:
     from bioinfra.targets import get_target
 
     return get_target(target).name == "local"
+
+
+def _ttl_recorder(ctx: typer.Context, target: str, ttl: str):
+    """Check --ttl now (before anything is planned) and return what records it once `up` is done.
+    The clock starts when `up` starts: the cluster bills from its first resource."""
+    from bioinfra.core import ttl as ttl_mod
+
+    off = ttl.strip().lower() in ttl_mod.OFF
+    if not off:
+        ttl_mod.parse_duration(ttl)
+    started = ttl_mod.now_utc()
+
+    def record() -> None:
+        from bioinfra.config import load_config
+        from bioinfra.core.provision import environment_root
+
+        config = load_config(ctx.obj["config_path"], target=target)
+        root = environment_root(config, ctx.obj["config_path"])
+        if off:
+            if ttl_mod.remove_ttl(root):
+                typer.echo(f"✓ time-to-live of {config.name} removed", err=True)
+            return
+        entry = ttl_mod.new_record(config.name, target, ttl, set_at=started)
+        ttl_mod.write_ttl(root, entry)
+        typer.echo(f"✓ time-to-live {entry.ttl}: `bioinfra destroy {target}` is due at "
+                   f"{entry.expires_at:%Y-%m-%d %H:%M} UTC (`bioinfra status {target}` reminds you)", err=True)
+
+    return record
+
+
+def _forget_ttl(ctx: typer.Context, target: str) -> None:
+    from bioinfra.config import load_config
+    from bioinfra.core.provision import environment_root
+    from bioinfra.core.ttl import remove_ttl
+
+    config = load_config(ctx.obj["config_path"], target=target)
+    if remove_ttl(environment_root(config, ctx.obj["config_path"])):
+        typer.echo(f"✓ time-to-live of {config.name} removed", err=True)
 
 
 def up(
@@ -24,6 +63,11 @@ def up(
     aligner: str = typer.Option("bwa-mem2", "--aligner", help="bwa-mem2 (official release) or bwa (Debian's)."),
     with_cellprofiler: bool = typer.Option(False, "--with-cellprofiler", help="Also build the CellProfiler image."),
     extra_ca: Optional[Path] = typer.Option(None, "--extra-ca", dir_okay=False, help="CA bundle to trust inside builds."),
+    ttl: Optional[str] = typer.Option(
+        None, "--ttl", metavar="DURATION",
+        help="aws/gcp/onprem: time-to-live such as 30m, 8h, 2d: `bioinfra status` warns once it is past "
+             "(nothing is destroyed by itself); `off` removes a recorded one.",
+    ),
 ) -> None:
     """Prepare a target. Undo with `bioinfra destroy TARGET`.
 
@@ -40,12 +84,34 @@ def up(
 
     onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer.
       bioinfra up onprem --yes
+
+    --ttl (aws, gcp, onprem) records when `bioinfra destroy` is due in .bioinfra/<name>/<target>/ttl.json; `bioinfra status TARGET` warns once it is past. Re-run `up --ttl` to move it; `destroy` removes it.
+      bioinfra up aws --yes --ttl 8h
     """
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import up_cloud
+        from bioinfra.errors import BioinfraError, TerraformFailedError
 
-        up_cloud(ctx, target, yes=yes, dry_run=dry_run, verbose=verbose)
+        record_ttl = _ttl_recorder(ctx, target, ttl) if ttl is not None else None
+        if dry_run and record_ttl is not None:
+            typer.echo("! --ttl: not recorded by a dry run", err=True)
+            record_ttl = None
+        try:
+            up_cloud(ctx, target, yes=yes, dry_run=dry_run, verbose=verbose)
+        except (TerraformFailedError, KeyboardInterrupt):
+            # A failed or interrupted apply may have created resources that bill: the TTL stands for
+            # them (best effort: the original error is what the user must see).
+            if record_ttl is not None:
+                with contextlib.suppress(BioinfraError, OSError):
+                    record_ttl()
+            raise
+        if record_ttl is not None:
+            record_ttl()
         return
+    if ttl is not None:
+        from bioinfra.errors import UnsupportedError
+
+        raise UnsupportedError("--ttl applies to clusters (aws, gcp, onprem): target local runs on this machine")
     from bioinfra.config import load_config
     from bioinfra.core.images import build_images, push_images
     from bioinfra.core.local_target import up_local
@@ -102,6 +168,8 @@ def destroy(
         from bioinfra.cli.cloud_cmd import destroy_cloud
 
         destroy_cloud(ctx, target, yes=yes, force_empty_buckets=force_empty_buckets)
+        # Only after a clean destroy: with leftovers (exit 11) something may still bill, so the TTL stays.
+        _forget_ttl(ctx, target)
         return
     from bioinfra.config import load_config
     from bioinfra.core.local_target import destroy_local

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bioinfra.adaptors.aws import AwsSession
     from bioinfra.adaptors.gcp import GcpSession
     from bioinfra.config import Config
+    from bioinfra.core.ttl import TtlCheck
 
 
 @dataclass
@@ -149,6 +150,15 @@ STATUS: dict[str, Callable[[Config], ClusterStatus]] = {"aws": _aws_status, "gcp
 def status(config: Config) -> ClusterStatus:
     """The cluster and its node pools as the cloud reports them now."""
     return _supported(STATUS, config, "status")(config)
+
+
+def ttl_check(config: Config, config_path: Optional[Path]) -> Optional[TtlCheck]:
+    """The time-to-live `up --ttl` recorded for this environment, against the clock (None: none set).
+    Read from local state only, so it is known even when the cloud does not answer."""
+    from bioinfra.core.provision import environment_root
+    from bioinfra.core.ttl import check
+
+    return check(environment_root(config, config_path))
 
 
 # -- dispatch -------------------------------------------------------------------------------------

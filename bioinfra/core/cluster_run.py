@@ -341,26 +341,65 @@ def task_of(node_name: str, workflow_name: str) -> Optional[str]:
     return re.split(r"[(.\[]", node_name[len(workflow_name) + 1:], maxsplit=1)[0]
 
 
+# A fan-out child is named "<task>(<index>:<item>)", as the local executor names it too.
+_CHILD_RE = re.compile(r"^([^(.\[]+)(\(\d+:[^)]*\))?")
+
+
+def step_of(node_name: str, workflow_name: str) -> Optional[str]:
+    """The step a node belongs to: its DAG task, or for a fan-out the child:
+    "<wf>.analyze(1:first:5,last:8)(0)[0].run(0)" -> "analyze(1:first:5,last:8)"."""
+    if not node_name.startswith(workflow_name + "."):
+        return None
+    match = _CHILD_RE.match(node_name[len(workflow_name) + 1:])
+    return match.group(0) if match else None
+
+
+def _state_from_node(state: TaskState, node: Optional[dict[str, Any]], pods: list[dict[str, Any]]) -> TaskState:
+    if node is not None:
+        state.phase = _PHASES.get(node.get("phase", "Pending"), PENDING)
+        state.started, state.finished = _epoch(node.get("startedAt")), _epoch(node.get("finishedAt"))
+        state.message = node.get("message", "") or ""
+    preempted = [p for p in pods if p.get("phase") in ("Failed", "Error") and PREEMPTED.search(p.get("message", ""))]
+    state.attempts = max(len(pods) - len(preempted), 1 if pods else 0)
+    if preempted:
+        note = f"{len(preempted)} node loss(es) retried, not counted as failures"
+        state.message = f"{state.message}; {note}" if state.message else note
+    return state
+
+
 def task_states(workflow: dict[str, Any], tasks: list[str], log_dir: Path, retries: int) -> dict[str, TaskState]:
     """Each DAG task's state from status.nodes: Argo names a DAG task's node "<workflow>.<task>";
-    its pods are below it ("<workflow>.<task>(0)[0].<step>(1)")."""
+    its pods are below it ("<workflow>.<task>(0)[0].<step>(1)"). A fan-out task (a TaskGroup
+    node) also gets one state per child, "<task>(<i>:<item>)", right after it."""
+    from bioinfra.executor.runner import safe_file_name
+
     name = workflow["metadata"]["name"]
     nodes = list(((workflow.get("status") or {}).get("nodes") or {}).values())
+    by_name = {n.get("name"): n for n in nodes}
+    pods_of: dict[str, list[dict[str, Any]]] = {}
+    for node in nodes:
+        if node.get("type") == "Pod":
+            pods_of.setdefault(step_of(node.get("name", ""), name) or "", []).append(node)
     states = {}
     for task in tasks:
-        state = TaskState(task, task, log_dir / f"{task}.log", max_attempts=retries + 1)
-        node = next((n for n in nodes if n.get("name") == f"{name}.{task}"), None)
-        if node is not None:
-            state.phase = _PHASES.get(node.get("phase", "Pending"), PENDING)
-            state.started, state.finished = _epoch(node.get("startedAt")), _epoch(node.get("finishedAt"))
-            state.message = node.get("message", "") or ""
-        pods = [n for n in nodes if n.get("type") == "Pod" and task_of(n.get("name", ""), name) == task]
-        preempted = [p for p in pods if p.get("phase") in ("Failed", "Error") and PREEMPTED.search(p.get("message", ""))]
-        state.attempts = max(len(pods) - len(preempted), 1 if pods else 0)
-        if preempted:
-            note = f"{len(preempted)} node loss(es) retried, not counted as failures"
-            state.message = f"{state.message}; {note}" if state.message else note
+        node = by_name.get(f"{name}.{task}")
+        children = sorted(
+            {step for step in (step_of(n.get("name", ""), name) for n in nodes) if step and step.startswith(task + "(")},
+            key=lambda step: int(step[len(task) + 1:].split(":", 1)[0]),
+        )
+        own_pods = [p for p in nodes if p.get("type") == "Pod" and task_of(p.get("name", ""), name) == task]
+        state = _state_from_node(TaskState(task, task, log_dir / f"{task}.log", max_attempts=retries + 1), node,
+                                 [] if children else own_pods)
         states[task] = state
+        if not children:
+            continue
+        state.children = len(children)
+        state.attempts = 0
+        for child in children:
+            child_state = TaskState(child, task, log_dir / f"{safe_file_name(child)}.log", max_attempts=retries + 1,
+                                    group=task)
+            states[child] = _state_from_node(child_state, by_name.get(f"{name}.{child}"), pods_of.get(child, []))
+            state.attempts += states[child].attempts
     return states
 
 
@@ -410,17 +449,21 @@ def pods_by_task(kube: Any, workflow: dict[str, Any], tasks: list[str], namespac
             by_node[node_id] = pod.metadata.name
     found: dict[str, list[tuple[dict, str]]] = {t: [] for t in tasks}
     for node_id, node in sorted(nodes.items(), key=lambda kv: kv[1].get("startedAt") or ""):
-        if node.get("type") != "Pod":
+        if node.get("type") != "Pod" or not by_node.get(node_id):
             continue
-        task = task_of(node.get("name", ""), name)
-        if task in found and by_node.get(node_id):
-            found[task].append((node, by_node[node_id]))
+        # A fan-out child's pods are its own step's ("analyze(1:first:5,last:8)"); else the task's.
+        for step in (step_of(node.get("name", ""), name), task_of(node.get("name", ""), name)):
+            if step in found:
+                found[step].append((node, by_node[node_id]))
+                break
     return found
 
 
 def save_logs(kube: Any, workflow: dict[str, Any], tasks: list[str], log_dir: Path, namespace: str = NAMESPACE
               ) -> dict[str, Path]:
     """Every attempt's log of every step into <log_dir>/<task>.log (attempts in order, headed)."""
+    from bioinfra.executor.runner import safe_file_name
+
     log_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for task, pods in pods_by_task(kube, workflow, tasks, namespace).items():
@@ -434,7 +477,7 @@ def save_logs(kube: Any, workflow: dict[str, Any], tasks: list[str], log_dir: Pa
                 text = f"(log not available: {exc})\n"
             parts.append(f"===== attempt {i}: pod {pod}, {node.get('phase')}"
                          + (f": {node['message']}" if node.get("message") else "") + " =====\n" + text)
-        path = log_dir / f"{task}.log"
+        path = log_dir / f"{safe_file_name(task)}.log"
         path.write_text("\n".join(parts))
         written[task] = path
     return written
@@ -485,7 +528,8 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
     run_id = workflow["metadata"]["name"]
     tasks = dag_tasks(workflow)
     states = task_states(workflow, tasks, output / "logs", retries)
-    logs = save_logs(kube, workflow, tasks, output / "logs")
+    # One log per step that ran pods: a fan-out's children each have their own.
+    logs = save_logs(kube, workflow, [n for n, s in states.items() if not s.children], output / "logs")
     say(f"saved {len(logs)} step log(s) under {output / 'logs'}")
     copied = fetch_results(store, run_id, output)
     say(f"copied {len(copied)} result file(s) from the cluster into {output}")
@@ -498,8 +542,24 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
         record["status"] = phase.lower()
         write_json_atomic(record_path, record)
     outcome = ClusterOutcome(run_id, output, phase, states, manifest, results_url)
+    if phase != "Succeeded" and workflow["metadata"].get("labels", {}).get("bioinfra.io/pipeline") == "cellprofiler":
+        from bioinfra.core.screening import screen_failure
+
+        result = RunResult(FAILED, states)
+        error = screen_failure(run_id, output, result, _read_json(output / "results" / "gather.json"))
+        error.message = error.message.replace(f"run {run_id} failed", f"run {run_id} {phase.lower()} on the cluster", 1)
+        error.hint = (f"read the batch logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
+                      f"`bioinfra runs status {run_id}`")
+        raise error
+    if phase != "Succeeded" and workflow["metadata"].get("labels", {}).get("bioinfra.io/mode") == "samples":
+        from bioinfra.core.samples import read_samples_tsv, samples_failure
+
+        error = samples_failure(run_id, output, RunResult(FAILED, states), read_samples_tsv(output / "samples.tsv"))
+        error.hint = (f"read the chunk logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
+                      f"`bioinfra runs status {run_id}`")
+        raise error
     if phase != "Succeeded":
-        failed = [s for s in states.values() if s.phase == FAILED] or list(states.values())[:1]
+        failed = [s for s in states.values() if s.phase == FAILED and not s.children] or list(states.values())[:1]
         step = failed[0]
         log = logs.get(step.name, step.log)
         error = StepFailedError(step.name, None, str(log), tail=log_tail(log))
@@ -511,13 +571,22 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
     return outcome
 
 
-def run_on_cluster(config: Config, config_path: Optional[Path], req: ClusterRunRequest, *, reporter: Any,
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, reporter: Any,
                    say: Callable[[str], None], input_progress: inputs_mod.Progress = None,
-                   kube: Any = None) -> ClusterOutcome:
+                   kube: Any = None, submit_run: Optional[Callable[..., Submitted]] = None) -> ClusterOutcome:
+    """Submit (fastqc-to-bwa by default; `submit_run` for another pipeline), follow, finish."""
     kube = kube or kube_for(config, config_path)
     say(f"cluster {kube.server} (context {kube.context}, Kubernetes {kube.version()})")
     with open_workspace(kube) as store:
-        sub = submit(config, config_path, req, kube=kube, store=store, say=say, input_progress=input_progress)
+        sub = (submit_run or submit)(config, config_path, req, kube=kube, store=store, say=say,
+                                     input_progress=input_progress)
         staged = [dataclasses.asdict(s) | {"remote": s.remote.url if s.remote else None} for s in sub.inputs]
         if req.detach:
             return ClusterOutcome(sub.run_id, sub.output, "Submitted", {}, None,

@@ -50,6 +50,7 @@ class RunRequest:
     resume: bool = False
     max_cpus: Optional[int] = None
     runtime: Optional[str] = None
+    max_parallel: Optional[int] = None  # at most this many steps at once
 
 
 @dataclass
@@ -84,9 +85,9 @@ def default_workspace(config: Config) -> Path:
     return Path(cache) / "bioinfra" / "workspace"
 
 
-def new_run_id(now: Optional[dt.datetime] = None) -> str:
+def new_run_id(now: Optional[dt.datetime] = None, *, pipeline: str = PIPELINE) -> str:
     now = now or dt.datetime.now(dt.timezone.utc)
-    return f"{PIPELINE}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+    return f"{pipeline}-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
 
 def sample_name_from(r1: Path) -> str:
@@ -304,24 +305,63 @@ def stage(workspace: Path, output: Path, run_id: str, checked: CheckedInputs) ->
     """Lay out the workspace: inputs linked in, the reference copied once, the run folder linked."""
     params = workspace_params(checked, run_id)
     for rel, facts in ((params.r1, checked.r1), (params.r2, checked.r2)):
-        link = workspace / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(facts.path.resolve())
-    ref = checked.reference
-    ref_path = workspace / params.reference
-    if not ref_path.is_file() or sha256_file(ref_path) != ref.sha256:
-        ref_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ref_path.with_name(f".{ref_path.name}.{os.getpid()}.tmp")
-        shutil.copyfile(ref.path, tmp)
-        os.replace(tmp, ref_path)
-    run_link = workspace / params.run_dir
+        link_into_workspace(workspace / rel, facts.path)
+    copy_into_workspace(workspace / params.reference, checked.reference.path, checked.reference.sha256)
+    link_run_folder(workspace, run_id, output)
+    return params
+
+
+def link_into_workspace(link: Path, target: Path) -> None:
+    """A workspace path that is this machine's file (inputs are linked, never copied)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target.resolve())
+
+
+def copy_into_workspace(path: Path, source: Path, sha256: str) -> None:
+    """A real copy (e.g. a reference, indexed beside it), made once: atomically, skipped when the
+    content is already there."""
+    if path.is_file() and sha256_file(path) == sha256:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, path)
+
+
+def link_run_folder(workspace: Path, run_id: str, output: Path) -> None:
+    """runs/<run-id> in the workspace is the output folder: steps write where the user looks."""
+    run_link = workspace / "runs" / run_id
     run_link.parent.mkdir(parents=True, exist_ok=True)
     if run_link.is_symlink():
         run_link.unlink()
     run_link.symlink_to(output)
-    return params
+
+
+STEP_KEYS = ("phase", "cached", "attempts", "exit_code", "wall_seconds", "message", "log")
+
+
+def manifest_steps(result: RunResult, output: Path, keys: tuple[str, ...] = STEP_KEYS) -> dict[str, dict[str, Any]]:
+    """Each step's outcome for manifest.json, its log path relative to the output folder."""
+    steps = {}
+    for name, state in result.tasks.items():
+        data = task_state_dict(state)
+        data["log"] = os.path.relpath(state.log, output)
+        steps[name] = {k: data[k] for k in keys}
+    return steps
+
+
+def dry_run_steps(workflow: Any, fan_out: int) -> list[str]:
+    """`step<TAB>...` lines of --dry-run, a fan-out shown with how many items it will have."""
+    lines = []
+    for name in topological_order(workflow.tasks):
+        task = workflow.task(name)
+        fan = f" x{fan_out} (withParam)" if task.fans_out else ""
+        after = f" after {task.depends}" if task.depends else ""
+        when = f" when {task.when}" if task.when else ""
+        lines.append(f"step\t{name}{fan} ({task.template}, {workflow.templates[task.template].cpu:g} cpu){after}{when}")
+    return lines
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -369,6 +409,7 @@ def _prepare(
         max_cpus=max_cpus,
         resume=req.resume,
         reporter=reporter,
+        max_parallel=req.max_parallel,
     )
     return executor, run_record, state_dir
 
@@ -422,32 +463,13 @@ def run_local(
     )
 
     workspace = usable_workspace(config)
-    created_output = not output.exists()
-    output.mkdir(parents=True, exist_ok=True)
-    lock = RunLock(output)
-    lock_fd = lock.acquire()
-    try:
-        try:
-            executor, run_record, state_dir = _prepare(
-                config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter, choice
-            )
-        except BaseException:
-            # Nothing ran yet: leave no half-made output folder behind.
-            if created_output:
-                shutil.rmtree(output, ignore_errors=True)
-            raise
-        t0 = time.monotonic()
-        result = executor.run()
-        makespan = time.monotonic() - t0
-        status = "interrupted" if result.interrupted else ("succeeded" if result.phase == SUCCEEDED else "failed")
-        manifest = build_manifest(run_record, result, output, choice.tools, makespan, runtime_name=choice.name)
-        manifest["status"] = status
-        manifest_path = output / "manifest.json"
-        write_json_atomic(manifest_path, manifest)
-        run_record["status"] = status
-        write_json_atomic(state_dir / "run.json", run_record)
-    finally:
-        lock.release()
+    result, manifest_path, manifest = execute(
+        output,
+        lambda lock_fd: _prepare(config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter,
+                                 choice),
+        lambda run_record, result, makespan: build_manifest(run_record, result, output, choice.tools, makespan,
+                                                            runtime_name=choice.name),
+    )
 
     if result.interrupted:
         raise InterruptedRunError(
@@ -455,10 +477,44 @@ def run_local(
             hint=f"continue with: bioinfra run {PIPELINE} --resume --output {output}",
         )
     if result.phase == FAILED:
-        failed = result.failed_tasks[0]
+        failed = result.failed_steps[0]
         tail = _tail(failed.log)
         raise StepFailedError(failed.name, failed.exit_code, str(failed.log), tail=tail)
     return RunOutcome(run_id, output, manifest_path, result, manifest.get("aligner"), manifest.get("notes", []))
+
+
+def execute(
+    output: Path,
+    prepare: Callable[[int], tuple[LocalExecutor, dict[str, Any], Path]],
+    manifest_for: Callable[[dict[str, Any], RunResult, float], dict[str, Any]],
+) -> tuple[RunResult, Path, dict[str, Any]]:
+    """Run a prepared Workflow in `output` under the run lock; write manifest.json and the status.
+
+    `prepare(lock_fd)` stages and renders and returns (executor, run record, state folder); if it
+    fails, a folder this call created is removed (nothing ran: nothing half-made is left)."""
+    created_output = not output.exists()
+    output.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(output)
+    lock_fd = lock.acquire()
+    try:
+        try:
+            executor, run_record, state_dir = prepare(lock_fd)
+        except BaseException:
+            if created_output:
+                shutil.rmtree(output, ignore_errors=True)
+            raise
+        t0 = time.monotonic()
+        result = executor.run()
+        status = "interrupted" if result.interrupted else ("succeeded" if result.phase == SUCCEEDED else "failed")
+        manifest = manifest_for(run_record, result, time.monotonic() - t0)
+        manifest["status"] = status
+        manifest_path = output / "manifest.json"
+        write_json_atomic(manifest_path, manifest)
+        run_record["status"] = status
+        write_json_atomic(state_dir / "run.json", run_record)
+    finally:
+        lock.release()
+    return result, manifest_path, manifest
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -474,14 +530,11 @@ _VERSION_KEYS = {"fastqc": "fastqc", "align": "aligner", "samtools-stats": "samt
 def build_manifest(
     run_record: dict[str, Any], result: RunResult, output: Path, tools: dict[str, str], makespan: float, *, runtime_name: str
 ) -> dict[str, Any]:
-    steps = {}
+    steps = manifest_steps(result, output)
     versions: dict[str, str] = {}
     files: dict[str, Any] = {}
     run_prefix = f"runs/{run_record['run_id']}/"
-    for name, state in result.tasks.items():
-        data = task_state_dict(state)
-        data["log"] = os.path.relpath(state.log, output)
-        steps[name] = {k: data[k] for k in ("phase", "cached", "attempts", "exit_code", "wall_seconds", "message", "log")}
+    for _name, state in result.tasks.items():
         if "tool-version" in state.output_parameters:
             versions[_VERSION_KEYS.get(state.template, state.template)] = state.output_parameters["tool-version"]
         for rel, facts in state.outputs.items():
@@ -536,9 +589,4 @@ def dry_run_plan(config: Config, req: RunRequest) -> list[str]:
         f"cpus\t{max_cpus}",
         f"inputs\tR1 {checked.r1.path} ({checked.r1.reads:,} reads), R2 {checked.r2.path}, reference {checked.reference.path} ({checked.reference.length:,} bp)",
     ]
-    for name in topological_order(workflow.tasks):
-        task = workflow.task(name)
-        after = f" after {task.depends}" if task.depends else ""
-        when = f" when {task.when}" if task.when else ""
-        lines.append(f"step\t{name} ({task.template}, {workflow.templates[task.template].cpu:g} cpu){after}{when}")
-    return lines
+    return lines + dry_run_steps(workflow, 0)

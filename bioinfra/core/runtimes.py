@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from bioinfra.core.tools import require_tools
+from bioinfra.core.tools import require_cellprofiler, require_tools
 from bioinfra.errors import BioinfraError, RunLockedError, ToolMissingError
 from bioinfra.executor.runtime import DockerRuntime, NativeRuntime, Runtime
 
-PIPELINE_IMAGES = ("fastqc", "bwa-mem2")
+# The images each pipeline's steps run on this machine (stage-in/out never run here).
+PIPELINE_IMAGES = {"fastqc-to-bwa": ("fastqc", "bwa-mem2"), "cellprofiler": ("cellprofiler",)}
 
 
 @dataclass
@@ -25,20 +26,21 @@ class RuntimeChoice:
     notes: list[str] = field(default_factory=list)
     images: Optional[dict[str, str]] = None  # docker: what the Workflow must name
     client: Any = None
+    path_prepend: tuple[str, ...] = ()  # native: folders put first on the steps' PATH
 
 
-def choose_runtime(requested: str, workspace: Path) -> RuntimeChoice:
+def choose_runtime(requested: str, workspace: Path, pipeline: str = "fastqc-to-bwa") -> RuntimeChoice:
     if requested == "native":
-        return _native("as asked")
+        return _native("as asked", pipeline)
     if requested == "docker":
-        return _docker(workspace, "as asked")
+        return _docker(workspace, "as asked", pipeline)
     try:
         # Cheap check first: without recorded images, do not import the Docker SDK or ping a
         # daemon (about 0.25 s of every native run otherwise).
-        _recorded_images(workspace)
-        return _docker(workspace, "auto: a Docker daemon answers and the images are built")
+        _recorded_images(workspace, pipeline)
+        return _docker(workspace, "auto: a Docker daemon answers and the images are built", pipeline)
     except BioinfraError as exc:
-        return _native(f"auto: not docker, because {exc.message}")
+        return _native(f"auto: not docker, because {exc.message}", pipeline)
 
 
 def _images_missing(missing: list[str]) -> ToolMissingError:
@@ -48,29 +50,32 @@ def _images_missing(missing: list[str]) -> ToolMissingError:
     )
 
 
-def _recorded_images(workspace: Path) -> dict[str, Any]:
+def _recorded_images(workspace: Path, pipeline: str) -> dict[str, Any]:
     from bioinfra.core.images import read_records
 
     records = read_records(workspace)
-    missing = [name for name in PIPELINE_IMAGES if not (records.get(name) or {}).get("ref")]
+    missing = [name for name in PIPELINE_IMAGES[pipeline] if not (records.get(name) or {}).get("ref")]
     if missing:
         raise _images_missing(missing)
     return records
 
 
-def _native(reason: str) -> RuntimeChoice:
+def _native(reason: str, pipeline: str) -> RuntimeChoice:
+    if pipeline == "cellprofiler":
+        found, prepend = require_cellprofiler()
+        return RuntimeChoice("native", reason, found, path_prepend=prepend)
     tools = require_tools()
     return RuntimeChoice("native", reason, tools.found, tools.notes)
 
 
-def _docker(workspace: Path, reason: str) -> RuntimeChoice:
+def _docker(workspace: Path, reason: str, pipeline: str) -> RuntimeChoice:
     from bioinfra.adaptors.docker import client as docker_client
     from bioinfra.adaptors.docker import sdk
 
     client = docker_client()
-    records = _recorded_images(workspace)
+    records = _recorded_images(workspace, pipeline)
     missing = []
-    for name in PIPELINE_IMAGES:  # recorded, but still in Docker's image store?
+    for name in PIPELINE_IMAGES[pipeline]:  # recorded, but still in Docker's image store?
         try:
             client.images.get(records[name]["ref"])
         except sdk().errors.ImageNotFound:
@@ -78,16 +83,16 @@ def _docker(workspace: Path, reason: str) -> RuntimeChoice:
     if missing:
         raise _images_missing(missing)
     # After `images push`, name each image by digest: exactly what was built and pushed.
-    images = {name: records[name].get("pinned") or records[name]["ref"] for name in PIPELINE_IMAGES}
+    images = {name: records[name].get("pinned") or records[name]["ref"] for name in PIPELINE_IMAGES[pipeline]}
     notes = []
-    if records["bwa-mem2"].get("aligner") == "bwa":
+    if (records.get("bwa-mem2") or {}).get("aligner") == "bwa" and "bwa-mem2" in images:
         notes.append("the aligner image was built with ALIGNER=bwa: the align step will use 'bwa mem' (same alignments)")
     return RuntimeChoice("docker", reason, images, notes, images, client)
 
 
 def make_runtime(choice: RuntimeChoice, *, lock_fd: int, workspace: Path, output: Path, input_paths: list[Path], run_id: str) -> Runtime:
     if choice.name == "native":
-        return NativeRuntime(inherit_fds=(lock_fd,))
+        return NativeRuntime(inherit_fds=(lock_fd,), path_prepend=choice.path_prepend)
     # Containers are not children of bioinfra: after a kill -9 they live on without the run lock.
     # Refuse to start a second writer while any container of this output folder still runs.
     leftovers = choice.client.containers.list(filters={"label": f"io.bioinfra.output={output}"})

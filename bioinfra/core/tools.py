@@ -7,8 +7,10 @@ binaries that ran, into the manifest.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bioinfra.errors import ToolMissingError
 
@@ -46,3 +48,28 @@ def require_tools() -> ToolCheck:
             hint=f"install them with: apt-get install -y --no-install-recommends {' '.join(missing)} (or run `make setup`)",
         )
     return ToolCheck(found=found, notes=notes)
+
+
+# Where `make cellprofiler` (scripts/cellprofiler-venv.sh) installs headless CellProfiler.
+CELLPROFILER_VENV_BIN = Path(__file__).resolve().parents[2] / ".venv-cellprofiler" / "bin"
+
+
+def require_cellprofiler() -> tuple[dict[str, str], tuple[str, ...]]:
+    """CellProfiler for the native runtime: $BIOINFRA_CELLPROFILER_BIN, else PATH, else the repo's
+    .venv-cellprofiler. Its folder goes first on the steps' PATH, so `python3` there is the one
+    beside it (the plan and gather steps need its pyarrow)."""
+    candidates = [os.environ.get("BIOINFRA_CELLPROFILER_BIN", ""), os.path.dirname(shutil.which("cellprofiler") or ""),
+                  str(CELLPROFILER_VENV_BIN)]
+    for folder in filter(None, candidates):
+        program = Path(folder) / "cellprofiler"
+        python = Path(folder) / "python3"
+        if program.is_file() and os.access(program, os.X_OK):
+            found = {"cellprofiler": str(program)}
+            if python.exists():
+                found["python3"] = str(python)
+            return found, (folder,)
+    raise ToolMissingError(
+        "the native runtime needs CellProfiler (headless), which is not installed here",
+        hint="install it with `make cellprofiler` (a venv at .venv-cellprofiler, about a minute), "
+             "or use the image: `bioinfra images build` then --runtime docker",
+    )

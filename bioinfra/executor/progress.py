@@ -10,13 +10,30 @@ from typing import TextIO
 from bioinfra.executor.runner import FAILED, OMITTED, RUNNING, SKIPPED, SUCCEEDED, RunResult, TaskState
 
 MARKS = {SUCCEEDED: "✓", FAILED: "✗", SKIPPED: "↷", OMITTED: "·", RUNNING: "…"}
+# A fan-out with more children than this is shown as its one summary row (plus any failed child).
+MAX_CHILD_ROWS = 16
+
+
+class _Groups:
+    """Which fan-out children to show: all of a small group, only the failures of a big one."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, int] = {}
+
+    def visible(self, task: TaskState) -> bool:
+        if task.children:
+            self.sizes[task.name] = task.children
+        if task.group is None:
+            return True
+        return self.sizes.get(task.group, 0) <= MAX_CHILD_ROWS or task.phase == FAILED
 
 
 def describe(state: TaskState) -> str:
     if state.phase == SUCCEEDED and state.cached:
         return "cached (outputs complete)"
     if state.phase == RUNNING:
-        text = "running" if state.attempts <= 1 else f"running (attempt {state.attempts}/{state.max_attempts})"
+        # A fan-out's row counts its children; attempts belong to each child.
+        text = "running" if state.attempts <= 1 or state.children else f"running (attempt {state.attempts}/{state.max_attempts})"
         return f"{text}: {state.message}" if state.message else text
     if state.phase in (SUCCEEDED, FAILED):
         wall = f" in {state.wall_seconds:.1f}s" if state.wall_seconds is not None else ""
@@ -32,6 +49,7 @@ class PlainReporter:
         self.stream = stream or sys.stderr
         self._lock = threading.Lock()
         self._last: dict[str, str] = {}
+        self._groups = _Groups()
 
     def started(self, tasks: list[TaskState]) -> None:
         with self._lock:
@@ -40,6 +58,8 @@ class PlainReporter:
     def changed(self, task: TaskState) -> None:
         line = f"{MARKS.get(task.phase, ' ')} {task.name}: {describe(task)}"
         with self._lock:  # steps report from their own threads
+            if not self._groups.visible(task):
+                return
             if self._last.get(task.name) != line:
                 self._last[task.name] = line
                 self._write(line)
@@ -63,7 +83,7 @@ class RichReporter:
         self.progress = Progress(
             SpinnerColumn(finished_text=""),
             TextColumn("{task.fields[mark]}"),
-            TextColumn("[bold]{task.fields[step]:<16}"),
+            TextColumn("[bold]{task.fields[step]:<24}"),
             TimeElapsedColumn(),
             TextColumn("{task.description}"),
             console=self.console,
@@ -71,15 +91,25 @@ class RichReporter:
         )
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._groups = _Groups()
 
     def started(self, tasks: list[TaskState]) -> None:
         for t in tasks:
-            self._ids[t.name] = self.progress.add_task("pending", step=t.name, mark=" ", total=1, start=False)
+            self._add(t.name)
         self.progress.start()
+
+    def _add(self, name: str) -> int:
+        self._ids[name] = self.progress.add_task("pending", step=name, mark=" ", total=1, start=False)
+        return self._ids[name]
 
     def changed(self, task: TaskState) -> None:
         with self._lock:
-            tid = self._ids[task.name]
+            if not self._groups.visible(task):
+                return
+            # Fan-out children appear once their task has expanded (`  analyze(0:first:1,last:4)`).
+            tid = self._ids.get(task.name)
+            if tid is None:
+                tid = self._add(task.name)
             mark = {SUCCEEDED: "[green]✓", FAILED: "[red]✗", SKIPPED: "[yellow]↷", OMITTED: "[dim]·"}.get(task.phase, " ")
             if task.phase == RUNNING:
                 self.progress.start_task(tid)

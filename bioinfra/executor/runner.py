@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import shlex
 import threading
 import time
@@ -27,7 +28,15 @@ from typing import Any, Protocol
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute
 from bioinfra.executor.runtime import Runtime, StepCommand
-from bioinfra.executor.workflow import Task, Template, Workflow, container_to_host, topological_order
+from bioinfra.executor.workflow import (
+    Task,
+    Template,
+    Workflow,
+    children_of,
+    container_to_host,
+    expand_items,
+    topological_order,
+)
 from bioinfra.files import sha256_file, write_json_atomic
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED = (
@@ -51,6 +60,8 @@ class TaskState:
     message: str = ""
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     output_parameters: dict[str, str] = field(default_factory=dict)
+    group: str | None = None  # a fan-out child: the task it belongs to
+    children: int = 0  # a fan-out task: how many items it expanded to
 
     @property
     def wall_seconds(self) -> float | None:
@@ -68,6 +79,11 @@ class RunResult:
     @property
     def failed_tasks(self) -> list[TaskState]:
         return [t for t in self.tasks.values() if t.phase == FAILED]
+
+    @property
+    def failed_steps(self) -> list[TaskState]:
+        """Failed steps that ran (a failed fan-out task is listed through its failed children)."""
+        return [t for t in self.failed_tasks if not t.children]
 
 
 class Reporter(Protocol):
@@ -114,6 +130,7 @@ class LocalExecutor:
         resume: bool = False,
         reporter: Reporter | None = None,
         sleep: Callable[[float], bool] | None = None,
+        max_parallel: int | None = None,
     ) -> None:
         missing = [v for v in workflow.volumes if v not in volume_roots]
         if missing:
@@ -126,6 +143,9 @@ class LocalExecutor:
         self.max_cpus = max(float(max_cpus), 1.0)
         self.resume = resume
         self.reporter = reporter or NullReporter()
+        self.fail_fast = workflow.fail_fast
+        # --max-parallel overrides the Workflow's own spec.parallelism when given.
+        self.parallelism = max_parallel or workflow.parallelism
         self._stop = threading.Event()
         self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
         topological_order(workflow.tasks)  # raises on a cycle before anything runs
@@ -164,7 +184,7 @@ class LocalExecutor:
         argv = [sub(c) for c in template.command]
         if template.kind == "script":
             source = sub(template.source or "")
-            script_path = self.state_dir / "scripts" / f"{task.name}.sh"
+            script_path = self.state_dir / "scripts" / f"{safe_file_name(task.name)}.sh"
             argv.append(str(script_path))
         argv += [sub(a) for a in template.args]
         if not argv:
@@ -189,7 +209,7 @@ class LocalExecutor:
     # -- resume ------------------------------------------------------------------------------
 
     def _marker(self, task: str) -> Path:
-        return self.state_dir / "steps" / f"{task}.json"
+        return self.state_dir / "steps" / f"{safe_file_name(task)}.json"
 
     def _cached(self, task: Task, resolved: _Resolved, ran_now: set[str]) -> dict[str, Any] | None:
         if not self.resume or any(up in ran_now for up in task.upstream) or not resolved.outputs:
@@ -281,7 +301,7 @@ class LocalExecutor:
     def run(self) -> RunResult:
         wf = self.workflow
         states = {
-            t.name: TaskState(name=t.name, template=t.template, log=self.log_dir / f"{t.name}.log") for t in wf.tasks
+            t.name: TaskState(name=t.name, template=t.template, log=self._log_path(t.name)) for t in wf.tasks
         }
         self.reporter.started(list(states.values()))
         done: queue.Queue[str] = queue.Queue()
@@ -290,9 +310,14 @@ class LocalExecutor:
         ran_now: set[str] = set()
         resolved_tasks: dict[str, _Resolved] = {}
         waited: set[str] = set()
-        failed = False
+        # Tasks in scheduling order: the DAG's, then each fan-out's children as they are expanded.
+        schedule: list[Task] = list(wf.tasks)
+        groups: dict[str, list[str]] = {}  # fan-out task -> its children
+        tolerated: set[str] = set()  # continueOn.failed: their failure neither stops others nor fails the run
+        stop_scheduling = False
         interrupted = False
-        pool = ThreadPoolExecutor(max_workers=max(1, len(wf.tasks)), thread_name_prefix="bioinfra-step")
+        # Threads are made on demand; the CPU budget (and parallelism) is what bounds concurrency.
+        pool = ThreadPoolExecutor(max_workers=256, thread_name_prefix="bioinfra-step")
 
         def finish(state: TaskState, phase: str, message: str = "") -> None:
             state.phase = phase
@@ -311,12 +336,71 @@ class LocalExecutor:
                 state.finished = time.time()
                 done.put(state.name)
 
+        def settle_group(parent: str) -> None:
+            """A fan-out task's phase from its children's (Argo's TaskGroup node)."""
+            children = [states[c] for c in groups[parent]]
+            counts: dict[str, int] = {}
+            for child in children:
+                counts[child.phase] = counts.get(child.phase, 0) + 1
+            state = states[parent]
+            state.attempts = sum(c.attempts for c in children)
+            summary = ", ".join(f"{n} {phase.lower()}" for phase, n in sorted(counts.items()))
+            if any(c.phase not in TERMINAL for c in children):
+                state.message = f"{len(children)} items: {summary}"
+                self.reporter.changed(state)
+                return
+            failed = [c.name for c in children if c.phase == FAILED]
+            if failed:
+                finish(state, FAILED, f"{len(failed)} of {len(children)} failed: {', '.join(failed[:5])}"
+                       + (", ..." if len(failed) > 5 else ""))
+            elif children and all(c.phase == SKIPPED for c in children):
+                finish(state, SKIPPED, f"{len(children)} items, all skipped")
+            elif any(c.phase == OMITTED for c in children):
+                finish(state, OMITTED, f"{len(children)} items: {summary}")
+            else:
+                finish(state, SUCCEEDED, f"{len(children)} items: {summary}")
+
+        def expand(task: Task, variables: dict[str, str]) -> None:
+            where = f"task '{task.name}'"
+            state = states[task.name]
+            try:
+                if task.with_param is not None:
+                    text = substitute(task.with_param, variables, where=f"{where} withParam")
+                    try:
+                        values = json.loads(text)
+                    except ValueError:
+                        raise WorkflowSpecError(f"{where}: withParam is not JSON: {text[:200]!r}") from None
+                    if not isinstance(values, list):
+                        raise WorkflowSpecError(f"{where}: withParam must be a JSON list, not {type(values).__name__}")
+                else:
+                    values = list(task.with_items or ())
+                children = children_of(task, expand_items(values, task.with_sequence))
+            except WorkflowSpecError as exc:  # Argo fails the task too; the others are judged as usual
+                finish(state, FAILED, exc.message)
+                return
+            groups[task.name] = [c.name for c in children]
+            state.phase = RUNNING
+            state.started = time.time()
+            state.children = len(children)
+            if task.continue_on_failed:
+                tolerated.add(task.name)
+            for child in children:
+                states[child.name] = TaskState(
+                    name=child.name, template=child.template, log=self._log_path(child.name), group=task.name
+                )
+                if task.continue_on_failed:
+                    tolerated.add(child.name)
+                schedule.append(child)
+            settle_group(task.name)  # the parent first: reporters learn the group's size from it
+            for child in children:
+                self.reporter.changed(states[child.name])
+
         try:
             while True:
                 progressed = True
-                while progressed and not failed:
+                while progressed and not stop_scheduling:
                     progressed = False
-                    for task in wf.tasks:
+                    for task in list(schedule):
                         state = states[task.name]
                         if state.phase != PENDING:
                             continue
@@ -332,12 +416,21 @@ class LocalExecutor:
                             finish(state, OMITTED, "its depends condition is false")
                             progressed = True
                             continue
-                        if task.when:
+                        # A fan-out's `when` may use {{item}}: each child evaluates its own.
+                        if task.when and not task.fans_out:
                             condition = substitute(task.when, variables, where=f"task '{task.name}' when")
                             if not evaluate_when(condition):
                                 finish(state, SKIPPED, f"when: {condition}")
                                 progressed = True
+                                if task.group:
+                                    settle_group(task.group)
                                 continue
+                        if task.fans_out:
+                            expand(task, variables)
+                            progressed = True
+                            continue
+                        if self.parallelism is not None and len(running) >= self.parallelism:
+                            break
                         # Resolved once: everything it depends on has finished, so it cannot change.
                         if task.name not in resolved_tasks:
                             resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template], variables)
@@ -350,6 +443,8 @@ class LocalExecutor:
                             state.outputs = marker["outputs"]
                             state.output_parameters = marker.get("output_parameters", {})
                             finish(state, SUCCEEDED, "outputs complete from an earlier run; skipped")
+                            if task.group:
+                                settle_group(task.group)
                             progressed = True
                             continue
                         need = resolved.command.cpus
@@ -359,6 +454,8 @@ class LocalExecutor:
                         free_cpus -= need
                         running[task.name] = need
                         ran_now.add(task.name)
+                        if task.group:  # a later task that depends on the fan-out must not trust its cache
+                            ran_now.add(task.group)
                         state.phase = RUNNING
                         state.started = time.time()
                         pool.submit(work, state, resolved)
@@ -369,8 +466,10 @@ class LocalExecutor:
                 free_cpus += running.pop(name)
                 state = states[name]
                 self.reporter.changed(state)
-                if state.phase == FAILED:
-                    failed = True
+                if state.group:
+                    settle_group(state.group)
+                if state.phase == FAILED and self.fail_fast and name not in tolerated:
+                    stop_scheduling = True
         except KeyboardInterrupt:
             interrupted = True
             self._stop.set()
@@ -380,15 +479,30 @@ class LocalExecutor:
         finally:
             pool.shutdown(wait=True)
 
-        culprit = next((s.name for s in states.values() if s.phase == FAILED), None)
-        for state in states.values():
+        culprit = next((s.name for s in states.values() if s.phase == FAILED and s.name not in tolerated), None)
+        for state in list(states.values()):
             if state.phase == PENDING:
                 reason = "interrupted" if interrupted else f"not started: step '{culprit}' failed"
                 finish(state, OMITTED, reason)
-        phase = FAILED if interrupted or any(s.phase == FAILED for s in states.values()) else SUCCEEDED
+        for parent in groups:
+            if states[parent].phase == RUNNING:
+                settle_group(parent)
+        failed = any(s.phase == FAILED and s.name not in tolerated for s in states.values())
+        phase = FAILED if interrupted or failed else SUCCEEDED
         result = RunResult(phase=phase, tasks=states, interrupted=interrupted)
         self.reporter.finished(result)
         return result
+
+    def _log_path(self, task: str) -> Path:
+        return self.log_dir / f"{safe_file_name(task)}.log"
+
+
+_UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._()+=-]")
+
+
+def safe_file_name(step: str) -> str:
+    """A step's name as a file name: a fan-out child "align(3:sample:S1)" -> "align(3_sample_S1)"."""
+    return _UNSAFE_FILE_CHARS.sub("_", step)
 
 
 def task_state_dict(state: TaskState) -> dict[str, Any]:

@@ -49,8 +49,11 @@ class NativeRuntime:
 
     name = "native"
 
-    def __init__(self, *, inherit_fds: tuple[int, ...] = (), grace_seconds: float = 5.0) -> None:
+    def __init__(
+        self, *, inherit_fds: tuple[int, ...] = (), grace_seconds: float = 5.0, path_prepend: tuple[str, ...] = ()
+    ) -> None:
         self._inherit_fds = inherit_fds
+        self._path_prepend = path_prepend
         self._grace = grace_seconds
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
@@ -58,6 +61,8 @@ class NativeRuntime:
 
     def run(self, command: StepCommand, log: IO[bytes]) -> int:
         env = {k: v for k, v in os.environ.items() if k not in command.unset_env}
+        if self._path_prepend:  # e.g. CellProfiler's own venv: its python3 has numpy and pyarrow
+            env["PATH"] = os.pathsep.join([*self._path_prepend, env.get("PATH", "")])
         env.update(command.env)
         with self._lock:
             if self._stopping:

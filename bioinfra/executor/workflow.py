@@ -16,12 +16,19 @@ attempt's own `retryStrategy` (node-level: spot preemption, eviction) only appli
 there is no preemption here, so it is ignored. The `bioinfra.io/outputs` annotation belongs on the
 attempt, whose pod writes the files.
 
+Fan-out (issues #7, #8): a DAG task may carry `withParam` (a JSON list, usually an earlier task's
+output parameter), `withItems` or `withSequence` (count | start/end, format); it runs once per item
+with `{{item}}` / `{{item.<key>}}` in its arguments, each child named as Argo names it
+("<task>(<i>:<item>)"). `continueOn.failed` on a task and `failFast: false` on the DAG let other
+tasks go on after a failure; `spec.parallelism` caps how many steps run at once.
+
 Anything else a Workflow uses that changes how it runs is rejected up front, not ignored.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -38,7 +45,10 @@ _CLUSTER_ONLY_TEMPLATE_KEYS = {
     "activeDeadlineSeconds", "podSpecPatch", "serviceAccountName", "securityContext", "priorityClassName",
     "script", "container", "dag", "archiveLocation", "timeout", "volumes",
 }
-_TASK_KEYS = {"name", "template", "arguments", "depends", "dependencies", "when"}
+_TASK_KEYS = {
+    "name", "template", "arguments", "depends", "dependencies", "when", "withParam", "withItems", "withSequence",
+    "continueOn",
+}
 # A retry wrapper (see the module docstring): what its template and its one step may use.
 _WRAPPER_KEYS = {"name", "inputs", "outputs", "metadata", "retryStrategy", "steps"}
 _WRAPPER_STEP_KEYS = {"name", "template", "arguments"}
@@ -88,16 +98,38 @@ class Template:
 
 
 @dataclass(frozen=True)
+class Sequence:
+    """withSequence: `count` items from `start`, or `start`..`end` inclusive (either direction)."""
+
+    count: str | None = None
+    start: str | None = None
+    end: str | None = None
+    format: str | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     name: str
     template: str
     arguments: dict[str, str]
     depends: str | None
     when: str | None
+    with_param: str | None = None  # a JSON list once its tags are substituted
+    with_items: tuple[Any, ...] | None = None
+    with_sequence: Sequence | None = None
+    continue_on_failed: bool = False
+    group: str | None = None  # for a fan-out child: the task it was expanded from
+    upstream_of_group: tuple[str, ...] = ()  # a child's upstream is its parent's
 
     @property
     def upstream(self) -> list[str]:
+        if self.group is not None:
+            return list(self.upstream_of_group)
         return depends_tasks(self.depends) if self.depends else []
+
+    @property
+    def fans_out(self) -> bool:
+        return self.with_param is not None or self.with_items is not None or self.with_sequence is not None
 
 
 @dataclass
@@ -107,6 +139,8 @@ class Workflow:
     tasks: list[Task]
     templates: dict[str, Template]
     volumes: list[str] = field(default_factory=list)
+    fail_fast: bool = True  # the entrypoint DAG's failFast (Argo's default: true)
+    parallelism: int | None = None  # spec.parallelism: at most this many steps at once
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -351,12 +385,26 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             depends = " && ".join(raw["dependencies"])
         if raw["template"] not in templates or "dag" in templates[raw["template"]]:
             raise WorkflowSpecError(f"{where} calls unknown or nested template '{raw['template']}'")
+        fan_out = [k for k in ("withParam", "withItems", "withSequence") if k in raw]
+        if len(fan_out) > 1:
+            raise WorkflowSpecError(f"{where} uses {' and '.join(fan_out)}; a task takes one of them")
+        continue_on = raw.get("continueOn") or {}
+        if set(continue_on) - {"failed", "error"}:
+            raise WorkflowSpecError(f"{where}: continueOn takes failed and error")
+        items = raw.get("withItems")
+        if items is not None and not isinstance(items, list):
+            raise WorkflowSpecError(f"{where}: withItems must be a list")
         task = Task(
             name=raw["name"],
             template=raw["template"],
             arguments={p["name"]: str(p.get("value", "")) for p in (raw.get("arguments") or {}).get("parameters") or []},
             depends=depends,
             when=raw.get("when"),
+            with_param=str(raw["withParam"]) if "withParam" in raw else None,
+            with_items=tuple(items) if items is not None else None,
+            with_sequence=_sequence(raw["withSequence"], where) if "withSequence" in raw else None,
+            # Locally a step either exits non-zero or not: Argo's Failed and Errored are one phase here.
+            continue_on_failed=bool(continue_on.get("failed") or continue_on.get("error")),
         )
         if task.name in seen:
             raise WorkflowSpecError(f"two tasks are named '{task.name}'")
@@ -368,13 +416,94 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             if up not in names:
                 raise WorkflowSpecError(f"task '{t.name}' depends on unknown task '{up}'")
     _check_acyclic(tasks)
+    parallelism = spec.get("parallelism")
+    if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
+        raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
     return Workflow(
         name=str(meta.get("name") or meta.get("generateName") or "workflow").rstrip("-"),
         parameters={p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []},
         tasks=tasks,
         templates=_templates(templates),
         volumes=[v["name"] for v in spec.get("volumes") or []],
+        fail_fast=entry["dag"].get("failFast", True) is not False,
+        parallelism=int(parallelism) if parallelism is not None else None,
     )
+
+
+def _sequence(raw: Any, where: str) -> Sequence:
+    if not isinstance(raw, dict) or set(raw) - {"count", "start", "end", "format"}:
+        raise WorkflowSpecError(f"{where}: withSequence takes count, start, end and format")
+    if ("count" in raw) == ("end" in raw):
+        raise WorkflowSpecError(f"{where}: withSequence needs either count or end")
+    return Sequence(**{k: str(v) for k, v in raw.items()})
+
+
+_ITEM_TAG_RE = re.compile(r"\{\{\s*item(?:\.([^{}\s]+))?\s*\}\}")
+
+
+def expand_items(values: list[Any], sequence: Sequence | None = None) -> list[Any]:
+    """withSequence's items as Argo makes them (strings, `format` applied); lists pass through."""
+    if sequence is None:
+        return values
+    start = int(sequence.start or 0)
+    if sequence.count is not None:
+        numbers = list(range(start, start + int(sequence.count)))
+    else:
+        end = int(sequence.end or 0)
+        numbers = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
+    fmt = sequence.format or "%d"
+    return [fmt % n for n in numbers]
+
+
+def item_label(item: Any) -> str:
+    """How Argo shows an item in a child's name: maps as sorted key:value pairs, scalars as text."""
+    if isinstance(item, dict):
+        return ",".join(f"{k}:{_scalar_text(item[k])}" for k in sorted(item))
+    return _scalar_text(item)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def bind_item(text: str, item: Any, where: str) -> str:
+    """Substitute `{{item}}` and `{{item.<key>}}` (the rest is substituted when the child runs)."""
+
+    def replace(m: re.Match[str]) -> str:
+        key = m.group(1)
+        if key is None:
+            return json.dumps(item, separators=(",", ":")) if isinstance(item, (dict, list)) else _scalar_text(item)
+        if not isinstance(item, dict) or key not in item:
+            raise WorkflowSpecError(f"{where}: item {item_label(item)!r} has no field '{key}'")
+        return _scalar_text(item[key])
+
+    return _ITEM_TAG_RE.sub(replace, text)
+
+
+def children_of(task: Task, items: list[Any]) -> list[Task]:
+    """One child task per item, named "<task>(<i>:<item>)" as Argo names them."""
+    children = []
+    for i, item in enumerate(items):
+        name = f"{task.name}({i}:{item_label(item)})"
+        children.append(dataclasses.replace(
+            task,
+            name=name,
+            arguments={k: bind_item(v, item, f"task '{name}'") for k, v in task.arguments.items()},
+            depends=None,
+            when=bind_item(task.when, item, f"task '{name}' when") if task.when else None,
+            with_param=None,
+            with_items=None,
+            with_sequence=None,
+            group=task.name,
+            upstream_of_group=tuple(task.upstream),
+        ))
+    return children
 
 
 def _templates(raw_templates: dict[str, dict[str, Any]]) -> dict[str, Template]:

@@ -4,6 +4,11 @@ lambda_phage.fa.gz is Enterobacteria phage lambda, NCBI RefSeq NC_001416.1 (48,5
 in Debian's bowtie2-examples package (example/reference/lambda_virus.fa). The reads were written by
 `bioinfra sample-data generate` (bioinfra/sampledata/simulate.py) with the defaults below;
 tests/unit/test_sampledata.py proves the committed files are what that command writes.
+
+data/cellprofiler/ is the bundled high-content screen for `bioinfra run cellprofiler`: 16 synthetic
+fields of nuclei (2 plates x 4 wells x 2 sites) with truth.csv (nuclei planted per image), written
+by bioinfra/sampledata/screening.py, and the illumination and analysis pipelines built by
+scripts/make_cppipes.py (tests/unit/test_screening.py proves the files are what they write).
 """
 
 from __future__ import annotations

@@ -3,6 +3,13 @@ local mirror) applying the rendered stacks against moto_server.
 
 EMULATED: AWS itself (moto_server on 127.0.0.1). Everything else is real: the CLI in a subprocess,
 Terraform, the provider, boto3. Each test uses its own cluster name (moto is shared per session).
+
+The four tests run at the same time (`scenarios` below): each is a long chain of Terraform calls
+that mostly waits (on the provider's own waiters and on moto), so side by side they take about as
+long as the longest one, the full cycle, alone. Each still runs in its own folder with its own
+environment, cluster name, state bucket and lock table, and asserts everything it asserted when the
+four ran one after another; sharing moto while another cluster is being created or destroyed also
+shows that a destroy and its sweep touch only their own cluster.
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -20,6 +30,7 @@ import pytest
 
 from bioinfra.adaptors.aws_sweep import find_leftovers
 from bioinfra.errors import ExitCode
+from tests.conftest import cli_env, make_aws_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -77,7 +88,10 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
     ec2 = sess.client("ec2", endpoint_url=url)
     tagged = [{"Name": "tag:bioinfra:cluster", "Values": [name]}]
     assert ec2.describe_vpcs(Filters=tagged)["Vpcs"] == []
-    assert ec2.describe_nat_gateways(Filter=tagged + [{"Name": "state", "Values": ["available", "pending"]}])["NatGateways"] == []
+    nats = ec2.describe_nat_gateways(Filter=tagged + [{"Name": "state", "Values": ["available", "pending"]}])["NatGateways"]
+    # EMULATOR-ONLY: moto's DescribeNatGateways ignores tag: filters (it answers every cluster's NAT
+    # gateways, and the tests share moto and run at the same time), so the tag is checked here too.
+    assert [n for n in nats if {"Key": "bioinfra:cluster", "Value": name} in n.get("Tags", [])] == []
     assert ec2.describe_addresses(Filters=tagged)["Addresses"] == []
     assert ec2.describe_network_interfaces(Filters=tagged)["NetworkInterfaces"] == []
     assert name not in sess.client("eks", endpoint_url=url).list_clusters()["clusters"]
@@ -92,7 +106,7 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
     assert find_leftovers(sess, name, url) == []
 
 
-def test_up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
+def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     name = "cycle"
     write_config(tmp_path, name)
     up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
@@ -161,11 +175,13 @@ def test_up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
+    # Polled often: moto creates a node group at once, so the kill -9 below has about a second
+    # between the node groups' apply_start and the end of the cluster stack's apply.
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 def _lock_items(sess, url: str, table: str) -> list[dict]:
@@ -173,7 +189,7 @@ def _lock_items(sess, url: str, table: str) -> list[dict]:
     return [i for i in items if "Info" in i]  # digest items ("...-md5") are not locks
 
 
-def test_up_killed_mid_apply_then_destroy(cli, aws_env, tmp_path, moto_endpoint):
+def up_killed_mid_apply_then_destroy(cli, aws_env, tmp_path, moto_endpoint):
     """kill -9 of bioinfra and Terraform while node groups are being created, with S3 state and
     DynamoDB locking: the lock stays behind and resources exist outside the state. `destroy` clears
     the lock (provably ours), deletes the leftovers and the stacks: nothing remains."""
@@ -185,7 +201,7 @@ def test_up_killed_mid_apply_then_destroy(cli, aws_env, tmp_path, moto_endpoint)
     assert "created bucket killed-tfstate" in boot.stderr
     sess, url = session(moto_endpoint)
 
-    up = subprocess.Popen([sys.executable, "-m", "bioinfra", "up", "aws", "--yes"], cwd=tmp_path, env=aws_env,
+    up = subprocess.Popen([*cli.argv, "up", "aws", "--yes"], cwd=tmp_path, env=aws_env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     cluster_logs = tmp_path / ".bioinfra" / name / "aws" / "cluster" / "logs"
 
@@ -215,7 +231,7 @@ def test_up_killed_mid_apply_then_destroy(cli, aws_env, tmp_path, moto_endpoint)
     assert _lock_items(sess, url, "killed-tflocks") == []
 
 
-def test_a_lock_held_by_someone_else_is_named_and_not_cleared(cli, aws_env, tmp_path, moto_endpoint):
+def a_lock_held_by_someone_else_is_named_and_not_cleared(cli, aws_env, tmp_path, moto_endpoint):
     name = "held"
     write_config(tmp_path, name, "state: {backend: s3, bucket: held-tfstate, lock_table: held-tflocks}\n")
     assert cli("state", "bootstrap", extra_env=aws_env).returncode == 0
@@ -237,14 +253,14 @@ def test_a_lock_held_by_someone_else_is_named_and_not_cleared(cli, aws_env, tmp_
     assert len(_lock_items(sess, url, "held-tflocks")) == 1  # never cleared: not ours
 
 
-def test_ctrl_c_during_up_stops_terraform_cleanly(cli, aws_env, tmp_path, moto_endpoint):
+def ctrl_c_during_up_stops_terraform_cleanly(cli, aws_env, tmp_path, moto_endpoint):
     """SIGINT to bioinfra's process group (what a terminal's Ctrl-C sends) while the network stack is
     being applied: Terraform gets one SIGINT, saves state and releases the DynamoDB lock; exit 130."""
     name = "ctrlc"
     write_config(tmp_path, name, "state: {backend: s3, bucket: ctrlc-tfstate, lock_table: ctrlc-tflocks}\n")
     assert cli("state", "bootstrap", extra_env=aws_env).returncode == 0
     sess, url = session(moto_endpoint)
-    up = subprocess.Popen([sys.executable, "-m", "bioinfra", "up", "aws", "--yes"], cwd=tmp_path, env=aws_env,
+    up = subprocess.Popen([*cli.argv, "up", "aws", "--yes"], cwd=tmp_path, env=aws_env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     network_logs = tmp_path / ".bioinfra" / name / "aws" / "network" / "logs"
 
@@ -264,3 +280,126 @@ def test_ctrl_c_during_up_stops_terraform_cleanly(cli, aws_env, tmp_path, moto_e
     done = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert done.returncode == 0, done.stderr
     assert_nothing_left(name, moto_endpoint)
+
+
+# ---------------------------------------------------------------------------------------------
+# The tests: each scenario above runs in a thread of its own, all four started together by the
+# module's first test; each test waits for its own scenario and fails with its assertion.
+
+
+class Cli:
+    """The `cli` fixture's runner (conftest), for one scenario: `bioinfra ARGS` in its folder with
+    its environment. `argv` is the command prefix, also for the scenarios' own Popen of `up`.
+
+    Scenarios off the critical path run under `nice`: the full cycle takes longest, so it gets the
+    CPU first (2 cores here, and a Terraform plan is mostly CPU-bound provider start-up) and the
+    others use what it leaves while it waits. `nice` execs the CLI: same pid, same process group.
+    """
+
+    def __init__(self, folder: Path, env: dict[str, str], niceness: int, cancelled: threading.Event):
+        self.folder = folder
+        self.env = env
+        self.argv = [*(["nice", "-n", str(niceness)] if niceness else []), sys.executable, "-m", "bioinfra"]
+        self.cancelled = cancelled
+
+    def __call__(self, *args: str, cwd: Path | None = None, check: bool | None = None, extra_env: dict | None = None,
+                 timeout=600) -> subprocess.CompletedProcess:
+        if self.cancelled.is_set():  # the session is stopping (-x, Ctrl-C): start nothing new
+            raise RuntimeError("cancelled: the test session is stopping")
+        proc = subprocess.run([*self.argv, *args], cwd=cwd or self.folder, env={**self.env, **(extra_env or {})},
+                              capture_output=True, text=True, timeout=timeout)
+        if check:
+            assert proc.returncode == 0, f"bioinfra {' '.join(args)} exited {proc.returncode}\n{proc.stderr}"
+        return proc
+
+
+# name of the test -> (scenario, niceness of its processes)
+SCENARIOS: dict[str, tuple[Callable[..., None], int]] = {
+    "test_up_plan_destroy_leaves_nothing": (up_plan_destroy_leaves_nothing, 0),
+    "test_up_killed_mid_apply_then_destroy": (up_killed_mid_apply_then_destroy, 10),
+    "test_ctrl_c_during_up_stops_terraform_cleanly": (ctrl_c_during_up_stops_terraform_cleanly, 10),
+    "test_a_lock_held_by_someone_else_is_named_and_not_cleared": (a_lock_held_by_someone_else_is_named_and_not_cleared, 10),
+}
+
+
+class Scenarios:
+    """Starts the scenarios of the selected tests at once; `result(test)` waits for one."""
+
+    def __init__(self, tmp_path_factory, matplotlib_cache: str, moto_endpoint: str, terraform_config: dict[str, str]):
+        self.tmp_path_factory = tmp_path_factory
+        self.matplotlib_cache = matplotlib_cache
+        self.moto_endpoint = moto_endpoint
+        self.terraform_config = terraform_config
+        self.cancelled = threading.Event()
+        self.futures: dict[str, Future] = {}
+        self.seconds: dict[str, float] = {}
+        self.pool = ThreadPoolExecutor(max_workers=len(SCENARIOS), thread_name_prefix="aws-scenario")
+
+    def start(self, test: str) -> None:
+        if test in self.futures:
+            return
+        scenario, niceness = SCENARIOS[test]
+        # What the function-scoped fixtures gave the test: its own tmp_path, `env` (a private cache),
+        # `aws_env` on top of it, and `cli` running with that environment in tmp_path.
+        tmp_path = self.tmp_path_factory.mktemp(test.removeprefix("test_")[:30], numbered=True)
+        aws_env = make_aws_env(cli_env(tmp_path / "cache", self.matplotlib_cache), self.moto_endpoint,
+                               self.terraform_config, tmp_path / "home")
+        cli = Cli(tmp_path, aws_env, niceness, self.cancelled)
+
+        def run() -> None:
+            started = time.monotonic()
+            try:
+                scenario(cli, aws_env, tmp_path, self.moto_endpoint)
+            finally:
+                self.seconds[test] = time.monotonic() - started
+
+        self.futures[test] = self.pool.submit(run)
+
+    def result(self, test: str) -> float:
+        """Waits for the test's scenario; re-raises its failure; returns its own wall time."""
+        self.start(test)
+        self.futures[test].result()
+        return self.seconds[test]
+
+
+@pytest.fixture(scope="module")
+def scenarios(request, tmp_path_factory, matplotlib_cache, moto_endpoint, terraform_config):
+    runner = Scenarios(tmp_path_factory, matplotlib_cache, moto_endpoint, terraform_config)
+    selected = [item.originalname for item in request.session.items
+                if getattr(item, "module", None) is request.module and item.originalname in SCENARIOS]
+    for test in sorted(selected, key=lambda t: SCENARIOS[t][1]):  # the critical path first
+        runner.start(test)
+    yield runner
+    if request.session.shouldstop or request.session.shouldfail:
+        runner.cancelled.set()  # each scenario stops after the CLI call it is in
+    runner.pool.shutdown(wait=True)
+
+
+def _run(scenarios: Scenarios, request) -> None:
+    seconds = scenarios.result(request.node.originalname)
+    request.node.user_properties.append(("scenario_seconds", round(seconds, 1)))
+    print(f"{request.node.originalname}: scenario took {seconds:.1f}s (run concurrently with the others)")
+
+
+def test_up_plan_destroy_leaves_nothing(scenarios, request):
+    """up, a 0-change plan, destroy keeping a bucket with data (exit 11), up adopting it, destroy
+    --force-empty-buckets leaving nothing, destroy again: `up_plan_destroy_leaves_nothing`."""
+    _run(scenarios, request)
+
+
+def test_up_killed_mid_apply_then_destroy(scenarios, request):
+    """kill -9 while node groups are created, then destroy clears our stale lock and every leftover:
+    `up_killed_mid_apply_then_destroy`."""
+    _run(scenarios, request)
+
+
+def test_ctrl_c_during_up_stops_terraform_cleanly(scenarios, request):
+    """Ctrl-C while the network stack is applied: one SIGINT, state saved, lock released, exit 130:
+    `ctrl_c_during_up_stops_terraform_cleanly`."""
+    _run(scenarios, request)
+
+
+def test_a_lock_held_by_someone_else_is_named_and_not_cleared(scenarios, request):
+    """A foreign lock stops plan and destroy and is never cleared:
+    `a_lock_held_by_someone_else_is_named_and_not_cleared`."""
+    _run(scenarios, request)

@@ -22,32 +22,13 @@ import jsonschema
 import pytest
 import yaml
 
+from tests.conftest import MINIO_CREDS as CREDS
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
 ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
-CREDS = {"root-user": "minio-user-x", "root-password": "s3cr3t-never-printed"}
 TEXT = {"Content-Type": "text/plain"}
-
-
-@pytest.fixture
-def onprem(kube_api, moto_endpoint: str, tmp_path: Path, env: dict[str, str]):
-    import base64
-
-    import boto3
-
-    kubeconfig = kube_api.kubeconfig(tmp_path / "kubeconfig")
-    (tmp_path / "bioinfra.yaml").write_text(yaml.safe_dump(
-        {"name": "lab", "target": "onprem", "onprem": {"kubeconfig": str(kubeconfig)}}))
-    kube_api.create("/api/v1/namespaces/bioinfra/secrets", {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bioinfra-minio", "namespace": "bioinfra"},
-        "data": {k: base64.b64encode(v.encode()).decode() for k, v in CREDS.items()}})
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="x", aws_secret_access_key="x")
-    s3.create_bucket(Bucket="workspace")
-    env["BIOINFRA_MINIO_URL"] = moto_endpoint
-    return {"s3": s3, "api": kube_api, "kubeconfig": kubeconfig}
 
 
 def _created_workflow(api, timeout: float = 60) -> dict[str, Any]:
@@ -70,6 +51,21 @@ def _node(wf: str, name: str, kind: str, phase: str, template: str = "", message
     if message:
         body["message"] = message
     return node_id, body
+
+
+def fake_pod(api, workflow: str, node_name: str, phase: str, log: str, nodes: dict[str, Any], *,
+             template: str = "x-attempt", message: str = "") -> None:
+    """What Argo does for one attempt: a Pod node in the status, the pod with Argo's label and
+    node-id annotation, and its log."""
+    pid, body = _node(workflow, node_name, "Pod", phase, template=template, message=message)
+    nodes[pid] = body
+    pod_name = f"{workflow}-{abs(hash(node_name)) % 10**6}"
+    api.create("/api/v1/namespaces/bioinfra/pods", {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name, "namespace": "bioinfra", "labels": {"workflows.argoproj.io/workflow": workflow},
+                     "annotations": {"workflows.argoproj.io/node-id": pid}},
+        "spec": {"containers": [{"name": "main", "image": "x"}]}})
+    api.call(lambda p=pod_name, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"] << TEXT << t.encode())
 
 
 def play_argo(api, s3, *, fail_step: str | None = None, preempt_step: str | None = None) -> threading.Thread:

@@ -19,6 +19,47 @@ pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BASE = "bioinfra-base:bookworm"
 
 
+def _selected(request, test: str) -> bool:
+    """Whether this module's `test` is part of the session (not deselected by -k, -m, ...)."""
+    return any(getattr(item, "module", None) is request.module and item.originalname == test
+               for item in request.session.items)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cellprofiler_build(request, tmp_path_factory, matplotlib_cache):
+    """`bioinfra images build cellprofiler`, started before anything else in this module and left to
+    run beside the other builds and tests: it is the longest build (apt, then pip downloads and
+    layer copies) and mostly waits on the network and the disk, so it overlaps well. Its own
+    workspace, so its build record cannot race with the one `built` writes.
+    test_cellprofiler_image_runs_headless waits for it and checks it; nothing else uses it."""
+    if not _selected(request, "test_cellprofiler_image_runs_headless"):
+        yield None
+        return
+    import os
+
+    require_docker()
+    root = tmp_path_factory.mktemp("cellprofiler")
+    env = cli_env(root / "cache", matplotlib_cache)
+    args = [sys.executable, "-m", "bioinfra", "images", "build", "cellprofiler", "--base-image", BASE, "-q"]
+    # pip inside the build must trust the same CA as this machine (a TLS-intercepting proxy here).
+    ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE")
+    if ca:
+        args += ["--extra-ca", ca]
+    # Output to files, not pipes: nobody reads them until the test, and a full pipe would stall the build.
+    with (root / "build.out").open("w") as out, (root / "build.err").open("w") as err:
+        proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=err, text=True)
+    try:
+        yield proc, root
+    finally:
+        if proc.poll() is None:  # the test did not wait for it (deselected after all, or interrupted)
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, matplotlib_cache):
     require_docker()
@@ -165,19 +206,19 @@ def test_push_to_a_registry_and_pull_back_by_digest(built, registry, tmp_path):
     assert f'image: "{pinned}"' in render.stdout
 
 
-def test_cellprofiler_image_runs_headless(built):
-    """`cellprofiler -c -r` on 2 PNGs with 3 and 4 planted nuclei: the smoke test checks 7 rows."""
-    import os
-
-    root, env, _, _ = built
-    args = [sys.executable, "-m", "bioinfra", "images", "build", "cellprofiler", "--base-image", BASE, "-q"]
-    # pip inside the build must trust the same CA as this machine (a TLS-intercepting proxy here).
-    ca = os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or os.environ.get("REQUESTS_CA_BUNDLE")
-    if ca:
-        args += ["--extra-ca", ca]
-    build = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=1800)
-    assert build.returncode == 0, build.stderr
-    ref = build.stdout.split("\t")[1]
+def test_cellprofiler_image_runs_headless(cellprofiler_build):
+    """`cellprofiler -c -r` on 2 PNGs with 3 and 4 planted nuclei: the smoke test checks 7 rows.
+    The image is built by `cellprofiler_build`, which started it with the module."""
+    build, root = cellprofiler_build
+    try:
+        build.wait(timeout=1800)
+    except subprocess.TimeoutExpired:
+        build.kill()
+        build.wait()
+        pytest.fail("`bioinfra images build cellprofiler` took more than 30 minutes")
+    stderr = (root / "build.err").read_text()
+    assert build.returncode == 0, stderr
+    ref = (root / "build.out").read_text().split("\t")[1]
     assert inspect(ref)["Config"]["User"] not in ("", "0", "root", "0:0")
     proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "1000:1000", ref, "bioinfra-smoke-test"],
                           capture_output=True, text=True, timeout=600)

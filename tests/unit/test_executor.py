@@ -174,8 +174,8 @@ def test_resume_skips_complete_steps_and_reruns_from_a_damaged_one(tmp_path):
 
 
 def test_unsupported_workflow_features_are_rejected(tmp_path):
-    doc = workflow([{"name": "a", "template": "t", "withItems": [1, 2]}], [step("t", "true\n")])
-    with pytest.raises(WorkflowSpecError, match="withItems"):
+    doc = workflow([{"name": "a", "template": "t", "hooks": {"exit": {"template": "t"}}}], [step("t", "true\n")])
+    with pytest.raises(WorkflowSpecError, match="hooks"):
         parse_workflow(doc)
     cyclic = workflow(
         [{"name": "a", "template": "t", "depends": "b"}, {"name": "b", "template": "t", "depends": "a"}], [step("t", "true\n")]

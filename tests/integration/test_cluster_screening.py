@@ -1,0 +1,129 @@
+"""`bioinfra run cellprofiler --target onprem`, through the real CLI, against stand-ins.
+
+STAND-INS (named), as in test_cluster_run.py: kmock's Kubernetes API emulator over real HTTP; this
+test as Argo's controller (it reads the Workflow bioinfra created, expands the withParam fan-out the
+way Argo does, patches /status and creates pods with Argo's annotations); moto's S3 as MinIO (what the
+pods would have written into the run folder is put there by the test).
+Real: the CLI, input checks (the plan step's own code), the kubernetes client and watch, boto3
+uploads/downloads, the rendered Workflow (strict Argo schema on the wire).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.integration.test_cluster_run import ARGO_SCHEMA, _created_workflow, _node, fake_pod
+
+pytestmark = pytest.mark.integration
+BATCHES = [{"first": 1, "last": 4}, {"first": 5, "last": 8}, {"first": 9, "last": 12}, {"first": 13, "last": 16}]
+
+
+def label(item: dict[str, int]) -> str:
+    return f"first:{item['first']},last:{item['last']}"
+
+
+def play_argo_screen(api, s3, *, failing: dict[str, int]) -> threading.Thread:
+    result: dict[str, Any] = {}
+
+    def controller() -> None:
+        try:
+            wf = _created_workflow(api)
+            result["workflow"] = wf
+            name = wf["metadata"]["name"]
+            run_dir = f"runs/{name}"
+            nodes: dict[str, Any] = {}
+            nid, root = _node(name, name, "DAG", "Running")
+            nodes[nid] = root
+            for task in ("stage-in", "stage-out"):
+                _, n = _node(name, f"{name}.{task}", "Skipped", "Skipped")
+                nodes[n["id"]] = n
+            for task in ("plan", "illum"):
+                fake_pod(api, name, f"{name}.{task}(0)[0].run(0)", "Succeeded", f"{task}: done\n", nodes)
+                _, n = _node(name, f"{name}.{task}", "Retry", "Succeeded", template=task)
+                nodes[n["id"]] = n
+            api.patch_status(name, {"phase": "Running", "startedAt": "2026-11-27T08:00:00Z", "nodes": nodes})
+            # withParam over plan's output: one child per batch, Argo's names.
+            _, group = _node(name, f"{name}.analyze", "TaskGroup", "Running", template="analyze")
+            nodes[group["id"]] = group
+            for i, item in enumerate(BATCHES):
+                child = f"{name}.analyze({i}:{label(item)})"
+                bad = item == failing
+                attempts = 2 if bad else 1
+                for attempt in range(attempts):
+                    fake_pod(api, name, f"{child}({attempt})[0].run(0)", "Failed" if bad else "Succeeded",
+                             f"analyze: image sets {item['first']}-{item['last']}"
+                             + (": Killed (OOM)\n" if bad else " done\n"), nodes, message="OOMKilled" if bad else "")
+                _, n = _node(name, child, "Retry", "Failed" if bad else "Succeeded", template="analyze")
+                nodes[n["id"]] = n
+                if not bad:
+                    s3.put_object(Bucket="workspace", Key=f"{run_dir}/batches/{item['first']}-{item['last']}/Image.csv",
+                                  Body=b"ImageNumber\n")
+            nodes[group["id"]] = {**group, "phase": "Failed"}
+            fake_pod(api, name, f"{name}.gather(0)[0].run(0)", "Failed",
+                     "missing image sets 5-8 (batch 5-8): no folder\n", nodes)
+            _, n = _node(name, f"{name}.gather", "Retry", "Failed", template="gather")
+            nodes[n["id"]] = n
+            s3.put_object(Bucket="workspace", Key=f"{run_dir}/results/gather.json", Body=json.dumps(
+                {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12}).encode())
+            s3.put_object(Bucket="workspace", Key=f"{run_dir}/results/summary.html", Body=b"<h1>INCOMPLETE</h1>")
+            nodes[nid] = {**root, "phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z"}
+            api.patch_status(name, {"phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z", "nodes": nodes,
+                                    "message": "child 'gather' failed"})
+        except Exception as exc:  # surfaced by the test through result["error"]
+            result["error"] = exc
+
+    thread = threading.Thread(target=controller, daemon=True)
+    thread.result = result  # type: ignore[attr-defined]
+    thread.start()
+    return thread
+
+
+def test_screen_on_onprem_uploads_fans_out_and_names_the_failed_batch(onprem, cli, tmp_path: Path) -> None:
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo_screen(api, s3, failing=BATCHES[1])
+    out = tmp_path / "out"
+    proc = cli("run", "cellprofiler", "--target", "onprem", "-o", str(out), "--max-parallel", "3", timeout=120)
+    argo.join(10)
+    assert "error" not in argo.result, argo.result.get("error")
+    wf = argo.result["workflow"]
+    jsonschema.validate(wf, ARGO_SCHEMA)
+    run_id = wf["metadata"]["name"]
+    assert run_id.startswith("cellprofiler-") and wf["spec"]["parallelism"] == 3
+    analyze = next(t for t in wf["spec"]["templates"][0]["dag"]["tasks"] if t["name"] == "analyze")
+    assert analyze["withParam"] == "{{tasks.plan.outputs.parameters.batches}}"
+    # Every image the data file names, the data file and both pipelines went up, checksummed.
+    params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
+    listed = s3.list_objects_v2(Bucket="workspace", Prefix=params["images-dir"] + "/")["Contents"]
+    assert len(listed) == 16 and all(o["Key"].endswith(".png") for o in listed)
+    for key in (params["data-file"], params["illum-pipeline"], params["analysis-pipeline"]):
+        assert len(s3.head_object(Bucket="workspace", Key=key)["Metadata"]["sha256"]) == 64
+    # Failed: exit 5, the batch named by range, each batch's log its own file, results copied back.
+    assert proc.returncode == 5, proc.stderr
+    assert "analyze(1:first:5,last:8)" in proc.stderr and "lack image sets 5-8" in proc.stderr
+    assert "Killed (OOM)" in (out / "logs" / "analyze(1_first_5_last_8).log").read_text()
+    assert (out / "logs" / "analyze(1_first_5_last_8).log").read_text().count("===== attempt") == 2
+    assert "image sets 1-4 done" in (out / "logs" / "analyze(0_first_1_last_4).log").read_text()
+    assert (out / "results" / "summary.html").read_text() == "<h1>INCOMPLETE</h1>"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["steps"]["analyze(1:first:5,last:8)"]["phase"] == "Failed"
+    assert manifest["steps"]["analyze(1:first:5,last:8)"]["attempts"] == 2
+    assert manifest["steps"]["analyze"]["phase"] == "Failed"
+    # A second run uploads nothing new.
+    again = cli("run", "cellprofiler", "--target", "onprem", "-o", str(tmp_path / "out2"), "--detach", timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "images: 0 uploaded, 16 already in the workspace" in again.stderr
+
+
+def test_dry_run_on_a_cluster_says_what_would_go_up_and_creates_nothing(onprem, cli, tmp_path: Path) -> None:
+    proc = cli("run", "cellprofiler", "--target", "onprem", "--dry-run", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "steps: stage-in, plan, illum, analyze, gather, stage-out" in proc.stdout
+    assert "upload\t19 file(s)" in proc.stdout
+    assert not onprem["api"].requests("POST", "/workflows")
+    assert not list(Path(tmp_path).glob("results/*"))

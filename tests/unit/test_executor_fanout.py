@@ -1,0 +1,155 @@
+"""Fan-out in the local executor (withParam, withItems, withSequence), continueOn, failFast,
+parallelism: small Workflows of real bash steps, no tools needed."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from bioinfra.errors import WorkflowSpecError
+from bioinfra.executor.runner import LocalExecutor
+from bioinfra.executor.runtime import NativeRuntime
+from bioinfra.executor.workflow import item_label, parse_workflow
+from tests.unit.test_executor import run, step, workflow
+
+PLAN = step("plan", 'printf \'[{"first":1,"last":4},{"first":5,"last":8},{"first":9,"last":10}]\' > batches.json\n',
+            out_params={"batches": "/ws/batches.json"})
+# One batch: writes first..last into its own file; the batch holding 5 fails (its retries too).
+BATCH = step("batch", 'if [ "{{inputs.parameters.first}}" = "$FAIL_AT" ]; then echo "batch {{inputs.parameters.first}} broke" >&2; exit 3; fi\n'
+             'seq {{inputs.parameters.first}} {{inputs.parameters.last}} > "part-{{inputs.parameters.first}}.txt"\n',
+             params=["first", "last"], retries=1)
+GATHER = step("gather", "cat $(ls part-*.txt | sort -t- -k2 -n) > all.txt\n")
+
+
+def fan_out_doc(fail_at: str = "", *, continue_on: bool = True) -> dict:
+    analyze = {
+        "name": "analyze", "template": "batch", "depends": "plan",
+        "withParam": "{{tasks.plan.outputs.parameters.batches}}",
+        "arguments": {"parameters": [{"name": "first", "value": "{{item.first}}"},
+                                     {"name": "last", "value": "{{item.last}}"}]},
+    }
+    if continue_on:
+        analyze["continueOn"] = {"failed": True}
+    doc = workflow(
+        [{"name": "plan", "template": "plan"}, analyze,
+         {"name": "gather", "template": "gather", "depends": "analyze.Succeeded || analyze.Failed"}],
+        copy.deepcopy([PLAN, BATCH, GATHER]),  # tests change them
+    )
+    doc["spec"]["templates"][2]["script"]["env"] = [{"name": "FAIL_AT", "value": fail_at}]
+    return doc
+
+
+def test_with_param_runs_one_child_per_item_named_as_argo_names_them(tmp_path):
+    result, ws = run(fan_out_doc(), tmp_path)
+    assert result.phase == "Succeeded", {n: t.message for n, t in result.tasks.items()}
+    children = [n for n, t in result.tasks.items() if t.group == "analyze"]
+    assert children == ["analyze(0:first:1,last:4)", "analyze(1:first:5,last:8)", "analyze(2:first:9,last:10)"]
+    assert result.tasks["analyze"].children == 3 and result.tasks["analyze"].phase == "Succeeded"
+    assert (ws / "all.txt").read_text().split() == [str(i) for i in range(1, 11)]
+    # Each child has its own log (file name made safe) with its own command.
+    log = (tmp_path / "logs" / "analyze(1_first_5_last_8).log").read_text()
+    assert "=== bioinfra: step 'analyze(1:first:5,last:8)' attempt 1/2" in log
+
+
+def test_a_failing_child_is_retried_others_go_on_and_the_gather_still_runs(tmp_path):
+    result, ws = run(fan_out_doc(fail_at="5"), tmp_path)
+    bad = result.tasks["analyze(1:first:5,last:8)"]
+    assert bad.phase == "Failed" and bad.attempts == 2 and bad.exit_code == 3
+    assert result.tasks["analyze(0:first:1,last:4)"].phase == "Succeeded"
+    assert result.tasks["analyze(2:first:9,last:10)"].phase == "Succeeded"
+    assert result.tasks["analyze"].phase == "Failed"
+    assert "1 of 3 failed: analyze(1:first:5,last:8)" in result.tasks["analyze"].message
+    assert result.tasks["gather"].phase == "Succeeded"  # depends on analyze.Failed too
+    assert (ws / "all.txt").read_text().split() == ["1", "2", "3", "4", "9", "10"]
+    # continueOn.failed: the failure is tolerated, so the run's phase is the gather's.
+    assert result.phase == "Succeeded"
+    assert [t.name for t in result.failed_steps] == ["analyze(1:first:5,last:8)"]
+
+
+def test_without_continue_on_a_failed_child_fails_the_run_and_stops_new_steps(tmp_path):
+    result, _ = run(fan_out_doc(fail_at="1", continue_on=False), tmp_path, cpus=1)
+    assert result.phase == "Failed"
+    assert result.tasks["analyze(0:first:1,last:4)"].phase == "Failed"
+    # failFast (Argo's default): with one CPU, nothing new starts after the failure.
+    assert result.tasks["analyze(1:first:5,last:8)"].phase == "Omitted"
+    assert result.tasks["gather"].phase == "Omitted"
+
+
+def test_fail_fast_false_lets_independent_branches_finish(tmp_path):
+    doc = workflow(
+        [{"name": "bad", "template": "bad"}, {"name": "after-bad", "template": "ok", "depends": "bad"},
+         {"name": "slow", "template": "slow"}, {"name": "after-slow", "template": "ok2", "depends": "slow"}],
+        [step("bad", "exit 1\n"), step("ok", "true\n"), step("slow", "sleep 0.5\n"), step("ok2", "touch ok2\n")],
+    )
+    doc["spec"]["templates"][0]["dag"]["failFast"] = False
+    result, ws = run(doc, tmp_path, cpus=1)
+    assert result.phase == "Failed"
+    assert result.tasks["after-slow"].phase == "Succeeded" and (ws / "ok2").exists()
+    assert result.tasks["after-bad"].phase == "Omitted"
+
+
+def test_with_sequence_and_with_items(tmp_path):
+    doc = workflow(
+        [{"name": "seq", "template": "echo", "withSequence": {"start": "3", "end": "1", "format": "s%02d"},
+          "arguments": {"parameters": [{"name": "x", "value": "{{item}}"}]}},
+         {"name": "items", "template": "echo", "withItems": ["a", {"k": "v"}],
+          "arguments": {"parameters": [{"name": "x", "value": "i-{{item}}"}]}}],
+        [step("echo", "echo '{{inputs.parameters.x}}' >> seen.txt\n", params=["x"], cpu="0.5")],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded"
+    assert sorted(n for n, t in result.tasks.items() if t.group) == sorted(
+        ["seq(0:s03)", "seq(1:s02)", "seq(2:s01)", "items(0:a)", "items(1:k:v)"])
+    assert sorted((ws / "seen.txt").read_text().split()) == sorted(["s03", "s02", "s01", "i-a", 'i-{"k":"v"}'])
+
+
+def test_parallelism_caps_concurrent_steps(tmp_path):
+    # Each step records how many are running at once (a counter file under flock).
+    body = ("exec 9>lock; flock 9; n=$(( $(cat n 2>/dev/null || echo 0) + 1 )); echo $n > n; echo $n >> peak; flock -u 9\n"
+            "sleep 0.3\n"
+            "flock 9; echo $(( $(cat n) - 1 )) > n; flock -u 9\n")
+    doc = workflow([{"name": "many", "template": "w", "withSequence": {"count": "6"},
+                     "arguments": {"parameters": [{"name": "i", "value": "{{item}}"}]}}],
+                   [step("w", body, params=["i"], cpu="0.1")])
+    doc["spec"]["parallelism"] = 2
+    result, ws = run(doc, tmp_path, cpus=4)
+    assert result.phase == "Succeeded"
+    assert max(int(x) for x in (ws / "peak").read_text().split()) == 2
+    # --max-parallel (the executor's argument) wins over the Workflow's own setting.
+    (ws / "peak").unlink()
+    executor = LocalExecutor(parse_workflow(doc), volume_roots={"ws": ws}, state_dir=tmp_path / "s2",
+                             log_dir=tmp_path / "l2", runtime=NativeRuntime(), max_cpus=4, max_parallel=1)
+    assert executor.run().phase == "Succeeded"
+    assert max(int(x) for x in (ws / "peak").read_text().split()) == 1
+
+
+def test_bad_with_param_fails_that_task_with_the_reason(tmp_path):
+    doc = fan_out_doc()
+    doc["spec"]["templates"][1]["script"]["source"] = "set -e\nprintf '{\"not\": \"a list\"}' > batches.json\n"
+    result, _ = run(doc, tmp_path)
+    assert result.tasks["analyze"].phase == "Failed"
+    assert "withParam must be a JSON list" in result.tasks["analyze"].message
+
+
+def test_item_fields_that_do_not_exist_are_named():
+    doc = fan_out_doc()
+    doc["spec"]["templates"][0]["dag"]["tasks"][1]["withItems"] = [{"first": 1}]
+    del doc["spec"]["templates"][0]["dag"]["tasks"][1]["withParam"]
+    wf = parse_workflow(doc)
+    from bioinfra.executor.workflow import children_of
+
+    with pytest.raises(WorkflowSpecError, match="has no field 'last'"):
+        children_of(wf.task("analyze"), [{"first": 1}])
+
+
+def test_labels_and_resume_of_children(tmp_path):
+    assert item_label({"last": 4, "first": 1}) == "first:1,last:4"
+    assert item_label(3.0) == "3" and item_label(True) == "true"
+    first, _ = run(fan_out_doc(fail_at="5"), tmp_path)
+    assert first.tasks["analyze(1:first:5,last:8)"].phase == "Failed"
+    # Children declare no outputs here, so nothing is cached; markers are per child.
+    markers = sorted(p.name for p in (tmp_path / "state" / "steps").glob("analyze*.json"))
+    assert markers == ["analyze(0_first_1_last_4).json", "analyze(2_first_9_last_10).json"]
+    assert json.loads((tmp_path / "state" / "steps" / markers[0]).read_text())["task"] == "analyze(0:first:1,last:4)"
