@@ -25,6 +25,22 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def read_json_or_empty(path: Path) -> dict[str, Any]:
+    """A JSON file a step may or may not have written (e.g. gather.json): {} when absent or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def log_tail(path: Path, lines: int = 20) -> str:
+    """The last lines of a step's log, for the error message; "" if there is no log."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
 def packaged_folder(in_wheel: str, in_repo: str) -> Path:
     """A top-level folder of the repository (templates/, images/), also found inside a wheel,
     where pyproject.toml copies it to bioinfra/<in_wheel>."""

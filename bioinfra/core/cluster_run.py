@@ -30,7 +30,7 @@ from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError, UnsupportedError
 from bioinfra.executor.runner import FAILED, OMITTED, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunResult, TaskState
-from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
 from bioinfra.pipelines import MINIO_SECRET, PREEMPTION_MESSAGE_PATTERN, WORKFLOW_SERVICE_ACCOUNT  # noqa: F401
 
 NAMESPACE = "bioinfra"
@@ -515,13 +515,6 @@ def write_manifest(output: Path, run_id: str, config: Config, kube: Any, workflo
     return path
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], output: Path, retries: int,
                say: Callable[[str], None], staged: Optional[list[dict[str, Any]]] = None) -> ClusterOutcome:
     """After the Workflow ended: logs, results, manifest; raises StepFailedError if it failed."""
@@ -546,7 +539,7 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
         from bioinfra.core.screening import screen_failure
 
         result = RunResult(FAILED, states)
-        error = screen_failure(run_id, output, result, _read_json(output / "results" / "gather.json"))
+        error = screen_failure(run_id, output, result, read_json_or_empty(output / "results" / "gather.json"))
         error.message = error.message.replace(f"run {run_id} failed", f"run {run_id} {phase.lower()} on the cluster", 1)
         error.hint = (f"read the batch logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
                       f"`bioinfra runs status {run_id}`")
@@ -562,20 +555,13 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
         failed = [s for s in states.values() if s.phase == FAILED and not s.children] or list(states.values())[:1]
         step = failed[0]
         log = logs.get(step.name, step.log)
-        error = StepFailedError(step.name, None, str(log), tail=log_tail(log))
+        error = StepFailedError(step.name, None, str(log), tail=log_tail(log, 40))
         error.message = (f"run {run_id} {phase.lower()} on the cluster: step '{step.name}' failed"
                          + (f" ({step.message})" if step.message else "") + f"; log: {log}")
         error.hint = (f"read the log; the Workflow stays on the cluster for a day: `bioinfra runs status {run_id}`,"
                       f" `bioinfra runs logs {run_id} --step {step.name}`")
         raise error
     return outcome
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, reporter: Any,

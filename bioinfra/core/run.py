@@ -29,7 +29,7 @@ from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
 from bioinfra.errors import InputError, InterruptedRunError, RunLockedError, StepFailedError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, task_state_dict
 from bioinfra.executor.workflow import parse_workflow, topological_order
-from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.files import log_tail, sha256_file, write_json_atomic
 from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
 from bioinfra.sampledata import bundled
 
@@ -478,7 +478,7 @@ def run_local(
         )
     if result.phase == FAILED:
         failed = result.failed_steps[0]
-        tail = _tail(failed.log)
+        tail = log_tail(failed.log)
         raise StepFailedError(failed.name, failed.exit_code, str(failed.log), tail=tail)
     return RunOutcome(run_id, output, manifest_path, result, manifest.get("aligner"), manifest.get("notes", []))
 
@@ -515,13 +515,6 @@ def execute(
     finally:
         lock.release()
     return result, manifest_path, manifest
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 _VERSION_KEYS = {"fastqc": "fastqc", "align": "aligner", "samtools-stats": "samtools", "multiqc": "multiqc"}

@@ -345,12 +345,12 @@ def run_samples(config: Config, req: SamplesRequest, *, reporter: Optional[Repor
         )
         return executor, run_record, output / STATE_DIR
 
-    result, manifest_path, _written = execute(
+    result, manifest_path, manifest = execute(
         output, prepare,
         lambda run_record, result, makespan: _manifest(run_record, result, output, pre, makespan,
                                                        read_samples_tsv(output / "samples.tsv")),
     )
-    samples = read_samples_tsv(output / "samples.tsv")
+    samples = manifest["samples"]
     if result.interrupted:
         raise InterruptedRunError(f"run {run_id} interrupted; finished samples are kept",
                                   hint=f"continue with: bioinfra run {PIPELINE} --samples {req.samples} --resume "

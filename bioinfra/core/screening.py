@@ -46,7 +46,7 @@ from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult
 from bioinfra.executor.workflow import parse_workflow
-from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
 from bioinfra.pipelines import CellProfilerParams, load_workflow, render_cellprofiler
 from bioinfra.render import templates_root
 
@@ -281,12 +281,12 @@ def run_screen(config: Config, req: ScreenRequest, *, reporter: Optional[Reporte
         )
         return executor, run_record, output / STATE_DIR
 
-    result, manifest_path, _written = execute(
+    result, manifest_path, manifest = execute(
         output, prepare,
         lambda run_record, result, makespan: screen_manifest(run_record, result, output, pre.choice, makespan,
-                                                             _read_json(output / "results" / "gather.json")),
+                                                             read_json_or_empty(output / "results" / "gather.json")),
     )
-    gather = _read_json(output / "results" / "gather.json")
+    gather = manifest["gather"]
     if result.interrupted:
         raise InterruptedRunError(f"run {run_id} interrupted; finished batches are kept",
                                   hint=f"continue with: bioinfra run {PIPELINE} --resume --output {output}")
@@ -302,7 +302,7 @@ def screen_failure(run_id: str, output: Path, result: RunResult, gather: dict[st
     culprit = next((s for s in failed if s.name == "gather"), None) or (failed[0] if failed else None)
     log = culprit.log if culprit else output / "logs"
     error = StepFailedError(culprit.name if culprit else "?", culprit.exit_code if culprit else None, str(log),
-                            tail=_tail(log) if culprit else "")
+                            tail=log_tail(log) if culprit else "")
     batches = [s for s in failed if s.group == "analyze"]
     parts = []
     if batches:
@@ -319,22 +319,6 @@ def screen_failure(run_id: str, output: Path, result: RunResult, gather: dict[st
         error.hint = (f"fix the cause in the batch logs, then `bioinfra run {PIPELINE} --resume --output {output}` "
                       "reruns only what is missing")
     return error
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
 
 
 def screen_manifest(run_record: dict[str, Any], result: RunResult, output: Path, choice: RuntimeChoice,

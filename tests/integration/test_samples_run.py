@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
 from bioinfra.errors import ExitCode
 from tests.conftest import require_native_tools
+from tests.process_killer import killing
 
 pytestmark = pytest.mark.integration
 
@@ -75,33 +73,12 @@ def test_three_samples_one_workflow_one_report(cli, cohort: Path, tmp_path: Path
     assert "fastqc S2: ok" in log
 
 
-def _kill_aligner_of(stop: threading.Event, marker: str, killed: list[int]) -> None:
-    while not stop.is_set():
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and argv[0].decode(errors="replace").rsplit("/", 1)[-1] in ("bwa", "bwa-mem2") \
-                    and any(marker.encode() in a for a in argv) and int(proc.name) not in killed:
-                try:
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed.append(int(proc.name))
-                except ProcessLookupError:
-                    pass
-        stop.wait(0.02)
-
-
 def test_a_failing_sample_does_not_stop_the_others_and_resume_retries_only_it(cli, cohort: Path, tmp_path: Path):
     out = tmp_path / "out"
-    stop, killed = threading.Event(), []
-    watcher = threading.Thread(target=_kill_aligner_of, args=(stop, "S2_R1", killed), daemon=True)
-    watcher.start()
-    try:
+    # The aligner (bwa or bwa-mem2) whenever it reads S2's reads, killed on every attempt.
+    with killing(lambda argv: argv[0].rsplit("/", 1)[-1] in ("bwa", "bwa-mem2") and any("S2_R1" in a for a in argv)
+                 ) as killed:
         proc = cli("run", "fastqc-to-bwa", "--samples", str(cohort), "--output", str(out), "--runtime", "native")
-    finally:
-        stop.set()
-        watcher.join()
     assert proc.returncode == ExitCode.STEP_FAILED, proc.stderr
     assert len(killed) == 2  # the chunk's attempt and its one retry
     assert "1 of 3 sample(s) failed: S2 (align: failed" in proc.stderr

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ import pytest
 from bioinfra.core.tools import CELLPROFILER_VENV_BIN
 from bioinfra.errors import ExitCode
 from bioinfra.sampledata import DATA_DIR
+from tests.process_killer import killing
 
 pytestmark = pytest.mark.integration
 
@@ -73,34 +71,12 @@ def test_demo_gathers_one_row_per_nucleus_matching_the_planted_counts(cli, tmp_p
         assert (out / "logs" / f"analyze({['1-4', '5-8', '9-12', '13-16'].index(batch)}_first_{batch.split('-')[0]}_last_{batch.split('-')[1]}).log").is_file()
 
 
-def _kill_batch(stop: threading.Event, marker: str, killed: list[int]) -> None:
-    """SIGKILL every CellProfiler process whose command line has `marker` (as an OOM kill would)."""
-    while not stop.is_set():
-        for proc in Path("/proc").glob("[0-9]*"):
-            try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "cellprofiler" in cmdline and marker in cmdline and int(proc.name) not in killed:
-                try:
-                    os.kill(int(proc.name), signal.SIGKILL)
-                    killed.append(int(proc.name))
-                except ProcessLookupError:
-                    pass
-        stop.wait(0.05)
-
-
 def test_a_batch_that_keeps_dying_is_retried_named_by_range_and_resume_finishes_it(cli, tmp_path):
     (tmp_path / "bioinfra.yaml").write_text("pipeline:\n  retries: 1\n  retry_backoff: 0s\n")
     out = tmp_path / "screen"
-    stop, killed = threading.Event(), []
-    watcher = threading.Thread(target=_kill_batch, args=(stop, "-f 5 -l 8", killed), daemon=True)
-    watcher.start()
-    try:
+    # CellProfiler of batch 5-8 (`-f 5 -l 8`), killed on every attempt.
+    with killing(lambda argv: any("cellprofiler" in a for a in argv) and "-f 5 -l 8" in " ".join(argv)) as killed:
         result = cli("run", "cellprofiler", "--output", str(out), "--runtime", "native")
-    finally:
-        stop.set()
-        watcher.join()
     assert result.returncode == ExitCode.STEP_FAILED, (result.stdout + result.stderr)
     assert len(killed) == 2  # the first attempt and its one retry
     assert "analyze(1:first:5,last:8)" in (result.stdout + result.stderr)
