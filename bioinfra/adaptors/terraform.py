@@ -13,7 +13,9 @@ does not print credentials and we pass none on its command line).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import getpass
 import json
 import os
@@ -21,7 +23,7 @@ import re
 import signal
 import socket
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -33,6 +35,25 @@ from bioinfra.errors import InterruptedRunError, StateLockedError, TerraformFail
 MARKER = ".bioinfra-terraform.json"
 # A marker still present when the next run starts belongs to a run that died: kept here as evidence.
 DEAD_MARKER = ".bioinfra-terraform.dead.json"
+
+
+@contextlib.contextmanager
+def _plugin_cache_lock(cache_dir: Optional[str]) -> Iterator[None]:
+    """Holds an exclusive flock on the plugin cache while `terraform init` may write to it.
+
+    Terraform's plugin cache is not safe for concurrent writers (its docs say so): measured here,
+    four `terraform init` at once into an empty cache fail 1 time in 3 with `failed to create
+    directory .../aws/5.100.0/linux_amd64: file exists`. Two bioinfra processes on one machine
+    (two projects, or `up` beside `plan`) share the cache, so every init of ours takes turns; once
+    the provider is cached an init only links to it (~1 s), so the wait is short.
+    """
+    if not cache_dir:
+        yield
+        return
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(cache_dir) / ".bioinfra-init.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, also if we die
+        yield
 
 
 class TerraformError(TerraformFailedError):
@@ -155,7 +176,8 @@ class Terraform:
     def init(self, backend_config: Optional[dict[str, str]] = None) -> None:
         from python_terraform import IsFlagged
 
-        self._buffered("init", input=False, reconfigure=IsFlagged, backend_config=backend_config)
+        with _plugin_cache_lock(self.env.get("TF_PLUGIN_CACHE_DIR")):
+            self._buffered("init", input=False, reconfigure=IsFlagged, backend_config=backend_config)
 
     def outputs(self) -> dict[str, Any]:
         """Every output's value; {} when the stack has no state. (`output NAME` raises in python-terraform.)"""

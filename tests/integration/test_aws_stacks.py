@@ -184,6 +184,12 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def _logs_tail(folder: Path) -> str:
+    """The end of every Terraform log of a stack, for a failure message."""
+    logs = sorted(folder.glob("*.log")) if folder.exists() else []
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs) or f"(no logs in {folder})"
+
+
 def _lock_items(sess, url: str, table: str) -> list[dict]:
     items = sess.client("dynamodb", endpoint_url=url).scan(TableName=table)["Items"]
     return [i for i in items if "Info" in i]  # digest items ("...-md5") are not locks
@@ -269,6 +275,9 @@ def ctrl_c_during_up_stops_terraform_cleanly(cli, aws_env, tmp_path, moto_endpoi
         return any('"apply_start"' in log.read_text() for log in logs) or up.poll() is not None
 
     _wait_for(applying, 600, "the network stack to start applying")
+    if up.poll() is not None:  # it ended before there was anything to interrupt: say why
+        pytest.fail(f"up ended (exit {up.returncode}) before the network stack began applying:\n"
+                    f"{up.communicate()[0]}\n{_logs_tail(network_logs)}")
     os.killpg(up.pid, signal.SIGINT)
     out, _ = up.communicate(timeout=600)
     assert up.returncode == ExitCode.INTERRUPTED, out
