@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from bioinfra.core.runtimes import PIPELINE_IMAGES
 from bioinfra.errors import BioinfraError, ClusterUnreachableError, PreflightError
 from bioinfra.targets.addons import (
     MINIO_NAME,
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 OK, FAILED, SKIPPED, WARNING = "ok", "failed", "skipped", "warning"
 MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "!", WARNING: "!"}
 TERRAFORM_MIN = (1, 5)
-PIPELINE_IMAGES = ("fastqc", "bwa-mem2")
+# A cluster is usable for the main pipeline (fastqc-to-bwa) without the cellprofiler image: a missing
+# image of the main pipeline fails the check, one only another pipeline needs is a warning naming it.
+MAIN_PIPELINE = "fastqc-to-bwa"
 # The annotation that binds the workflow service account to a cloud identity (IRSA / Workload Identity).
 # Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
 # Ref https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
@@ -469,7 +472,7 @@ def expected_images(config: Config) -> dict[str, list[str]]:
     registry = target.registry(config).rstrip("/")
     records = read_records(default_workspace(config))
     refs: dict[str, list[str]] = {}
-    for name in PIPELINE_IMAGES:
+    for name in dict.fromkeys(name for names in PIPELINE_IMAGES.values() for name in names):
         record = records.get(name) or {}
         candidates = []
         if record.get("pinned") and target.serves(config, record["pinned"]):
@@ -517,14 +520,35 @@ def manifest_exists(ref: str, *, timeout: float = 5.0) -> Optional[bool]:
                                  "onprem: registry.url in bioinfra.yaml") from None
 
 
-def _push_fix(config: Config) -> str:
-    return (f"`bioinfra images build` then `bioinfra images push` (with target {config.target} in bioinfra.yaml); "
-            "add --aligner bwa / --base-image where bwa-mem2 or Docker Hub cannot be fetched")
+def _push_fix(config: Config, names: Optional[list[str]] = None) -> str:
+    which = f" {' '.join(names)}" if names else ""
+    return (f"`bioinfra images build{which}` then `bioinfra images push{which}` (with target {config.target} in "
+            "bioinfra.yaml); add --aligner bwa / --base-image where bwa-mem2 or Docker Hub cannot be fetched")
+
+
+def _missing_images(config: Config, where: str, present: list[str], missing: dict[str, str],
+                    unknown: tuple[str, ...] | list[str] = ()) -> Check:
+    """The check's verdict from name -> 'what was looked for' of each image not found (and the images
+    behind a login): failed when the main pipeline lacks one, else a warning for what is behind a login,
+    else a warning naming the pipelines that need the missing others."""
+    required = set(PIPELINE_IMAGES[MAIN_PIPELINE])
+    if required & set(missing):
+        return failed(f"not in {where}: {'; '.join(missing.values())}", _push_fix(config))
+    if unknown:
+        return warning(f"not checked: the registry wants a login for {', '.join(unknown)}",
+                       "docker login to it, then `docker manifest inspect IMAGE` checks by hand")
+    if missing:
+        needs = {name: [p for p, names in PIPELINE_IMAGES.items() if name in names] for name in missing}
+        said = "; ".join(f"{looked} (only `run {', '.join(needs[name])}` needs it)" for name, looked in missing.items())
+        return warning(f"{'; '.join(present)}; not in {where}: {said}", _push_fix(config, list(missing)))
+    return passed("; ".join(present))
 
 
 def check_images_registry(d: Doctor) -> Check:
     """onprem: the images are in the cluster's registry (Docker Registry HTTP API v2)."""
-    present, missing, unknown = [], [], []
+    present: list[str] = []
+    missing: dict[str, str] = {}
+    unknown: list[str] = []
     for name, candidates in expected_images(d.config).items():
         answers = []
         for ref in candidates:  # most specific first; stop at the first one there
@@ -537,19 +561,15 @@ def check_images_registry(d: Doctor) -> Check:
         if None in answers:
             unknown.append(name)
         else:
-            missing.append(f"{name} (looked for {candidates[0]})")
-    if missing:
-        return failed(f"not in the registry: {'; '.join(missing)}", _push_fix(d.config))
-    if unknown:
-        return warning(f"not checked: the registry wants a login for {', '.join(unknown)}",
-                       "docker login to it, then `docker manifest inspect IMAGE` checks by hand")
-    return passed("; ".join(present))
+            missing[name] = f"{name} (looked for {candidates[0]})"
+    return _missing_images(d.config, "the registry", present, missing, unknown)
 
 
 def check_images_ecr(d: Doctor) -> Check:
     """aws: the images are in the cluster's ECR repositories (describe_images by digest or tag)."""
     ecr = d.session.client("ecr")
-    present, missing = [], []
+    present: list[str] = []
+    missing: dict[str, str] = {}
     for name, candidates in expected_images(d.config).items():
         repository = f"{d.config.name}/{name}"
         found = None
@@ -567,10 +587,8 @@ def check_images_ecr(d: Doctor) -> Check:
         if found:
             present.append(found)
         else:
-            missing.append(f"{name} (repository {repository})")
-    if missing:
-        return failed(f"not in ECR: {'; '.join(missing)}", _push_fix(d.config))
-    return passed("; ".join(present))
+            missing[name] = f"{name} (repository {repository})"
+    return _missing_images(d.config, "ECR", present, missing)
 
 
 def check_images_gcp(d: Doctor) -> Check:

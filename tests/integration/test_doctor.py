@@ -72,8 +72,8 @@ class FakeRegistry:
         self.host = f"127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
-    def push_all(self) -> None:
-        for name in ("fastqc", "bwa-mem2"):
+    def push_all(self, names: tuple[str, ...] = ("fastqc", "bwa-mem2", "cellprofiler")) -> None:
+        for name in names:
             self.images.add(image_ref(f"{self.host}/bioinfra", name).split("/", 1)[1])
 
     def close(self) -> None:
@@ -174,7 +174,7 @@ def test_all_green_onprem_cluster_exits_0_and_reads_each_object(kube_api, regist
         assert [r for r in kube_api.requests("GET", path) if str(r.url.path) == path], f"no GET {path}"
     assert not [r for r in kube_api.requests() if r.method not in ("GET", "POST")]
     assert len(kube_api.requests("POST")) == 6  # only the test's own creates
-    assert len(registry.seen) == 2  # one manifest HEAD per pipeline image
+    assert len(registry.seen) == 3  # one manifest HEAD per pipeline image (fastqc, bwa-mem2, cellprofiler)
 
 
 def test_unreachable_api_fails_fast_and_skips_what_depends_on_it(cli, tmp_path, registry):
@@ -294,10 +294,25 @@ def test_images_missing_from_the_registry_fail_with_the_push_command(kube_api, r
 
     images = by_name["tool images"]
     assert images.status == FAILED
-    assert "fastqc" in images.detail and "bwa-mem2" in images.detail
+    assert "fastqc" in images.detail and "bwa-mem2" in images.detail and "cellprofiler" in images.detail
     assert "bioinfra images push" in images.fix
     # bwa-mem2 is looked for under both aligner variants before it is called missing.
-    assert len(registry.seen) == 3
+    assert len(registry.seen) == 4
+
+
+def test_an_image_only_another_pipeline_needs_is_a_warning_naming_it(kube_api, registry, tmp_path):
+    """fastqc-to-bwa can run without the cellprofiler image: doctor says which run needs it, exit 0."""
+    install_addons(kube_api)
+    registry.images.clear()
+    registry.push_all(("fastqc", "bwa-mem2"))
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    images = by_name["tool images"]
+    assert images.status == WARNING and images.ok
+    assert "not in the registry: cellprofiler (looked for" in images.detail
+    assert "only `run cellprofiler` needs it" in images.detail
+    assert "/bioinfra/fastqc:" in images.detail and "/bioinfra/bwa-mem2:" in images.detail  # the ones found
+    assert "`bioinfra images build cellprofiler` then `bioinfra images push cellprofiler`" in images.fix
 
 
 @pytest.mark.parametrize("target,annotation", [("aws", "eks.amazonaws.com/role-arn"),
