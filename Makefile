@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-aws lint checkov clean
+.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws lint checkov clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,9 @@ bench: setup ## bioinfra vs the same commands as a serial script; writes bench/r
 
 bench-samples: setup ## only the many-samples part (render size/time vs sheet size, packing of 8 samples); updates bench/results.md
 	$(BIN)/python bench/samples_bench.py
+
+bench-fanout: setup ## only the executor's cost per fan-out child vs the fan-out's size; updates bench/results.md
+	$(BIN)/python bench/fanout_bench.py
 
 bench-aws: setup ## only the AWS part of the bench (plan/up/destroy against moto); updates bench/results.md
 	$(BIN)/python bench/aws_bench.py

@@ -145,6 +145,9 @@ def main() -> int:
     from bench.samples_bench import samples_section
 
     lines += samples_section(work / "samples", max(1, REPEATS // 2))
+    from bench.fanout_bench import fanout_section
+
+    lines += fanout_section()
     lines += ["", "Raw repetitions (fastqc-to-bwa, native):", "", "```json", json.dumps(rows, indent=1), "```", ""]
     (HERE / "results.md").write_text("\n".join(lines))
     print("\n".join(lines[:14]))

@@ -152,12 +152,10 @@ class LocalExecutor:
 
     # -- variables and resolution ------------------------------------------------------------
 
-    def _variables(self, states: dict[str, TaskState]) -> dict[str, str]:
+    def _variables(self) -> dict[str, str]:
+        """The Workflow's own tags; `run` adds each task's output parameters as the task is collected."""
         variables = {f"workflow.parameters.{k}": v for k, v in self.workflow.parameters.items()}
         variables["workflow.name"] = self.workflow.name
-        for name, state in states.items():
-            for key, value in state.output_parameters.items():
-                variables[f"tasks.{name}.outputs.parameters.{key}"] = value
         return variables
 
     def _resolve(self, task: Task, template: Template, variables: dict[str, str]) -> _Resolved:
@@ -310,9 +308,20 @@ class LocalExecutor:
         ran_now: set[str] = set()
         resolved_tasks: dict[str, _Resolved] = {}
         waited: set[str] = set()
-        # Tasks in scheduling order: the DAG's, then each fan-out's children as they are expanded.
-        schedule: list[Task] = list(wf.tasks)
+        # Tags known so far: grows as tasks finish (each task's output parameters once), so a pass
+        # never rebuilds it: with thousands of fan-out children that rebuild made a run cubic.
+        variables = self._variables()
+        # Tasks still PENDING, in scheduling order: the DAG's, then each fan-out's children as they
+        # are expanded. A task that leaves PENDING is dropped the next time a pass reaches it.
+        pending: dict[str, Task] = {t.name: t for t in wf.tasks}
+        # No task needs less than this: once fewer CPUs are free, a pass can stop looking.
+        smallest_need = min((min(t.cpu, self.max_cpus) for t in wf.templates.values() if hasattr(t, "cpu")),
+                            default=0.0)
         groups: dict[str, list[str]] = {}  # fan-out task -> its children
+        # Per fan-out: each child's (phase, attempts) as last counted, and the counts by phase, so
+        # settling a group after one child changed is O(1), not O(children).
+        group_seen: dict[str, dict[str, tuple[str, int]]] = {}
+        group_counts: dict[str, dict[str, int]] = {}
         tolerated: set[str] = set()  # continueOn.failed: their failure neither stops others nor fails the run
         stop_scheduling = False
         interrupted = False
@@ -336,29 +345,38 @@ class LocalExecutor:
                 state.finished = time.time()
                 done.put(state.name)
 
-        def settle_group(parent: str) -> None:
-            """A fan-out task's phase from its children's (Argo's TaskGroup node)."""
-            children = [states[c] for c in groups[parent]]
-            counts: dict[str, int] = {}
-            for child in children:
-                counts[child.phase] = counts.get(child.phase, 0) + 1
+        def publish(state: TaskState) -> None:
+            for key, value in state.output_parameters.items():
+                variables[f"tasks.{state.name}.outputs.parameters.{key}"] = value
+
+        def settle_group(parent: str, child: str | None = None) -> None:
+            """A fan-out task's phase from its children's (Argo's TaskGroup node): after `child`
+            changed, or recounting every child when none is named."""
+            seen, counts = group_seen[parent], group_counts[parent]
             state = states[parent]
-            state.attempts = sum(c.attempts for c in children)
-            summary = ", ".join(f"{n} {phase.lower()}" for phase, n in sorted(counts.items()))
-            if any(c.phase not in TERMINAL for c in children):
-                state.message = f"{len(children)} items: {summary}"
+            for name in (child,) if child is not None else groups[parent]:
+                now = states[name]
+                phase, attempts = seen[name]
+                counts[phase] -= 1
+                counts[now.phase] = counts.get(now.phase, 0) + 1
+                state.attempts += now.attempts - attempts
+                seen[name] = (now.phase, now.attempts)
+            total = len(groups[parent])
+            summary = ", ".join(f"{n} {phase.lower()}" for phase, n in sorted(counts.items()) if n)
+            if any(n for phase, n in counts.items() if phase not in TERMINAL):
+                state.message = f"{total} items: {summary}"
                 self.reporter.changed(state)
                 return
-            failed = [c.name for c in children if c.phase == FAILED]
-            if failed:
-                finish(state, FAILED, f"{len(failed)} of {len(children)} failed: {', '.join(failed[:5])}"
+            if counts.get(FAILED):
+                failed = [c for c in groups[parent] if states[c].phase == FAILED]  # once: the group is done
+                finish(state, FAILED, f"{len(failed)} of {total} failed: {', '.join(failed[:5])}"
                        + (", ..." if len(failed) > 5 else ""))
-            elif children and all(c.phase == SKIPPED for c in children):
-                finish(state, SKIPPED, f"{len(children)} items, all skipped")
-            elif any(c.phase == OMITTED for c in children):
-                finish(state, OMITTED, f"{len(children)} items: {summary}")
+            elif total and counts.get(SKIPPED) == total:
+                finish(state, SKIPPED, f"{total} items, all skipped")
+            elif counts.get(OMITTED):
+                finish(state, OMITTED, f"{total} items: {summary}")
             else:
-                finish(state, SUCCEEDED, f"{len(children)} items: {summary}")
+                finish(state, SUCCEEDED, f"{total} items: {summary}")
 
         def expand(task: Task, variables: dict[str, str]) -> None:
             where = f"task '{task.name}'"
@@ -379,6 +397,9 @@ class LocalExecutor:
                 finish(state, FAILED, exc.message)
                 return
             groups[task.name] = [c.name for c in children]
+            group_seen[task.name] = {c.name: (PENDING, 0) for c in children}
+            group_counts[task.name] = {PENDING: len(children)}
+            state.attempts = 0
             state.phase = RUNNING
             state.started = time.time()
             state.children = len(children)
@@ -390,7 +411,7 @@ class LocalExecutor:
                 )
                 if task.continue_on_failed:
                     tolerated.add(child.name)
-                schedule.append(child)
+                pending[child.name] = child
             settle_group(task.name)  # the parent first: reporters learn the group's size from it
             for child in children:
                 self.reporter.changed(states[child.name])
@@ -400,16 +421,15 @@ class LocalExecutor:
                 progressed = True
                 while progressed and not stop_scheduling:
                     progressed = False
-                    for task in list(schedule):
+                    for task in list(pending.values()):
                         state = states[task.name]
                         if state.phase != PENDING:
+                            del pending[task.name]
                             continue
                         # A step's thread sets its phase before the main loop collects it: until
                         # then (still in `running`) its output parameters are not in `variables`.
                         if any(states[u].phase not in TERMINAL or u in running for u in task.upstream):
                             continue
-                        # Per task: one cached earlier in this pass has just set its output parameters.
-                        variables = self._variables(states)
                         if task.depends and not evaluate_depends(
                             task.depends, {u: states[u].phase for u in task.upstream}
                         ):
@@ -423,7 +443,7 @@ class LocalExecutor:
                                 finish(state, SKIPPED, f"when: {condition}")
                                 progressed = True
                                 if task.group:
-                                    settle_group(task.group)
+                                    settle_group(task.group, task.name)
                                 continue
                         if task.fans_out:
                             expand(task, variables)
@@ -442,14 +462,17 @@ class LocalExecutor:
                             state.exit_code = 0
                             state.outputs = marker["outputs"]
                             state.output_parameters = marker.get("output_parameters", {})
+                            publish(state)
                             finish(state, SUCCEEDED, "outputs complete from an earlier run; skipped")
                             if task.group:
-                                settle_group(task.group)
+                                settle_group(task.group, task.name)
                             progressed = True
                             continue
                         need = resolved.command.cpus
                         if need > free_cpus + 1e-9:
                             waited.add(task.name)  # checked for resume already; now only waits for CPUs
+                            if free_cpus + 1e-9 < smallest_need:
+                                break  # nothing fits: the next finished step frees CPUs and starts a pass
                             continue  # a smaller ready task may still fit
                         free_cpus -= need
                         running[task.name] = need
@@ -459,15 +482,18 @@ class LocalExecutor:
                         state.phase = RUNNING
                         state.started = time.time()
                         pool.submit(work, state, resolved)
+                        if task.group:
+                            settle_group(task.group, task.name)
                         progressed = True
                 if not running:
                     break
                 name = done.get()
                 free_cpus += running.pop(name)
                 state = states[name]
+                publish(state)
                 self.reporter.changed(state)
                 if state.group:
-                    settle_group(state.group)
+                    settle_group(state.group, name)
                 if state.phase == FAILED and self.fail_fast and name not in tolerated:
                     stop_scheduling = True
         except KeyboardInterrupt:

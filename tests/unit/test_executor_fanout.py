@@ -153,3 +153,51 @@ def test_labels_and_resume_of_children(tmp_path):
     markers = sorted(p.name for p in (tmp_path / "state" / "steps").glob("analyze*.json"))
     assert markers == ["analyze(0_first_1_last_4).json", "analyze(2_first_9_last_10).json"]
     assert json.loads((tmp_path / "state" / "steps" / markers[0]).read_text())["task"] == "analyze(0:first:1,last:4)"
+
+
+class _GroupMessages:
+    """A reporter keeping every message the fan-out's parent row showed."""
+
+    def __init__(self, parent: str) -> None:
+        self.parent = parent
+        self.messages: list[str] = []
+
+    def started(self, tasks) -> None:
+        pass
+
+    def changed(self, task) -> None:
+        if task.name == self.parent:
+            self.messages.append(task.message)
+
+    def finished(self, result) -> None:
+        pass
+
+
+def test_a_large_fan_out_is_counted_exactly_as_it_goes(tmp_path):
+    """The group's counts are kept per change (not recounted over every child, which made runs of
+    thousands of children cubic): every message the row shows adds up to the group's size, and the
+    final one is right (here 150 children, one fails after its retry, a later task runs on)."""
+    n = 150
+    doc = workflow([{"name": "fan", "template": "w", "withSequence": {"count": str(n)}, "continueOn": {"failed": True},
+                     "arguments": {"parameters": [{"name": "i", "value": "{{item}}"}]}},
+                    {"name": "after", "template": "u", "depends": "fan.Succeeded || fan.Failed"}],
+                   [step("w", '[ "{{inputs.parameters.i}}" != 57 ] || exit 4\n', params=["i"], retries=1, cpu="0.5"),
+                    step("u", "echo after > after.txt\n")])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    reporter = _GroupMessages("fan")
+    result = LocalExecutor(parse_workflow(doc), volume_roots={"ws": ws}, state_dir=tmp_path / "state",
+                           log_dir=tmp_path / "logs", runtime=NativeRuntime(), max_cpus=2, reporter=reporter).run()
+
+    fan = result.tasks["fan"]
+    assert fan.phase == "Failed" and fan.message == f"1 of {n} failed: fan(57:57)"
+    assert fan.attempts == n + 1  # one each, two for the one retried
+    assert result.tasks["after"].phase == "Succeeded" and (ws / "after.txt").exists()
+    running = [m for m in reporter.messages if m.startswith(f"{n} items: ")]
+    assert running, reporter.messages
+    for message in running:  # "150 items: 3 pending, 2 running, 145 succeeded"
+        counts = [int(part.split()[0]) for part in message.removeprefix(f"{n} items: ").split(", ")]
+        assert sum(counts) == n, message
+    assert any("running" in m for m in running)  # started children are counted as running
+    # 4 at a time (0.5 CPU each on 2): never more than that running at once.
+    assert max(int(m.split(" running")[0].rsplit(" ", 1)[1]) for m in running if " running" in m) <= 4
