@@ -17,6 +17,7 @@ unexercised here:
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -32,6 +33,7 @@ import pytest
 import yaml
 
 from bioinfra.config import parse_config
+from bioinfra.core import ttl
 from bioinfra.errors import ExitCode
 from bioinfra.targets.aws import node_group, pools
 from tests.conftest import kubectl_view
@@ -150,6 +152,18 @@ def test_status_table_and_json_follow_the_cluster(cli, tmp_path, eks, name):
         {"name": "gpu", "status": "ACTIVE", "machine_type": "g5.xlarge", "spot": False, "min_nodes": 0,
          "max_nodes": 4, "nodes": 3, "accelerators": ["NVIDIA GPU(s)"], "taints": [GPU_TAINT]},
     ]}
+
+    # `up --ttl 8h` nine hours ago (the record `up` writes): the table still comes, then the warning;
+    # --json gains the ttl object.
+    set_at = ttl.now_utc() - dt.timedelta(hours=9)
+    ttl.write_ttl(tmp_path / ".bioinfra" / name / "aws", ttl.new_record(name, "aws", "8h", set_at=set_at))
+    proc = cli("status", "aws", "-c", config, check=True)
+    assert f"✓ cluster {name}  ACTIVE  aws {ACCOUNT} {REGION}" in proc.stdout
+    assert proc.stderr.startswith(f"! cluster {name} is 1h past its time-to-live (set by `up --ttl 8h` at ")
+    assert "bioinfra destroy aws" in proc.stderr
+    data = json.loads(cli("status", "aws", "-c", config, "--json", check=True).stdout)
+    assert data["ttl"]["expired"] is True and data["ttl"]["ttl"] == "8h" and data["ttl"]["seconds_past"] >= 3600
+    assert data["status"] == "ACTIVE"
 
 
 def test_missing_cluster_exits_12_through_the_cli(cli, tmp_path, eks, name):
