@@ -17,6 +17,7 @@ from tests.conftest import cli_env, free_port, require_docker, require_native_to
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 BASE = "bioinfra-base:bookworm"
+CELLPROFILER_TESTS = ("test_cellprofiler_image_runs_headless", "test_cellprofiler_screen_runs_in_the_image")
 
 
 def _selected(request, test: str) -> bool:
@@ -31,8 +32,8 @@ def cellprofiler_build(request, tmp_path_factory, matplotlib_cache):
     run beside the other builds and tests: it is the longest build (apt, then pip downloads and
     layer copies) and mostly waits on the network and the disk, so it overlaps well. Its own
     workspace, so its build record cannot race with the one `built` writes.
-    test_cellprofiler_image_runs_headless waits for it and checks it; nothing else uses it."""
-    if not _selected(request, "test_cellprofiler_image_runs_headless"):
+    The cellprofiler tests wait for it (`_cellprofiler_image`); nothing else uses it."""
+    if not any(_selected(request, test) for test in CELLPROFILER_TESTS):
         yield None
         return
     import os
@@ -49,7 +50,7 @@ def cellprofiler_build(request, tmp_path_factory, matplotlib_cache):
     with (root / "build.out").open("w") as out, (root / "build.err").open("w") as err:
         proc = subprocess.Popen(args, cwd=root, env=env, stdout=out, stderr=err, text=True)
     try:
-        yield proc, root
+        yield proc, root, env
     finally:
         if proc.poll() is None:  # the test did not wait for it (deselected after all, or interrupted)
             proc.terminate()
@@ -206,24 +207,57 @@ def test_push_to_a_registry_and_pull_back_by_digest(built, registry, tmp_path):
     assert f'image: "{pinned}"' in render.stdout
 
 
-def test_cellprofiler_image_runs_headless(cellprofiler_build):
-    """`cellprofiler -c -r` on 2 PNGs with 3 and 4 planted nuclei: the smoke test checks 7 rows.
-    The image is built by `cellprofiler_build`, which started it with the module."""
-    build, root = cellprofiler_build
+def _cellprofiler_image(cellprofiler_build) -> str:
+    """Waits for the build `cellprofiler_build` started with the module; its image reference."""
+    build, root, _ = cellprofiler_build
     try:
         build.wait(timeout=1800)
     except subprocess.TimeoutExpired:
         build.kill()
         build.wait()
         pytest.fail("`bioinfra images build cellprofiler` took more than 30 minutes")
-    stderr = (root / "build.err").read_text()
-    assert build.returncode == 0, stderr
-    ref = (root / "build.out").read_text().split("\t")[1]
+    assert build.returncode == 0, (root / "build.err").read_text()
+    return (root / "build.out").read_text().split("\t")[1]
+
+
+def test_cellprofiler_image_runs_headless(cellprofiler_build):
+    """`cellprofiler -c -r` on 2 PNGs with 3 and 4 planted nuclei: the smoke test checks 7 rows.
+    The image is built by `cellprofiler_build`, which started it with the module."""
+    ref = _cellprofiler_image(cellprofiler_build)
     assert inspect(ref)["Config"]["User"] not in ("", "0", "root", "0:0")
     proc = subprocess.run(["docker", "run", "--rm", "--network", "none", "--user", "1000:1000", ref, "bioinfra-smoke-test"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "MyExpt_Nuclei.csv: 7 data rows" in proc.stdout
+
+
+def test_cellprofiler_screen_runs_in_the_image(cellprofiler_build):
+    """`run cellprofiler --runtime docker`: every step of the screen (plan, illum, 4 batches, gather) in
+    the image, no network; the counts are the planted ones, exactly as natively (test_screening_run)."""
+    from tests.integration.test_screening_run import COUNT_TOLERANCE, rows, truth
+
+    ref = _cellprofiler_image(cellprofiler_build)
+    _, root, env = cellprofiler_build
+    out = root / "screen"
+    proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "cellprofiler", "--runtime", "docker",
+                           "--output", str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "runtime docker (as asked)" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runtime"] == "docker" and manifest["images"] == {"cellprofiler": ref}
+    assert manifest["status"] == "succeeded"
+    assert f'image: "{ref}"' in (out / "workflow.yaml").read_text()
+    image_rows, nuclei_rows = rows(out / "results" / "Image.csv"), rows(out / "results" / "Nuclei.csv")
+    per_image: dict[int, int] = {}
+    for r in nuclei_rows:
+        per_image[int(r["ImageNumber"])] = per_image.get(int(r["ImageNumber"]), 0) + 1
+    counted = {r["FileName_DNA"]: per_image.get(int(r["ImageNumber"]), 0) for r in image_rows}
+    planted = truth()
+    assert set(counted) == set(planted)
+    assert all(abs(counted[n] - planted[n]) <= COUNT_TOLERANCE for n in planted), (counted, planted)
+    gather = json.loads((out / "results" / "gather.json").read_text())
+    assert gather["complete"] is True and gather["batches_complete"] == 4
+    assert (out / "results" / "Nuclei.parquet").stat().st_size > 0  # pyarrow in the image
 
 
 def test_sigterm_stops_the_step_containers(built, tmp_path):
