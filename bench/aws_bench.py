@@ -123,12 +123,16 @@ def replace_section(text: str, section: list[str], title: str = "## AWS (moto)")
     return text.rstrip("\n") + "\n" + block
 
 
-def main() -> int:
-    section = aws_section()
+def update_results(section: list[str], title: str = "## AWS (moto)") -> int:
+    """A part of the bench run alone: replaces only its own section of bench/results.md, prints it."""
     results = HERE / "results.md"
-    results.write_text(replace_section(results.read_text() if results.exists() else "# Benchmarks\n", section))
+    results.write_text(replace_section(results.read_text() if results.exists() else "# Benchmarks\n", section, title))
     print("\n".join(section))
     return 0
+
+
+def main() -> int:
+    return update_results(aws_section())
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.aws_bench import replace_section  # noqa: E402
+from bench.aws_bench import update_results  # noqa: E402
 from bioinfra.executor.runner import LocalExecutor  # noqa: E402
 from bioinfra.executor.runtime import NativeRuntime, StepCommand  # noqa: E402
 from bioinfra.executor.workflow import parse_workflow  # noqa: E402
@@ -110,12 +110,7 @@ def fanout_section() -> list[str]:
 
 
 def main() -> int:
-    section = fanout_section()
-    results = HERE / "results.md"
-    results.write_text(replace_section(results.read_text() if results.exists() else "# Benchmarks\n", section,
-                                       TITLE))
-    print("\n".join(section))
-    return 0
+    return update_results(fanout_section(), TITLE)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from bench.aws_bench import replace_section  # noqa: E402
+from bench.aws_bench import update_results  # noqa: E402
 
 TITLE = "## Many samples (--samples)"
 SIZES = (1, 100, 10_000, 100_000)
@@ -140,12 +140,7 @@ def samples_section(work: Path, repeats: int = 3) -> list[str]:
 
 
 def main() -> int:
-    section = samples_section(HERE / "work" / "samples", int(os.environ.get("BENCH_REPEATS", "3")))
-    results = HERE / "results.md"
-    results.write_text(replace_section(results.read_text() if results.exists() else "# Benchmarks\n", section,
-                                       TITLE))
-    print("\n".join(section))
-    return 0
+    return update_results(samples_section(HERE / "work" / "samples", int(os.environ.get("BENCH_REPEATS", "3"))), TITLE)
 
 
 if __name__ == "__main__":
