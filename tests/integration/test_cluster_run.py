@@ -2,8 +2,9 @@
 
 STAND-INS (named): no Kubernetes API server and no MinIO can run here.
   - the API server is kmock's emulator over real HTTP (tests/fakes/kube_api.py);
-  - Argo's controller is this test: it reads the Workflow bioinfra created, PATCHes its /status
-    (Running -> nodes -> Succeeded/Failed) and creates the pods with Argo's labels/annotations;
+  - Argo's controller is this test (tests/fakes/argo.py): it reads the Workflow bioinfra created,
+    PATCHes its /status (Running -> nodes -> Succeeded/Failed) and creates the pods with Argo's
+    labels/annotations;
   - MinIO (S3 over the shared volume) is moto_server's S3: the pods' writes into the run folder are
     objects the test puts under runs/<id>/.
 What is real: the CLI, input checks, the kubernetes client and its watch, boto3 uploads/downloads,
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,111 +24,41 @@ import yaml
 
 from tests.conftest import MINIO_CREDS as CREDS
 from tests.conftest import REPO
+from tests.fakes.argo import ArgoStatus, play
 
 pytestmark = pytest.mark.integration
 
 ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
-TEXT = {"Content-Type": "text/plain"}
-
-
-def _created_workflow(api, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        posts = api.requests("POST", "/workflows")
-        if posts:
-            return posts[-1].data
-        time.sleep(0.1)
-    raise AssertionError("bioinfra never created a Workflow")
-
-
-def _node(wf: str, name: str, kind: str, phase: str, template: str = "", message: str = "",
-          started: str = "2026-11-27T08:00:00Z") -> tuple[str, dict[str, Any]]:
-    node_id = f"{wf}-{abs(hash(name)) % 10**9}"
-    body = {"id": node_id, "name": name, "displayName": name.split(".")[-1], "type": kind, "phase": phase,
-            "templateName": template, "startedAt": started}
-    if phase in ("Succeeded", "Failed", "Error"):
-        body["finishedAt"] = "2026-11-27T08:01:00Z"
-    if message:
-        body["message"] = message
-    return node_id, body
-
-
-def fake_pod(api, workflow: str, node_name: str, phase: str, log: str, nodes: dict[str, Any], *,
-             template: str = "x-attempt", message: str = "") -> None:
-    """What Argo does for one attempt: a Pod node in the status, the pod with Argo's label and
-    node-id annotation, and its log."""
-    pid, body = _node(workflow, node_name, "Pod", phase, template=template, message=message)
-    nodes[pid] = body
-    pod_name = f"{workflow}-{abs(hash(node_name)) % 10**6}"
-    api.create("/api/v1/namespaces/bioinfra/pods", {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name, "namespace": "bioinfra", "labels": {"workflows.argoproj.io/workflow": workflow},
-                     "annotations": {"workflows.argoproj.io/node-id": pid}},
-        "spec": {"containers": [{"name": "main", "image": "x"}]}})
-    api.call(lambda p=pod_name, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"] << TEXT << t.encode())
 
 
 def play_argo(api, s3, *, fail_step: str | None = None, preempt_step: str | None = None) -> threading.Thread:
-    """The Argo controller's part, in a thread: what a real cluster would do with the Workflow."""
-    result: dict[str, Any] = {}
+    """The Argo controller's part (tests/fakes/argo.py): each task once, in order; `preempt_step`'s
+    first pod lost with its node, `fail_step` failing (and the Workflow with it)."""
 
-    def controller() -> None:
-        try:
-            wf = _created_workflow(api)
-            result["workflow"] = wf
-            name = wf["metadata"]["name"]
-            tasks = [t["name"] for t in next(t for t in wf["spec"]["templates"] if t["name"] == "main")["dag"]["tasks"]]
-            run_dir = f"runs/{name}"
-            nodes: dict[str, Any] = {}
-            nid, root = _node(name, name, "DAG", "Running")
-            nodes[nid] = root
-            api.patch_status(name, {"phase": "Running", "startedAt": "2026-11-27T08:00:00Z", "nodes": nodes})
-            for i, task in enumerate(tasks):
-                if task.startswith("stage-"):
-                    _, n = _node(name, f"{name}.{task}", "Skipped", "Skipped", message="when 'false' evaluated false")
-                    nodes[n["id"]] = n
-                    continue
-                pods = []
-                if task == preempt_step:
-                    pods.append(("Failed", "Pod was terminated in response to imminent node shutdown."))
-                pods.append(("Failed", "Error (exit code 1)") if task == fail_step else ("Succeeded", ""))
-                for attempt, (phase, message) in enumerate(pods):
-                    pid, pod_node = _node(name, f"{name}.{task}(0)[0].attempt({attempt})", "Pod", phase,
-                                          template=f"{task}-attempt", message=message,
-                                          started=f"2026-11-27T08:0{i}:{attempt}0Z")
-                    nodes[pid] = pod_node
-                    pod = f"{name}-{task}-attempt-{attempt}"
-                    api.create("/api/v1/namespaces/bioinfra/pods", {
-                        "apiVersion": "v1", "kind": "Pod",
-                        "metadata": {"name": pod, "namespace": "bioinfra",
-                                     "labels": {"workflows.argoproj.io/workflow": name},
-                                     "annotations": {"workflows.argoproj.io/node-id": pid}},
-                        "spec": {"containers": [{"name": "main", "image": "x"}]}})
-                    log = f"{task} attempt {attempt}: {'samtools: truncated file' if phase == 'Failed' else 'done'}\n"
-                    api.call(lambda p=pod, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"]
-                             << TEXT << t.encode())
-                task_phase = pods[-1][0]
-                _, n = _node(name, f"{name}.{task}", "Retry", task_phase, template=task,
-                             message="child failed" if task_phase == "Failed" else "")
-                nodes[n["id"]] = n
-                api.patch_status(name, {"phase": "Running", "nodes": nodes})
-                if task_phase == "Failed":
-                    break
-                # What the step's pod wrote into the shared volume (the run folder in MinIO).
-                for rel in {"fastqc-r1": ["fastqc/lambda_R1_fastqc.html"], "align": ["align/lambda.sorted.bam"],
-                            "multiqc": ["multiqc/multiqc_report.html"]}.get(task, []):
-                    s3.put_object(Bucket="workspace", Key=f"{run_dir}/{rel}", Body=f"{task} output\n".encode())
-            final = "Failed" if fail_step else "Succeeded"
-            nodes[nid] = {**root, "phase": final, "finishedAt": "2026-11-27T08:09:00Z"}
-            api.patch_status(name, {"phase": final, "finishedAt": "2026-11-27T08:09:00Z", "nodes": nodes,
-                                    **({"message": f"child '{fail_step}' failed"} if fail_step else {})})
-        except Exception as exc:  # surfaced by the test through result["error"]
-            result["error"] = exc
+    def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
+        argo.patch()
+        for i, task in enumerate(argo.tasks):
+            if task.startswith("stage-"):
+                argo.skipped(task, "when 'false' evaluated false")
+                continue
+            attempts = []
+            if task == preempt_step:
+                attempts.append(("Failed", "Pod was terminated in response to imminent node shutdown."))
+            attempts.append(("Failed", "Error (exit code 1)") if task == fail_step else ("Succeeded", ""))
+            phase = argo.step(task, [(phase, f"{task} attempt {k}: "
+                                             f"{'samtools: truncated file' if phase == 'Failed' else 'done'}\n", message)
+                                     for k, (phase, message) in enumerate(attempts)],
+                              started=lambda attempt, i=i: f"2026-11-27T08:0{i}:{attempt}0Z")
+            argo.patch()
+            if phase == "Failed":
+                break
+            # What the step's pod wrote into the shared volume (the run folder in MinIO).
+            for rel in {"fastqc-r1": ["fastqc/lambda_R1_fastqc.html"], "align": ["align/lambda.sorted.bam"],
+                        "multiqc": ["multiqc/multiqc_report.html"]}.get(task, []):
+                argo.put(rel, f"{task} output\n")
+        argo.finish("Failed" if fail_step else "Succeeded", f"child '{fail_step}' failed" if fail_step else "")
 
-    thread = threading.Thread(target=controller, daemon=True)
-    thread.result = result  # type: ignore[attr-defined]
-    thread.start()
-    return thread
+    return play(api, s3, script)
 
 
 def test_run_on_onprem_uploads_submits_follows_and_copies_back(onprem, cli, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """`bioinfra run fastqc-to-bwa --samples SHEET --target onprem`, through the real CLI, against stand-ins.
 
 STAND-INS (named), as in test_cluster_run.py: kmock's Kubernetes API emulator over real HTTP; this
-test as Argo's controller (reads the created Workflow, expands each stage's withParam over the
+test as Argo's controller (tests/fakes/argo.py) (reads the created Workflow, expands each stage's withParam over the
 chunks as Argo names them, patches /status, creates pods with Argo's annotations); moto's S3 as
 MinIO (what the report step would write is put into the run folder by the test).
 Real: the CLI, the sheet and FASTQ checks, the kubernetes client and watch, boto3 uploads/downloads,
@@ -18,64 +18,40 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.integration.test_cluster_run import ARGO_SCHEMA, _created_workflow, _node, fake_pod
+from tests.fakes.argo import ArgoStatus, play
+from tests.integration.test_cluster_run import ARGO_SCHEMA
 
 pytestmark = pytest.mark.integration
 SAMPLES = ("S1", "S2", "S3")
 
 
 def play_argo_samples(api, s3, *, failing: str) -> threading.Thread:
-    result: dict[str, Any] = {}
+    """plan and index succeed; fastqc, align, stats fan out one child per chunk of one sample (the
+    `failing` sample's align fails on both attempts); the report names it."""
 
-    def controller() -> None:
-        try:
-            wf = _created_workflow(api)
-            result["workflow"] = wf
-            name = wf["metadata"]["name"]
-            run_dir = f"runs/{name}"
-            # What the plan step reads: the normalised sheet bioinfra put into the run folder.
-            sheet = s3.get_object(Bucket="workspace", Key=f"{run_dir}/sheet.tsv")["Body"].read().decode()
-            result["sheet"] = sheet
-            rows = sheet.strip().split("\n")[1:]
-            nodes: dict[str, Any] = {}
-            nid, root = _node(name, name, "DAG", "Running")
-            nodes[nid] = root
-            for task in ("plan", "index-reference"):
-                fake_pod(api, name, f"{name}.{task}(0)[0].run(0)", "Succeeded", f"{task}: done\n", nodes)
-                _, n = _node(name, f"{name}.{task}", "Retry", "Succeeded")
-                nodes[n["id"]] = n
-            for stage in ("fastqc", "align", "stats"):
-                _, group = _node(name, f"{name}.{stage}", "TaskGroup", "Running")
-                nodes[group["id"]] = group
-                for i, row in enumerate(rows):
-                    sample = row.split("\t")[0]
-                    bad = stage == "align" and sample == failing
-                    child = f"{name}.{stage}({i}:first:{i + 1},last:{i + 1})"
-                    for attempt in range(2 if bad else 1):
-                        fake_pod(api, name, f"{child}({attempt})[0].run(0)", "Failed" if bad else "Succeeded",
-                                 f"{stage} {sample}: {'FAILED' if bad else 'ok'}\n", nodes)
-                    _, n = _node(name, child, "Retry", "Failed" if bad else "Succeeded")
-                    nodes[n["id"]] = n
-                nodes[group["id"]] = {**group, "phase": "Failed" if stage == "align" else "Succeeded"}
-                api.patch_status(name, {"phase": "Running", "nodes": nodes})
-            fake_pod(api, name, f"{name}.report(0)[0].run(0)", "Failed", f"report: 1 sample(s) failed:\n  {failing}: align\n",
-                     nodes)
-            _, n = _node(name, f"{name}.report", "Retry", "Failed")
-            nodes[n["id"]] = n
-            tsv = "sample\tstatus\tstage\treason\n" + "".join(
-                f"{s}\t{'failed' if s == failing else 'ok'}\t{'align' if s == failing else ''}\t"
-                f"{'failed: bwa mem | samtools sort' if s == failing else ''}\n" for s in SAMPLES)
-            s3.put_object(Bucket="workspace", Key=f"{run_dir}/samples.tsv", Body=tsv.encode())
-            s3.put_object(Bucket="workspace", Key=f"{run_dir}/multiqc/multiqc_report.html", Body=b"<html>3</html>")
-            nodes[nid] = {**root, "phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z"}
-            api.patch_status(name, {"phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z", "nodes": nodes})
-        except Exception as exc:  # surfaced by the test through result["error"]
-            result["error"] = exc
+    def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
+        # What the plan step reads: the normalised sheet bioinfra put into the run folder.
+        sheet = s3.get_object(Bucket="workspace", Key=f"{argo.run_dir}/sheet.tsv")["Body"].read().decode()
+        result["sheet"] = sheet
+        rows = sheet.strip().split("\n")[1:]
+        argo.succeeded("plan", "index-reference")
+        for stage in ("fastqc", "align", "stats"):
+            group = argo.group(stage)
+            for i, row in enumerate(rows):
+                sample = row.split("\t")[0]
+                bad = stage == "align" and sample == failing
+                attempt = ("Failed" if bad else "Succeeded", f"{stage} {sample}: {'FAILED' if bad else 'ok'}\n", "")
+                argo.step(stage, [attempt] * (2 if bad else 1), node_name=f"{argo.name}.{stage}({i}:first:{i + 1},last:{i + 1})")
+            argo.group_done(group, "Failed" if stage == "align" else "Succeeded")
+            argo.patch()
+        argo.step("report", [("Failed", f"report: 1 sample(s) failed:\n  {failing}: align\n", "")])
+        argo.put("samples.tsv", "sample\tstatus\tstage\treason\n" + "".join(
+            f"{s}\t{'failed' if s == failing else 'ok'}\t{'align' if s == failing else ''}\t"
+            f"{'failed: bwa mem | samtools sort' if s == failing else ''}\n" for s in SAMPLES))
+        argo.put("multiqc/multiqc_report.html", "<html>3</html>")
+        argo.finish("Failed")
 
-    thread = threading.Thread(target=controller, daemon=True)
-    thread.result = result  # type: ignore[attr-defined]
-    thread.start()
-    return thread
+    return play(api, s3, script)
 
 
 def test_samples_on_onprem_upload_the_sheet_as_a_file_and_name_the_failed_sample(onprem, cli, tmp_path: Path):

@@ -1,7 +1,7 @@
 """`bioinfra run cellprofiler --target onprem`, through the real CLI, against stand-ins.
 
 STAND-INS (named), as in test_cluster_run.py: kmock's Kubernetes API emulator over real HTTP; this
-test as Argo's controller (it reads the Workflow bioinfra created, expands the withParam fan-out the
+test as Argo's controller (tests/fakes/argo.py) (it reads the Workflow bioinfra created, expands the withParam fan-out the
 way Argo does, patches /status and creates pods with Argo's annotations); moto's S3 as MinIO (what the
 pods would have written into the run folder is put there by the test).
 Real: the CLI, input checks (the plan step's own code), the kubernetes client and watch, boto3
@@ -18,7 +18,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests.integration.test_cluster_run import ARGO_SCHEMA, _created_workflow, _node, fake_pod
+from tests.fakes.argo import ArgoStatus, play
+from tests.integration.test_cluster_run import ARGO_SCHEMA
 
 pytestmark = pytest.mark.integration
 BATCHES = [{"first": 1, "last": 4}, {"first": 5, "last": 8}, {"first": 9, "last": 12}, {"first": 13, "last": 16}]
@@ -29,59 +30,30 @@ def label(item: dict[str, int]) -> str:
 
 
 def play_argo_screen(api, s3, *, failing: dict[str, int]) -> threading.Thread:
-    result: dict[str, Any] = {}
+    """plan and illum succeed, the analyze fan-out expands over BATCHES (the `failing` batch OOM-killed
+    on both attempts), gather reports it missing."""
 
-    def controller() -> None:
-        try:
-            wf = _created_workflow(api)
-            result["workflow"] = wf
-            name = wf["metadata"]["name"]
-            run_dir = f"runs/{name}"
-            nodes: dict[str, Any] = {}
-            nid, root = _node(name, name, "DAG", "Running")
-            nodes[nid] = root
-            for task in ("stage-in", "stage-out"):
-                _, n = _node(name, f"{name}.{task}", "Skipped", "Skipped")
-                nodes[n["id"]] = n
-            for task in ("plan", "illum"):
-                fake_pod(api, name, f"{name}.{task}(0)[0].run(0)", "Succeeded", f"{task}: done\n", nodes)
-                _, n = _node(name, f"{name}.{task}", "Retry", "Succeeded", template=task)
-                nodes[n["id"]] = n
-            api.patch_status(name, {"phase": "Running", "startedAt": "2026-11-27T08:00:00Z", "nodes": nodes})
-            # withParam over plan's output: one child per batch, Argo's names.
-            _, group = _node(name, f"{name}.analyze", "TaskGroup", "Running", template="analyze")
-            nodes[group["id"]] = group
-            for i, item in enumerate(BATCHES):
-                child = f"{name}.analyze({i}:{label(item)})"
-                bad = item == failing
-                attempts = 2 if bad else 1
-                for attempt in range(attempts):
-                    fake_pod(api, name, f"{child}({attempt})[0].run(0)", "Failed" if bad else "Succeeded",
-                             f"analyze: image sets {item['first']}-{item['last']}"
-                             + (": Killed (OOM)\n" if bad else " done\n"), nodes, message="OOMKilled" if bad else "")
-                _, n = _node(name, child, "Retry", "Failed" if bad else "Succeeded", template="analyze")
-                nodes[n["id"]] = n
-                if not bad:
-                    s3.put_object(Bucket="workspace", Key=f"{run_dir}/batches/{item['first']}-{item['last']}/Image.csv",
-                                  Body=b"ImageNumber\n")
-            nodes[group["id"]] = {**group, "phase": "Failed"}
-            fake_pod(api, name, f"{name}.gather(0)[0].run(0)", "Failed",
-                     "missing image sets 5-8 (batch 5-8): no folder\n", nodes)
-            _, n = _node(name, f"{name}.gather", "Retry", "Failed", template="gather")
-            nodes[n["id"]] = n
-            s3.put_object(Bucket="workspace", Key=f"{run_dir}/results/gather.json", Body=json.dumps(
-                {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12}).encode())
-            s3.put_object(Bucket="workspace", Key=f"{run_dir}/results/summary.html", Body=b"<h1>INCOMPLETE</h1>")
-            nodes[nid] = {**root, "phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z"}
-            api.patch_status(name, {"phase": "Failed", "finishedAt": "2026-11-27T08:09:00Z", "nodes": nodes,
-                                    "message": "child 'gather' failed"})
-        except Exception as exc:  # surfaced by the test through result["error"]
-            result["error"] = exc
+    def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
+        for task in ("stage-in", "stage-out"):
+            argo.skipped(task)
+        argo.succeeded("plan", "illum")
+        argo.patch()
+        group = argo.group("analyze")  # withParam over plan's output: one child per batch, Argo's names
+        for i, item in enumerate(BATCHES):
+            bad = item == failing
+            log = f"analyze: image sets {item['first']}-{item['last']}" + (": Killed (OOM)\n" if bad else " done\n")
+            attempt = ("Failed", log, "OOMKilled") if bad else ("Succeeded", log, "")
+            argo.step("analyze", [attempt] * (2 if bad else 1), node_name=f"{argo.name}.analyze({i}:{label(item)})")
+            if not bad:
+                argo.put(f"batches/{item['first']}-{item['last']}/Image.csv", "ImageNumber\n")
+        argo.group_done(group, "Failed")
+        argo.step("gather", [("Failed", "missing image sets 5-8 (batch 5-8): no folder\n", "")])
+        argo.put("results/gather.json", json.dumps(
+            {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12}))
+        argo.put("results/summary.html", "<h1>INCOMPLETE</h1>")
+        argo.finish("Failed", "child 'gather' failed")
 
-    thread = threading.Thread(target=controller, daemon=True)
-    thread.result = result  # type: ignore[attr-defined]
-    thread.start()
-    return thread
+    return play(api, s3, script)
 
 
 def test_screen_on_onprem_uploads_fans_out_and_names_the_failed_batch(onprem, cli, tmp_path: Path) -> None:
