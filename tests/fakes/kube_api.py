@@ -148,6 +148,21 @@ class KubeApi:
         return path
 
 
+def unreachable_kubeconfig(context: str = "c") -> str:
+    """A kubeconfig (YAML text) whose API server is a loopback port nothing listens on: what a
+    cluster that is down, or a VPN that is off, looks like to the client."""
+    import socket
+
+    with socket.socket() as probe:  # bound, then closed: free, and nobody listens on it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": context,
+        "clusters": [{"name": context, "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": "u"}}]})
+
+
 @pytest.fixture
 def kube_api() -> Iterator[KubeApi]:
     """kmock's Kubernetes emulator on a free 127.0.0.1 port (STAND-IN for kube-apiserver)."""

@@ -25,6 +25,7 @@ import yaml
 from tests.conftest import MINIO_CREDS as CREDS
 from tests.conftest import REPO
 from tests.fakes.argo import ArgoStatus, play
+from tests.fakes.kube_api import unreachable_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -139,14 +140,8 @@ def test_cancel_terminates_a_running_workflow(onprem, tmp_path: Path) -> None:
 
 
 def test_unreachable_cluster_exits_13_before_anything(tmp_path: Path, cli) -> None:
-    from tests.conftest import free_port
-
     kubeconfig = tmp_path / "kc"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig.write_text(unreachable_kubeconfig())
     (tmp_path / "bioinfra.yaml").write_text(yaml.safe_dump({"target": "onprem", "onprem": {"kubeconfig": str(kubeconfig)}}))
     proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(tmp_path / "o"), timeout=120)
     assert proc.returncode == 13, proc.stderr

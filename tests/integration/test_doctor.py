@@ -34,7 +34,8 @@ from bioinfra.core.doctor import (
 )
 from bioinfra.errors import ExitCode
 from bioinfra.images import image_ref
-from tests.conftest import free_port, require_native_tools
+from tests.conftest import require_native_tools
+from tests.fakes.kube_api import unreachable_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -178,13 +179,9 @@ def test_all_green_onprem_cluster_exits_0_and_reads_each_object(kube_api, regist
 
 
 def test_unreachable_api_fails_fast_and_skips_what_depends_on_it(cli, tmp_path, registry):
-    closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
-        "clusters": [{"name": "gone", "cluster": {"server": closed}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}]}))
+    kubeconfig.write_text(unreachable_kubeconfig("gone"))
+    closed = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]  # nothing listens there
     config = onprem_config(tmp_path, kubeconfig, registry)
 
     started = time.monotonic()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from tests.fakes.kube_api import unreachable_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +42,7 @@ def test_plan_onprem_reaches_the_cluster_then_renders_only_the_addons_stack(kube
 
 def test_onprem_unreachable_or_misnamed_context_exits_13_and_renders_nothing(cli, tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "c",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}))
+    kubeconfig.write_text(unreachable_kubeconfig())
     _config(tmp_path, kubeconfig)
     proc = cli("up", "onprem", "--yes", timeout=120)
     assert proc.returncode == 13 and "does not answer" in proc.stderr, proc.stderr

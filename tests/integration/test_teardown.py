@@ -17,7 +17,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from bioinfra.adaptors.kube import connect
 from bioinfra.config import parse_config
@@ -25,7 +24,7 @@ from bioinfra.core import teardown
 from bioinfra.core.stacks import Stack
 from bioinfra.core.teardown import release_before_addons_destroy, release_cluster_resources
 from bioinfra.errors import PreflightError
-from tests.conftest import free_port
+from tests.fakes.kube_api import unreachable_kubeconfig
 
 pytestmark = pytest.mark.integration
 
@@ -232,11 +231,7 @@ def test_no_cluster_is_said_and_skipped(kube_api, tmp_path, monkeypatch):
 
 
 def test_a_cluster_that_does_not_answer_is_skipped_quickly(tmp_path, monkeypatch):
-    dead = yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "x", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}]})
+    dead = unreachable_kubeconfig()
     monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: dead)
     said: list[str] = []
 
