@@ -135,6 +135,17 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     gpu = sess.client("eks", endpoint_url=url).describe_nodegroup(clusterName=name, nodegroupName="gpu")["nodegroup"]
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["scalingConfig"]["minSize"] == 0
+    # IRSA: each role trusts one service account of this cluster's OIDC issuer, for STS only
+    iam = sess.client("iam", endpoint_url=url)
+    for role, account in (("workflow", "bioinfra:bioinfra-workflow"), ("efs-csi", "kube-system:efs-csi-controller-sa"),
+                          ("autoscaler", "kube-system:cluster-autoscaler")):
+        trust = iam.get_role(RoleName=f"{name}-{role}")["Role"]["AssumeRolePolicyDocument"]
+        statement = trust if isinstance(trust, dict) else json.loads(trust)
+        [only] = statement["Statement"]
+        assert only["Action"] == "sts:AssumeRoleWithWebIdentity", role
+        conditions = only["Condition"]["StringEquals"]
+        assert {k.rsplit(":", 1)[1]: v for k, v in conditions.items()} == {
+            "sub": f"system:serviceaccount:{account}", "aud": "sts.amazonaws.com"}, role
 
     # a second plan shows no changes (--verbose adds Terraform's own plan text per stack)
     plan = cli("plan", "aws", "--verbose", extra_env=aws_env, timeout=600)

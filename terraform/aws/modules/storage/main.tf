@@ -160,9 +160,22 @@ resource "aws_ecr_repository" "tools" {
   }
 }
 
-# --- IRSA: workflow pods write results -----------------------------------------------------
+# --- IRSA: who may assume which role -------------------------------------------------------------
+# One trust policy per role: only the named service account of this cluster's OIDC issuer, only
+# for STS (aud). The token's sub is "system:serviceaccount:<namespace>:<name>" (colons).
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
 
-data "aws_iam_policy_document" "workflow_assume" {
+locals {
+  irsa_service_accounts = {
+    workflow   = "${var.workflow_namespace}:${var.workflow_service_account}" # workflow pods write results
+    efs_csi    = "kube-system:efs-csi-controller-sa"                         # the EFS CSI controller (addons stack)
+    autoscaler = "kube-system:cluster-autoscaler"                            # the cluster autoscaler (addons stack)
+  }
+}
+
+data "aws_iam_policy_document" "irsa_assume" {
+  for_each = local.irsa_service_accounts
+
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
     principals {
@@ -172,7 +185,7 @@ data "aws_iam_policy_document" "workflow_assume" {
     condition {
       test     = "StringEquals"
       variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:${var.workflow_service_account}"]
+      values   = ["system:serviceaccount:${each.value}"]
     }
     condition {
       test     = "StringEquals"
@@ -182,9 +195,11 @@ data "aws_iam_policy_document" "workflow_assume" {
   }
 }
 
+# --- IRSA: workflow pods write results -----------------------------------------------------
+
 resource "aws_iam_role" "workflow" {
   name               = "${var.name}-workflow"
-  assume_role_policy = data.aws_iam_policy_document.workflow_assume.json
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume["workflow"].json
 }
 
 data "aws_iam_policy_document" "workflow_results" {
@@ -213,29 +228,9 @@ resource "aws_iam_role_policy" "workflow_results" {
 
 # --- IRSA: the EFS CSI controller creates an access point per volume (addons stack) -------------
 
-data "aws_iam_policy_document" "efs_csi_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [var.oidc_provider_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:kube-system:efs-csi-controller-sa"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "efs_csi" {
   name               = "${var.name}-efs-csi"
-  assume_role_policy = data.aws_iam_policy_document.efs_csi_assume.json
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume["efs_csi"].json
 }
 
 # AWS's policy for the driver: describe file systems, create/delete access points it tagged itself.
@@ -247,29 +242,9 @@ resource "aws_iam_role_policy_attachment" "efs_csi" {
 
 # --- IRSA: the cluster autoscaler resizes this cluster's node groups (addons stack) -------------
 
-data "aws_iam_policy_document" "autoscaler_assume" {
-  statement {
-    actions = ["sts:AssumeRoleWithWebIdentity"]
-    principals {
-      type        = "Federated"
-      identifiers = [var.oidc_provider_arn]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:sub"
-      values   = ["system:serviceaccount:kube-system:cluster-autoscaler"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "${var.oidc_issuer}:aud"
-      values   = ["sts.amazonaws.com"]
-    }
-  }
-}
-
 resource "aws_iam_role" "autoscaler" {
   name               = "${var.name}-autoscaler"
-  assume_role_policy = data.aws_iam_policy_document.autoscaler_assume.json
+  assume_role_policy = data.aws_iam_policy_document.irsa_assume["autoscaler"].json
 }
 
 # The autoscaler's recommended policy, with the writes limited to the Auto Scaling groups EKS tags

@@ -50,8 +50,14 @@ variable "oidc_issuer" {
   type        = string
 }
 
-variable "workflow_service_account" {
-  description = "namespace/name of the service account Argo workflow pods run as."
+variable "workflow_namespace" {
+  description = "Kubernetes namespace the pipelines run in."
   type        = string
-  default     = "bioinfra/bioinfra-workflow"
+  default     = "bioinfra"
+}
+
+variable "workflow_service_account" {
+  description = "Kubernetes service account the pipelines' pods run as (in workflow_namespace)."
+  type        = string
+  default     = "bioinfra-workflow"
 }
