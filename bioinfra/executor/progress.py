@@ -12,6 +12,9 @@ from bioinfra.executor.runner import FAILED, OMITTED, RUNNING, SKIPPED, SUCCEEDE
 MARKS = {SUCCEEDED: "✓", FAILED: "✗", SKIPPED: "↷", OMITTED: "·", RUNNING: "…"}
 # A fan-out with more children than this is shown as its one summary row (plus any failed child).
 MAX_CHILD_ROWS = 16
+# Plain output (logs, CI): a big fan-out's running summary ("500 items: 3 running, 12 succeeded, ...")
+# changes with every child; one line per this many seconds says as much without thousands of lines.
+SUMMARY_LINE_SECONDS = 10.0
 
 
 class _Groups:
@@ -45,10 +48,12 @@ def describe(state: TaskState) -> str:
 class PlainReporter:
     """For logs and CI: one timestamped line per state change."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, clock=time.monotonic) -> None:
         self.stream = stream or sys.stderr
         self._lock = threading.Lock()
         self._last: dict[str, str] = {}
+        self._said_at: dict[str, float] = {}  # big fan-outs' running summaries: when last written
+        self._clock = clock
         self._groups = _Groups()
 
     def started(self, tasks: list[TaskState]) -> None:
@@ -60,9 +65,15 @@ class PlainReporter:
         with self._lock:  # steps report from their own threads
             if not self._groups.visible(task):
                 return
-            if self._last.get(task.name) != line:
-                self._last[task.name] = line
-                self._write(line)
+            if self._last.get(task.name) == line:
+                return
+            if task.phase == RUNNING and task.children > MAX_CHILD_ROWS:
+                now = self._clock()
+                if now - self._said_at.get(task.name, -SUMMARY_LINE_SECONDS) < SUMMARY_LINE_SECONDS:
+                    return  # its final line always comes: phases other than Running are not held back
+                self._said_at[task.name] = now
+            self._last[task.name] = line
+            self._write(line)
 
     def finished(self, result: RunResult) -> None:
         pass

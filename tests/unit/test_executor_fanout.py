@@ -201,3 +201,32 @@ def test_a_large_fan_out_is_counted_exactly_as_it_goes(tmp_path):
     assert any("running" in m for m in running)  # started children are counted as running
     # 4 at a time (0.5 CPU each on 2): never more than that running at once.
     assert max(int(m.split(" running")[0].rsplit(" ", 1)[1]) for m in running if " running" in m) <= 4
+
+
+def test_plain_display_of_a_big_fan_out_is_one_summary_line_per_interval():
+    """Logs and CI: a fan-out of 100 children writes its running summary at most once per
+    SUMMARY_LINE_SECONDS (a clock the test moves), its children not at all, its final line always."""
+    import io
+
+    from bioinfra.executor.progress import MAX_CHILD_ROWS, SUMMARY_LINE_SECONDS, PlainReporter
+    from bioinfra.executor.runner import TaskState
+
+    now = [0.0]
+    stream = io.StringIO()
+    reporter = PlainReporter(stream, clock=lambda: now[0])
+    parent = TaskState(name="fan", template="w", log=None, phase="Running", children=100)
+    assert parent.children > MAX_CHILD_ROWS
+    for done in range(100):
+        now[0] = done * 0.5  # one child finishes every half second: 50 s in all
+        parent.message = f"100 items: {100 - done} running, {done} succeeded"
+        reporter.changed(parent)
+        child = TaskState(name=f"fan({done}:{done})", template="w", log=None, phase="Succeeded", group="fan")
+        reporter.changed(child)
+    parent.phase, parent.message = "Succeeded", "100 items: 100 succeeded"
+    reporter.changed(parent)
+    lines = [line.split("] ", 1)[1] for line in stream.getvalue().splitlines()]
+    summaries = [line for line in lines if line.startswith("… fan: running")]
+    assert len(summaries) == int(50 / SUMMARY_LINE_SECONDS)  # at 0, 10, 20, 30, 40 s
+    assert summaries[0] == "… fan: running: 100 items: 100 running, 0 succeeded"
+    assert not [line for line in lines if line.startswith("✓ fan(")]  # children of a big group: not listed
+    assert lines[-1].startswith("✓ fan: succeeded")
