@@ -197,7 +197,12 @@ class AwsSettings(StrictModel):
         "$BIOINFRA_AWS_ENDPOINT_URL overrides it",
     )
     profile: Optional[str] = Field(None, description="named profile from ~/.aws/config; default: the usual chain")
-    kubernetes_version: str = Field("1.31", description="EKS control-plane version")
+    kubernetes_version: str = Field(
+        "1.35",
+        # 1.31 left EKS extended support on 2026-11-26; 1.35 is in standard support to 2027-03-27.
+        # Ref https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html
+        description="EKS control-plane version (a minor in standard support costs 0.10 USD/h, extended 0.60)",
+    )
     availability_zones: int = Field(2, ge=2, le=6, description="zones to spread subnets over (EKS needs 2+)")
     vpc_cidr: str = Field("10.0.0.0/16", description="IPv4 range of the VPC")
     single_nat_gateway: bool = Field(True, description="one NAT gateway (cheaper) instead of one per zone")
@@ -217,7 +222,7 @@ class AwsSettings(StrictModel):
     @classmethod
     def _minor_version(cls, v: str) -> str:
         if not re.fullmatch(r"1\.\d{2}", v):
-            raise ValueError("must be a Kubernetes minor version such as 1.31")
+            raise ValueError("must be a Kubernetes minor version such as 1.35")
         return v
 
     @field_validator("vpc_cidr")

@@ -41,10 +41,11 @@ CHARTS: dict[str, dict[str, str]] = {
     # aws: EFS CSI driver (driver 2.1.10); Ref https://github.com/kubernetes-sigs/aws-efs-csi-driver/tree/master/charts/aws-efs-csi-driver
     "efs_csi": {"repository": "https://kubernetes-sigs.github.io/aws-efs-csi-driver", "chart": "aws-efs-csi-driver",
                 "version": "3.2.1"},
-    # aws: cluster autoscaler 1.31.0, the minor of aws.kubernetes_version's default ("1.31");
+    # aws: cluster autoscaler 1.35.0 (charts 9.54-9.59 ship it), the minor of aws.kubernetes_version's
+    # default ("1.35");
     # Ref https://github.com/kubernetes/autoscaler/tree/master/charts/cluster-autoscaler
     "cluster_autoscaler": {"repository": "https://kubernetes.github.io/autoscaler", "chart": "cluster-autoscaler",
-                           "version": "9.38.0"},
+                           "version": "9.56.0"},
     # aws, onprem with a GPU pool; Ref https://github.com/NVIDIA/k8s-device-plugin/tree/main/deployments/helm/nvidia-device-plugin
     "nvidia_device_plugin": {"repository": "https://nvidia.github.io/k8s-device-plugin", "chart": "nvidia-device-plugin",
                              "version": "0.17.1"},

@@ -112,7 +112,7 @@ module "addons" {
     cluster_autoscaler = {
       "repository" = "https://kubernetes.github.io/autoscaler"
       "chart"      = "cluster-autoscaler"
-      "version"    = "9.38.0"
+      "version"    = "9.56.0"
     }
     efs_csi = {
       "repository" = "https://kubernetes-sigs.github.io/aws-efs-csi-driver"

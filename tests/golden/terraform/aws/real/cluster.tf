@@ -45,7 +45,7 @@ module "cluster" {
   source = "../modules/cluster"
 
   name                = "demo"
-  kubernetes_version  = "1.31"
+  kubernetes_version  = "1.35"
   subnet_ids          = var.network.private_subnet_ids
   private_endpoint    = false
   public_access_cidrs = ["0.0.0.0/0"]
