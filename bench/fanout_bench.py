@@ -9,7 +9,7 @@ one task depending on it, as the screen's gather depends on its batches. Two run
 - `no-op`: the step returns exit 0 in-process (a stand-in runtime, named here): what is left is the
   executor's own work per child (resolve, log, marker, scheduling, group counts, progress events);
   this is what grew with N*N (and worse) before the scheduler kept its tags and counts incrementally.
-- `bash`: the real NativeRuntime with a one-line bash step: what a user sees, process start included.
+- `native`: the real NativeRuntime with a one-line bash step: what a user sees, process start included.
 Target: the per-child cost flat in N (linear scheduling).
 """
 
@@ -104,7 +104,7 @@ def fanout_section() -> list[str]:
     lines += [
         "",
         f"Per-child cost of the executor itself (no-op runtime) at {noop[-1][0]:,} children vs {noop[0][0]:,}: "
-        f"x{growth:.2f} (flat = linear scheduling). `bash` adds a process start per child.",
+        f"x{growth:.2f} (flat = linear scheduling). `native` adds a process start per child.",
     ]
     return lines
 
