@@ -827,8 +827,19 @@ def _cost(config: Config, pipeline: str, workflow: dict[str, Any], work: dict[st
                                       idle * price.usd_per_hour,
                                       f"min {pool.min} node(s) for the makespan, less the steps' share"))
     plane_name, fee = prices.control_plane(config.target)
-    plane = CostItem(f"control plane ({plane_name})", "-", plane_name, None, makespan_h, makespan_h * fee,
-                     f"{fee:g} USD per cluster-hour for the makespan")
+    plane_basis = f"{fee:g} USD per cluster-hour for the makespan"
+    if config.target == "aws":
+        from bioinfra.targets.eks_versions import ENDED, EXTENDED, support
+
+        version = support(config.aws.kubernetes_version, today)
+        if version.phase == EXTENDED:
+            fee = float(prices.data["aws"]["control_plane"].get("extended_support_usd_per_hour", fee))
+            plane_basis = f"{fee:g} USD per cluster-hour (Kubernetes {version.version}: extended support) for the makespan"
+            warnings.append(version.describe())
+        elif version.phase == ENDED:
+            warnings.append(f"{version.describe()}: `up aws` will refuse it "
+                            f'(aws.kubernetes_version: "{version.recommended}")')
+    plane = CostItem(f"control plane ({plane_name})", "-", plane_name, None, makespan_h, makespan_h * fee, plane_basis)
     total_nh = sum(s.node_hours for s in steps) + sum(o.hours for o in overheads)
     total_usd = sum(s.usd for s in steps) + sum(o.usd for o in overheads) + plane.usd
     age = (today - prices.as_of).days

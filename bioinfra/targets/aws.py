@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.adaptors.aws import ENDPOINT_ENV
 from bioinfra.core.stacks import Stack
+from bioinfra.errors import ConfigError
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_variables
 
@@ -148,10 +149,22 @@ class AwsTarget:
         return open_session(config.region, config.aws.profile, endpoint_url(config))
 
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
-        """The credentials work, and whose account they are (STS GetCallerIdentity)."""
+        """The Kubernetes version is one EKS still creates (not for destroy: an old cluster must still go),
+        the credentials work, and whose account they are (STS GetCallerIdentity)."""
         from bioinfra.adaptors.aws import account_id
+        from bioinfra.targets.eks_versions import ENDED, support
 
-        return f"AWS account {account_id(session)}, region {config.region}"
+        version = None
+        if not destroying:
+            version = support(config.aws.kubernetes_version)
+            if version.phase == ENDED:
+                raise ConfigError(
+                    f"aws.kubernetes_version: {version.describe()}",
+                    hint=f'set aws.kubernetes_version: "{version.recommended}" in bioinfra.yaml '
+                         f"(EKS calendar of {version.as_of}: bioinfra/data/eks_versions.yaml); nothing was created",
+                )
+        where = f"AWS account {account_id(session)}, region {config.region}"
+        return f"{where}; {version.describe()}" if version else where
 
     def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
         return []
