@@ -267,7 +267,16 @@ def check_cluster(d: Doctor) -> Check:
     if status != ready:
         return failed(f"cluster {info.name} is {status} (not {ready})",
                       f"wait and check `bioinfra status {d.target}`; if it stays so: {fix}")
-    return passed(f"cluster {info.name} in {where}: {status}, Kubernetes {info.version}")
+    running = f"cluster {info.name} in {where}: {status}, Kubernetes {info.version}"
+    if d.target == "aws":
+        from bioinfra.targets.eks_versions import ENDED, EXTENDED, support
+
+        version = support(".".join(str(info.version).split(".")[:2]))
+        if version.phase in (EXTENDED, ENDED):  # EKS bills 6x, or upgrades it on its own schedule
+            return warning(f"{running}; {version.describe()}",
+                           f'upgrade it: set aws.kubernetes_version: "{version.recommended}" (one minor at a time '
+                           f"from {version.version}), then `bioinfra up aws`")
+    return passed(running)
 
 
 def check_cloud_kubeconfig(d: Doctor) -> Check:

@@ -331,14 +331,44 @@ def test_cloud_service_account_must_carry_its_identity(kube_api, tmp_path, targe
     assert check_service_account(doctor).status == OK
 
 
-def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, tmp_path):
-    """moto_server (EMULATED AWS): the credentials work, there is no cluster, ECR has no repositories."""
+def _moto_env(monkeypatch, moto_endpoint: str) -> None:
     monkeypatch.setenv("BIOINFRA_AWS_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(key, raising=False)
+
+
+def test_aws_cluster_on_a_version_past_standard_support_is_a_warning_saying_how_to_upgrade(
+        moto_endpoint, monkeypatch, tmp_path):
+    """moto_server (EMULATED AWS) holds clusters of the versions asked for. 1.32 left standard support on
+    2026-03-23 (extended, then ended: a warning either way); 1.40 is newer than the calendar (not judged)."""
+    import boto3
+
+    _moto_env(monkeypatch, moto_endpoint)
+    eks = boto3.client("eks", endpoint_url=moto_endpoint, region_name="eu-west-2")
+    for name, version in (("doctor-old", "1.32"), ("doctor-new", "1.40")):
+        eks.create_cluster(name=name, version=version, roleArn="arn:aws:iam::123456789012:role/c",
+                           resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]})
+    checks = {}
+    for name in ("doctor-old", "doctor-new"):
+        config = parse_config({"name": name, "target": "aws", "region": "eu-west-2",
+                               "local": {"workspace": str(tmp_path / name)}}, source="test")
+        checks[name] = {c.name: c for c in diagnose(config, tmp_path / "bioinfra.yaml", timeout=3)}["cluster"]
+
+    old = checks["doctor-old"]
+    assert old.status == WARNING and old.ok
+    assert "cluster doctor-old in region eu-west-2: ACTIVE, Kubernetes 1.32" in old.detail
+    assert "Kubernetes 1.32 is in EKS extended support" in old.detail or "EKS no longer runs Kubernetes 1.32" in old.detail
+    assert old.fix.startswith('upgrade it: set aws.kubernetes_version: "') and "`bioinfra up aws`" in old.fix
+    new = checks["doctor-new"]
+    assert new.status == OK and new.detail.endswith("ACTIVE, Kubernetes 1.40")
+
+
+def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, tmp_path):
+    """moto_server (EMULATED AWS): the credentials work, there is no cluster, ECR has no repositories."""
+    _moto_env(monkeypatch, moto_endpoint)
     config = parse_config({"name": "doctor-absent", "target": "aws", "region": "eu-west-2",
                            "local": {"workspace": str(tmp_path / "ws")}}, source="test")
     by_name = {c.name: c for c in diagnose(config, tmp_path / "bioinfra.yaml", timeout=3)}
