@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 ENDPOINT_ENV = "BIOINFRA_GCP_ENDPOINT_URL"
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
-# Every service `up gcp` calls, Terraform's and bioinfra's (file.googleapis.com only with Filestore).
+# Every service `up gcp` calls, Terraform's and bioinfra's. file.googleapis.com in every case: the workspace
+# is a Filestore instance, ours (gcp.filestore) or the one the GKE Filestore CSI driver creates per volume.
 REQUIRED_APIS = (
     "compute.googleapis.com", "container.googleapis.com", "storage.googleapis.com",
     "artifactregistry.googleapis.com", "iam.googleapis.com", "file.googleapis.com",
@@ -84,8 +85,8 @@ def endpoint_url(config: Config) -> Optional[str]:
     return (os.environ.get(ENDPOINT_ENV) or config.gcp.endpoint_url or "").rstrip("/") or None
 
 
-def required_apis(filestore: bool) -> list[str]:
-    return [api for api in REQUIRED_APIS if filestore or api != "file.googleapis.com"]
+def required_apis() -> list[str]:
+    return list(REQUIRED_APIS)
 
 
 # -- session --------------------------------------------------------------------------------------

@@ -62,10 +62,11 @@ WORKFLOW_KSA = addons.WORKFLOW_SERVICE_ACCOUNT
 
 
 def required_apis(config: Config) -> list[str]:
-    """The services `up gcp` calls (Terraform and bioinfra); preflight checks each is enabled."""
+    """The services `up gcp` calls (Terraform and bioinfra); preflight checks each is enabled. The same
+    for every config: both workspace modes make Filestore instances (see bioinfra.adaptors.gcp)."""
     from bioinfra.adaptors.gcp import required_apis as apis
 
-    return apis(config.gcp.filestore)
+    return apis()
 
 
 def service_account_id(cluster: str, suffix: str) -> str:

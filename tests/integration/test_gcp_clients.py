@@ -37,7 +37,7 @@ CONTEXT = f"gke_{PROJECT}_{REGION}_{NAME}"
 CLUSTER = f"/v1/projects/{PROJECT}/locations/{REGION}/clusters/{NAME}"
 CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCnN0YW5kLWluCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K"
 T4 = "nvidia-tesla-t4"
-APIS = required_apis(filestore=False)
+APIS = required_apis()
 
 
 def ready_project(fake: FakeGoogleApis, quotas=None, gpu_in=("b", "c"), all_regions=None) -> None:
@@ -111,7 +111,7 @@ def test_preflight_passes_a_ready_project_and_asks_google_the_right_questions(fa
     ] * 2
     batch = fake.seen("GET", f"/v1/projects/{PROJECT}/services:batchGet")[0]
     assert batch.query_lists["names"] == [f"projects/{PROJECT}/services/{api}" for api in APIS]
-    assert "file.googleapis.com" not in json.dumps(batch.query_lists)
+    assert f"projects/{PROJECT}/services/file.googleapis.com" in batch.query_lists["names"]
     aggregated = fake.seen("GET", f"/compute/v1/projects/{PROJECT}/aggregated/acceleratorTypes")[0]
     assert aggregated.query["filter"] == f'name = "{T4}"'
 
@@ -143,9 +143,11 @@ def test_disabled_apis_are_one_line_with_the_command_that_enables_them(fake_goog
         "iam.googleapis.com — `gcloud services enable container.googleapis.com artifactregistry.googleapis.com "
         f"iam.googleapis.com --project {PROJECT}`"
     ]
-    # file.googleapis.com is required only with Filestore
+    # file.googleapis.com is required in both workspace modes (our Filestore instance, or the CSI driver's)
+    for api in ("container.googleapis.com", "iam.googleapis.com", "artifactregistry.googleapis.com"):
+        fake.enable_services(PROJECT, [api])
     fake.delete(f"/v1/projects/{PROJECT}/services/file.googleapis.com")
-    problems = preflight(session(fake), apis=required_apis(filestore=True))
+    problems = preflight(session(fake), apis=required_apis())
     assert "file.googleapis.com" in problems[0] and len(problems) == 1
 
 

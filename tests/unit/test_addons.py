@@ -154,3 +154,25 @@ def test_onprem_state_is_local_and_the_cluster_comes_from_the_kubeconfig(tmp_pat
     text = (tmp_path / "addons" / "main.tf").read_text()
     assert 'backend "local"' in text and "s3" not in text
     assert 'config_context = "lab"' in text and 'storage_class = "cephfs"' in text
+
+
+def test_no_empty_storage_class_and_the_static_volume_meets_the_claim_by_class():
+    """The kubernetes provider sends storage_class_name = "" as absent (hashicorp/terraform-provider-kubernetes
+    #1379): a claim would get the cluster's default class and never bind to a class-less volume. So no "" in
+    any Terraform here, and on gcp with Filestore the static volume and the claim name one class (made for it,
+    without a provisioner)."""
+    from tests.conftest import REPO
+
+    empty = re.compile(r'storage_class_name\s*=\s*""')
+    for path in sorted((REPO / "terraform").rglob("*.tf*")):
+        assert not empty.search(path.read_text()), f"{path}: storage_class_name = \"\" is sent as no class"
+    main = (REPO / "terraform" / "addons" / "modules" / "addons" / "main.tf").read_text()
+    static = re.search(r'resource "kubernetes_storage_class_v1" "static" \{(.*?)\n\}', main, re.S).group(1)
+    assert "count = local.static_volume ? 1 : 0" in static and "name   = var.storage_class" in static
+    assert 'storage_provisioner = "kubernetes.io/no-provisioner"' in static
+    volume = re.search(r'resource "kubernetes_persistent_volume_v1" "filestore" \{(.*?)\n\}', main, re.S).group(1)
+    assert re.search(r"storage_class_name\s+= kubernetes_storage_class_v1\.static\[0\]\.metadata\[0\]\.name", volume)
+    claim = re.search(r'resource "kubernetes_persistent_volume_claim_v1" "workspace" \{(.*?)\n\}', main, re.S).group(1)
+    assert re.search(r"storage_class_name = var\.storage_class\b", claim)
+    with_filestore = parse_config({**GCP, "gcp": {"zones": ["europe-west2-a", "europe-west2-b"], "filestore": True}})
+    assert addons_variables(with_filestore, "gcp")["storage_mode"] == "filestore-pv"

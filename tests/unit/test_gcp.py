@@ -153,8 +153,10 @@ def test_service_account_ids_fit_google_rules():
     assert long_a != long_b  # shortened names stay distinct
 
 
-def test_required_apis_follow_the_config():
-    assert "file.googleapis.com" not in required_apis(parse_config(BASE))
+def test_required_apis_include_filestore_in_both_workspace_modes():
+    """gcp.filestore: our instance (a static volume); without: the Filestore CSI driver makes one per claim.
+    Either way the project needs file.googleapis.com."""
+    assert "file.googleapis.com" in required_apis(parse_config(BASE))
     assert "file.googleapis.com" in required_apis(parse_config(FULL))
     assert "container.googleapis.com" in required_apis(parse_config(BASE))
 

@@ -193,8 +193,25 @@ resource "kubernetes_storage_class_v1" "filestore" {
   }
 }
 
-# gcp with the storage stack's Filestore instance: a static NFS volume on its share, bound to the
-# workspace claim only (claim_ref), so nothing else can take it.
+# gcp with the storage stack's Filestore instance: a class with no provisioner, through which the
+# static volume below and the workspace claim meet by name. Not the class-less ("") pairing: the
+# kubernetes provider sends an empty storage_class_name as absent, so GKE's DefaultStorageClass admission
+# would give the claim standard-rwo and it would never bind to a class-less volume
+# (hashicorp/terraform-provider-kubernetes#1379). Ref
+# https://kubernetes.io/docs/concepts/storage/persistent-volumes/#class-1
+resource "kubernetes_storage_class_v1" "static" {
+  count = local.static_volume ? 1 : 0
+  metadata {
+    name   = var.storage_class
+    labels = local.labels
+  }
+  storage_provisioner = "kubernetes.io/no-provisioner"
+  reclaim_policy      = "Retain"
+  volume_binding_mode = "Immediate"
+}
+
+# ... and the static NFS volume on the instance's share, bound to the workspace claim only
+# (claim_ref), so nothing else can take it.
 resource "kubernetes_persistent_volume_v1" "filestore" {
   count = local.static_volume ? 1 : 0
   metadata {
@@ -205,7 +222,7 @@ resource "kubernetes_persistent_volume_v1" "filestore" {
     capacity                         = { storage = "${var.filestore_capacity_gb}Gi" }
     access_modes                     = ["ReadWriteMany"]
     persistent_volume_reclaim_policy = "Retain"
-    storage_class_name               = ""
+    storage_class_name               = kubernetes_storage_class_v1.static[0].metadata[0].name
     mount_options                    = ["nfsvers=3", "hard"] # Filestore serves NFSv3
     claim_ref {
       name      = var.workspace_pvc
@@ -277,7 +294,7 @@ resource "kubernetes_persistent_volume_claim_v1" "workspace" {
   }
   spec {
     access_modes       = ["ReadWriteMany"]
-    storage_class_name = local.static_volume ? "" : var.storage_class
+    storage_class_name = var.storage_class # in every mode: see kubernetes_storage_class_v1.static
     volume_name        = local.static_volume ? kubernetes_persistent_volume_v1.filestore[0].metadata[0].name : null
     resources {
       requests = { storage = local.static_volume ? "${var.filestore_capacity_gb}Gi" : "${var.workspace_size_gb}Gi" }
@@ -289,6 +306,7 @@ resource "kubernetes_persistent_volume_claim_v1" "workspace" {
   depends_on = [
     kubernetes_storage_class_v1.efs,
     kubernetes_storage_class_v1.filestore,
+    kubernetes_storage_class_v1.static,
     helm_release.nfs_subdir,
     helm_release.nfs_server,
   ]

@@ -14,7 +14,7 @@ output "workspace_pvc" {
 }
 
 output "storage_class" {
-  description = "Storage class of the workspace claim (empty for the static Filestore volume)."
+  description = "Storage class of the workspace claim (for the static Filestore volume: a class without a provisioner)."
   value       = kubernetes_persistent_volume_claim_v1.workspace.spec[0].storage_class_name
 }
 

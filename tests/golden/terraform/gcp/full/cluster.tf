@@ -62,7 +62,7 @@ module "cluster" {
   private_endpoint           = false
   master_authorized_networks = ["0.0.0.0/0"]
   deletion_protection        = var.deletion_protection
-  filestore_csi              = true
+  filestore_csi              = false # the workspace's class without an instance of ours
   node_service_account_id    = "demo-nodes"
 }
 

@@ -60,7 +60,7 @@ module "cluster" {
   private_endpoint           = false
   master_authorized_networks = ["0.0.0.0/0"]
   deletion_protection        = var.deletion_protection
-  filestore_csi              = false
+  filestore_csi              = true # the workspace's class without an instance of ours
   node_service_account_id    = "demo-nodes"
 }
 
