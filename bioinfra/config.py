@@ -304,7 +304,11 @@ class GcpSettings(StrictModel):
     archive_after_days: int = Field(90, ge=1, le=3650, description="move results to ARCHIVE storage after this many days")
     filestore: bool = Field(False, description="a Filestore instance for ReadWriteMany volumes (from 1 TiB, billed while up)")
     filestore_tier: Literal["BASIC_HDD", "BASIC_SSD", "ZONAL", "REGIONAL"] = "BASIC_HDD"
-    filestore_capacity_gb: int = Field(1024, ge=1024, le=102400, description="Filestore size, GB (BASIC_HDD: 1024+)")
+    filestore_capacity_gb: int = Field(
+        1024, ge=1024, le=102400,
+        description="Filestore size in GiB: BASIC_HDD 1024-65433, BASIC_SSD 2560-65433, ZONAL/REGIONAL 1024-9984 "
+        "in steps of 256, or 10240-102400 in steps of 2560",
+    )
 
     @field_validator("endpoint_url")
     @classmethod
@@ -331,6 +335,23 @@ class GcpSettings(StrictModel):
         for cidr in v:
             _ipv4_cidr(cidr, 0, 32, "203.0.113.0/24")
         return v
+
+    @model_validator(mode="after")
+    def _filestore_size_fits_its_tier(self) -> GcpSettings:
+        # What the Filestore API accepts per tier (else `up` fails after the network and cluster are made).
+        # Ref https://cloud.google.com/filestore/docs/service-tiers
+        tier, size = self.filestore_tier, self.filestore_capacity_gb
+        if tier.startswith("BASIC_"):
+            low = 2560 if tier == "BASIC_SSD" else 1024
+            if not low <= size <= 65433:
+                raise ValueError(f"filestore_capacity_gb {size}: {tier} takes {low} to 65433 GiB (63.9 TiB)")
+        elif size < 10240 and (size % 256 or size > 9984):
+            raise ValueError(f"filestore_capacity_gb {size}: {tier} below 10 TiB takes 1024 to 9984 GiB in steps "
+                             f"of 256 (e.g. {min(9984, max(1024, size // 256 * 256))})")
+        elif size >= 10240 and size % 2560:
+            raise ValueError(f"filestore_capacity_gb {size}: {tier} from 10 TiB takes steps of 2560 GiB "
+                             f"(e.g. {size // 2560 * 2560})")
+        return self
 
     @model_validator(mode="after")
     def _ranges_do_not_overlap(self) -> GcpSettings:

@@ -215,3 +215,22 @@ def test_a_failed_deletion_protection_apply_stops_destroy_with_the_log():
     with pytest.raises(TerraformFailedError) as info:
         GcpTarget().before_destroy(config, cluster, tf, None, force_empty_buckets=False, say=lambda m: None)
     assert "deletion_protection" in info.value.message and info.value.hint == "full log: log"
+
+
+@pytest.mark.parametrize("tier,size,problem", [
+    ("BASIC_SSD", 1024, "BASIC_SSD takes 2560 to 65433 GiB (63.9 TiB)"),
+    ("BASIC_HDD", 70000, "BASIC_HDD takes 1024 to 65433 GiB (63.9 TiB)"),
+    ("ZONAL", 1100, "ZONAL below 10 TiB takes 1024 to 9984 GiB in steps of 256 (e.g. 1024)"),
+    ("REGIONAL", 12000, "REGIONAL from 10 TiB takes steps of 2560 GiB (e.g. 10240)"),
+])
+def test_filestore_size_must_fit_its_tier(tier, size, problem):
+    """What the Filestore API accepts per tier (https://cloud.google.com/filestore/docs/service-tiers):
+    refused in the config, not after minutes of `up`."""
+    [found] = problems_of({**BASE, "gcp": {"filestore_tier": tier, "filestore_capacity_gb": size}})
+    assert found == f"gcp: filestore_capacity_gb {size}: {problem}"
+
+
+@pytest.mark.parametrize("tier,size", [("BASIC_HDD", 1024), ("BASIC_SSD", 2560), ("ZONAL", 9984), ("REGIONAL", 12800)])
+def test_filestore_sizes_each_tier_takes(tier, size):
+    config = parse_config({**BASE, "gcp": {"filestore_tier": tier, "filestore_capacity_gb": size}})
+    assert config.gcp.filestore_capacity_gb == size
