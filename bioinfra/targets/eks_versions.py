@@ -47,7 +47,11 @@ def _table(path: Path = VERSIONS_FILE) -> dict[str, Any]:
 
 
 def _key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split("."))
+    """(1, 35) for "1.35"; () for what is not a version number (never judged)."""
+    try:
+        return tuple(int(part) for part in version.split("."))
+    except ValueError:
+        return ()
 
 
 def support(version: str, today: Optional[dt.date] = None) -> VersionSupport:
@@ -61,7 +65,7 @@ def support(version: str, today: Optional[dt.date] = None) -> VersionSupport:
     dates = versions.get(version)
     if dates is None:
         # Older than the table's oldest entry: long gone from EKS. Newer: not judged.
-        if _key(version) < min(_key(v) for v in versions):
+        if _key(version) and _key(version) < min(_key(v) for v in versions):
             return VersionSupport(version, ENDED, None, recommended, as_of)
         return VersionSupport(version, UNKNOWN, None, recommended, as_of)
     if today <= dates["standard_until"]:

@@ -40,6 +40,7 @@ def test_the_default_version_is_in_standard_support_on_the_calendars_date():
     ("1.31", dt.date(2026, 11, 27), ENDED, dt.date(2026, 11, 26)),
     ("1.27", dt.date(2026, 11, 27), ENDED, None),  # older than the calendar: long gone
     ("1.40", dt.date(2026, 11, 27), UNKNOWN, None),  # newer than the calendar: not judged
+    ("1.32-eks-beta", dt.date(2026, 11, 27), UNKNOWN, None),  # not a version number (e.g. from an API): not judged
 ])
 def test_support_phase_by_day(version, day, phase, until):
     found = support(version, day)
