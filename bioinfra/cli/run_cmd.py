@@ -203,19 +203,13 @@ def run_samples_locally(config, *, samples, reference, chunk_size, max_parallel,
                         runtime, dry_run, quiet) -> None:
     """`run fastqc-to-bwa --samples SHEET` on this machine: thin over core.samples."""
     from bioinfra.core.samples import SamplesRequest, dry_run_plan, run_samples
-    from bioinfra.executor.progress import reporter_for
 
     req = SamplesRequest(samples=samples, reference=reference, chunk_size=chunk_size, max_parallel=max_parallel,
                          title=title, output=output, resume=resume, max_cpus=max_cpus,
                          runtime=None if runtime == "auto" else runtime)
-    if dry_run:
-        for line in dry_run_plan(config, req):
-            typer.echo(line)
+    outcome = plan_or_run(config, req, dry_run_plan, run_samples, dry_run=dry_run, quiet=quiet)
+    if outcome is None:
         return
-
-    say = sayer(quiet)
-
-    outcome = run_samples(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=say)
     typer.echo(f"✓ run {outcome.run_id} finished: {len(outcome.samples)} samples complete", err=True)
     typer.echo(f"results\t{outcome.output}")
     typer.echo(f"report\t{outcome.output / 'multiqc' / 'multiqc_report.html'}")
@@ -256,19 +250,13 @@ def run_screen_locally(config, *, images, data_file, illum, analysis, batch_size
                        resume, max_cpus, runtime, dry_run, quiet) -> None:
     """`run cellprofiler` on this machine: thin over core.screening."""
     from bioinfra.core.screening import ScreenRequest, dry_run_plan, run_screen
-    from bioinfra.executor.progress import reporter_for
 
     req = ScreenRequest(images=opts.as_path(images), data_file=data_file, illum_pipeline=illum,
                         analysis_pipeline=analysis, batch_size=batch_size, title=title, output=output, resume=resume,
                         max_cpus=max_cpus, max_parallel=max_parallel, runtime=None if runtime == "auto" else runtime)
-    if dry_run:
-        for line in dry_run_plan(config, req):
-            typer.echo(line)
+    outcome = plan_or_run(config, req, dry_run_plan, run_screen, dry_run=dry_run, quiet=quiet)
+    if outcome is None:
         return
-
-    say = sayer(quiet)
-
-    outcome = run_screen(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=say)
     gather = outcome.gather
     typer.echo(f"✓ run {outcome.run_id} finished: {gather.get('image_sets_found', '?')} image sets, "
                f"{gather.get('nuclei', gather.get('objects', '?'))} nuclei", err=True)
@@ -379,6 +367,18 @@ def run_cluster(ctx: typer.Context, target: str, *, r1, r2, reference, sample, o
     outcome = run_on_cluster(config, ctx.obj["config_path"], req, reporter=reporter_for(sys.stderr, quiet=quiet),
                              say=say)
     print_cluster_outcome(outcome, detach, outcome.output, outcome.output / "multiqc" / "multiqc_report.html")
+
+
+def plan_or_run(config, req, dry_run_plan, run, *, dry_run: bool, quiet: bool):
+    """A local sheet or screen run: --dry-run prints its plan and returns None; else it runs with live
+    progress on stderr (the "✓" check lines unless --quiet) and returns the outcome."""
+    from bioinfra.executor.progress import reporter_for
+
+    if dry_run:
+        for line in dry_run_plan(config, req):
+            typer.echo(line)
+        return None
+    return run(config, req, reporter=reporter_for(sys.stderr, quiet=quiet), on_check=sayer(quiet))
 
 
 def sayer(quiet: bool):
