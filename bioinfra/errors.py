@@ -14,7 +14,8 @@ class ExitCode(enum.IntEnum):
     ERROR = 1  # unexpected: a bug or an environment we did not foresee
     USAGE = 2  # bad command line (Typer/Click's own code)
     CONFIG_INVALID = 3  # bioinfra.yaml failed validation; nothing was created
-    INPUT_INVALID = 4  # input files or output folder rejected before any step ran
+    INPUT_INVALID = 4  # input files or output folder rejected before any step ran, or the output's disk/folder
+    # became unusable during the run (full, read-only): what was finished is kept, --resume continues
     STEP_FAILED = 5  # a workflow step failed after its retries
     TOOL_MISSING = 6  # a required program (fastqc, bwa, ...) is not installed
     RUN_LOCKED = 7  # another bioinfra process is working on the same run
@@ -56,6 +57,12 @@ class InputError(BioinfraError):
     """An input file, sample sheet or output folder was rejected before anything ran."""
 
     exit_code = ExitCode.INPUT_INVALID
+
+
+class OutputUnusableError(InputError):
+    """The output folder (or the workspace) cannot take the run's files: read-only, a symlink loop,
+    or its disk filled up during the run. Exit 4 like any rejected output folder: nothing is retried,
+    what finished is kept, and the hint says what to do."""
 
 
 class ToolMissingError(BioinfraError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,11 +19,23 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so a reader (or a resume after kill -9) never sees half a file."""
+    """Write JSON so a reader (or a resume after kill -9) never sees half a file.
+
+    A write that fails (a full disk: ENOSPC) leaves no partial `.tmp` behind, and the previous
+    version of the file, if any, in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError that means the filesystem has no room (ENOSPC) or no quota left (EDQUOT)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def read_json_or_empty(path: Path) -> dict[str, Any]:

@@ -37,13 +37,14 @@ def render(
 
     from bioinfra.config import load_config
     from bioinfra.core.images import pushed_images
-    from bioinfra.core.run import RunRequest, check_inputs, default_workspace, workspace_params
+    from bioinfra.core.run import RunRequest, check_inputs, check_run_id, default_workspace, workspace_params
     from bioinfra.errors import InputError
     from bioinfra.pipelines import PIPELINES, render_fastqc_to_bwa
     from bioinfra.targets import get_target
 
     if pipeline not in PIPELINES:
         raise InputError(f"unknown pipeline '{pipeline}'; known: {', '.join(PIPELINES)}")
+    check_run_id(run_id)
     config = load_config(ctx.obj["config_path"])
     target_name = get_target(target or config.target).name
     images_pushed = pushed_images(config, target_name, default_workspace(config))

@@ -30,6 +30,15 @@ class FastqFacts:
     bytes: int
     reads: int
     gzipped: bool
+    # The names of the first records (up to PAIR_CHECK_RECORDS), as bwa compares mates: the first
+    # word of the '@' line without a trailing /1 or /2.
+    first_names: tuple[bytes, ...] = ()
+
+
+# How many leading records of R1 and R2 are compared by name before anything runs: enough to catch
+# files from two samples, or one file sorted or filtered alone, which bwa would only refuse at align
+# ("paired reads have different names"), after FastQC and indexing.
+PAIR_CHECK_RECORDS = 1000
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,30 @@ def inspect_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) ->
             f"{role} {path} ends in the middle of a record ({lines} lines is not a multiple of 4)",
             hint="the file is truncated or not FASTQ: fetch it again",
         )
-    return FastqFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, reads=lines // 4, gzipped=gz)
+    return FastqFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, reads=lines // 4, gzipped=gz,
+                      first_names=_first_names(bytes(head)))
+
+
+_MATE_SUFFIX_RE = re.compile(rb"/[12]$")
+
+
+def _first_names(head: bytes) -> tuple[bytes, ...]:
+    """Read names of the complete records at the start of a FASTQ (the first 64 KiB of it)."""
+    lines = head.split(b"\n")
+    complete = (len(lines) - 1) // 4  # the last line may be cut at the head's end
+    names = []
+    for i in range(min(complete, PAIR_CHECK_RECORDS)):
+        header = lines[4 * i].rstrip(b"\r")
+        word = header[1:].split(maxsplit=1)[0] if header[1:].strip() else b""
+        names.append(_MATE_SUFFIX_RE.sub(b"", word))
+    return tuple(names)
+
+
+def shown(value: bytes | str, limit: int = 60) -> str:
+    """A piece of a user's file for an error message: quoted, control characters escaped, cut short."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    text = repr(text[:limit])
+    return text + ("..." if len(value) > limit else "")
 
 
 def _check_fastq_head(head: bytes, path: Path, role: str) -> None:
@@ -191,3 +223,11 @@ def check_pair(r1: FastqFacts, r2: FastqFacts) -> None:
             f"R1 and R2 hold different numbers of reads: {r1.path} has {r1.reads:,}, {r2.path} has {r2.reads:,}",
             hint="paired files must list mates in the same order; one file may be truncated or from another sample",
         )
+    for number, (name1, name2) in enumerate(zip(r1.first_names, r2.first_names, strict=False), start=1):
+        if name1 != name2:
+            raise InputError(
+                f"R1 and R2 are not mates: record {number:,} is named {shown(name1)} in {r1.path} "
+                f"but {shown(name2)} in {r2.path}",
+                hint="paired files must list mates in the same order (names may differ only by /1 and /2); "
+                     "were they taken from two samples, or was one sorted or filtered alone?",
+            )

@@ -17,6 +17,7 @@ import json
 import queue
 import re
 import shlex
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,12 +38,18 @@ from bioinfra.executor.workflow import (
     expand_items,
     topological_order,
 )
-from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.files import is_disk_full, sha256_file, write_json_atomic
 
 PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED = (
     "Pending", "Running", "Succeeded", "Failed", "Skipped", "Omitted",
 )
 TERMINAL = {SUCCEEDED, FAILED, SKIPPED, OMITTED}
+
+# A failed attempt on a disk with less room than this, or whose log says so, failed for lack of
+# space: retrying cannot help (each retry would fail the same way after redoing the work), so the
+# step is not retried and no new step starts (issue #15).
+MIN_FREE_BYTES = 1 << 20
+_DISK_FULL_TEXTS = (b"No space left on device", b"Disk quota exceeded")  # strerror(ENOSPC), strerror(EDQUOT)
 
 
 @dataclass
@@ -75,6 +82,7 @@ class RunResult:
     phase: str
     tasks: dict[str, TaskState]
     interrupted: bool = False
+    disk_full: str | None = None  # why the run stopped for lack of disk space, if it did
 
     @property
     def failed_tasks(self) -> list[TaskState]:
@@ -148,6 +156,7 @@ class LocalExecutor:
         self.parallelism = max_parallel or workflow.parallelism
         self._stop = threading.Event()
         self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
+        self.disk_full: str | None = None  # set by the first step that failed for lack of space
         topological_order(workflow.tasks)  # raises on a cycle before anything runs
 
     # -- variables and resolution ------------------------------------------------------------
@@ -246,10 +255,23 @@ class LocalExecutor:
                     f"=== command: {shlex.join(resolved.command.argv)}\n=== cwd: {resolved.command.cwd}\n".encode()
                 )
                 log.flush()
+                attempt_start = log.tell()
                 code = self.runtime.run(resolved.command, log)
                 problem = self._check_outputs(state, resolved) if code == 0 else ""
-                log.write(f"=== exit {code}{'; ' + problem if problem else ''}\n".encode())
+                full = self._disk_full(state.log, attempt_start) if code != 0 else None
+                if full:
+                    problem = f"disk full: {full}; not retried"
+                try:
+                    log.write(f"=== exit {code}{'; ' + problem if problem else ''}\n".encode())
+                    log.flush()
+                except OSError as exc:
+                    if not is_disk_full(exc):
+                        raise
             state.exit_code = code
+            if full:
+                self.disk_full = full
+                state.message = problem
+                break
             if code == 0 and not problem:
                 write_json_atomic(
                     marker,
@@ -276,6 +298,28 @@ class LocalExecutor:
                     state.message = "interrupted"
                     break
         state.phase = FAILED
+
+    def _disk_full(self, log: Path, attempt_start: int) -> str | None:
+        """Why a failed attempt failed for lack of space, or None: a folder the run writes to (its
+        logs, each volume) has less than MIN_FREE_BYTES free, or the attempt's log says so."""
+        for root in (self.log_dir, *self.volume_roots.values()):
+            try:
+                free = shutil.disk_usage(root).free
+            except OSError:
+                continue
+            if free < MIN_FREE_BYTES:
+                return f"{root} has {free:,} bytes free"
+        try:
+            with open(log, "rb") as fh:
+                size = fh.seek(0, 2)
+                fh.seek(max(attempt_start, size - (256 << 10)))
+                said = fh.read()
+        except OSError:
+            return None
+        for text in _DISK_FULL_TEXTS:
+            if text in said:
+                return f"the step said '{text.decode()}' (see {log})"
+        return None
 
     def _check_outputs(self, state: TaskState, resolved: _Resolved) -> str:
         """After exit 0: every declared output and output parameter file must exist."""
@@ -341,6 +385,9 @@ class LocalExecutor:
             except Exception as exc:  # noqa: BLE001 - reported as the step's failure, never lost
                 state.phase = FAILED
                 state.message = f"{type(exc).__name__}: {exc}"
+                if is_disk_full(exc):  # e.g. its log or marker could not be written
+                    self.disk_full = self.disk_full or f"{exc.strerror} ({getattr(exc, 'filename', '') or 'a log or marker'})"
+                    state.message = f"disk full: {self.disk_full}"
             finally:
                 state.finished = time.time()
                 done.put(state.name)
@@ -496,6 +543,8 @@ class LocalExecutor:
                     settle_group(state.group, name)
                 if state.phase == FAILED and self.fail_fast and name not in tolerated:
                     stop_scheduling = True
+                if self.disk_full:  # whatever failFast says: every new step would fail the same way
+                    stop_scheduling = True
         except KeyboardInterrupt:
             interrupted = True
             self._stop.set()
@@ -509,13 +558,15 @@ class LocalExecutor:
         for state in list(states.values()):
             if state.phase == PENDING:
                 reason = "interrupted" if interrupted else f"not started: step '{culprit}' failed"
+                if self.disk_full and not interrupted:
+                    reason = "not started: the disk is full"
                 finish(state, OMITTED, reason)
         for parent in groups:
             if states[parent].phase == RUNNING:
                 settle_group(parent)
         failed = any(s.phase == FAILED and s.name not in tolerated for s in states.values())
-        phase = FAILED if interrupted or failed else SUCCEEDED
-        result = RunResult(phase=phase, tasks=states, interrupted=interrupted)
+        phase = FAILED if interrupted or failed or self.disk_full else SUCCEEDED
+        result = RunResult(phase=phase, tasks=states, interrupted=interrupted, disk_full=self.disk_full)
         self.reporter.finished(result)
         return result
 

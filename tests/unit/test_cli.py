@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bioinfra.errors import ExitCode
 from tests.conftest import require_native_tools
 
@@ -51,6 +53,15 @@ def test_render_prints_a_workflow(cli):
     doc = yaml.safe_load(proc.stdout)
     assert doc["kind"] == "Workflow"
     assert doc["spec"]["arguments"]["parameters"][0] == {"name": "sample", "value": "lambda"}
+
+
+@pytest.mark.parametrize("run_id", ['../../etc', 'x"$(touch CANARY)"', "a b", "-rf", "x\ny", ".hidden", "a" * 101])
+def test_render_refuses_a_run_id_that_is_not_a_folder_name(cli, tmp_path, run_id):
+    proc = cli("render", "fastqc-to-bwa", "--target", "aws", "--run-id", run_id)
+    assert proc.returncode == ExitCode.INPUT_INVALID, proc.stderr
+    assert "--run-id" in proc.stderr and "is not a run id" in proc.stderr and proc.stdout == ""
+    assert "\n" not in proc.stderr.split("is not a run id")[0].split("--run-id", 1)[1]  # shown escaped, on one line
+    assert not (tmp_path / "CANARY").exists()
 
 
 def test_dry_run_creates_nothing(cli, tmp_path):

@@ -73,6 +73,30 @@ def test_pair_counts_must_match(tmp_path):
         check_pair(a, b)
 
 
+def named_fastq(path: Path, names: list[str]) -> Path:
+    path.write_bytes(gzip.compress("".join(f"@{n}\nACGTACGTAC\n+\nIIIIIIIIII\n" for n in names).encode(), mtime=0))
+    return path
+
+
+def test_mates_must_carry_the_same_names(tmp_path):
+    names = [f"r{i}" for i in range(50)]
+    # bwa's rule: the first word of the name, less a trailing /1 or /2; comments may differ.
+    check_pair(inspect_fastq(named_fastq(tmp_path / "a.fq.gz", [f"{n}/1 1:N:0:ACGT" for n in names])),
+               inspect_fastq(named_fastq(tmp_path / "b.fq.gz", [f"{n}/2 2:N:0:ACGT" for n in names])))
+    swapped = names[:30] + [names[31], names[30]] + names[32:]
+    with pytest.raises(InputError, match=r"R1 and R2 are not mates: record 31 is named 'r30' in .* but 'r31' in"):
+        check_pair(inspect_fastq(named_fastq(tmp_path / "c.fq.gz", names)),
+                   inspect_fastq(named_fastq(tmp_path / "d.fq.gz", swapped)))
+
+
+def test_a_hostile_read_name_is_shown_escaped_and_cut_short(tmp_path):
+    evil = "x" + "\x1b[2J" + "$(touch${IFS}CANARY)" * 10  # one word: a read name ends at white space
+    with pytest.raises(InputError) as err:
+        check_pair(inspect_fastq(named_fastq(tmp_path / "a.fq.gz", ["r0"])),
+                   inspect_fastq(named_fastq(tmp_path / "b.fq.gz", [evil])))
+    assert "\x1b" not in err.value.message and "\\x1b" in err.value.message and "..." in err.value.message
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -103,6 +127,9 @@ def bad_input_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "reference not fasta": ([*good[:4], "--reference", str(tmp_path / "notfasta.fa")], "is not FASTA"),
         "only some inputs": (["--r1", str(DATA.r1)], "missing --r2, --reference"),
         "bad sample name": ([*good, "--sample", "a b/c"], "sample name 'a b/c' is not allowed"),
+        "mates named differently": (
+            [*good[:2], "--r2", str(named_fastq(tmp_path / "other_R2.fastq.gz", [f"x{i}" for i in range(6000)])),
+             *good[4:]], "R1 and R2 are not mates: record 1 is named"),
     }
 
 
