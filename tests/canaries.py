@@ -1,0 +1,71 @@
+"""Canary secrets (issue #15): values that must never be printed, logged, written to a file bioinfra
+makes, or put on a command line. A test gives bioinfra canaries as credentials, then looks for them
+everywhere it can: every file under the folders it names, and every process's command line while
+bioinfra runs (sampled from /proc, as `ps` would show them to another user)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.process_killer import _argv
+
+# Shaped like the real thing, so code that recognises a key or token by its form sees one.
+AWS_ACCESS_KEY = "AKIACANARY7Q2XJ4R5T6"
+AWS_SECRET_KEY = "canary/aws-secret-key+never-shown-7Q2XJ4R5T6"
+AWS_SESSION = "canary-aws-session-token-never-shown"
+GCP_TOKEN = "ya29.canary-gcp-access-token-never-shown"
+MINIO_PASSWORD = "canary-minio-password-never-shown"
+ALL = (AWS_ACCESS_KEY, AWS_SECRET_KEY, AWS_SESSION, GCP_TOKEN, MINIO_PASSWORD)
+
+
+def credential_env() -> dict[str, str]:
+    """The canaries as a user's environment carries credentials."""
+    return {
+        "AWS_ACCESS_KEY_ID": AWS_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": AWS_SECRET_KEY, "AWS_SESSION_TOKEN": AWS_SESSION,
+        "GOOGLE_OAUTH_ACCESS_TOKEN": GCP_TOKEN, "CLOUDSDK_AUTH_ACCESS_TOKEN": GCP_TOKEN,
+        "MINIO_ROOT_PASSWORD": MINIO_PASSWORD,
+    }
+
+
+def files_with(roots: Iterable[Path], canaries: Iterable[str], *, allowed: Iterable[Path] = ()) -> list[str]:
+    """`path: canary` for every file under `roots` (links not followed) holding a canary, but `allowed`."""
+    allowed = {p.resolve() for p in allowed}
+    needles = [(c, c.encode()) for c in canaries]
+    found = []
+    for root in roots:
+        if not root.exists():
+            continue
+        for path in [root] if root.is_file() else root.rglob("*"):
+            if path.is_symlink() or not path.is_file() or path.resolve() in allowed:
+                continue
+            data = path.read_bytes()
+            found += [f"{path}: {text}" for text, needle in needles if needle in data]
+    return found
+
+
+@contextmanager
+def command_lines_watched(canaries: Iterable[str], poll_seconds: float = 0.01) -> Iterator[list[str]]:
+    """Yields a list that fills with every process command line holding a canary while the block runs."""
+    needles, stop, seen = list(canaries), threading.Event(), []
+    looked_at: set[int] = set()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for proc in Path("/proc").glob("[0-9]*"):
+                argv = " ".join(_argv(proc))
+                looked_at.add(int(proc.name))
+                if any(n in argv for n in needles) and argv not in seen:
+                    seen.append(argv)
+            stop.wait(poll_seconds)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
+    assert len(looked_at) > 1, "the watcher saw no processes: /proc is not readable here"
