@@ -25,7 +25,7 @@ app = typer.Typer(
     help=(
         "Run research pipelines on this machine, an on-prem cluster, GKE or EKS, from one Workflow spec.\n\n"
         "Start here:  bioinfra run fastqc-to-bwa   (bundled sample, this machine)\n\n"
-        "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input, 5 step failed, "
+        "Exit codes: 0 ok, 1 internal error, 2 usage, 3 bad config, 4 bad input or unusable output (read-only, disk full), 5 step failed, "
         "6 tool missing, 7 run busy, 8 not available on this target (yet), 9 Terraform failed, "
         "10 state locked, 11 resources left after destroy, 12 not ready (preflight, doctor), "
         "13 cluster unreachable, 14 over budget, 130 interrupted."
@@ -99,6 +99,12 @@ def _sigterm_as_interrupt(signum, frame):  # noqa: ARG001
 def main() -> None:
     debug = os.environ.get("BIOINFRA_DEBUG") == "1"
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A process started in the background by a non-interactive shell (a script's `cmd &`, some CI
+    # runners) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt for it: an
+    # interrupt sent to bioinfra would be lost while Terraform applies on (issue #16: CI's Ctrl-C
+    # scenario went on to the next stack). Like Terraform (Go's signal.Notify re-enables an ignored
+    # SIGINT), bioinfra always takes it: an interrupt stops cleanly, whoever started bioinfra.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         code = app(prog_name="bioinfra", standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,3 +146,24 @@ def test_a_record_left_running_by_a_dead_process_reads_as_interrupted(cli, tmp_p
         lock.release()
     proc = cli("run", "fastqc-to-bwa", "--output", str(out))
     assert proc.returncode == ExitCode.INPUT_INVALID and "(status: interrupted)" in proc.stderr, proc.stderr
+
+
+def test_an_interrupt_stops_a_run_started_with_sigint_ignored(env, tmp_path):
+    """A background job of a non-interactive shell (`bioinfra run ... &` in a script, some CI runners)
+    starts with SIGINT ignored; an interrupt sent to it must still stop the run cleanly (exit 130)."""
+    require_native_tools()
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--output", str(out), "--quiet"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in `sh -c` leaves it
+    )
+    log = out / "logs" / "fastqc-r1.log"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and "=== cwd" in log.read_text()):  # a step is running: there is work to stop
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before FastQC started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == ExitCode.INTERRUPTED, stderr
+    assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
