@@ -47,12 +47,152 @@ _GCE_TYPE_RE = re.compile(r"^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$")
 # Families that take NVIDIA GPUs on GKE. Ref https://cloud.google.com/compute/docs/gpus
 GCE_GPU_FAMILIES = ("n1", "a2", "a3", "a4", "g2")
 
+# -- every string field has a pattern (issue #15) ----------------------------------------------
+# Config values reach Terraform only as data (*.auto.tfvars.json), but a strict pattern per field is
+# the first wall: a value that is not a bucket name, a region, a URL... is refused here, naming the
+# field, before anything is rendered. None of these patterns admits a quote, a backslash, '$', '%{',
+# a backtick, whitespace (except local.workspace: spaces) or a control character.
+
+# S3: 3-63 of a-z, 0-9, '.', '-', starting and ending with a letter or digit, no '..', not an IPv4
+# address, none of the reserved prefixes and suffixes.
+# Ref https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
+_S3_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_S3_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+# GCS: 3-63 of a-z, 0-9, '-', '_', '.' (up to 222 with dots, each part at most 63), starting and
+# ending with a letter or digit, not an IP address, not starting with "goog" nor containing "google".
+# Ref https://cloud.google.com/storage/docs/buckets#naming
+_GCS_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+# DynamoDB table names: 3-255 of a-z, A-Z, 0-9, '_', '-', '.'.
+# Ref https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html
+_DYNAMODB_TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# AWS region names (eu-west-2, us-gov-west-1, ap-southeast-7); the known ones are AWS_REGIONS.
+# Ref https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html
+_AWS_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+# GCP zones: <region>-<letter>. Ref https://cloud.google.com/compute/docs/regions-zones
+_GCP_ZONE_RE = re.compile(r"[a-z]+-[a-z]+\d+-[a-z]")
+# Named profiles are section names of ~/.aws/config; the CLI documents no character set, so bioinfra
+# takes the safe subset. Ref https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-files.html
+_AWS_PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,63}")
+# GPU accelerator types of Compute Engine (nvidia-tesla-t4, nvidia-l4, nvidia-a100-80gb, nvidia-h100-mega-80gb).
+# Ref https://cloud.google.com/compute/docs/gpus
+_GCP_ACCELERATOR_RE = re.compile(r"nvidia-[a-z0-9]+(-[a-z0-9]+)*")
+# Any target's instance / machine type (checked per cloud by pool_problems; onprem pools only label nodes).
+_MACHINE_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+# kubeconfig context names are free-form strings to Kubernetes; these characters cover the names
+# kubectl, kind, minikube, k3s, EKS (arn:aws:eks:...:cluster/x) and GKE (gke_p_z_c) write.
+# Ref https://kubernetes.io/docs/reference/config-api/kubeconfig.v1/#NamedContext
+_KUBE_CONTEXT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@:/+=-]{0,252}")
+# A Kubernetes object name (a storage class): a DNS-1123 subdomain.
+# Ref https://kubernetes.io/docs/concepts/overview/working-with-objects/names/#dns-subdomain-names
+_DNS_SUBDOMAIN_RE = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# A host name (RFC 1123 labels). Ref https://datatracker.ietf.org/doc/html/rfc1123#page-13
+_HOSTNAME_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?)*")
+# An NFS export path: absolute, of safe characters.
+_EXPORT_PATH_RE = re.compile(r"/|(/[A-Za-z0-9._+@,=-]+)+/?")
+# A local file path (kubeconfig): safe characters only, '~' expanded by bioinfra and the providers.
+_FILE_PATH_RE = re.compile(r"[A-Za-z0-9_./~+@,=-]+")
+_WORKSPACE_PATH_RE = re.compile(r"[A-Za-z0-9_./~+@,=-][A-Za-z0-9_./~+@,= -]*")
+# An image registry: host[:port][/path], as Docker's reference grammar names them.
+# Ref https://github.com/distribution/reference/blob/main/reference.go
+_REGISTRY_RE = re.compile(
+    r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*(:\d{1,5})?"
+    r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)*/?"
+)
+# URLs: scheme http or https, a host (name, IPv4 or [IPv6]), an optional port and a path of safe characters.
+_URL_RE = re.compile(r"https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?(/[A-Za-z0-9._~/-]*)?")
+
+# Environment variables that override config fields; validated exactly like the file's values.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "BIOINFRA_AWS_ENDPOINT_URL": ("aws", "endpoint_url"),
+    "BIOINFRA_GCP_ENDPOINT_URL": ("gcp", "endpoint_url"),
+}
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as it may appear in a message: at most `limit` characters, quotes, newlines, control
+    and non-ASCII characters escaped. Never the whole of a huge input."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int):
+        return str(value) if abs(value) < 10**18 else "a very large integer"
+    if isinstance(value, float):
+        return repr(value)
+    if not isinstance(value, (str, Path)):
+        return f"a {type(value).__name__}"
+    text = str(value)
+    cut = text[:limit].encode("unicode_escape").decode("ascii").replace("'", "\\'")
+    return f"'{cut}'" + (f"... ({len(text)} characters)" if len(text) > limit else "")
+
+
+def _must_match(pattern: re.Pattern[str], v: Optional[str], what: str) -> Optional[str]:
+    if v is not None and not pattern.fullmatch(v):
+        raise ValueError(f"not {what}")
+    return v
+
+
+def _is_ip(v: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(v)
+    except ValueError:
+        return False
+    return True
+
+
+def s3_bucket_problem(v: str) -> Optional[str]:
+    """Why v is not an S3 bucket name (None if it is one)."""
+    if not _S3_BUCKET_RE.fullmatch(v) or ".." in v or _is_ip(v):
+        return ("not an S3 bucket name (3-63 of a-z, 0-9, '.' and '-', starting and ending "
+                "with a letter or digit, no '..', not an IP address)")
+    if v.startswith(_S3_RESERVED_PREFIXES) or v.endswith(_S3_RESERVED_SUFFIXES):
+        return f"not an S3 bucket name: S3 reserves the prefixes {', '.join(_S3_RESERVED_PREFIXES)} and these suffixes " \
+               f"{', '.join(_S3_RESERVED_SUFFIXES)}"
+    return None
+
+
+def gcs_bucket_problem(v: str) -> Optional[str]:
+    """Why v is not a GCS bucket name (None if it is one)."""
+    parts = v.split(".")
+    if (not _GCS_BUCKET_RE.fullmatch(v) or (len(v) > 63 and "." not in v) or any(not p or len(p) > 63 for p in parts)
+            or _is_ip(v)):
+        return ("not a GCS bucket name (3-63 of a-z, 0-9, '-', '_' and '.', starting and "
+                "ending with a letter or digit, not an IP address)")
+    if v.startswith("goog") or "google" in v:
+        return "not a GCS bucket name: it may not start with 'goog' nor contain 'google'"
+    return None
+
+
+def _bucket(v: Optional[str]) -> Optional[str]:
+    """A name valid as an S3 bucket (the stricter rules; also a valid GCS name but for 'goog' and '_')."""
+    if v is not None and (problem := s3_bucket_problem(v)):
+        raise ValueError(problem)
+    return v
+
+
+def _url(v: Optional[str], example: str) -> Optional[str]:
+    """An http(s) URL with a host; no quotes, spaces, query, fragment or credentials."""
+    if v is None:
+        return None
+    from urllib.parse import urlsplit
+
+    ok = _URL_RE.fullmatch(v) is not None
+    if ok:
+        try:
+            parts = urlsplit(v)
+            ok = bool(parts.hostname) and (parts.port is None or 0 < parts.port < 65536)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(f"not an http(s) URL with a host (e.g. {example}; no quotes, spaces, "
+                         "query or credentials)")
+    return v.rstrip("/")
+
 
 def _endpoint_url(v: Optional[str], example: str) -> Optional[str]:
     """An http(s) URL of an emulator or stand-in, without a trailing slash."""
-    if v is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
-        raise ValueError(f"must be an http(s) URL such as {example}")
-    return v.rstrip("/") if v else v
+    return _url(v, example)
 
 
 class StrictModel(BaseModel):
@@ -64,6 +204,11 @@ class GpuSpec(StrictModel):
         None, description="accelerator type, e.g. nvidia-tesla-t4 (GCP; required there); on AWS the instance type implies it"
     )
     count: int = Field(1, ge=1, le=16, description="GPUs per node")
+
+    @field_validator("type")
+    @classmethod
+    def _accelerator(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_GCP_ACCELERATOR_RE, v, "a GPU accelerator type (e.g. nvidia-tesla-t4, nvidia-l4)")
 
 
 class NodePool(StrictModel):
@@ -77,6 +222,18 @@ class NodePool(StrictModel):
     )
     disk_gb: int = Field(100, ge=20, le=16384, description="root disk of each node, GB")
     gpu: Optional[GpuSpec] = Field(None, description="accelerators attached to each node")
+
+    @field_validator("machine_type")
+    @classmethod
+    def _machine_type(cls, v: str) -> str:
+        return _must_match(_MACHINE_TYPE_RE, v, "an instance / machine type (e.g. m6i.xlarge, e2-standard-4)")
+
+    @field_validator("alternatives")
+    @classmethod
+    def _alternatives(cls, v: list[str]) -> list[str]:
+        for itype in v:
+            _must_match(_MACHINE_TYPE_RE, itype, "an instance type (e.g. c6a.4xlarge)")
+        return v
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> NodePool:
@@ -119,20 +276,29 @@ class Buckets(StrictModel):
     @field_validator("results")
     @classmethod
     def _bucket_name(cls, v: Optional[str]) -> Optional[str]:
-        # Ref https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html
-        if v is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", v):
-            raise ValueError("bucket names are 3-63 characters of a-z, 0-9, '.' and '-'")
-        return v
+        return _bucket(v)
 
 
 class Registry(StrictModel):
     url: Optional[str] = Field(None, description="image registry; default depends on the target")
+
+    @field_validator("url")
+    @classmethod
+    def _registry(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_REGISTRY_RE, v, "an image registry, host[:port]/path (e.g. 127.0.0.1:5000/bioinfra)")
 
 
 class LocalSettings(StrictModel):
     runtime: Literal["auto", "native", "docker"] = "auto"
     workspace: Optional[Path] = Field(None, description="shared workspace (reference cache, staged inputs)")
     max_cpus: Optional[int] = Field(None, ge=1, description="CPU budget for concurrent steps; default all cores")
+
+    @field_validator("workspace", mode="before")
+    @classmethod
+    def _workspace(cls, v: Any) -> Any:
+        if isinstance(v, (str, Path)):
+            _must_match(_WORKSPACE_PATH_RE, str(v), "a folder path of letters, digits, spaces and _ . / ~ + @ , = -")
+        return v
 
 
 class OnpremSettings(StrictModel):
@@ -146,11 +312,38 @@ class OnpremSettings(StrictModel):
     )
     nfs_path: Optional[str] = Field(None, description="the exported path on nfs_server, e.g. /srv/bioinfra")
 
+    @field_validator("kubeconfig", mode="before")
+    @classmethod
+    def _kubeconfig(cls, v: Any) -> Any:
+        # Whether it exists is checked before any cluster call (the onprem preflight: exit 13 naming it).
+        if isinstance(v, (str, Path)):
+            _must_match(_FILE_PATH_RE, str(v), "a file path of letters, digits and _ . / ~ + @ , = -")
+        return v
+
+    @field_validator("context")
+    @classmethod
+    def _context(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_KUBE_CONTEXT_RE, v, "a kubeconfig context name (letters, digits and _ . @ : / + = -)")
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_DNS_SUBDOMAIN_RE, v, "a Kubernetes storage class name (a DNS-1123 subdomain)")
+
+    @field_validator("nfs_server")
+    @classmethod
+    def _nfs_server(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None and not (_HOSTNAME_RE.fullmatch(v) or _is_ip(v)):
+            raise ValueError("not a host name or IP address (e.g. nfs.lab.example or 10.0.0.5)")
+        return v
+
     @field_validator("nfs_path")
     @classmethod
     def _absolute_export(cls, v: Optional[str]) -> Optional[str]:
         if v is not None and not v.startswith("/"):
             raise ValueError("must be an absolute path (e.g. /srv/bioinfra)")
+        if v is not None and (not _EXPORT_PATH_RE.fullmatch(v) or "/../" in f"{v}/"):
+            raise ValueError("not an export path (absolute, of letters, digits and _ . + @ , = -)")
         return v
 
     @model_validator(mode="after")
@@ -181,12 +374,28 @@ class StateSettings(StrictModel):
     bucket: Optional[str] = None
     lock_table: Optional[str] = None
 
+    @field_validator("bucket")
+    @classmethod
+    def _state_bucket(cls, v: Optional[str]) -> Optional[str]:
+        # As an S3 or GCS name, whichever it is for (checked again by the backend's own rules below).
+        if v is not None and s3_bucket_problem(v) and gcs_bucket_problem(v):
+            raise ValueError(s3_bucket_problem(v))
+        return v
+
+    @field_validator("lock_table")
+    @classmethod
+    def _table(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_DYNAMODB_TABLE_RE, v, "a DynamoDB table name (3-255 of A-Z, a-z, 0-9, '_', '-', '.')")
+
     @model_validator(mode="after")
     def _remote_needs_bucket(self) -> StateSettings:
         if self.backend != "local" and not self.bucket:
             raise ValueError(f"backend '{self.backend}' needs 'bucket'")
         if self.backend == "s3" and not self.lock_table:
             raise ValueError("backend 's3' needs 'lock_table' (a DynamoDB table) for locking")
+        problem = {"s3": s3_bucket_problem, "gcs": gcs_bucket_problem}.get(self.backend, lambda v: None)(self.bucket or "")
+        if self.bucket and problem:
+            raise ValueError(f"bucket: {problem} (got {shown(self.bucket)})")
         return self
 
 
@@ -218,6 +427,11 @@ class AwsSettings(StrictModel):
     def _http_url(cls, v: Optional[str]) -> Optional[str]:
         return _endpoint_url(v, "http://127.0.0.1:4566")
 
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_AWS_PROFILE_RE, v, "an AWS profile name (letters, digits and _ . @ + = , -)")
+
     @field_validator("kubernetes_version")
     @classmethod
     def _minor_version(cls, v: str) -> str:
@@ -247,7 +461,7 @@ class AwsSettings(StrictModel):
             try:
                 ipaddress.IPv4Network(cidr)
             except ValueError:
-                raise ValueError(f"'{cidr}' is not an IPv4 CIDR") from None
+                raise ValueError(f"{shown(cidr)} is not an IPv4 CIDR") from None
         return v
 
 
@@ -319,8 +533,8 @@ class GcpSettings(StrictModel):
     @classmethod
     def _zone_names(cls, v: list[str]) -> list[str]:
         for zone in v:
-            if not re.fullmatch(r"[a-z]+-[a-z]+\d+-[a-z]", zone):
-                raise ValueError(f"'{zone}' is not a GCP zone (e.g. europe-west2-a)")
+            if not _GCP_ZONE_RE.fullmatch(zone):
+                raise ValueError(f"{shown(zone)} is not a GCP zone (e.g. europe-west2-a)")
         return v
 
     @field_validator("subnet_cidr", "pods_cidr", "services_cidr", "master_cidr")
@@ -439,6 +653,19 @@ class Config(StrictModel):
                 data["node_pools"] = {**{k: dict(v) for k, v in defaults.items()}, **pools}
         return data
 
+    @field_validator("project")
+    @classmethod
+    def _project_id(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_GCP_PROJECT_RE, v, "a GCP project id (6-30 of a-z, 0-9 and '-', starting with a letter)")
+
+    @field_validator("region")
+    @classmethod
+    def _region_name(cls, v: Optional[str]) -> Optional[str]:
+        # Either cloud's shape here; the target's own list or pattern in target_problems.
+        if v is not None and not (_AWS_REGION_RE.fullmatch(v) or _GCP_REGION_RE.fullmatch(v)):
+            raise ValueError("not a region name (e.g. eu-west-2 on AWS, europe-west2 on GCP)")
+        return v
+
     @field_validator("name")
     @classmethod
     def _dns_label(cls, v: str) -> str:
@@ -458,6 +685,8 @@ class Config(StrictModel):
                 and backend_for[self.state.backend] != self.target:
             problems.append(f"state.backend: '{self.state.backend}' keeps state on {backend_for[self.state.backend]}; "
                             f"target {self.target} uses '{'s3' if self.target == 'aws' else 'gcs'}' (or 'local')")
+        if self.target == "gcp" and self.buckets.results and (problem := gcs_bucket_problem(self.buckets.results)):
+            problems.append(f"buckets.results: {problem} (got {shown(self.buckets.results)})")
         if self.target == "gcp" and self.gcp.filestore and self.gcp.filestore_tier != "REGIONAL" and not self.gcp.zones:
             problems.append(f"gcp.zones: a {self.gcp.filestore_tier} Filestore instance lives in one zone; "
                             "name the zones (e.g. [europe-west2-a]) or use filestore_tier: REGIONAL")
@@ -477,19 +706,20 @@ def target_problems(target: Any, project: Any, region: Any) -> list[str]:
     if target == "gcp":
         if not project:
             problems.append("project: required for target gcp (your GCP project id)")
-        elif not _GCP_PROJECT_RE.fullmatch(str(project)):
-            problems.append(f"project: '{project}' is not a valid GCP project id")
+        elif not isinstance(project, str) or not _GCP_PROJECT_RE.fullmatch(project):
+            problems.append(f"project: {shown(project)} is not a valid GCP project id")
         if not region:
             problems.append("region: required for target gcp (e.g. europe-west2)")
-        elif not _GCP_REGION_RE.fullmatch(str(region)):
-            problems.append(f"region: '{region}' is not a GCP region (e.g. europe-west2)")
+        elif not isinstance(region, str) or not _GCP_REGION_RE.fullmatch(region):
+            problems.append(f"region: {shown(region)} is not a GCP region (e.g. europe-west2)")
     if target == "aws":
         if not region:
             problems.append("region: required for target aws (e.g. eu-west-2)")
-        elif str(region) not in AWS_REGIONS:
-            close = difflib.get_close_matches(str(region), sorted(AWS_REGIONS), n=1, cutoff=0.8)
+        elif not isinstance(region, str) or region not in AWS_REGIONS:
+            close = difflib.get_close_matches(region, sorted(AWS_REGIONS), n=1, cutoff=0.8) \
+                if isinstance(region, str) and len(region) < 40 else []
             hint = f"; did you mean '{close[0]}'?" if close else " (e.g. eu-west-2)"
-            problems.append(f"region: '{region}' is not an AWS region{hint}")
+            problems.append(f"region: {shown(region)} is not an AWS region{hint}")
     return problems
 
 
@@ -505,17 +735,17 @@ def pool_problems(target: str, pools: NodePools) -> list[str]:
             for i, itype in enumerate([pool.machine_type, *pool.alternatives]):
                 field = f"{where}.machine_type" if i == 0 else f"{where}.alternatives.{i - 1}"
                 if not _EC2_TYPE_RE.fullmatch(itype):
-                    problems.append(f"{field}: '{itype}' is not an EC2 instance type (e.g. m6i.xlarge)")
+                    problems.append(f"{field}: {shown(itype)} is not an EC2 instance type (e.g. m6i.xlarge)")
                 elif name == "gpu" and itype.split(".")[0] not in AWS_GPU_FAMILIES:
                     problems.append(
-                        f"{field}: '{itype}' has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
+                        f"{field}: {shown(itype)} has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
                     )
         elif target == "gcp":
             if not _GCE_TYPE_RE.fullmatch(pool.machine_type):
-                problems.append(f"{where}.machine_type: '{pool.machine_type}' is not a Compute Engine machine type "
+                problems.append(f"{where}.machine_type: {shown(pool.machine_type)} is not a Compute Engine machine type "
                                 "(e.g. e2-standard-4)")
             elif name == "gpu" and pool.machine_type.split("-")[0] not in GCE_GPU_FAMILIES:
-                problems.append(f"{where}.machine_type: '{pool.machine_type}' cannot take GPUs; use an "
+                problems.append(f"{where}.machine_type: {shown(pool.machine_type)} cannot take GPUs; use an "
                                 f"{', '.join(GCE_GPU_FAMILIES[:-1])} or {GCE_GPU_FAMILIES[-1]} machine type")
             if pool.alternatives:
                 problems.append(f"{where}.alternatives: AWS only (a GKE node pool has one machine type)")
@@ -555,6 +785,8 @@ def _unwrap(annotation: Any) -> Any:
 def format_validation_error(exc: ValidationError) -> list[str]:
     """Turn pydantic's errors into 'field.path: message' lines, with did-you-mean for typos."""
     problems = []
+    # include_input: only to show a short, escaped form of a scalar (shown()); never repr() of the input,
+    # which for a YAML alias bomb is gigabytes (issue #15).
     for err in exc.errors(include_url=False, include_context=False, include_input=True):
         loc = tuple(err["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
@@ -578,8 +810,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
                 prefix = f"{path}." if loc else ""
                 problems.append(f"{prefix}{sub}: {text}")
             continue
-        if "input" in err and err["type"] not in ("missing",) and not isinstance(err["input"], dict):
-            msg += f" (got {err['input']!r})"
+        if "input" in err and err["type"] != "missing" \
+                and isinstance(err["input"], (str, int, float, bool)):
+            msg += f" (got {shown(err['input'])})"
         problems.append(f"{path}: {msg}")
     return problems
 
@@ -608,20 +841,107 @@ def parse_config(data: Any, source: str = CONFIG_FILENAME) -> Config:
         ) from None
 
 
+MAX_CONFIG_BYTES = 1 << 20  # 1 MiB: a bioinfra.yaml is a few KB; anything near this is not one
+
+
+class _Refused(Exception):
+    """A YAML construct bioinfra.yaml may not use (raised inside the loader, reported as ConfigError)."""
+
+
+def _safe_loader() -> type:
+    """yaml.SafeLoader without anchors and aliases (a "billion laughs" alias bomb expands to gigabytes
+    once anything walks it), and with duplicate keys refused (YAML says keys are unique; PyYAML keeps
+    the last one silently)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()
+            if isinstance(event, yaml.AliasEvent):
+                raise _Refused(f"line {event.start_mark.line + 1}: YAML aliases (*{shown(event.anchor)[1:-1]}) are "
+                               "not accepted in bioinfra.yaml; write the value out")
+            if getattr(event, "anchor", None) is not None:
+                raise _Refused(f"line {event.start_mark.line + 1}: YAML anchors (&{shown(event.anchor)[1:-1]}) are "
+                               "not accepted in bioinfra.yaml; write the value out")
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                if key is None:
+                    continue
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise _Refused(f"duplicate key {shown(key)} at lines {seen[key]} and {line} (YAML keys are "
+                                   "unique; keep one)")
+                seen[key] = line
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
 def load_yaml_file(path: Path) -> Any:
+    """The YAML in `path`, read safely: at most MAX_CONFIG_BYTES, no anchors or aliases, no duplicate
+    keys; messages name the line and never echo more than a short, escaped piece of the input."""
     import yaml
 
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is larger than {MAX_CONFIG_BYTES // 1024} KiB: not a bioinfra.yaml",
+                          hint="a bioinfra.yaml is a few KB; `bioinfra init` writes a commented example")
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_safe_loader())  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path} is not valid YAML{where}: {problem}") from None
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"{path} is not valid YAML{where}: {shown(problem, 120)[1:-1]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to be a bioinfra.yaml") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise ConfigError(f"{path}: a value cannot be read ({shown(str(exc), 80)[1:-1]})") from None
+
+
+def env_overrides(data: Any) -> Any:
+    """The config data with the BIOINFRA_* variables that override fields applied, each checked as the
+    file's value would be; a bad one is refused naming the variable (ConfigError, exit 3)."""
+    problems = []
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = os.environ.get(var)
+        if not value:
+            continue
+        try:
+            value = _url(value, "http://127.0.0.1:4566" if section == "aws" else "http://127.0.0.1:8089")
+        except ValueError as exc:
+            problems.append(f"{var}: {exc} (got {shown(value)})")
+            continue
+        if isinstance(data, dict) and isinstance(data.get(section) or {}, dict):
+            data = {**data, section: {**(data.get(section) or {}), key: value}}
+    if problems:
+        raise ConfigError(f"environment variable{'s' if len(problems) > 1 else ''} invalid ({len(problems)} problem"
+                          f"{'s' if len(problems) > 1 else ''})", problems=problems,
+                          hint="fix or unset the variables named above")
+    return data
+
+
+def env_endpoint_url(var: str, configured: Optional[str]) -> Optional[str]:
+    """$var if set (checked like the config field it overrides, ConfigError naming it), else `configured`."""
+    value = os.environ.get(var)
+    if not value:
+        return configured.rstrip("/") if configured else None
+    section, key = ENV_OVERRIDES[var]
+    return env_overrides({section: {}})[section][key]
 
 
 def find_config_path(explicit: Optional[Path] = None) -> Optional[Path]:
@@ -653,6 +973,7 @@ def load_config(explicit: Optional[Path] = None, target: Optional[str] = None) -
             data = {}
         if isinstance(data, dict):
             data = {**data, "target": target}
-    if path is None and target is None:
+    data = env_overrides({} if data is None else data)
+    if path is None and target is None and data == {}:
         return Config()
     return parse_config(data, source=str(path) if path else "the built-in defaults")

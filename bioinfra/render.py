@@ -69,27 +69,46 @@ def terraform_environment():
 
 
 def hcl(value: Any, indent: int = 0) -> str:
-    """A Python value as an HCL literal: strings quoted as JSON does (HCL accepts JSON escapes),
-    lists inline, maps one key per line with `=` aligned as `terraform fmt` writes them."""
-    import json
-
+    """A Python value as an HCL literal: strings quoted (hcl_string), lists inline, maps one key per line
+    with `=` aligned as `terraform fmt` writes them. Only for values code decides (chart pins, fixed
+    names): config values reach Terraform as variables (*.auto.tfvars.json), never as HCL text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return str(value)
     if isinstance(value, str):
-        return json.dumps(value)
+        return hcl_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(hcl(v) for v in value) + "]"
     if isinstance(value, dict):
         if not value:
             return "{}"
-        keys = [json.dumps(str(k)) for k in value]
+        keys = [hcl_string(str(k)) for k in value]
         width = max(len(k) for k in keys)
         pad = " " * (indent + 2)
         lines = [f"{pad}{k:<{width}} = {hcl(v, indent + 2)}" for k, v in zip(keys, value.values(), strict=True)]
         return "{\n" + "\n".join(lines) + "\n" + " " * indent + "}"
     raise TypeError(f"no HCL literal for {type(value).__name__}")
+
+
+_HCL_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def hcl_string(value: str) -> str:
+    """A quoted HCL string that Terraform reads back as exactly `value`: a quoted HCL string is a
+    template, so `${` and `%{` are escaped as `$${` and `%%{` (JSON quoting alone leaves them live);
+    quotes, backslashes and control characters as HCL's escapes (it has no \\b or \\f).
+    Ref https://developer.hashicorp.com/terraform/language/expressions/strings#escape-sequences"""
+    text = value.replace("${", "$${").replace("%{", "%%{")
+    out = []
+    for ch in text:
+        if ch in _HCL_ESCAPES:
+            out.append(_HCL_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
 
 
 def render_terraform(template: str, **variables: Any) -> str:

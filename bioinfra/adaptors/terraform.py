@@ -9,6 +9,11 @@ plan/apply/destroy, measured here: it buffers all output until the process exits
 
 Every call's raw output is kept under <stack>/logs/ (one file per call, never secrets: Terraform
 does not print credentials and we pass none on its command line).
+
+What Terraform writes here can hold secrets (the addons state holds MinIO's generated password; a
+saved plan holds the same values): every Terraform process runs with umask 077 and, after each
+call, the state, its backups, saved plans, tfvars and the backend cache are set to 0600 (PRIVATE_FILES),
+the logs too. The environment folder itself is 0700 (core.provision).
 """
 
 from __future__ import annotations
@@ -35,6 +40,37 @@ from bioinfra.errors import InterruptedRunError, StateLockedError, TerraformFail
 MARKER = ".bioinfra-terraform.json"
 # A marker still present when the next run starts belongs to a run that died: kept here as evidence.
 DEAD_MARKER = ".bioinfra-terraform.dead.json"
+# Files of a stack folder that may hold secrets or config values: this user only (0600).
+PRIVATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup", "errored.tfstate", "*.tfstate", "*.tfstate.*",
+                 "tfplan", "*.tfplan", "*.tfvars", "*.tfvars.json", "backend-config.json",
+                 ".terraform/terraform.tfstate", ".terraform/environment")
+UMASK = 0o077  # Terraform's own files: created 0600 / folders 0700
+
+
+@contextlib.contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    """This process's umask for a call that starts Terraform through python-terraform (which takes
+    no umask of its own); restored after."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def protect(folder: Path) -> None:
+    """chmod 0600 every file in a stack folder that may hold a secret (PRIVATE_FILES) and its logs:
+    whatever created them, and under whatever umask, they are this user's only."""
+    paths = {p for pattern in PRIVATE_FILES for p in folder.glob(pattern)}
+    logs = folder / "logs"
+    if logs.is_dir():
+        paths.update(logs.glob("*.log"))
+    for path in paths:
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except OSError:
+            pass  # gone between the glob and the chmod
 
 
 @contextlib.contextmanager
@@ -160,12 +196,14 @@ class Terraform:
         os.environ.clear()
         os.environ.update(self.env)
         try:
-            code, out, err = tf.cmd(command, *args, **options)
+            with _umask(UMASK):
+                code, out, err = tf.cmd(command, *args, **options)
         finally:
             os.environ.clear()
             os.environ.update(saved)
+            protect(self.workdir)
         log = self._log_path(command)
-        log.write_text(f"$ terraform {command} {' '.join(args)}\n{out or ''}{err or ''}")
+        _write_private(log, f"$ terraform {command} {' '.join(args)}\n{out or ''}{err or ''}")
         if check and code != 0:
             raise TerraformError(
                 f"terraform {command} failed in {self.workdir.name}: {_first_error(err or out)}",
@@ -173,11 +211,15 @@ class Terraform:
             )
         return code, out or "", err or ""
 
-    def init(self, backend_config: Optional[dict[str, str]] = None) -> None:
+    def init(self, backend_config_file: Optional[str] = None) -> None:
+        """`terraform init`; a remote backend's settings come from a JSON file in the stack folder
+        (`-backend-config=FILE`: Terraform reads a .json file as JSON, its strings as plain data;
+        checked with Terraform 1.11.4), never from HCL text."""
         from python_terraform import IsFlagged
 
+        args = [f"-backend-config={backend_config_file}"] if backend_config_file else []
         with _plugin_cache_lock(self.env.get("TF_PLUGIN_CACHE_DIR")):
-            self._buffered("init", input=False, reconfigure=IsFlagged, backend_config=backend_config)
+            self._buffered("init", *args, input=False, reconfigure=IsFlagged)
 
     def outputs(self) -> dict[str, Any]:
         """Every output's value; {} when the stack has no state. (`output NAME` raises in python-terraform.)"""
@@ -233,12 +275,12 @@ class Terraform:
         result = StreamResult(returncode=-1, log=log)
         # Flags before the positional plan file: Terraform stops reading flags at the first argument.
         argv = [self.binary, command, "-json", "-input=false", "-no-color", *args[1:]]
-        with open(log, "w", encoding="utf-8") as log_fh:
+        with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as log_fh:
             log_fh.write(f"$ terraform {' '.join(args)} -json\n")
             log_fh.flush()
             proc = subprocess.Popen(
                 argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, bufsize=1, start_new_session=True,
+                text=True, bufsize=1, start_new_session=True, umask=UMASK,
             )
             self._write_marker(proc.pid, command)
             interrupted = False
@@ -267,6 +309,7 @@ class Terraform:
                     _signal(proc, signal.SIGINT)
                     proc.wait()
                 self._clear_marker()
+                protect(self.workdir)
         if interrupted:
             raise InterruptedRunError(
                 f"interrupted: Terraform stopped {self.workdir.name} cleanly (exit {result.returncode})",
@@ -328,6 +371,11 @@ class Terraform:
 
     def forget_dead_run(self) -> None:
         (self.workdir / DEAD_MARKER).unlink(missing_ok=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _marker_proves(marker: dict[str, Any], lock: LockInfo) -> tuple[bool, str]:

@@ -9,6 +9,7 @@ stack can be planned before its upstream exists (with placeholder values, said s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -19,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.core.stacks import Stack
 from bioinfra.errors import InputError, LeftoversError, TerraformFailedError, UnsupportedError
-from bioinfra.files import write_json_atomic
 
 if TYPE_CHECKING:
     from bioinfra.adaptors.terraform import StreamResult, Terraform
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 PLAN_FILE = "tfplan"
+VALUES_FILE = "bioinfra.auto.tfvars.json"  # every config value a stack reads, as Terraform variables
+UPSTREAM_FILE = "upstream.auto.tfvars.json"  # the upstream stacks' outputs, as Terraform variables
+BACKEND_FILE = "backend-config.json"  # the remote backend's settings, for `terraform init -backend-config=`
 
 
 @dataclass
@@ -114,11 +117,38 @@ def render_environment(config: Config, root: Path) -> list[Path]:
         folder = root / stack.name
         folder.mkdir(exist_ok=True)
         main = folder / "main.tf"
+        # The template gets structure only; every config value goes into the tfvars JSON, which
+        # Terraform reads as data: a "${...}" there is text, never an expression (issue #15).
         text = render_terraform(stack.template, **target.stack_variables(config, stack))
         if not main.exists() or main.read_text() != text:
             main.write_text(text)
         written.append(main)
+        values = folder / VALUES_FILE
+        write_private_json(values, target.stack_values(config, stack))
+        written.append(values)
+        backend = target.backend_config(config, stack)
+        if backend is None:
+            (folder / BACKEND_FILE).unlink(missing_ok=True)
+        else:
+            write_private_json(folder / BACKEND_FILE, backend)
+            written.append(folder / BACKEND_FILE)
     return written
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """JSON for Terraform (json.dumps: a value is data, whatever it holds), readable by this user only
+    (0600 from the start: the file is created with that mode, then moved into place)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.chmod(tmp, 0o600)  # whatever the umask
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def terraform_env(config: Config) -> dict[str, str]:
@@ -183,7 +213,8 @@ class Provisioner:
 
     def _init(self, stack: Stack) -> None:
         if stack.name not in self._initialised:
-            self.tf(stack).init()
+            backend = self.env_dir / stack.name / BACKEND_FILE
+            self.tf(stack).init(backend_config_file=BACKEND_FILE if backend.exists() else None)
             self._initialised.add(stack.name)
 
     def _outputs(self, stack: Stack) -> dict[str, Any]:
@@ -208,7 +239,7 @@ class Provisioner:
                     hint=f"apply '{name}' first (`bioinfra up {self.config.target}`)",
                 )
         if stack.upstream:
-            write_json_atomic(self.env_dir / stack.name / "upstream.auto.tfvars.json", values)
+            write_private_json(self.env_dir / stack.name / UPSTREAM_FILE, values)
         return tuple(stood_in)
 
     def _check(self, stack: Stack, result: StreamResult, what: str) -> None:
@@ -304,7 +335,7 @@ class Provisioner:
 
     def _collect_outputs(self) -> dict[str, Any]:
         outputs = {stack.name: self._outputs(stack) for stack in self.stacks}
-        write_json_atomic(self.env_dir / "outputs.json", outputs)
+        write_private_json(self.env_dir / "outputs.json", outputs)
         return outputs
 
     # -- destroy -------------------------------------------------------------------------------

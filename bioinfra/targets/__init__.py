@@ -43,7 +43,17 @@ class CloudTarget(Target, Protocol):
     label: str  # the tag/label key every resource carries with the cluster name (what the sweep finds)
 
     def stack_variables(self, config: Config, stack: Stack) -> dict[str, Any]:
-        """Everything the stack's root template reads."""
+        """What the stack's root template reads: structure decided by code (backend kind, which pools,
+        fixed names), never a config value (issue #15)."""
+        ...
+
+    def stack_values(self, config: Config, stack: Stack) -> dict[str, Any]:
+        """The stack's Terraform variables, written as JSON to <stack>/bioinfra.auto.tfvars.json: every
+        value that comes from the config, so Terraform reads it as data and never as HCL."""
+        ...
+
+    def backend_config(self, config: Config, stack: Stack) -> Optional[dict[str, Any]]:
+        """The remote backend's settings (JSON file for `terraform init -backend-config=`), or None."""
         ...
 
     def terraform_env(self, config: Config) -> dict[str, str]:

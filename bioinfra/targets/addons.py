@@ -78,54 +78,66 @@ def storage_mode(config: Config, target_name: str) -> str:
     return "nfs-server"
 
 
-def addons_variables(config: Config, target_name: str) -> dict[str, Any]:
-    """Everything terraform/addons/stacks/addons.tf.j2 reads, for target aws, gcp or onprem."""
-    if target_name not in ("aws", "gcp", "onprem"):
-        raise ValueError(f"the addons stack is for aws, gcp and onprem, not {target_name!r}")
+def _charts(config: Config, target_name: str) -> dict[str, dict[str, str]]:
     mode = storage_mode(config, target_name)
-    gpu = config.node_pools.gpu is not None
     charts = {"argo_workflows": CHARTS["argo_workflows"]}
     if mode in STORAGE_CHARTS:
         charts[STORAGE_CHARTS[mode]] = CHARTS[STORAGE_CHARTS[mode]]
     if target_name == "aws":
         charts["cluster_autoscaler"] = CHARTS["cluster_autoscaler"]
-    # GKE installs its own device plugin with the driver (gpu_driver_installation_config in the cluster stack).
-    device_plugin = gpu and target_name in ("aws", "onprem")
-    if device_plugin:
+    if _device_plugin(config, target_name):
         charts["nvidia_device_plugin"] = CHARTS["nvidia_device_plugin"]
-    variables: dict[str, Any] = {
-        "name": config.name,
+    return dict(sorted(charts.items()))
+
+
+def _device_plugin(config: Config, target_name: str) -> bool:
+    # GKE installs its own device plugin with the driver (gpu_driver_installation_config in the cluster stack).
+    return config.node_pools.gpu is not None and target_name in ("aws", "onprem")
+
+
+def _check_target(target_name: str) -> None:
+    if target_name not in ("aws", "gcp", "onprem"):
+        raise ValueError(f"the addons stack is for aws, gcp and onprem, not {target_name!r}")
+
+
+def addons_variables(config: Config, target_name: str) -> dict[str, Any]:
+    """What terraform/addons/stacks/addons.tf.j2 reads, for target aws, gcp or onprem: structure and
+    bioinfra's own fixed names only. Every config value is in addons_values (the tfvars)."""
+    _check_target(target_name)
+    return {
         "stack": STACK_NAME,
         "target": target_name,
-        "state": config.state,
+        "state_backend": config.state.backend,
         "namespace": WORKFLOW_NAMESPACE,
         "workflow_service_account": WORKFLOW_SERVICE_ACCOUNT,
         "workspace_pvc": WORKSPACE_PVC,
-        "workspace_size_gb": config.addons.workspace_size_gb,
-        "storage_class": config.onprem.storage_class if mode == "existing-class" else STORAGE_CLASS,
-        "storage_mode": mode,
+        "storage_mode": storage_mode(config, target_name),
         "minio_name": MINIO_NAME,
         "minio_image": MINIO_IMAGE,
-        "argo_server": config.addons.argo_server,
-        "gpu_device_plugin": device_plugin,
-        "charts": dict(sorted(charts.items())),
+        "charts": _charts(config, target_name),
         "providers": PROVIDERS,
-        # target-specific: provider settings and the upstream outputs the root reads
-        "region": config.region,
-        "profile": None,
-        "endpoint_url": None,
-        "project": config.project,
-        "kubeconfig": None,
-        "context": None,
-        "nfs_server": None,
-        "nfs_path": None,
-        "filestore_capacity_gb": config.gcp.filestore_capacity_gb,
     }
-    if target_name == "aws":
-        from bioinfra.targets.aws import endpoint_url  # here, not at the top: aws.py imports this module
 
-        variables.update(profile=config.aws.profile, endpoint_url=endpoint_url(config))
-    elif target_name == "onprem":
-        variables.update(kubeconfig=str(config.onprem.kubeconfig), context=config.onprem.context,
-                         nfs_server=config.onprem.nfs_server, nfs_path=config.onprem.nfs_path)
-    return variables
+
+def addons_values(config: Config, target_name: str) -> dict[str, Any]:
+    """The addons root's variables (bioinfra.auto.tfvars.json): every value that comes from the config."""
+    _check_target(target_name)
+    mode = storage_mode(config, target_name)
+    values: dict[str, Any] = {
+        "name": config.name,
+        "argo_server": config.addons.argo_server,
+        "workspace_size_gb": config.addons.workspace_size_gb,
+        "gpu_device_plugin": _device_plugin(config, target_name),
+        "storage_class": config.onprem.storage_class if mode == "existing-class" else STORAGE_CLASS,
+    }
+    if mode == "filestore-pv":
+        values["filestore_capacity_gb"] = config.gcp.filestore_capacity_gb
+    elif mode == "nfs-subdir":
+        values.update(nfs_server=config.onprem.nfs_server, nfs_path=config.onprem.nfs_path)
+    if target_name == "aws":
+        values.update(region=config.region, profile=config.aws.profile)
+    elif target_name == "gcp":
+        values.update(project=config.project, region=config.region)
+    else:
+        values.update(kubeconfig=str(config.onprem.kubeconfig), kube_context=config.onprem.context)
+    return values

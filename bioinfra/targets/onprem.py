@@ -41,6 +41,14 @@ class OnpremTarget(RegistryPathTarget):
 
         return addons_variables(config, "onprem")
 
+    def stack_values(self, config: Config, stack: Stack) -> dict[str, Any]:
+        from bioinfra.targets.addons import addons_values
+
+        return addons_values(config, "onprem")
+
+    def backend_config(self, config: Config, stack: Stack) -> Optional[dict[str, Any]]:
+        return None  # state stays on this machine (backend "local")
+
     def terraform_env(self, config: Config) -> dict[str, str]:
         return {}
 

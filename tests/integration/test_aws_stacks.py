@@ -51,7 +51,7 @@ EXPECTED = {
         "module.cluster.aws_eks_cluster.this", "module.cluster.aws_iam_role.cluster", "module.cluster.aws_iam_role.node",
         "module.cluster.aws_iam_openid_connect_provider.this", "module.cluster.module.key.aws_kms_key.this",
         "module.cluster.aws_cloudwatch_log_group.cluster",
-        "aws_eks_node_group.general", "aws_eks_node_group.highcpu", "aws_eks_node_group.gpu",
+        'aws_eks_node_group.this["general"]', 'aws_eks_node_group.this["highcpu"]', 'aws_eks_node_group.this["gpu"]',
     },
     "storage": {
         "module.storage.aws_s3_bucket.results", "module.storage.aws_s3_bucket_versioning.results",

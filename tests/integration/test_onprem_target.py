@@ -8,6 +8,7 @@ statically (golden files, provider schemas, checkov: test_terraform_static.py, t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,12 @@ def test_plan_onprem_reaches_the_cluster_then_renders_only_the_addons_stack(kube
     root = tmp_path / ".bioinfra" / "lab" / "onprem"
     assert sorted(p.parent.name for p in root.glob("*/main.tf")) == ["addons"]
     main = (root / "addons" / "main.tf").read_text()
-    assert str(tmp_path / "kubeconfig") in main and "nfs-client" in main
+    # the kubeconfig and the class reach Terraform as data (variables), never as HCL text (#15)
+    assert str(tmp_path / "kubeconfig") not in main and "nfs-client" not in main
+    values = root / "addons" / "bioinfra.auto.tfvars.json"
+    assert json.loads(values.read_text())["kubeconfig"] == str(tmp_path / "kubeconfig")
+    assert json.loads(values.read_text())["storage_class"] == "nfs-client"
+    assert values.stat().st_mode & 0o777 == 0o600
     assert (root / "modules" / "addons" / "main.tf").is_file()
     # The real terraform init: the kubernetes/helm providers are not installable on this machine.
     assert proc.returncode == 9, proc.stderr

@@ -4,6 +4,7 @@ test_gcp.py), and the config checks of onprem storage and the addons section."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -12,7 +13,7 @@ from bioinfra.config import parse_config
 from bioinfra.core.provision import render_environment
 from bioinfra.errors import ConfigError
 from bioinfra.targets import addons
-from bioinfra.targets.addons import CHARTS, addons_variables
+from bioinfra.targets.addons import CHARTS, addons_values, addons_variables
 from bioinfra.targets.aws import STACKS as AWS_STACKS
 from bioinfra.targets.gcp import STACKS as GCP_STACKS
 from tests.conftest import assert_golden
@@ -66,35 +67,39 @@ def test_placeholders_cover_every_upstream_output_the_root_reads():
 
 def test_aws_installs_efs_autoscaler_and_the_device_plugin_with_a_gpu_pool():
     v = addons_variables(parse_config({**AWS, "node_pools": GPU}), "aws")
-    assert v["storage_mode"] == "efs" and v["storage_class"] == "bioinfra-rwx"
+    values = addons_values(parse_config({**AWS, "node_pools": GPU}), "aws")
+    assert v["storage_mode"] == "efs" and values["storage_class"] == "bioinfra-rwx"
     assert set(v["charts"]) == {"argo_workflows", "efs_csi", "cluster_autoscaler", "nvidia_device_plugin"}
-    assert v["gpu_device_plugin"] is True
+    assert values["gpu_device_plugin"] is True
     assert set(addons_variables(parse_config(AWS), "aws")["charts"]) == {"argo_workflows", "efs_csi",
                                                                          "cluster_autoscaler"}
 
 
 def test_gcp_never_installs_the_device_plugin_and_picks_filestore_by_config():
-    full = addons_variables(parse_config({**GCP, "node_pools": GCP_GPU,
-                                          "gcp": {"zones": ["europe-west2-a"], "filestore": True}}), "gcp")
-    assert full["storage_mode"] == "filestore-pv" and full["gpu_device_plugin"] is False
+    config = parse_config({**GCP, "node_pools": GCP_GPU, "gcp": {"zones": ["europe-west2-a"], "filestore": True}})
+    full = addons_variables(config, "gcp")
+    assert full["storage_mode"] == "filestore-pv" and addons_values(config, "gcp")["gpu_device_plugin"] is False
     assert set(full["charts"]) == {"argo_workflows"}
     assert addons_variables(parse_config(GCP), "gcp")["storage_mode"] == "filestore-csi"
 
 
 def test_onprem_storage_choices():
     modes = {name: addons_variables(parse_config(data), "onprem") for name, data in ONPREM_VARIANTS.items()}
+    vals = {name: addons_values(parse_config(data), "onprem") for name, data in ONPREM_VARIANTS.items()}
     assert {n: v["storage_mode"] for n, v in modes.items()} == {
         "nfs-server": "nfs-server", "existing-class": "existing-class", "nfs-subdir": "nfs-subdir"}
-    assert modes["existing-class"]["storage_class"] == "cephfs" and "nfs_subdir" not in modes["existing-class"]["charts"]
+    assert vals["existing-class"]["storage_class"] == "cephfs" and "nfs_subdir" not in modes["existing-class"]["charts"]
     assert set(modes["nfs-server"]["charts"]) == {"argo_workflows", "nfs_server"}
     assert set(modes["nfs-subdir"]["charts"]) == {"argo_workflows", "nfs_subdir", "nvidia_device_plugin"}
-    assert (modes["nfs-subdir"]["nfs_server"], modes["nfs-subdir"]["nfs_path"]) == ("10.0.0.5", "/srv/bioinfra")
-    assert modes["existing-class"]["context"] == "lab" and modes["nfs-server"]["kubeconfig"] == "~/.kube/config"
+    assert (vals["nfs-subdir"]["nfs_server"], vals["nfs-subdir"]["nfs_path"]) == ("10.0.0.5", "/srv/bioinfra")
+    assert vals["existing-class"]["kube_context"] == "lab" and vals["nfs-server"]["kubeconfig"] == "~/.kube/config"
 
 
 def test_only_aws_gcp_and_onprem_have_the_stack():
     with pytest.raises(ValueError, match="not 'local'"):
         addons_variables(parse_config({}), "local")
+    with pytest.raises(ValueError, match="not 'local'"):
+        addons_values(parse_config({}), "local")
 
 
 def test_every_chart_is_pinned_to_an_exact_version():
@@ -114,7 +119,7 @@ def test_the_names_the_workflows_use():
 
 
 def test_workspace_size_and_argo_server_come_from_the_config():
-    v = addons_variables(parse_config({**AWS, "addons": {"workspace_size_gb": 500, "argo_server": False}}), "aws")
+    v = addons_values(parse_config({**AWS, "addons": {"workspace_size_gb": 500, "argo_server": False}}), "aws")
     assert (v["workspace_size_gb"], v["argo_server"]) == (500, False)
     assert parse_config({**AWS, "addons": None}).addons.workspace_size_gb == 100  # an empty section: defaults
 
@@ -146,14 +151,19 @@ def test_addons_settings_are_checked():
 def test_onprem_rendering_matches_golden_file(tmp_path, variant):
     render_environment(parse_config(ONPREM_VARIANTS[variant]), tmp_path)
     assert_golden(f"terraform/onprem/{variant}/addons.tf", (tmp_path / "addons" / "main.tf").read_text())
+    assert_golden(f"terraform/onprem/{variant}/addons.auto.tfvars.json",
+                  (tmp_path / "addons" / "bioinfra.auto.tfvars.json").read_text())
 
 
 def test_onprem_state_is_local_and_the_cluster_comes_from_the_kubeconfig(tmp_path):
     render_environment(parse_config({**ONPREM_VARIANTS["existing-class"],
-                                     "state": {"backend": "s3", "bucket": "b", "lock_table": "t"}}), tmp_path)
+                                     "state": {"backend": "s3", "bucket": "lab-tfstate", "lock_table": "lab-tflocks"}}),
+                       tmp_path)
     text = (tmp_path / "addons" / "main.tf").read_text()
-    assert 'backend "local"' in text and "s3" not in text
-    assert 'config_context = "lab"' in text and 'storage_class = "cephfs"' in text
+    assert 'backend "local"' in text and "s3" not in text and not (tmp_path / "addons" / "backend-config.json").exists()
+    assert "config_context = var.kube_context" in text and "storage_class = var.storage_class" in text
+    values = json.loads((tmp_path / "addons" / "bioinfra.auto.tfvars.json").read_text())
+    assert (values["kube_context"], values["storage_class"]) == ("lab", "cephfs")
 
 
 def test_no_empty_storage_class_and_the_static_volume_meets_the_claim_by_class():

@@ -108,18 +108,49 @@ def test_rendered_stacks_match_golden_files(tmp_path, variant):
     render_environment(parse_config(data), tmp_path)
     for stack in STACKS:
         assert_golden(f"terraform/aws/{variant}/{stack.name}.tf", (tmp_path / stack.name / "main.tf").read_text())
+        # every config value: the variables (and the backend's settings) as Terraform reads them
+        assert_golden(f"terraform/aws/{variant}/{stack.name}.auto.tfvars.json",
+                      (tmp_path / stack.name / "bioinfra.auto.tfvars.json").read_text())
+        backend = tmp_path / stack.name / "backend-config.json"
+        assert backend.exists() == (variant == "real")
+        if backend.exists():
+            assert_golden(f"terraform/aws/{variant}/{stack.name}.backend-config.json", backend.read_text())
     # the static modules are copied as they are, so the stacks are self-contained
     assert (tmp_path / "modules" / "cluster" / "main.tf").read_text() == \
         (Path(__file__).resolve().parents[2] / "terraform" / "aws" / "modules" / "cluster" / "main.tf").read_text()
 
 
-def test_emulator_profile_only_in_the_emulator_rendering(tmp_path):
+def test_emulator_profile_is_data_only(tmp_path):
+    """The emulator endpoint is a variable: the HCL of both renderings is the same text, and only the
+    tfvars say where the provider goes (the endpoints block is a dynamic block over it)."""
     render_environment(parse_config({**BASE, "aws": {"endpoint_url": "http://127.0.0.1:4566"}}), tmp_path / "e")
     render_environment(parse_config(BASE), tmp_path / "r")
-    emulated = (tmp_path / "e" / "cluster" / "main.tf").read_text()
-    real = (tmp_path / "r" / "cluster" / "main.tf").read_text()
-    assert "remote_access]" in emulated and "remote_access" not in real
-    assert "endpoints {" in emulated and "endpoints" not in real
+    for stack in ("network", "cluster", "storage"):
+        assert (tmp_path / "e" / stack / "main.tf").read_text() == (tmp_path / "r" / stack / "main.tf").read_text()
+        emulated = json.loads((tmp_path / "e" / stack / "bioinfra.auto.tfvars.json").read_text())
+        real = json.loads((tmp_path / "r" / stack / "bioinfra.auto.tfvars.json").read_text())
+        assert emulated["endpoint_url"] == "http://127.0.0.1:4566" and real["endpoint_url"] is None
+    cluster = (tmp_path / "e" / "cluster" / "main.tf").read_text()
+    assert 'dynamic "endpoints"' in cluster and "127.0.0.1" not in cluster
+
+
+def test_a_remote_backend_is_configured_by_a_json_file_not_hcl(tmp_path):
+    state = {"backend": "s3", "bucket": "lab-tfstate", "lock_table": "lab-tflocks"}
+    render_environment(parse_config({**BASE, "state": state, "aws": {"profile": "lab",
+                                                                     "endpoint_url": "http://127.0.0.1:4566"}}),
+                       tmp_path)
+    for stack in STACKS:
+        main = (tmp_path / stack.name / "main.tf").read_text()
+        assert 'backend "s3" {\n    encrypt = true\n  }' in main and "lab-tf" not in main
+        settings = json.loads((tmp_path / stack.name / "backend-config.json").read_text())
+        assert settings == {"bucket": "lab-tfstate", "key": f"demo/aws/{stack.name}/terraform.tfstate",
+                            "region": "eu-west-2", "dynamodb_table": "lab-tflocks", "profile": "lab",
+                            "use_path_style": True,
+                            "endpoints": dict.fromkeys(("dynamodb", "iam", "s3", "sts"), "http://127.0.0.1:4566")}
+        assert (tmp_path / stack.name / "backend-config.json").stat().st_mode & 0o777 == 0o600
+    # back to local state: the file goes, so `init` is not given stale settings
+    render_environment(parse_config(BASE), tmp_path)
+    assert not list(tmp_path.glob("*/backend-config.json"))
 
 
 def test_node_groups_carry_autoscaler_tags_for_labels_taints_and_gpus():
@@ -142,6 +173,9 @@ def test_node_groups_carry_autoscaler_tags_for_labels_taints_and_gpus():
 def test_hcl_literals():
     assert hcl(True) == "true"
     assert hcl(["a", 'b"c']) == '["a", "b\\"c"]'
+    # a quoted HCL string is a template: ${ and %{ are escaped, and control characters (HCL has no \\b)
+    assert hcl('${file("/etc/hostname")} %{ for x in y }') == '"$${file(\\"/etc/hostname\\")} %%{ for x in y }"'
+    assert hcl("a\nb\x08") == '"a\\nb\\u0008"'
     assert hcl({"k": "v", "longer": 1}, indent=2) == '{\n    "k"      = "v"\n    "longer" = 1\n  }'
 
 

@@ -80,7 +80,7 @@ def test_gpu_pool_needs_gpus_and_wrong_types_name_the_value():
 
 
 def test_remote_state_needs_bucket_and_lock_table():
-    assert problems_of({"state": {"backend": "s3", "bucket": "b"}}) == [
+    assert problems_of({"state": {"backend": "s3", "bucket": "lab-tfstate"}}) == [
         "state: backend 's3' needs 'lock_table' (a DynamoDB table) for locking"
     ]
 

@@ -4,6 +4,7 @@ tests/unit/test_provider_schema.py and tests/integration/test_terraform_static.p
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_filestore_in_one_zone_needs_a_zone_and_state_backend_must_match():
     problems = problems_of({**BASE, "gcp": {"filestore": True}})
     assert any(p.startswith("gcp.zones: a BASIC_HDD Filestore instance lives in one zone") for p in problems)
     parse_config({**BASE, "gcp": {"filestore": True, "filestore_tier": "REGIONAL"}})  # a region is enough
-    problems = problems_of({**BASE, "state": {"backend": "s3", "bucket": "b", "lock_table": "t"}})
+    problems = problems_of({**BASE, "state": {"backend": "s3", "bucket": "lab-tfstate", "lock_table": "lab-tflocks"}})
     assert any(p.startswith("state.backend: 's3' keeps state on aws; target gcp uses 'gcs'") for p in problems)
 
 
@@ -100,34 +101,52 @@ def test_rendered_stacks_match_golden_files(tmp_path, variant):
     render_environment(parse_config(VARIANTS[variant]), tmp_path)
     for stack in STACKS:
         assert_golden(f"terraform/gcp/{variant}/{stack.name}.tf", (tmp_path / stack.name / "main.tf").read_text())
+        assert_golden(f"terraform/gcp/{variant}/{stack.name}.auto.tfvars.json",
+                      (tmp_path / stack.name / "bioinfra.auto.tfvars.json").read_text())
+        backend = tmp_path / stack.name / "backend-config.json"
+        assert backend.exists() == (variant == "full")
+        if backend.exists():
+            assert_golden(f"terraform/gcp/{variant}/{stack.name}.backend-config.json", backend.read_text())
     for module in ("network", "cluster", "storage"):
         for path in (REPO / "terraform" / "gcp" / "modules" / module).glob("*.tf"):
             assert (tmp_path / "modules" / module / path.name).read_text() == path.read_text()
 
 
+def values(folder: Path, stack: str) -> dict:
+    return json.loads((folder / stack / "bioinfra.auto.tfvars.json").read_text())
+
+
 def test_full_rendering_has_spot_gpu_pool_filestore_and_gcs_state(tmp_path):
     render_environment(parse_config(FULL), tmp_path)
     cluster = (tmp_path / "cluster" / "main.tf").read_text()
-    gpu = cluster[cluster.index('resource "google_container_node_pool" "gpu"'):]
-    assert 'type  = "nvidia-tesla-t4"' in gpu and 'gpu_driver_version = "DEFAULT"' in gpu
-    assert re.search(r'key\s+= "nvidia.com/gpu"\s+value\s+= "present"\s+effect = "NO_SCHEDULE"', gpu)
-    assert re.search(r"spot\s+= true", gpu) and "total_min_node_count = 0" in gpu
-    assert 'location_policy      = "ANY"' in gpu
-    storage = (tmp_path / "storage" / "main.tf").read_text()
-    assert 'filestore_location    = "europe-west2-a"' in storage
+    pools = cluster[cluster.index('resource "google_container_node_pool" "this"'):]
+    assert "for_each = var.node_pools" in pools and 'dynamic "guest_accelerator"' in pools
+    assert 'gpu_driver_version = "DEFAULT"' in pools and 'dynamic "taint"' in pools
+    # the pools that existed as google_container_node_pool.<pool> before #15 are moved, not replaced
+    for pool in ("general", "highcpu", "gpu"):
+        assert f'from = google_container_node_pool.{pool}\n  to   = google_container_node_pool.this["{pool}"]' in cluster
+    gpu = values(tmp_path, "cluster")["node_pools"]["gpu"]
+    assert gpu["gpu"] == {"type": "nvidia-tesla-t4", "count": 1} and gpu["spot"] is True and gpu["min"] == 0
+    assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert gpu["location_policy"] == "ANY"
+    assert values(tmp_path, "storage")["filestore_location"] == "europe-west2-a"
     for stack in STACKS:
         text = (tmp_path / stack.name / "main.tf").read_text()
-        assert f'prefix = "demo/gcp/{stack.name}"' in text and 'bucket = "demo-tfstate"' in text
+        assert 'backend "gcs" {}' in text and "demo-tfstate" not in text
+        assert json.loads((tmp_path / stack.name / "backend-config.json").read_text()) == {
+            "bucket": "demo-tfstate", "prefix": f"demo/gcp/{stack.name}"}
         assert f'"bioinfra-stack"   = "{stack.name}"' in text
 
 
 def test_minimal_rendering_has_no_gpu_pool_no_filestore_and_local_state(tmp_path):
     render_environment(parse_config(BASE), tmp_path)
     cluster = (tmp_path / "cluster" / "main.tf").read_text()
-    assert '"gpu"' not in cluster and "guest_accelerator" not in cluster
-    assert "default     = true" in cluster  # deletion_protection from the config's default
-    assert "filestore" not in (tmp_path / "storage" / "main.tf").read_text().split('module "storage"')[1].split("}")[0]
+    assert "google_container_node_pool.gpu" not in cluster
+    assert set(values(tmp_path, "cluster")["node_pools"]) == {"general", "highcpu"}
+    assert values(tmp_path, "cluster")["deletion_protection"] is True  # the config's default
+    assert values(tmp_path, "storage")["filestore"] is False
     assert 'backend "local"' in (tmp_path / "network" / "main.tf").read_text()
+    assert not list(tmp_path.glob("*/backend-config.json"))
 
 
 def test_node_pools_scale_to_zero_and_spot_uses_any_zone():
