@@ -10,12 +10,14 @@ differ between targets. Paths in the Workflow are relative to the shared workspa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
 
 from bioinfra.config import Config
+from bioinfra.errors import InputError
 from bioinfra.images import image_ref
 from bioinfra.render import render
 from bioinfra.targets import get_target
@@ -39,6 +41,93 @@ PREEMPTION_MESSAGE_PATTERN = "imminent node shutdown|node was low on resource|no
 PREEMPTION_RETRY_EXPRESSION = (
     f"lastRetry.status == \"Error\" || lastRetry.message matches '{PREEMPTION_MESSAGE_PATTERN}'"
 )
+
+
+# -- what may go into a Workflow (issue #15) -----------------------------------------------------
+# Values reach step scripts only as environment variables (templates/workflows/_steps.j2, env), so
+# to the shell they are data whatever they hold. These checks are for the places where Argo itself
+# reads them: paths (`valueFrom.path`, the `bioinfra.io/outputs` annotation) must be plain
+# workspace-relative paths, and no value may hold `{{` or `}}` (Argo substitutes a template twice,
+# globals then inputs, so a tag inside a value would be expanded in the second pass) or control
+# characters. Every render goes through `check_params`, whichever command or target asked for it.
+
+SAMPLE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as bioinfra.core.run checks --sample
+TITLE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._,:()+-]{0,79}")  # --title (a report's heading)
+_PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.-]+")
+# An rclone source or destination: what cluster_run builds from a checked s3:// / gs:// URL.
+_RCLONE_RE = re.compile(r"[^\x00-\x20\x7f'\"`$\\{}]+")
+
+
+def check_sample_name(sample: str) -> str:
+    if not SAMPLE_NAME_RE.fullmatch(sample):
+        raise InputError(
+            f"sample name {sample!r} is not allowed",
+            hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
+        )
+    return sample
+
+
+def check_title(title: str) -> str:
+    if not TITLE_RE.fullmatch(title):
+        raise InputError(f"--title {title!r}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
+    return title
+
+
+def default_title(stem: str, fallback: str) -> str:
+    """A title from a file's name when none was given: its characters outside --title's kept as '_'
+    (a file may be called anything; a title goes into reports), or `fallback`."""
+    cleaned = re.sub(r"[^A-Za-z0-9 ._,:()+-]", "_", stem)[:80]
+    return cleaned if TITLE_RE.fullmatch(cleaned) else fallback
+
+
+def check_workspace_path(value: str, what: str) -> str:
+    """A relative path of plain segments (letters, digits, '.', '_', '-'; no '.' or '..')."""
+    segments = value.split("/")
+    if not all(_PATH_SEGMENT_RE.fullmatch(s) and s not in (".", "..") for s in segments):
+        raise InputError(f"{what} {value!r}: not a plain workspace-relative path",
+                         hint="workspace paths are made by bioinfra; this one was not (a tampered run record?)")
+    return value
+
+
+def check_stage_in(lines: str) -> str:
+    """One line per input: an rclone source, a tab, a workspace-relative destination."""
+    for line in lines.split("\n"):
+        if not line:
+            continue  # blank lines are skipped by the step too
+        src, tab, dst = line.partition("\t")
+        if not tab or not _RCLONE_RE.fullmatch(src):
+            raise InputError(f"stage-in source {src!r}: not an rclone location bioinfra made")
+        check_workspace_path(dst, "stage-in destination")
+    return lines
+
+
+def check_stage_out(dest: str) -> str:
+    if dest and not _RCLONE_RE.fullmatch(dest):
+        raise InputError(f"stage-out destination {dest!r}: not an rclone location bioinfra made",
+                         hint="check results_bucket in bioinfra.yaml")
+    return dest
+
+
+_PATH_FIELDS = {"r1", "r2", "reference", "run_dir", "sheet", "images_dir", "data_file", "illum_pipeline",
+                "analysis_pipeline"}
+
+
+def check_params(params: Any) -> None:
+    """Every value of a pipeline's parameters, before it goes into a Workflow."""
+    for f in fields(params):
+        value = getattr(params, f.name)
+        if f.name in _PATH_FIELDS:
+            check_workspace_path(value, f.name.replace("_", "-"))
+        elif f.name == "sample":
+            check_sample_name(value)
+        elif f.name == "title":
+            check_title(value)
+        elif f.name == "stage_in":
+            check_stage_in(value)
+        elif f.name == "stage_out":
+            check_stage_out(value)
+        elif value is not None and not isinstance(value, (bool, int)):
+            raise TypeError(f"{type(params).__name__}.{f.name}: no check for a {type(value).__name__}")
 
 
 @dataclass(frozen=True)
@@ -140,6 +229,7 @@ def screening_scripts() -> dict[str, str]:
 def screening_variables(
     config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    check_params(params)
     return {
         **common_variables(config, target_name, images),
         "images_dir": params.images_dir,
@@ -165,6 +255,7 @@ def render_cellprofiler(
 def samples_variables(
     config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    check_params(params)
     return {
         **common_variables(config, target_name, images),
         "sheet": params.sheet,
@@ -188,6 +279,7 @@ def render_samples(config: Config, target_name: str, params: SamplesParams, imag
 def template_variables(
     config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
+    check_params(params)
     return {
         **common_variables(config, target_name, images),
         "sample": params.sample,

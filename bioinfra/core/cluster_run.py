@@ -31,7 +31,12 @@ from bioinfra.core import inputs as inputs_mod
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError, UnsupportedError
 from bioinfra.executor.runner import FAILED, OMITTED, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunResult, TaskState
 from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
-from bioinfra.pipelines import MINIO_SECRET, PREEMPTION_MESSAGE_PATTERN, WORKFLOW_SERVICE_ACCOUNT  # noqa: F401
+from bioinfra.pipelines import (  # noqa: F401
+    MINIO_SECRET,
+    PREEMPTION_MESSAGE_PATTERN,
+    WORKFLOW_SERVICE_ACCOUNT,
+    check_sample_name,
+)
 
 NAMESPACE = "bioinfra"
 MINIO_SERVICE = "bioinfra-minio"
@@ -46,6 +51,15 @@ DONE = ("Succeeded", "Failed", "Error")
 # node): the same pattern the Workflow's node-level retry matches (bioinfra.pipelines).
 PREEMPTED = re.compile(PREEMPTION_MESSAGE_PATTERN)
 REMOTE_SCHEMES = {"s3": "aws", "gs": "gcp"}
+# The characters S3 and GCS allow in bucket names (lower-case letters, digits, '.', '-', '_' on GCS);
+# lengths and the stricter per-cloud rules are left to the cloud, which answers "no such bucket".
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
+# Refused in an object key: whitespace and other control characters (a newline or tab would split
+# the stage-in list; Kubernetes and Argo carry them, but rclone logs and users' shells mangle
+# them), quotes, backslashes, `$` and backticks (what a shell would act on, were the key ever
+# pasted into code: it is not, it reaches rclone as data through the step's environment), and
+# braces (Argo substitutes a Workflow twice, so a `{{...}}` inside a value would be expanded).
+_KEY_REFUSED_RE = re.compile(r"[\x00-\x20\x7f'\"`$\\{}]")
 
 
 @dataclass(frozen=True)
@@ -71,17 +85,18 @@ InputRef = Union[Path, RemoteInput]
 def parse_input(value: Optional[str], flag: str, target: str) -> Optional[InputRef]:
     if value is None:
         return None
-    match = re.fullmatch(r"([a-z0-9]+)://([^/]+)/(.+)", value)
+    match = re.fullmatch(r"([a-z0-9]+)://([^/]+)/(.+)", value, flags=re.DOTALL)
     if not match:
         if "://" in value:
-            raise InputError(f"{flag} {value}: only s3://BUCKET/KEY (aws) and gs://BUCKET/KEY (gcp) are read in place")
+            raise InputError(f"{flag} {value!r}: only s3://BUCKET/KEY (aws) and gs://BUCKET/KEY (gcp) are read in place")
         return Path(value)
     scheme, bucket, key = match.groups()
-    if re.search(r"[\s'\\]", value):
-        # The URL becomes part of the Workflow's stage-in parameter, which Argo pastes into a quoted
-        # `when` condition and a shell script: whitespace, quotes and backslashes are refused here.
-        raise InputError(f"{flag} {value}: object URLs with spaces, quotes or backslashes are not supported",
+    if _KEY_REFUSED_RE.search(value) or any(part in (".", "..") for part in key.split("/")):
+        raise InputError(f"{flag} {value!r}: object URLs with spaces, control characters, quotes, backslashes, "
+                         "$, backticks, braces or '.'/'..' path parts are not supported",
                          hint="copy or rename the object, or download it and give the local file")
+    if not _BUCKET_RE.fullmatch(bucket):
+        raise InputError(f"{flag} {value!r}: {bucket!r} is not a bucket name (lower-case letters, digits, '.', '-', '_')")
     if REMOTE_SCHEMES.get(scheme) != target:
         raise InputError(
             f"{flag} {value}: {scheme}:// inputs are read in place only on target "
@@ -193,6 +208,8 @@ def check_cluster_inputs(config: Config, req: ClusterRunRequest, progress: input
         raise InputError(f"missing {', '.join(missing)}: give --r1, --r2 and --reference together")
     first = refs["r1"]
     sample = req.sample or sample_name_from(Path(first.key if isinstance(first, RemoteInput) else first))
+    # As a local run checks it (core.run.check_inputs), before any cloud call or upload.
+    check_sample_name(sample)
     staged = []
     for role in ("r1", "r2", "reference"):
         ref = refs[role]

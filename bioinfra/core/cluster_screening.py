@@ -32,9 +32,17 @@ from bioinfra.core.cluster_run import (
     results_location,
     upload_inputs,
 )
-from bioinfra.core.screening import PIPELINE, ScreenRequest, check_pipeline_file, check_screen, plan_module
+from bioinfra.core.screening import (
+    PIPELINE,
+    ScreenRequest,
+    check_pipeline_file,
+    check_screen,
+    plan_module,
+    workspace_input,
+)
 from bioinfra.errors import InputError
 from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.pipelines import check_title, default_title
 
 
 @dataclass
@@ -69,6 +77,8 @@ def check_cluster_screen(config: Config, req: ClusterScreenRequest) -> tuple[dic
         return paths, staged, checked.title
     if not ref.url.endswith("/"):
         raise InputError(f"--images {ref.url}: a folder of images is a prefix ending in /", hint=f"use {ref.url}/")
+    # As a local run checks it (core.screening.check_screen), before any cloud call or upload.
+    title = check_title(req.title) if req.title else None
     missing = [flag for flag, value in (("--data-file", req.data_file), ("--illum", req.illum_pipeline),
                                         ("--pipeline", req.analysis_pipeline)) if value is None]
     if missing:
@@ -90,9 +100,9 @@ def check_cluster_screen(config: Config, req: ClusterScreenRequest) -> tuple[dic
     for role, path in (("data_file", req.data_file), ("illum_pipeline", req.illum_pipeline),
                        ("analysis_pipeline", req.analysis_pipeline)):
         digest = sha256_file(path)
-        paths[role] = f"inputs/{digest[:16]}/{path.name}"
+        paths[role] = workspace_input(role, digest)
         staged.append(StagedInput(role, str(path), paths[role], digest, path.stat().st_size))
-    return paths, staged, req.title or req.data_file.stem
+    return paths, staged, title or default_title(req.data_file.stem, "screen")
 
 
 def build_screen_workflow(config: Config, run_id: str, paths: dict[str, str], staged: list[StagedInput], *,

@@ -50,7 +50,7 @@ from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
 from bioinfra.executor.runner import FAILED, LocalExecutor, Reporter, RunResult
 from bioinfra.executor.workflow import parse_workflow
 from bioinfra.files import sha256_file, write_json_atomic
-from bioinfra.pipelines import MAX_CHUNKS, SamplesParams, load_workflow, render_samples
+from bioinfra.pipelines import MAX_CHUNKS, SamplesParams, check_title, default_title, load_workflow, render_samples
 
 PIPELINE = "fastqc-to-bwa"
 REQUIRED = ("sample", "r1", "r2")
@@ -59,7 +59,6 @@ SHEET_COLUMNS = (*REQUIRED, *READ_GROUP)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Read-group values go into bwa's -R "@RG\t..." and a TSV: no tabs, newlines, quotes or backslashes.
 _RG_RE = re.compile(r"^[^\t\n\r'\"\\\\]*$")
-_TITLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._,:()+-]{0,79}$")
 
 
 @dataclass(frozen=True)
@@ -198,9 +197,8 @@ def normalised_sheet(samples: list[CheckedSample]) -> str:
 def samples_params(config: Config, sheet: SampleSheet, reference: str, run_id: str, *, chunk_size: Optional[int],
                    max_parallel: Optional[int], title: Optional[str], max_cpus: Optional[int] = None,
                    stage_in: str = "", stage_out: str = "") -> SamplesParams:
-    title = title or sheet.path.stem
-    if not _TITLE_RE.match(title):
-        raise InputError(f"--title {title!r}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
+    # A sheet may be called anything: its name makes a default title only where it is a usable one.
+    title = check_title(title) if title else default_title(sheet.path.stem, "samples")
     threads = config.pipeline.align_threads if max_cpus is None else min(config.pipeline.align_threads, max_cpus)
     return SamplesParams(sheet=f"runs/{run_id}/sheet.tsv", reference=reference, run_dir=f"runs/{run_id}",
                          chunk_size=chunk_size, align_threads=threads, title=title,

@@ -47,12 +47,11 @@ from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult
 from bioinfra.executor.workflow import parse_workflow
 from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
-from bioinfra.pipelines import CellProfilerParams, load_workflow, render_cellprofiler
+from bioinfra.pipelines import CellProfilerParams, check_title, default_title, load_workflow, render_cellprofiler
 from bioinfra.render import templates_root
 
 PIPELINE = "cellprofiler"
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "sampledata" / "data" / "cellprofiler"
-_TITLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._,:()+-]{0,79}$")
 _PIPELINE_HEADER = "CellProfiler Pipeline:"
 
 
@@ -85,12 +84,8 @@ class CheckedScreen:
     title: str
 
     def workspace_paths(self) -> dict[str, str]:
-        return {
-            "images": f"inputs/{self.images_sha256[:16]}/images",
-            "data_file": f"inputs/{self.files_sha256['data_file'][:16]}/{self.data_file.name}",
-            "illum_pipeline": f"inputs/{self.files_sha256['illum_pipeline'][:16]}/{self.illum_pipeline.name}",
-            "analysis_pipeline": f"inputs/{self.files_sha256['analysis_pipeline'][:16]}/{self.analysis_pipeline.name}",
-        }
+        return {"images": f"inputs/{self.images_sha256[:16]}/images",
+                **{role: workspace_input(role, digest) for role, digest in self.files_sha256.items()}}
 
     def record(self) -> dict[str, Any]:
         return {
@@ -98,6 +93,15 @@ class CheckedScreen:
                        "plates": self.plates},
             **{role: {"path": str(getattr(self, role)), "sha256": digest} for role, digest in self.files_sha256.items()},
         }
+
+
+# The workspace names of the data file and pipelines: chosen here, never the user's file names (which
+# may hold anything; issue #15). Content-addressed by the folder.
+INPUT_NAMES = {"data_file": "data-file.csv", "illum_pipeline": "illum.cppipe", "analysis_pipeline": "analysis.cppipe"}
+
+
+def workspace_input(role: str, sha256: str) -> str:
+    return f"inputs/{sha256[:16]}/{INPUT_NAMES[role]}"
 
 
 @cache
@@ -145,9 +149,8 @@ def check_screen(req: ScreenRequest) -> CheckedScreen:
     images, data_file, illum, analysis, bundled = resolve_screen(req)
     if req.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1 (got {req.batch_size})")
-    title = req.title or ("bundled synthetic screen" if bundled else data_file.stem)
-    if not _TITLE_RE.match(title):
-        raise InputError(f"--title {title!r}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
+    title = check_title(req.title) if req.title else (
+        "bundled synthetic screen" if bundled else default_title(data_file.stem, "screen"))
     if not images.is_dir():
         raise InputError(f"--images {images}: no such folder")
     check_pipeline_file(illum, "--illum")

@@ -173,12 +173,16 @@ esac
 
 
 def _staging_workflow(stage_in: str = "", stage_out: str = "") -> dict:
-    """The rendered Workflow's staging tasks alone (with their wrappers), parameters filled in."""
+    """The rendered Workflow's staging tasks alone (with their wrappers), parameters filled in.
+    The values are set after rendering, which refuses bad ones itself (pipelines.check_params): this
+    tests what the steps do with whatever reaches them."""
     params = FastqcToBwaParams(sample="s", r1="inputs/x/s_R1.fastq.gz", r2="inputs/x/s_R2.fastq.gz",
-                               reference="references/y/reference.fa", run_dir="runs/r1", stage_in=stage_in,
-                               stage_out=stage_out)
+                               reference="references/y/reference.fa", run_dir="runs/r1",
+                               stage_in=":local:x\tinputs/x" if stage_in else "", stage_out=":local:x" if stage_out else "")
     config = parse_config({"pipeline": {"retries": 0, "retry_backoff": "0s"}})
     doc = yaml.safe_load(render_fastqc_to_bwa(config, "local", params))
+    for p in doc["spec"]["arguments"]["parameters"]:
+        p["value"] = {"stage-in": stage_in, "stage-out": stage_out}.get(p["name"], p["value"])
     keep = {"stage-in", "stage-in-attempt", "stage-out", "stage-out-attempt"}
     main = doc["spec"]["templates"][0]
     main["dag"]["tasks"] = [

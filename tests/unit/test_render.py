@@ -91,12 +91,16 @@ def test_dag_shape():
     staged = "(stage-in.Succeeded || stage-in.Skipped)"
     for name in ("fastqc-r1", "fastqc-r2", "index-reference"):  # in parallel, once inputs are in place
         assert tasks[name]["depends"] == staged
-    assert tasks["stage-in"]["when"] == "'{{workflow.parameters.stage-in}}' != ''" and "depends" not in tasks["stage-in"]
+    # Staging runs only on a cluster with something to stage: decided by bioinfra, a literal in the
+    # `when` (no parameter value is ever inside an expression Argo evaluates; issue #15).
+    assert tasks["stage-in"]["when"] == "false" and "depends" not in tasks["stage-in"]
     assert tasks["align"]["depends"] == "fastqc-r1 && fastqc-r2 && index-reference"
     assert tasks["stats"]["depends"] == "align.Succeeded"
     assert "stats" in tasks["multiqc"]["depends"]
     assert tasks["stage-out"]["depends"] == "multiqc.Succeeded"
-    assert tasks["stage-out"]["when"] == "'{{workflow.parameters.stage-out}}' != ''"
+    assert tasks["stage-out"]["when"] == "false"
+    staged = {t["name"]: t for t in yaml.safe_load(rendered("aws-staged"))["spec"]["templates"][0]["dag"]["tasks"]}
+    assert staged["stage-in"]["when"] == staged["stage-out"]["when"] == "true"
     templates = {t["name"]: t for t in doc["spec"]["templates"]}
     assert templates["fastqc-attempt"]["nodeSelector"] == {"bioinfra.io/pool": "general"}
     assert templates["align-attempt"]["nodeSelector"] == {"bioinfra.io/pool": "highcpu"}
