@@ -187,7 +187,7 @@ def test_a_results_bucket_with_data_is_kept_out_of_terraform_then_adopted_by_the
     fresh = RecordingTerraform([], tmp_path)
     GcpTarget().adopt_kept(config, _storage_stack(), fresh, session, said.append)
     assert (tmp_path / "adopt.tf").read_text().endswith(
-        f'import {{\n  to = {BUCKET_ADDRESS}\n  id = "demo-results"\n}}\n')
+        f"import {{\n  to = {BUCKET_ADDRESS}\n  id = var.bucket\n}}\n")  # the name as data (#15), not HCL
     # a bucket of that name labelled for another cluster is not ours to adopt
     other = parse_config({"name": "demo-2", "target": "gcp", "project": PROJECT, "region": REGION,
                           "buckets": {"results": "demo-results"}})
