@@ -65,6 +65,21 @@ class OutputUnusableError(InputError):
     what finished is kept, and the hint says what to do."""
 
 
+class WorkflowInvalidError(InputError):
+    """A Workflow the Argo v3.7 controller would refuse at submission (`bioinfra lint`): exit 4.
+
+    Carries every problem found, each worded as Argo (or the Kubernetes API server) words it."""
+
+    def __init__(self, name: str, problems: list[str], *, hint: str | None = None) -> None:
+        count = f"{len(problems)} problem" + ("" if len(problems) == 1 else "s")
+        super().__init__(
+            f"{name}: {count}; Argo v3.7 would refuse this Workflow",
+            hint=hint or "fix the spec (or the template it was rendered from); `bioinfra lint --help` explains each rule",
+        )
+        self.name = name
+        self.problems = problems
+
+
 class ToolMissingError(BioinfraError):
     exit_code = ExitCode.TOOL_MISSING
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Regenerate tests/schemas/argo-workflow.schema.json from hera's pydantic models of Argo's API.
 
+The same text is written to bioinfra/argo/workflow.schema.json, the copy `bioinfra lint` loads at
+run time (package data: the wheel carries it, hera is only needed to regenerate it).
+
 Hera's models are generated from Argo Workflows' own OpenAPI spec; we take their JSON schema and
 make it strict: every object rejects keys it does not declare (so a typo such as `retryStategy`
 fails validation instead of being dropped by the Argo controller), and apiVersion/kind are fixed.
@@ -16,7 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parents[1] / "tests" / "schemas" / "argo-workflow.schema.json"
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "schemas" / "argo-workflow.schema.json"
+OUTS = (OUT, ROOT / "bioinfra" / "argo" / "workflow.schema.json")
 
 
 def strict(node):
@@ -54,12 +59,13 @@ def main() -> int:
     args = parser.parse_args()
     text = json.dumps(build(), indent=1, sort_keys=True) + "\n"
     if args.check:
-        if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT} is out of date: run scripts/generate_argo_schema.py", file=sys.stderr)
-            return 1
-        return 0
-    OUT.write_text(text)
-    print(f"wrote {OUT} ({len(text):,} bytes)")
+        stale = [out for out in OUTS if not out.exists() or out.read_text() != text]
+        for out in stale:
+            print(f"{out} is out of date: run scripts/generate_argo_schema.py", file=sys.stderr)
+        return 1 if stale else 0
+    for out in OUTS:
+        out.write_text(text)
+        print(f"wrote {out} ({len(text):,} bytes)")
     return 0
 
 

@@ -68,13 +68,14 @@ def _register() -> None:
     app.add_typer(cloud_cmd.state_app, name="state")
     app.add_typer(images_cmd.app, name="images")
     app.add_typer(sample_cmd.app, name="sample-data")
-    from bioinfra.cli import cluster_cmd, doctor_cmd, estimate_cmd, runs_cmd
+    from bioinfra.cli import cluster_cmd, doctor_cmd, estimate_cmd, lint_cmd, runs_cmd
 
     app.command("kubeconfig")(cluster_cmd.kubeconfig)
     app.command("status")(cluster_cmd.status)
     app.command("estimate")(estimate_cmd.estimate)
     app.command("doctor")(doctor_cmd.doctor)
     app.add_typer(runs_cmd.app, name="runs")
+    app.command("lint")(lint_cmd.lint)
 
 
 _register()
