@@ -75,8 +75,10 @@ DNS1123_SUBDOMAIN_MSG = (
 @dataclass(frozen=True)
 class LintProblem:
     """One thing the linter found. `source`: "argo" (the controller's admission rules, message as
-    Argo prints it), "kubernetes" (the API server refuses it before Argo sees it) or "schema" (the
-    strict Argo JSON schema). `severity` "note" marks what could not be checked here."""
+    Argo prints it), "kubernetes" (the API server refuses it before Argo sees it), "schema" (the
+    strict Argo JSON schema) or "bioinfra" (Argo admits it, but it cannot work as meant).
+    `severity`: "error" (Argo refuses it), "warning" (admitted, but see the message) or "note"
+    (could not be checked here, e.g. a templateRef into the cluster). Only errors fail lint."""
 
     message: str
     source: str = "argo"
@@ -1036,6 +1038,87 @@ def _kubernetes_metadata_problems(wf: Workflow) -> list[str]:
     return out
 
 
+# --- beyond admission: specs Argo admits but that cannot work (warnings, never refusals) -----------
+
+_DEPENDS_TOKEN_RE = re.compile(r"\s*(?:(&&|\|\||!|\(|\))|([a-zA-Z0-9][-a-zA-Z0-9]*(?:\.[A-Za-z]+)?))")
+
+
+def _depends_syntax_error(depends: str) -> str | None:
+    """Whether a `depends` expression parses as Argo's runtime reads it (task, task.Result, !, &&, ||,
+    parentheses). None when it does, else what is wrong."""
+    tokens: list[str] = []
+    pos = 0
+    text = depends.rstrip()
+    while pos < len(text):
+        m = _DEPENDS_TOKEN_RE.match(text, pos)
+        if not m or m.end() == pos:
+            return f"unexpected {text[pos:].strip()[:20]!r}"
+        tok = m.group(1) or m.group(2)
+        tokens.append(tok)  # a word is a task name, as taskNameRegex reads it ("or" too: then an unknown task)
+        pos = m.end()
+    i = 0
+
+    def operand() -> str | None:
+        nonlocal i
+        if i >= len(tokens):
+            return "ends where a task was expected"
+        tok = tokens[i]
+        if tok == "!":
+            i += 1
+            return operand()
+        if tok == "(":
+            i += 1
+            err = expression()
+            if err:
+                return err
+            if i >= len(tokens) or tokens[i] != ")":
+                return "a '(' is not closed"
+            i += 1
+            return None
+        if tok in ("&&", "||", ")"):
+            return f"{tok!r} where a task was expected"
+        i += 1
+        return None
+
+    def expression() -> str | None:
+        nonlocal i
+        err = operand()
+        while not err and i < len(tokens) and tokens[i] in ("&&", "||"):
+            i += 1
+            err = operand()
+        return err
+
+    if not tokens:
+        return None
+    err = expression()
+    if not err and i < len(tokens):
+        err = f"unexpected {tokens[i]!r}"
+    return err
+
+
+def _warnings(wf: Workflow) -> list[str]:
+    """What Argo v3.7 admits but cannot run as meant (operator.go checkParallelism, the deadline
+    check, dag.go evaluateDependsLogic). Warnings: lint still exits 0 for them."""
+    out = []
+    if wf.parallelism is not None and wf.parallelism < 1:
+        out.append(f"spec.parallelism {wf.parallelism}: Argo admits it, but no pod ever starts "
+                   "(checkParallelism: active pods >= parallelism)")
+    if wf.active_deadline_seconds is not None and wf.active_deadline_seconds <= 0:
+        out.append(f"spec.activeDeadlineSeconds {wf.active_deadline_seconds}: Argo admits it, but stops the "
+                   "Workflow as soon as it starts (0 is how Argo terminates a running Workflow)")
+    for tmpl in wf.templates:
+        if tmpl.kind in ("dag", "steps") and tmpl.parallelism is not None and tmpl.parallelism < 1:
+            out.append(f"templates.{tmpl.name}.parallelism {tmpl.parallelism}: Argo admits it, but none of "
+                       "its children ever starts")
+        for task in tmpl.dag.tasks if tmpl.dag else ():
+            err = _depends_syntax_error(task.depends) if task.depends else None
+            if err:
+                out.append(f"templates.{tmpl.name}.tasks.{task.name} depends {task.depends!r} is not a valid "
+                           f"expression ({err}): Argo admits it, but the task ends in Error at run time "
+                           "(evaluateDependsLogic: unable to evaluate expression)")
+    return out
+
+
 # --- the strict JSON schema -----------------------------------------------------------------------
 
 _SCHEMA_VALIDATOR: Any = None
@@ -1090,7 +1173,9 @@ def lint(doc: dict, *, schema: bool = True, lint_mode: bool = False) -> list[Lin
     Argo stops at its first broken rule, so the "argo" part is at most one problem (the one Argo
     would report); Kubernetes metadata and schema problems are all listed. `lint_mode=True` applies
     `argo lint`'s relaxation (spec.arguments parameters may lack a value, given at submit time).
-    Notes (severity "note") say what needs the cluster to check (templateRef targets)."""
+    Notes (severity "note") say what needs the cluster to check (templateRef targets); warnings
+    (severity "warning") what Argo admits but cannot run as meant (spec.parallelism 0, a `depends`
+    that does not parse)."""
     if not isinstance(doc, dict):
         return [LintProblem("a Workflow must be a mapping (apiVersion, kind, metadata, spec)", "schema")]
     wf = Workflow.parse(doc)
@@ -1111,6 +1196,7 @@ def lint(doc: dict, *, schema: bool = True, lint_mode: bool = False) -> list[Lin
             problems.append(LintProblem("the document does not decode as an Argo Workflow (a field has the "
                                         "wrong type); run with the schema check for details", "schema"))
     problems += [LintProblem(n, "argo", "note") for n in dict.fromkeys(notes)]
+    problems += [LintProblem(w, "bioinfra", "warning") for w in _warnings(wf)]
     return problems
 
 

@@ -24,9 +24,9 @@ def lint(
 
     Checked: the rules of Argo's workflow/validate/validate.go (template, task and step names and their lengths; the entrypoint, onExit and every template reference; one kind per template; arguments and required inputs; {{variables}} only where Argo can resolve them, e.g. {{tasks.X.status}} only from tasks downstream of X; depends / dependencies / continueOn; cycles; outputs; retryStrategy; podGC; ...), what the Kubernetes API server refuses before Argo sees it (metadata.name, generateName), and the strict JSON schema of Argo's API (a typo such as `retryStategy` is an error where Argo would silently drop the field).
 
-    One line per problem on stdout: ✗ <message>. Like Argo, the controller's rules stop at the first broken one: fix it and lint again. A note (•) says what needs the cluster to check (templateRef targets).
+    One line per problem on stdout: ✗ <message>. Like Argo, the controller's rules stop at the first broken one: fix it and lint again. A warning (!) is something Argo admits but cannot run as meant (spec.parallelism 0, a `depends` expression that does not parse: the task ends in Error at run time); a note (•) says what needs the cluster to check (templateRef targets).
 
-    Exit 0 when Argo would accept every document, 4 when it would refuse one.
+    Exit 0 when Argo would accept every document (warnings and notes included), 4 when it would refuse one.
 
     \b
     Examples:
@@ -62,6 +62,8 @@ def lint(
         for p in doc.problems:
             if p.severity == "note":
                 typer.echo(f"• {doc.name}: note: {p.message}")
+            elif p.severity == "warning":
+                typer.echo(f"! {p.message}")
             elif p.source == "schema":
                 typer.echo(f"✗ schema: {p.message}")
             else:

@@ -1472,6 +1472,63 @@ def test_template_ref_is_a_note_not_a_problem():
         ("note", "templateRef lab-library.fastqc not checked: WorkflowTemplates live in the cluster")]
 
 
+def test_depends_words_are_task_names():
+    """expr would read `or` as an operator, but Argo's taskNameRegex (GetTaskDependencies) reads every
+    word as a task first: sorting then fails on the unknown task."""
+    doc = Case("x", "", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: report, template: fastqc, depends: "qc.Succeeded or qc.Skipped"}
+        """ + DAG_QC, None).doc()
+    assert argo_problems(doc) == ["templates.main sorting failed: invalid dependency or"]
+
+
+@pytest.mark.parametrize("change,warning", [
+    ({"parallelism": 0}, "spec.parallelism 0: Argo admits it, but no pod ever starts"),
+    ({"activeDeadlineSeconds": 0}, "spec.activeDeadlineSeconds 0: Argo admits it, but stops the Workflow"),
+], ids=["parallelism-0", "deadline-0"])
+def test_admitted_but_cannot_run_is_a_warning(change, warning):
+    """Argo's validate.go does not look at spec.parallelism or spec.activeDeadlineSeconds (the
+    controller admits 0), but operator.go then never starts a pod / stops the Workflow at once."""
+    doc = _minimal(generateName="qc-")
+    doc["spec"].update(change)
+    problems = lint(doc)
+    assert [(p.severity, p.source) for p in problems] == [("warning", "bioinfra")]
+    assert problems[0].message.startswith(warning)
+    check_workflow(doc)  # warnings never refuse
+
+
+@pytest.mark.parametrize("depends,accepted", [
+    ("qc", True), ("(qc.Succeeded || qc.Skipped) && !index.Failed", True), ("!(qc.Failed||index.Errored)", True),
+    ("qc &&", False), ("(qc.Succeeded || index", False), ("qc index", False),
+])
+def test_depends_that_does_not_parse_is_a_warning(depends, accepted):
+    """validate.go only checks the task names and results in `depends` (ValidateTaskResults); a
+    malformed expression is admitted and the task ends in Error (dag.go evaluateDependsLogic)."""
+    doc = Case("x", "", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: index, template: fastqc}
+            - {name: report, template: fastqc, depends: "DEPENDS"}
+        """.replace("DEPENDS", depends) + DAG_QC, None).doc()
+    problems = lint(doc)
+    assert [p for p in problems if p.severity == "error"] == []
+    warnings = [p.message for p in problems if p.severity == "warning"]
+    if accepted:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warnings[0].startswith(f"templates.main.tasks.report depends {depends!r} "
+                                                             "is not a valid expression")
+
+
 def test_check_workflow_raises_with_every_problem():
     doc = FROM_VALIDATE_GO[0].doc()
     with pytest.raises(WorkflowInvalidError) as info:
@@ -1585,6 +1642,9 @@ def test_every_example_workflow_passes_the_controller_rules():
     assert len(EXAMPLE_WORKFLOWS) > 100
     refused = {name: argo_problems(doc) for name, _, doc in EXAMPLE_WORKFLOWS if argo_problems(doc)}
     assert refused == {}
+    warned = {name: [p.message for p in lint(doc, schema=False) if p.severity == "warning"]
+              for name, _, doc in EXAMPLE_WORKFLOWS}
+    assert {k: v for k, v in warned.items() if v} == {}, "no false warnings on Argo's own examples"
 
 
 @needs_reference
@@ -1616,6 +1676,15 @@ def test_cli_refused_stdin_exits_4_with_argos_message():
     assert res.returncode == int(ExitCode.INPUT_INVALID)
     assert res.stdout == f"✗ {FROM_VALIDATE_GO[0].expect}\n"
     assert "Argo v3.7 would refuse this Workflow" in res.stderr
+
+
+def test_cli_warning_does_not_fail():
+    doc = _minimal(generateName="qc-")
+    doc["spec"]["parallelism"] = 0
+    res = _bioinfra("lint", "-", stdin=yaml.safe_dump(doc))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("! spec.parallelism 0: Argo admits it") and lines[1] == "✓ qc-: no problems (Argo v3.7 rules)"
 
 
 def test_cli_allow_missing_arguments_is_argo_lint():
