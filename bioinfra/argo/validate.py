@@ -25,6 +25,7 @@ to a WorkflowTemplate is reported as a note, not a problem.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -416,6 +417,9 @@ def _validate_inputs(tmpl: Template) -> dict[str, Any]:
         ref = f"inputs.artifacts.{art.name}"
         scope[ref] = True
         if tmpl.is_leaf():
+            err = clean_path_error(art)
+            if err:
+                raise ArgoError(f"error in templates.{tmpl.name}.{ref}: {err}")
             scope[f"{ref}.path"] = True
         elif art.path:
             raise ArgoError(f"templates.{tmpl.name}.{ref}.path only valid in container/script templates")
@@ -423,6 +427,26 @@ def _validate_inputs(tmpl: Template) -> dict[str, Any]:
             raise ArgoError(f"templates.{tmpl.name}.{ref}.from not valid in inputs")
         _validate_artifact_location(f"templates.{tmpl.name}.{ref}", art)
     return scope
+
+
+def clean_path_error(art: Artifact) -> str | None:
+    """v1alpha1 Artifact.CleanPath: a leaf's artifact needs a path, and a `..` in it must not climb
+    out of the folder before it."""
+    path = art.path
+    if not path:
+        return f"Artifact '{art.name}' did not specify a path"
+    safe_dir = ""
+    if "/../" in path:
+        safe_dir = path[:path.index("/../")]
+    elif path.endswith("/.."):
+        safe_dir = path[:-3]
+    cleaned = posixpath.normpath(path)
+    if cleaned.startswith("//"):
+        cleaned = "/" + cleaned.lstrip("/")  # Go's filepath.Clean keeps one leading slash
+    with_slash = safe_dir + "/"
+    if safe_dir and (not cleaned.startswith(with_slash) or len(cleaned) <= len(with_slash)):
+        return f"Artifact '{art.name}' attempted to use a path containing '..'. Directory traversal is not permitted"
+    return None
 
 
 def _validate_artifact_location(prefix: str, art: Artifact) -> None:
@@ -540,9 +564,10 @@ def _validate_metrics(tmpl: Template, new: Template) -> None:
             if gauge.get("realtime") and "resourcesDuration." in str(gauge.get("value")):
                 raise ArgoError(f"templates.{tmpl.name} metric '{name}' error: "
                                 "'resourcesDuration.*' metrics cannot be used in real-time")
-        counter = metric.get("counter")
-        if isinstance(counter, dict) and not counter.get("value"):
-            raise ArgoError(f"templates.{tmpl.name} metric '{name}' error: missing counter.value")
+        for kind in ("counter", "histogram"):  # metrics.ValidateMetricValues
+            spec = metric.get(kind)
+            if isinstance(spec, dict) and not spec.get("value"):
+                raise ArgoError(f"templates.{tmpl.name} metric '{name}' error: missing {kind}.value")
 
 
 # --- resolveAllVariables ------------------------------------------------------------------------
@@ -579,7 +604,7 @@ def _validate_non_leaf(tmpl: Template) -> None:
 
 def _is_valid_int_or_argo_variable(value: str) -> bool:
     """intstr.IsValidIntOrArgoVariable: an integer, or a {{...}} reference."""
-    return bool(re.fullmatch(r"[+-]?\d+", value) or re.fullmatch(r"{{.+}}", value, re.S))
+    return bool(re.fullmatch(r"[+-]?\d+", value)) or (value.startswith("{{") and value.endswith("}}"))
 
 
 def _validate_leaf(ctx: _Ctx, scope: dict[str, Any], tmpl: Template) -> None:
@@ -631,14 +656,50 @@ def _validate_container_set(tmpl: Template) -> None:
         validate_workflow_field_names([str(c.get("name", "")) for c in containers])
     except ArgoError as exc:
         raise ArgoError(f"{prefix}containers{exc.message}") from None
+    mounts: dict[str, str] = {}
+    for i, vm in enumerate(cs.get("volumeMounts") or []):
+        vm = vm if isinstance(vm, dict) else {}
+        mp = str(vm.get("mountPath", ""))
+        if mp in mounts:
+            raise ArgoError(f"{prefix}volumeMounts[{i}].mountPath '{mp}' already mounted in {mounts[mp]}")
+        mounts[mp] = f"volumeMounts.{vm.get('name', '')}"
     names = {c.get("name") for c in containers}
     for c in containers:
         for dep in c.get("dependencies") or []:
             if dep not in names:
                 raise ArgoError(f"{prefix}containers.{c.get('name')} dependency '{dep}' not defined")
+    graph = {str(c.get("name")): [str(d) for d in c.get("dependencies") or []] for c in containers}
+    cycle = _no_cycles(graph)
+    if cycle:
+        raise ArgoError(f"{prefix}containers dependency cycle detected: {cycle}")
     if tmpl.inputs.artifacts or tmpl.outputs.parameters or tmpl.outputs.artifacts:
         if "main" not in names:
             raise ArgoError(f'{prefix}containers must have a container named "main" for input or output')
+
+
+def _no_cycles(graph: dict[str, list[str]]) -> str | None:
+    """v1alpha1 validateNoCycles (depth first, names sorted): the cycle as Argo prints it."""
+    visited: set[str] = set()
+
+    def walk(name: str, cycle: list[str]) -> str | None:
+        if name in visited or name not in graph:
+            return None
+        for dep in graph[name]:
+            if dep in cycle:
+                return "->".join(cycle) + "->" + dep
+            cycle.append(dep)
+            found = walk(dep, cycle)
+            if found:
+                return found
+            cycle.pop()
+        visited.add(name)
+        return None
+
+    for name in sorted(graph):
+        found = walk(name, [])
+        if found:
+            return found
+    return None
 
 
 def _validate_resource(tmpl: Template) -> None:
@@ -975,7 +1036,11 @@ def _validate_outputs(ctx: _Ctx, scope: dict[str, Any], tmpl: Template) -> None:
         raise _wrap(f"templates.{tmpl.name}.outputs", exc) from None
     for art in tmpl.outputs.artifacts:
         ref = f"outputs.artifacts.{art.name}"
-        if not tmpl.is_leaf() and art.path:
+        if tmpl.is_leaf():
+            err = clean_path_error(art)
+            if err:
+                raise ArgoError(f"error in templates.{tmpl.name}.{ref}: {err}")
+        elif art.path:
             raise ArgoError(f"templates.{tmpl.name}.{ref}.path only valid in container/script templates")
         if art.global_name and not is_parameter(art.global_name):
             errs = is_valid_param_or_artifact_name(art.global_name)

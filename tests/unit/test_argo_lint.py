@@ -1386,6 +1386,37 @@ FROM_VALIDATE_GO = [
             parameters: [{name: reads}]
           container: {image: bwa, args: ["{{inputs.parameters.reads}}"]}
         """, "templates.main.tasks.align templates.bwa inputs.parameters.reads was not supplied"),
+    Case("leaf-output-artifact-without-path", "validateOutputs / v1alpha1 Artifact.CleanPath", """
+        entrypoint: qc
+        templates:
+        - name: qc
+          container: {image: fastqc}
+          outputs:
+            artifacts: [{name: report}]
+        """, "error in templates.qc.outputs.artifacts.report: Artifact 'report' did not specify a path"),
+    Case("input-artifact-path-climbs-out", "validateInputs / v1alpha1 Artifact.CleanPath", """
+        entrypoint: qc
+        arguments:
+          parameters: [{name: sub, value: reads}]
+        templates:
+        - name: qc
+          inputs:
+            artifacts:
+            - name: reads
+              path: /work/in/../../etc/reads.fq
+              http: {url: "https://example.org/r1.fq"}
+          container: {image: fastqc}
+        """, "error in templates.qc.inputs.artifacts.reads: Artifact 'reads' attempted to use a path containing "
+             "'..'. Directory traversal is not permitted"),
+    Case("container-set-cycle", "v1alpha1 ContainerSetTemplate.Validate / validateNoCycles", """
+        entrypoint: main
+        templates:
+        - name: main
+          containerSet:
+            containers:
+            - {name: index, image: bwa, dependencies: [align]}
+            - {name: align, image: bwa, dependencies: [index]}
+        """, "templates.main.containerSet.containers dependency cycle detected: index->align->index"),
     Case("task-output-result-anywhere", "validateDAG (addOutputsToScope)", """
         entrypoint: main
         templates:
