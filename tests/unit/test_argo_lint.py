@@ -14,7 +14,9 @@ expect valid lint clean, or the defect is named.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -1430,7 +1432,362 @@ FROM_VALIDATE_GO = [
         """, None),
 ]
 
-ALL_CASES = FROM_GO_TESTS + FROM_VALIDATE_GO
+# ----- cases derived from validate_dag_test.go (v3.7.18, in argoproj/argo-workflows; not in ../shared) --
+
+ECHO = """
+        - name: echo
+          inputs:
+            parameters: [{name: text}]
+          container: {image: debian:bookworm-slim, args: ["{{inputs.parameters.text}}"]}
+          outputs:
+            parameters:
+            - name: lines
+              valueFrom: {path: /tmp/lines}
+"""
+
+FROM_GO_DAG_TESTS = [
+    Case("dag-cycle-through-dependencies", "TestDAGCycle", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: index, template: fastqc, dependencies: [report]}
+            - {name: align, template: fastqc, dependencies: [index]}
+            - {name: report, template: fastqc, dependencies: [index]}
+        """ + DAG_QC, "templates.main sorting failed: graph with cycle", "cycle"),
+    Case("dag-any-succeeded-without-loop", "TestAnyWithoutExpandingTask", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: report, template: fastqc, depends: qc.AnySucceeded}
+        """ + DAG_QC, "templates.main.tasks.report dependency 'qc' uses an items-based condition such as "
+                      ".AnySucceeded or .AllFailed but does not contain any items", "does not contain any items"),
+    Case("dag-undefined-template", "TestDAGUndefinedTemplate", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: multiqc}
+        """, "templates.main.tasks.qc template name 'multiqc' undefined", "undefined"),
+    Case("dag-unknown-output-of-upstream", "TestDAGVariableResolution", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: first
+              template: echo
+              arguments: {parameters: [{name: text, value: hello}]}
+            - name: second
+              template: echo
+              dependencies: [first]
+              arguments: {parameters: [{name: text, value: "{{tasks.first.outputs.parameters.words}}"}]}
+        """ + ECHO, "templates.main.tasks.second failed to resolve {{tasks.first.outputs.parameters.words}}",
+         "failed to resolve {{tasks.first.outputs.parameters.words}}"),
+    Case("dag-upstream-output-and-node-fields", "TestDAGVariableResolution", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: first
+              template: echo
+              arguments: {parameters: [{name: text, value: hello}]}
+            - name: second
+              template: echo
+              dependencies: [first]
+              arguments: {parameters: [{name: text, value: "{{tasks.first.outputs.parameters.lines}} {{tasks.first.startedAt}} {{tasks.first.finishedAt}} {{tasks.first.id}} {{tasks.first.hostNodeName}}"}]}
+            - name: third
+              template: echo
+              dependencies: [second]
+              arguments: {parameters: [{name: text, value: "{{tasks.first.outputs.parameters.lines}}"}]}
+        """ + ECHO, None),
+    Case("dag-argument-from-sibling", "TestDAGVariableResolution", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: first
+              template: echo
+              arguments: {parameters: [{name: text, value: hello}]}
+            - name: left
+              template: echo
+              dependencies: [first]
+              arguments: {parameters: [{name: text, value: "{{tasks.first.outputs.parameters.lines}}"}]}
+            - name: right
+              template: echo
+              dependencies: [first]
+              arguments: {parameters: [{name: text, value: "{{tasks.left.outputs.parameters.lines}}"}]}
+        """ + ECHO, "templates.main.tasks.right missing dependency 'left' for parameter 'text'"),
+    Case("dag-global-output-listed-later", "TestDAGVariableResolution", """
+        entrypoint: main
+        templates:
+        - name: publish
+          container: {image: debian:bookworm-slim}
+          outputs:
+            parameters:
+            - name: depth
+              valueFrom: {path: /tmp/depth}
+              globalName: mean-depth
+        - name: use
+          container: {image: debian:bookworm-slim, args: ["{{workflow.outputs.parameters.mean-depth}}"]}
+        - name: main
+          dag:
+            tasks:
+            - {name: second, template: use, dependencies: [first]}
+            - {name: first, template: publish}
+        """, None),
+    Case("dag-artifact-from-upstream", "TestDAGArtifactResolution", """
+        entrypoint: main
+        templates:
+        - name: index
+          container: {image: bwa}
+          outputs:
+            artifacts: [{name: bwt, path: /ref/index}]
+        - name: align
+          inputs:
+            artifacts: [{name: index, path: /ref/index}]
+          container: {image: bwa}
+        - name: main
+          dag:
+            tasks:
+            - {name: build, template: index}
+            - name: map
+              template: align
+              dependencies: [build]
+              arguments:
+                artifacts: [{name: index, from: "{{tasks.build.outputs.artifacts.bwt}}"}]
+        """, None),
+    Case("dag-status-of-downstream", "TestDAGStatusReference", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: first
+              template: echo
+              continueOn: {failed: true}
+              arguments: {parameters: [{name: text, value: "{{tasks.second.status}}"}]}
+            - name: second
+              template: echo
+              dependencies: [first]
+              arguments: {parameters: [{name: text, value: "{{tasks.first.status}}"}]}
+        """ + ECHO, "templates.main.tasks.first failed to resolve {{tasks.second.status}}",
+         "failed to resolve {{tasks.second.status}}"),
+    Case("dag-status-of-ancestor-chain", "TestDAGStatusReference", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: a
+              template: echo
+              continueOn: {failed: true}
+              arguments: {parameters: [{name: text, value: hi}]}
+            - {name: b, template: echo, dependencies: [a], arguments: {parameters: [{name: text, value: "{{tasks.a.status}}"}]}}
+            - {name: c, template: echo, dependencies: [b], arguments: {parameters: [{name: text, value: "{{tasks.a.status}} {{tasks.b.status}}"}]}}
+        """ + ECHO, None),
+    Case("dag-status-of-other-branch", "TestDAGStatusReference", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: a, template: echo, arguments: {parameters: [{name: text, value: hi}]}}
+            - {name: b, template: echo, dependencies: [a], arguments: {parameters: [{name: text, value: "{{tasks.a.status}}"}]}}
+            - {name: d, template: echo, dependencies: [a], arguments: {parameters: [{name: text, value: "{{tasks.a.status}}"}]}}
+            - {name: e, template: echo, dependencies: [d], arguments: {parameters: [{name: text, value: "{{tasks.b.status}}"}]}}
+        """ + ECHO, "templates.main.tasks.e failed to resolve {{tasks.b.status}}", "failed to resolve {{tasks.b.status}}"),
+    Case("dag-target-undefined-among-tasks", "TestDAGNonExistantTarget", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            target: multiqc
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: align, template: fastqc, dependencies: [qc]}
+        """ + DAG_QC, "templates.main.targets: target 'multiqc' is not defined", "is not defined"),
+    Case("dag-target-from-workflow-parameter", "TestDAGTargetSubstitution", """
+        entrypoint: main
+        arguments:
+          parameters: [{name: stop-at, value: align}]
+        templates:
+        - name: main
+          dag:
+            target: "{{workflow.parameters.stop-at}}"
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: align, template: fastqc, dependencies: [qc]}
+        """ + DAG_QC, None),
+    Case("dag-target-from-undeclared-input", "TestDAGTargetMissingInputParam", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            target: "{{inputs.parameters.stop-at}}"
+            tasks:
+            - {name: qc, template: fastqc}
+        """ + DAG_QC, "templates.main.targets failed to resolve {{inputs.parameters.stop-at}}"),
+    Case("dag-depends-next-to-dependencies", "TestDependsAndDependencies", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: align, template: fastqc, dependencies: [qc]}
+            - {name: report, template: fastqc, depends: align}
+        """ + DAG_QC, "templates.main cannot use both 'depends' and 'dependencies' in the same DAG template"),
+    Case("dag-continue-on-elsewhere-in-a-depends-dag", "TestDependsAndContinueOn", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: align, template: fastqc, continueOn: {failed: true}}
+            - {name: report, template: fastqc, depends: align}
+        """ + DAG_QC, "templates.main cannot use 'continueOn' when using 'depends'. "
+                      "Instead use 'dep-task.Failed'/'dep-task.Errored'"),
+    Case("dag-digit-name-with-dependencies", "TestDAGDependenciesDigit", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: qc, template: fastqc}
+            - {name: 2nd-qc, template: fastqc, dependencies: [qc]}
+        """ + DAG_QC, "templates.main.tasks.2nd-qc name cannot begin with a digit when using either 'depends' or "
+                      "'dependencies'"),
+    # validateDAG applies the digit rule to a task that has `dependencies` itself (or to every task
+    # once any task uses `depends`): a digit-named task only depended upon is admitted.
+    Case("dag-digit-name-only-depended-upon", "TestDAGDependenciesDigit / validateDAG", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - {name: 2nd, template: fastqc}
+            - {name: report, template: fastqc, dependencies: [2nd]}
+        """ + DAG_QC, None),
+    Case("dag-aggregated-outputs-of-a-fan-out", "TestDAGOutputsResolveTaskAggregatedOutputs", """
+        entrypoint: main
+        templates:
+        - name: main
+          dag:
+            tasks:
+            - name: plan
+              template: split
+              arguments: {parameters: [{name: samples, value: "[1, 2]"}]}
+            - name: per-chunk
+              template: chunk
+              depends: plan
+              arguments:
+                parameters:
+                - {name: chunk, value: "{{item}}"}
+                - {name: samples, value: "{{tasks.plan.outputs.parameters.chunks}}"}
+              withParam: "{{tasks.plan.outputs.parameters.chunks}}"
+        - name: chunk
+          inputs:
+            parameters: [{name: samples}, {name: chunk}]
+          outputs:
+            parameters:
+            - name: bams
+              valueFrom: {parameter: "{{tasks.align.outputs.parameters}}"}
+          dag:
+            tasks:
+            - name: plan
+              template: split
+              arguments: {parameters: [{name: samples, value: "{{inputs.parameters.samples}}"}]}
+            - name: align
+              template: align
+              depends: plan
+              arguments: {parameters: [{name: sample, value: "{{item}}"}]}
+              withParam: "{{tasks.plan.outputs.parameters.chunks}}"
+        - name: split
+          inputs:
+            parameters: [{name: samples}]
+          container: {image: debian:bookworm-slim}
+          outputs:
+            parameters:
+            - name: chunks
+              valueFrom: {path: /tmp/chunks}
+        - name: align
+          inputs:
+            parameters: [{name: sample}]
+          container: {image: bwa}
+          outputs:
+            parameters:
+            - name: bam
+              valueFrom: {path: /tmp/bam}
+        """, None),
+    Case("dag-argument-value-from-parameter", "TestDAGMissingParamValueInTask", """
+        entrypoint: main
+        arguments:
+          parameters: [{name: sample, value: S1}]
+        templates:
+        - name: show
+          inputs:
+            parameters: [{name: text}]
+          container: {image: debian:bookworm-slim}
+        - name: main
+          inputs:
+            parameters: [{name: sample}]
+          dag:
+            tasks:
+            - name: say
+              template: show
+              arguments:
+                parameters:
+                - name: text
+                  valueFrom: {parameter: "{{inputs.parameters.sample}}"}
+        """, "templates.main.tasks.say.arguments.text.valueFrom only allows: default, configMapKeyRef and supplied"),
+    Case("dag-argument-from-configmap", "TestDAGArgParamValueFromConfigMapInTask", """
+        entrypoint: main
+        templates:
+        - name: show
+          inputs:
+            parameters: [{name: text}]
+          container: {image: debian:bookworm-slim}
+        - name: main
+          dag:
+            tasks:
+            - name: say
+              template: show
+              arguments:
+                parameters:
+                - name: text
+                  valueFrom:
+                    configMapKeyRef: {name: lab-settings, key: greeting}
+                    default: hello
+        """, None),
+    Case("dag-argument-value-from-path", "TestFailDAGArgParamValueFromPathInTask", """
+        entrypoint: main
+        templates:
+        - name: show
+          inputs:
+            parameters: [{name: text}]
+          container: {image: debian:bookworm-slim}
+        - name: main
+          dag:
+            tasks:
+            - name: say
+              template: show
+              arguments:
+                parameters:
+                - name: text
+                  valueFrom: {path: /tmp/text}
+        """, "templates.main.tasks.say.arguments.text.valueFrom only allows: default, configMapKeyRef and supplied"),
+]
+
+ALL_CASES = FROM_GO_TESTS + FROM_GO_DAG_TESTS + FROM_VALIDATE_GO
 
 
 def test_enough_cases_derived_from_argo():
@@ -1686,6 +2043,54 @@ def test_every_example_workflow_passes_the_controller_rules():
 def test_examples_pass_the_schema(name, index, doc):
     """examples/validation_test.go: every example is valid against Argo's schema."""
     assert [p.message for p in lint(doc) if p.source == "schema"] == []
+
+
+VALIDATE_TEST_GO = ARGO_REF / "workflow" / "validate" / "validate_test.go"
+# Assertions of validate_test.go this check cannot replay: the spec is changed by Go code between
+# two assertions, or the test calls an internal function (sortDAGTasks) rather than validation.
+NOT_REPLAYABLE = {("TestVolumeMountArtifactPathCollision", "NoError"), ("TestSortDAGTasksWithDepends", "NoError")}
+
+
+def _replay_validate_test_go(src: str) -> tuple[list[str], list[str]]:
+    """Every `validate(spec)` / `ValidateWorkflow(unmarshalWf(spec))` of Argo's own test file with the
+    assertion that follows it, replayed through lint(): (agreements, disagreements)."""
+    specs = dict(re.findall(r"^var (\w+) = `\n(.*?)`", src, re.S | re.M))
+    specs.update(re.findall(r"\t(\w+) := `\n(.*?)`", src, re.S))
+    agree, differ = [], []
+    for name, body in re.findall(r"^func (Test\w+)\(t \*testing\.T\) \{\n(.*?)^\}", src, re.S | re.M):
+        spec, lint_mode = None, False
+        for line in body.splitlines():
+            m = re.search(r"(?:validate|unmarshalWf)\((\w+)\)", line)
+            if m and m.group(1) in specs:
+                spec, lint_mode = specs[m.group(1)], False
+            if "ValidateOpts{" in line:
+                lint_mode = "ValidateOpts{Lint: true}" in line
+            a = re.search(r"require\.(NoError|Error|ErrorContains|EqualError)\(t, err(?:, (.*))?\)", line)
+            if not a or spec is None:
+                continue
+            doc = yaml.safe_load(spec)
+            if doc.get("kind", "Workflow") != "Workflow" or (name, a.group(1)) in NOT_REPLAYABLE:
+                continue
+            doc.setdefault("metadata", {}).setdefault("generateName", "replay-")
+            found = lint(doc, schema=False, lint_mode=lint_mode)
+            if any(p.severity == "note" for p in found):
+                continue  # a templateRef: the WorkflowTemplates the Go test creates are in no cluster here
+            errors = [p.message for p in found if p.source == "argo" and p.severity == "error"]
+            want = a.group(2) or ""
+            want = "is invalid" if want == "invalidErr" else (json.loads(want) if want.startswith('"') else want)
+            ok = {"NoError": not errors, "Error": bool(errors), "EqualError": errors == [want],
+                  "ErrorContains": bool(errors) and want in errors[0]}[a.group(1)]
+            (agree if ok else differ).append(f"{name} {a.group(1)} {want!r}: lint says {errors}")
+    return agree, differ
+
+
+@pytest.mark.skipif(not VALIDATE_TEST_GO.is_file(), reason=f"Argo v3.7.18 reference not at {ARGO_REF}")
+def test_argos_own_validate_tests_agree():
+    """Conformance: the specs of Argo's validate_test.go, read from the reference at test time (not
+    copied), get from lint() the verdict and message Argo's test asserts."""
+    agree, differ = _replay_validate_test_go(VALIDATE_TEST_GO.read_text())
+    assert differ == []
+    assert len(agree) >= 65
 
 
 # ----- the command ------------------------------------------------------------------------------
