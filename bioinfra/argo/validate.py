@@ -317,11 +317,11 @@ def validate_workflow(wf: Workflow, *, lint_mode: bool = False) -> list[str]:
     annotations = set(wf.annotations) | set(meta.get("annotations") or {})
     labels = set(wf.labels) | set(meta.get("labels") or {}) | set(meta.get("labelsFrom") or {})
     for k in annotations:
-        g["workflow.annotations." + k] = ctx.placeholder()
+        g[f"workflow.annotations.{k}"] = ctx.placeholder()
     g["workflow.annotations"] = ctx.placeholder()
     g["workflow.annotations.json"] = ctx.placeholder()
     for k in labels:
-        g["workflow.labels." + k] = ctx.placeholder()
+        g[f"workflow.labels.{k}"] = ctx.placeholder()
     g["workflow.labels"] = ctx.placeholder()
     g["workflow.labels.json"] = ctx.placeholder()
     if wf.priority is not None:
@@ -460,7 +460,6 @@ def _process_args(ctx: _Ctx, tmpl: Template, args: Any, local_params: dict[str, 
     argument's value; none -> "was not supplied". Then SubstituteParams: globals and locals first,
     then inputs, on the template's JSON."""
     raw = json.loads(json.dumps(tmpl.raw))
-    in_params = []
     raw_inputs = raw.get("inputs") if isinstance(raw.get("inputs"), dict) else {}
     raw_params = raw_inputs.get("parameters") if isinstance(raw_inputs.get("parameters"), list) else []
     for p, p_raw in zip(tmpl.inputs.parameters, raw_params, strict=False):
@@ -473,22 +472,29 @@ def _process_args(ctx: _Ctx, tmpl: Template, args: Any, local_params: dict[str, 
                 value, value_from = None, arg.value_from
         if not (value_from is not None and value_from.config_map_key_ref is not None) and value is None:
             raise ArgoError(f"inputs.parameters.{p.name} was not supplied")
-        if isinstance(p_raw, dict) and value is not None:
-            p_raw["value"] = value
-        in_params.append((p.name, value))
+        if isinstance(p_raw, dict):
+            if value is not None:
+                p_raw["value"] = value
+            else:
+                p_raw.pop("value", None)
     for art in tmpl.inputs.artifacts:
         if not art.optional and not art.has_location_or_key() and args.artifact(art.name) is None:
             raise ArgoError(f"inputs.artifacts.{art.name} was not supplied")
-    text = _replace(_go_json(raw), {**ctx.global_params, **local_params})
-    replace: dict[str, str] = {f"inputs.parameters.{n}": v for n, v in in_params if v is not None}
-    replace["inputs.parameters"] = json.dumps([{"name": n, "value": v} for n, v in in_params])
-    for art in tmpl.inputs.artifacts:
+    # SubstituteParams: globals and locals first (an input's value may use them), then the inputs
+    # and the artifact/output paths, read from the template the first pass produced.
+    replace: dict[str, str] = {**ctx.global_params, **local_params}
+    text = _replace(_go_json(raw), replace)
+    first = Template.parse(json.loads(text))
+    replace.update({f"inputs.parameters.{p.name}": p.value for p in first.inputs.parameters if p.value is not None})
+    replace["inputs.parameters"] = json.dumps(
+        [{"name": p.name, **({"value": p.value} if p.value is not None else {})} for p in first.inputs.parameters])
+    for art in first.inputs.artifacts:
         if art.path:
             replace[f"inputs.artifacts.{art.name}.path"] = art.path
-    for art in tmpl.outputs.artifacts:
+    for art in first.outputs.artifacts:
         if art.path:
             replace[f"outputs.artifacts.{art.name}.path"] = art.path
-    for p in tmpl.outputs.parameters:
+    for p in first.outputs.parameters:
         if p.value_from is not None and p.value_from.path:
             replace[f"outputs.parameters.{p.name}.path"] = p.value_from.path
     return Template.parse(json.loads(_replace(text, replace)))
