@@ -14,12 +14,13 @@ from bioinfra.argo.model import (
     Template,
     Workflow,
 )
-from bioinfra.argo.validate import LintProblem, check_workflow, lint
+from bioinfra.argo.validate import LintedDocument, LintProblem, check_workflow, lint, lint_yaml
 
 __all__ = [
     "DAG",
     "DAGTask",
     "LintProblem",
+    "LintedDocument",
     "NodeStatus",
     "Parameter",
     "RetryStrategy",
@@ -28,4 +29,5 @@ __all__ = [
     "Workflow",
     "check_workflow",
     "lint",
+    "lint_yaml",
 ]
