@@ -18,7 +18,7 @@ from typing import Optional
 import typer
 
 from bioinfra import __version__
-from bioinfra.errors import BioinfraError, ConfigError, ExitCode, PreflightError, StepFailedError
+from bioinfra.errors import BioinfraError, ConfigError, ExitCode, PreflightError, StepFailedError, WorkflowInvalidError
 
 app = typer.Typer(
     name="bioinfra",
@@ -84,7 +84,7 @@ _register()
 def report_error(exc: BioinfraError) -> None:
     err = sys.stderr
     err.write(f"✗ {exc.message}\n")
-    if isinstance(exc, (ConfigError, PreflightError)):
+    if isinstance(exc, (ConfigError, PreflightError, WorkflowInvalidError)):
         for problem in exc.problems:
             err.write(f"  - {problem}\n")
     if isinstance(exc, StepFailedError) and exc.tail:
