@@ -215,7 +215,10 @@ def check_cluster_inputs(config: Config, req: ClusterRunRequest, progress: input
         ref = refs[role]
         if isinstance(ref, RemoteInput):
             check_remote(config, ref, role)
-            name = Path(ref.key).name
+            # Named as a local input is (core.run._fastq_name): FastQC names its report after the
+            # file, and the step reads <sample>_R1_fastqc; the object's own name stays out.
+            gz = ".gz" if ref.key.endswith(".gz") else ""
+            name = "reference.fa" + gz if role == "reference" else f"{sample}_{role.upper()}.fastq" + gz
             folder = "references" if role == "reference" else "inputs"
             staged.append(StagedInput(role, ref.url, f"{folder}/remote-{_remote_name(ref.url)}/{name}", remote=ref))
         elif role == "reference":

@@ -21,6 +21,7 @@ from bioinfra.core.cluster_run import NAMESPACE, RUN_LABEL, StagedInput, Submitt
 from bioinfra.core.samples import check_samples, normalised_sheet, read_sheet, reference_path, samples_params
 from bioinfra.errors import InputError
 from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.pipelines import check_title
 
 
 @dataclass
@@ -43,6 +44,8 @@ def submit_samples(config: Config, config_path: Optional[Path], req: ClusterSamp
     from bioinfra.pipelines import load_workflow, render_samples
     from bioinfra.sampledata import bundled
 
+    if req.title:
+        check_title(req.title)  # as a local run does, before anything is read, uploaded or submitted
     run_id = new_run_id()
     output = (req.output or Path("results") / run_id).resolve()
     if output.exists() and (not output.is_dir() or any(output.iterdir())):

@@ -275,6 +275,8 @@ def preflight(config: Config, req: SamplesRequest, say=lambda _m: None, progress
     say(f"runtime {choice.name} ({choice.reason})")
     for note in choice.notes:
         say(note)
+    if req.title:
+        check_title(req.title)  # before anything is read or made
     output, run_id, record = _vet_output(req)
     sheet = read_sheet(req.samples)
     samples = check_samples(sheet, progress)
