@@ -30,6 +30,10 @@ def credential_env() -> dict[str, str]:
     }
 
 
+# Larger files are programs (Terraform's provider in its plugin cache), never anything bioinfra writes.
+MAX_BYTES = 64 << 20
+
+
 def files_with(roots: Iterable[Path], canaries: Iterable[str], *, allowed: Iterable[Path] = ()) -> list[str]:
     """`path: canary` for every file under `roots` (links not followed) holding a canary, but `allowed`."""
     allowed = {p.resolve() for p in allowed}
@@ -40,6 +44,8 @@ def files_with(roots: Iterable[Path], canaries: Iterable[str], *, allowed: Itera
             continue
         for path in [root] if root.is_file() else root.rglob("*"):
             if path.is_symlink() or not path.is_file() or path.resolve() in allowed:
+                continue
+            if path.stat().st_size > MAX_BYTES:
                 continue
             data = path.read_bytes()
             found += [f"{path}: {text}" for text, needle in needles if needle in data]

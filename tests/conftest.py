@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -117,13 +119,12 @@ def free_port() -> int:
 TF_PLUGIN_MIRROR = Path("/opt/tf-plugins")
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint(tmp_path_factory):
-    """moto_server on 127.0.0.1 for the whole session (EMULATED: AWS itself is unreachable here).
+@contextmanager
+def moto_server(log_dir: Path) -> Iterator[str]:
+    """A moto_server of its own on 127.0.0.1 (EMULATED: AWS itself is unreachable here); yields its URL.
 
-    Tests share it, so each uses its own cluster name. Managed IAM policies are loaded so roles can
-    attach AmazonEKSClusterPolicy and friends as the stacks do.
-    """
+    Managed IAM policies are loaded so roles can attach AmazonEKSClusterPolicy and friends as the
+    stacks do."""
     import time
     import urllib.request
 
@@ -131,29 +132,39 @@ def moto_endpoint(tmp_path_factory):
     if not exe.exists():
         pytest.fail("moto_server missing: pip install 'bioinfra[test]'")
     port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "moto_server.log"
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     with log.open("wb") as out:
         proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()[-2000:]}")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
+    deadline = time.monotonic() + 120
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server did not answer on {url}:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory):
+    """One moto_server for the session's short AWS tests: they share it, each with its own cluster
+    name. The long `up`/`destroy` scenarios start one each (tests/integration/test_aws_stacks.py)."""
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
 
 
 def require_terraform() -> str:

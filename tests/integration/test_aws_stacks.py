@@ -6,10 +6,12 @@ Terraform, the provider, boto3. Each test uses its own cluster name (moto is sha
 
 The four tests run at the same time (`scenarios` below): each is a long chain of Terraform calls
 that mostly waits (on the provider's own waiters and on moto), so side by side they take about as
-long as the longest one, the full cycle, alone. Each still runs in its own folder with its own
-environment, cluster name, state bucket and lock table, and asserts everything it asserted when the
-four ran one after another; sharing moto while another cluster is being created or destroyed also
-shows that a destroy and its sweep touch only their own cluster.
+long as the longest one, the full cycle, alone. Each runs in its own folder with its own
+environment, cluster name, state bucket and lock table, and its own moto_server (issue #16: sharing
+one, two clusters' stacks met on moto's one OIDC issuer URL, an IAM 409 no real account would give).
+
+The full cycle runs with canary credentials (tests/canaries.py) and checks that they reach no file
+under .bioinfra/ (state, plans, tfvars, logs) and no command line while `up` runs.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import pytest
 
 from bioinfra.adaptors.aws_sweep import find_leftovers
 from bioinfra.errors import ExitCode
-from tests.conftest import cli_env, make_aws_env
+from tests import canaries
+from tests.conftest import cli_env, make_aws_env, moto_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
@@ -109,8 +112,14 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
 def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     name = "cycle"
     write_config(tmp_path, name)
-    up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    # Canary credentials (moto takes any key): never in a file, a log or a command line.
+    aws_env.update(AWS_ACCESS_KEY_ID=canaries.AWS_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=canaries.AWS_SECRET_KEY)
+    with canaries.command_lines_watched(canaries.ALL) as command_lines:
+        up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert up.returncode == 0, up.stderr
+    assert command_lines == [], command_lines
+    assert not [c for c in canaries.ALL if c in up.stdout + up.stderr]
+    assert canaries.files_with([tmp_path / ".bioinfra", tmp_path / "cache"], canaries.ALL) == []
     assert f"bucket\t{name}-results" in up.stdout
     # moto's EKS serves no Kubernetes API: the addons stack is skipped here, and says so.
     assert "stack addons: skipped (the AWS emulator's EKS has no Kubernetes API server)" in up.stderr
@@ -183,6 +192,7 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert_nothing_left(name, moto_endpoint)
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
     assert again.returncode == 0, again.stderr
+    assert canaries.files_with([tmp_path / ".bioinfra", tmp_path / "cache"], canaries.ALL) == []
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -345,10 +355,9 @@ SCENARIOS: dict[str, tuple[Callable[..., None], int]] = {
 class Scenarios:
     """Starts the scenarios of the selected tests at once; `result(test)` waits for one."""
 
-    def __init__(self, tmp_path_factory, matplotlib_cache: str, moto_endpoint: str, terraform_config: dict[str, str]):
+    def __init__(self, tmp_path_factory, matplotlib_cache: str, terraform_config: dict[str, str]):
         self.tmp_path_factory = tmp_path_factory
         self.matplotlib_cache = matplotlib_cache
-        self.moto_endpoint = moto_endpoint
         self.terraform_config = terraform_config
         self.cancelled = threading.Event()
         self.futures: dict[str, Future] = {}
@@ -362,14 +371,15 @@ class Scenarios:
         # What the function-scoped fixtures gave the test: its own tmp_path, `env` (a private cache),
         # `aws_env` on top of it, and `cli` running with that environment in tmp_path.
         tmp_path = self.tmp_path_factory.mktemp(test.removeprefix("test_")[:30], numbered=True)
-        aws_env = make_aws_env(cli_env(tmp_path / "cache", self.matplotlib_cache), self.moto_endpoint,
-                               self.terraform_config, tmp_path / "home")
-        cli = Cli(tmp_path, aws_env, niceness, self.cancelled)
 
         def run() -> None:
             started = time.monotonic()
             try:
-                scenario(cli, aws_env, tmp_path, self.moto_endpoint)
+                with moto_server(tmp_path / "moto") as moto_endpoint:  # its own AWS: nothing shared
+                    aws_env = make_aws_env(cli_env(tmp_path / "cache", self.matplotlib_cache), moto_endpoint,
+                                           self.terraform_config, tmp_path / "home")
+                    cli = Cli(tmp_path, aws_env, niceness, self.cancelled)
+                    scenario(cli, aws_env, tmp_path, moto_endpoint)
             finally:
                 self.seconds[test] = time.monotonic() - started
 
@@ -383,8 +393,8 @@ class Scenarios:
 
 
 @pytest.fixture(scope="module")
-def scenarios(request, tmp_path_factory, matplotlib_cache, moto_endpoint, terraform_config):
-    runner = Scenarios(tmp_path_factory, matplotlib_cache, moto_endpoint, terraform_config)
+def scenarios(request, tmp_path_factory, matplotlib_cache, terraform_config):
+    runner = Scenarios(tmp_path_factory, matplotlib_cache, terraform_config)
     selected = [item.originalname for item in request.session.items
                 if getattr(item, "module", None) is request.module and item.originalname in SCENARIOS]
     for test in sorted(selected, key=lambda t: SCENARIOS[t][1]):  # the critical path first
