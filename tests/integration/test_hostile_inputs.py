@@ -534,3 +534,42 @@ def test_any_parameter_value_set_at_submission_stays_data(cache, value):
         scratch = fresh(cache)
         run_scripts(workflow, scratch, params=params, rows=1)
         assert not canaries(cache), (name, canaries(cache))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(value=PLAIN)
+@example(value=WORST)
+@given(value=NAMES)
+def test_the_local_executor_carries_any_parameter_value_as_data(cache, monkeypatch, value):
+    """The same, through bioinfra's own executor (runner._resolve substitutes env values as Argo
+    does): every parameter of every Workflow set to a hostile value, tools stood in by FAKE_TOOL."""
+    from bioinfra.executor.runner import LocalExecutor
+    from bioinfra.executor.runtime import NativeRuntime
+    from bioinfra.executor.workflow import parse_workflow
+
+    bin_dir = cache / "executor-bin"
+    if not bin_dir.exists():
+        bin_dir.mkdir()
+        for tool in TOOLS:
+            (bin_dir / tool).write_text(FAKE_TOOL)
+            (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    # Everything hostile; then the structural values sane (nothing staged, numbers), so that every
+    # step, not only the first one to fail, gets the hostile rest.
+    structural = {"stage-in": "", "chunk-size": "auto", "batch-size": "2", "align-threads": "1"}
+    for name, workflow in _all_variants().items():
+        for keep in ({}, structural):
+            for p in workflow["spec"]["arguments"]["parameters"]:
+                p["value"] = keep.get(p["name"], value)
+            for t in workflow["spec"]["templates"]:
+                if "steps" in t:
+                    t["retryStrategy"] = {"limit": "0"}  # failing steps are expected; no waiting on backoffs
+            here = fresh(cache)
+            (here / "ws").mkdir()
+            executor = LocalExecutor(parse_workflow(workflow), volume_roots={"workspace": here / "ws"},
+                                     state_dir=here / "state", log_dir=here / "logs", runtime=NativeRuntime(),
+                                     max_cpus=2)
+            result = executor.run()
+            assert not canaries(cache), (name, canaries(cache))
+            ran = {t for t, state in result.tasks.items() if state.attempts}
+            assert ran - {"stage-in"} if keep else ran, (name, ran)  # steps past staging got the values
