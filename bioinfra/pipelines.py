@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from bioinfra.config import Config
+from bioinfra.core.inputs import shown
 from bioinfra.errors import InputError
 from bioinfra.images import image_ref
 from bioinfra.render import render
@@ -61,7 +62,7 @@ _RCLONE_RE = re.compile(r"[^\x00-\x20\x7f'\"`$\\{}]+")
 def check_sample_name(sample: str) -> str:
     if not SAMPLE_NAME_RE.fullmatch(sample):
         raise InputError(
-            f"sample name {sample!r} is not allowed",
+            f"sample name {shown(sample)} is not allowed",
             hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
         )
     return sample
@@ -69,7 +70,7 @@ def check_sample_name(sample: str) -> str:
 
 def check_title(title: str) -> str:
     if not TITLE_RE.fullmatch(title):
-        raise InputError(f"--title {title!r}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
+        raise InputError(f"--title {shown(title)}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
     return title
 
 
@@ -84,7 +85,7 @@ def check_workspace_path(value: str, what: str) -> str:
     """A relative path of plain segments (letters, digits, '.', '_', '-'; no '.' or '..')."""
     segments = value.split("/")
     if not all(_PATH_SEGMENT_RE.fullmatch(s) and s not in (".", "..") for s in segments):
-        raise InputError(f"{what} {value!r}: not a plain workspace-relative path",
+        raise InputError(f"{what} {shown(value)}: not a plain workspace-relative path",
                          hint="workspace paths are made by bioinfra; this one was not (a tampered run record?)")
     return value
 
@@ -96,14 +97,14 @@ def check_stage_in(lines: str) -> str:
             continue  # blank lines are skipped by the step too
         src, tab, dst = line.partition("\t")
         if not tab or not _RCLONE_RE.fullmatch(src):
-            raise InputError(f"stage-in source {src!r}: not an rclone location bioinfra made")
+            raise InputError(f"stage-in source {shown(src)}: not an rclone location bioinfra made")
         check_workspace_path(dst, "stage-in destination")
     return lines
 
 
 def check_stage_out(dest: str) -> str:
     if dest and not _RCLONE_RE.fullmatch(dest):
-        raise InputError(f"stage-out destination {dest!r}: not an rclone location bioinfra made",
+        raise InputError(f"stage-out destination {shown(dest)}: not an rclone location bioinfra made",
                          hint="check results_bucket in bioinfra.yaml")
     return dest
 

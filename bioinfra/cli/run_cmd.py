@@ -228,7 +228,10 @@ def run_samples_on_cluster(ctx: typer.Context, target: str, *, samples, referenc
     config = load_config(ctx.obj["config_path"], target=target)
     if dry_run:
         from bioinfra.core.samples import check_samples, read_sheet
+        from bioinfra.pipelines import check_title
 
+        if title is not None:
+            check_title(title)  # as the run itself would, before it uploads anything
         sheet = read_sheet(samples)
         checked = check_samples(sheet)
         size = sum(s.r1.bytes + s.r2.bytes for s in checked)

@@ -30,12 +30,11 @@ from bioinfra.errors import InputError, InterruptedRunError, OutputUnusableError
 from bioinfra.executor.runner import FAILED, SUCCEEDED, LocalExecutor, Reporter, RunResult, task_state_dict
 from bioinfra.executor.workflow import parse_workflow, topological_order
 from bioinfra.files import is_disk_full, log_tail, sha256_file, write_json_atomic
-from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
+from bioinfra.pipelines import FastqcToBwaParams, check_sample_name, load_workflow, render_fastqc_to_bwa
 from bioinfra.sampledata import bundled
 
 PIPELINE = "fastqc-to-bwa"
 STATE_DIR = ".bioinfra"
-_SAMPLE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _FASTQ_SUFFIX_RE = re.compile(r"(_R?[12](_001)?)?\.(fastq|fq)(\.gz)?$", re.IGNORECASE)
 
 
@@ -142,11 +141,7 @@ def resolve_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None) -
 
 def check_inputs(req: RunRequest, recorded: Optional[dict[str, Any]] = None, progress: inputs_mod.Progress = None) -> CheckedInputs:
     r1, r2, ref, sample, is_bundled = resolve_inputs(req, recorded)
-    if not _SAMPLE_RE.match(sample):
-        raise InputError(
-            f"sample name {sample!r} is not allowed",
-            hint="use 1-64 letters, digits, '.', '_' or '-' (it names output files); set it with --sample",
-        )
+    check_sample_name(sample)
     inputs_mod.check_distinct(r1, r2)
     # Each file is read end to end; zlib and hashlib release the GIL, so the three reads overlap.
     # Results are taken in a fixed order, so the first problem reported does not depend on timing.

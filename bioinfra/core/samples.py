@@ -34,6 +34,8 @@ from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
 from bioinfra.core.run import (
     STATE_DIR,
+    abandoned_before_start,
+    check_writable,
     copy_into_workspace,
     default_workspace,
     dry_run_steps,
@@ -43,7 +45,9 @@ from bioinfra.core.run import (
     manifest_steps,
     new_run_id,
     read_run_record,
+    resolve_output,
     usable_workspace,
+    vet_new_output,
 )
 from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
@@ -238,16 +242,16 @@ def _vet_output(req: SamplesRequest) -> tuple[Path, str, Optional[dict[str, Any]
     if req.resume:
         if req.output is None:
             raise InputError("--resume needs --output: the run folder to continue")
-        record = read_run_record(req.output)
+        output = resolve_output(req.output)
+        record = read_run_record(output)
+        if record is None and abandoned_before_start(output):
+            return vet_new_output(output), new_run_id(), None  # killed before it started: start it afresh
         if record is None or record.get("mode") != "samples":
             raise InputError(f"--resume: {req.output} holds no sample-sheet run to resume", hint="check --output")
-        return req.output.resolve(), record["run_id"], record
+        check_writable(output)
+        return output, record["run_id"], record
     run_id = new_run_id()
-    output = (req.output or Path("results") / run_id).resolve()
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        raise InputError(f"output {output} exists and is not an empty folder; refusing to mix outputs",
-                         hint="choose an empty or new --output folder, or add --resume to continue a run there")
-    return output, run_id, None
+    return vet_new_output(req.output or Path("results") / run_id), run_id, None
 
 
 def _reference(req: SamplesRequest, progress: inputs_mod.Progress) -> inputs_mod.FastaFacts:

@@ -31,6 +31,8 @@ from bioinfra import __version__
 from bioinfra.config import Config
 from bioinfra.core.run import (
     STATE_DIR,
+    abandoned_before_start,
+    check_writable,
     copy_into_workspace,
     default_workspace,
     dry_run_steps,
@@ -40,7 +42,9 @@ from bioinfra.core.run import (
     manifest_steps,
     new_run_id,
     read_run_record,
+    resolve_output,
     usable_workspace,
+    vet_new_output,
 )
 from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
@@ -199,22 +203,18 @@ def vet_screen_output(req: ScreenRequest) -> tuple[Path, str, Optional[dict[str,
     if req.resume:
         if req.output is None:
             raise InputError("--resume needs --output: the run folder to continue")
-        record = read_run_record(req.output)
+        output = resolve_output(req.output)
+        record = read_run_record(output)
+        if record is None and abandoned_before_start(output):
+            return vet_new_output(output), new_run_id(pipeline=PIPELINE), None  # killed before it started
         if record is None:
             raise InputError(f"--resume: {req.output} holds no bioinfra run to resume", hint="check --output")
         if record.get("pipeline") != PIPELINE:
             raise InputError(f"--resume: {req.output} holds a '{record.get('pipeline')}' run, not {PIPELINE}")
-        return req.output.resolve(), record["run_id"], record
+        check_writable(output)
+        return output, record["run_id"], record
     run_id = new_run_id(pipeline=PIPELINE)
-    output = (req.output or Path("results") / run_id).resolve()
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        record = read_run_record(output) if output.is_dir() else None
-        if record is not None:
-            raise InputError(f"output folder {output} already holds run {record['run_id']}",
-                             hint="add --resume to continue that run, or choose another --output")
-        raise InputError(f"output {output} exists and is not an empty folder; refusing to mix outputs",
-                         hint="choose an empty or new --output folder")
-    return output, run_id, None
+    return vet_new_output(req.output or Path("results") / run_id), run_id, None
 
 
 @dataclass

@@ -192,11 +192,16 @@ def test_qc_gate_skips_alignment_on_poor_reads(cli, tmp_path):
 
 
 def test_a_failing_step_names_itself_and_its_log(cli, tmp_path):
-    # Real failure: mates whose names disagree pass the up-front checks (same counts) but make
-    # `bwa mem` stop with "paired reads have different names".
+    # Real failure: mates whose names disagree only past the records checked up front (the first
+    # 1,000: the check reads no further) pass those checks but make `bwa mem` stop with "paired
+    # reads have different names".
     import gzip
 
-    r2 = gzip.decompress(bundled().r2.read_bytes()).decode().replace("@lambda.", "@other.")
+    from bioinfra.core.inputs import PAIR_CHECK_RECORDS
+
+    lines = gzip.decompress(bundled().r2.read_bytes()).decode().splitlines(keepends=True)
+    first_bad = 4 * 3 * PAIR_CHECK_RECORDS  # record 3,000 on
+    r2 = "".join(lines[:first_bad]) + "".join(lines[first_bad:]).replace("@lambda.", "@other.")
     (tmp_path / "bad_R2.fastq.gz").write_bytes(gzip.compress(r2.encode()))
     (tmp_path / "bioinfra.yaml").write_text("pipeline: {retries: 1, retry_backoff: 0s}\n")
     proc = cli("run", "fastqc-to-bwa", "--r1", str(bundled().r1), "--r2", str(tmp_path / "bad_R2.fastq.gz"),
