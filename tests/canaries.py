@@ -5,12 +5,11 @@ bioinfra runs (sampled from /proc, as `ps` would show them to another user)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.process_killer import _argv
+from tests.process_killer import every_process
 
 # Shaped like the real thing, so code that recognises a key or token by its form sees one.
 AWS_ACCESS_KEY = "AKIACANARY7Q2XJ4R5T6"
@@ -55,23 +54,15 @@ def files_with(roots: Iterable[Path], canaries: Iterable[str], *, allowed: Itera
 @contextmanager
 def command_lines_watched(canaries: Iterable[str], poll_seconds: float = 0.01) -> Iterator[list[str]]:
     """Yields a list that fills with every process command line holding a canary while the block runs."""
-    needles, stop, seen = list(canaries), threading.Event(), []
+    needles, seen = list(canaries), []
     looked_at: set[int] = set()
 
-    def watch() -> None:
-        while not stop.is_set():
-            for proc in Path("/proc").glob("[0-9]*"):
-                argv = " ".join(_argv(proc))
-                looked_at.add(int(proc.name))
-                if any(n in argv for n in needles) and argv not in seen:
-                    seen.append(argv)
-            stop.wait(poll_seconds)
+    def look(pid: int, argv: list[str]) -> None:
+        line = " ".join(argv)
+        looked_at.add(pid)
+        if any(n in line for n in needles) and line not in seen:
+            seen.append(line)
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with every_process(look, poll_seconds):
         yield seen
-    finally:
-        stop.set()
-        watcher.join()
     assert len(looked_at) > 1, "the watcher saw no processes: /proc is not readable here"

@@ -19,26 +19,38 @@ def _argv(pid_dir: Path) -> list[str]:
 
 
 @contextmanager
-def killing(matches: Callable[[list[str]], bool], poll_seconds: float = 0.02) -> Iterator[list[int]]:
-    """Yields the list of pids killed so far (each once)."""
-    stop, killed = threading.Event(), []
+def every_process(visit: Callable[[int, list[str]], None], poll_seconds: float = 0.02) -> Iterator[None]:
+    """Calls `visit(pid, argv)` for every process on the machine, over and over, while the block runs
+    (a thread polling /proc: what `ps` sees)."""
+    stop = threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
             for proc in Path("/proc").glob("[0-9]*"):
-                argv = _argv(proc)
-                if argv and int(proc.name) not in killed and matches(argv):
-                    try:
-                        os.kill(int(proc.name), signal.SIGKILL)
-                        killed.append(int(proc.name))
-                    except ProcessLookupError:
-                        pass
+                visit(int(proc.name), _argv(proc))
             stop.wait(poll_seconds)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
-        yield killed
+        yield
     finally:
         stop.set()
         watcher.join()
+
+
+@contextmanager
+def killing(matches: Callable[[list[str]], bool], poll_seconds: float = 0.02) -> Iterator[list[int]]:
+    """Yields the list of pids killed so far (each once)."""
+    killed: list[int] = []
+
+    def kill(pid: int, argv: list[str]) -> None:
+        if argv and pid not in killed and matches(argv):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+
+    with every_process(kill, poll_seconds):
+        yield killed
