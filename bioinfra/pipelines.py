@@ -247,10 +247,22 @@ def screening_variables(
     }
 
 
+def render_workflow(template: str, variables: dict[str, Any]) -> str:
+    """The one place every pipeline's Workflow is rendered (render, run local and cluster): the text,
+    linted first as the Argo v3.7 controller admits it (bioinfra.argo.check_workflow: validate.go's
+    rules, the API server's name rules, the strict schema). A Workflow Argo would refuse raises
+    WorkflowInvalidError (exit 4) with Argo's message, before anything is created or submitted."""
+    from bioinfra.argo import check_workflow
+
+    text = render(template, **variables)
+    check_workflow(load_workflow(text))
+    return text
+
+
 def render_cellprofiler(
     config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
 ) -> str:
-    return render(PIPELINES["cellprofiler"], **screening_variables(config, target_name, params, images))
+    return render_workflow(PIPELINES["cellprofiler"], screening_variables(config, target_name, params, images))
 
 
 def samples_variables(
@@ -274,7 +286,7 @@ def samples_variables(
 
 
 def render_samples(config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None) -> str:
-    return render(SAMPLES_TEMPLATE, **samples_variables(config, target_name, params, images))
+    return render_workflow(SAMPLES_TEMPLATE, samples_variables(config, target_name, params, images))
 
 
 def template_variables(
@@ -299,7 +311,7 @@ def template_variables(
 def render_fastqc_to_bwa(
     config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
 ) -> str:
-    return render(PIPELINES["fastqc-to-bwa"], **template_variables(config, target_name, params, images))
+    return render_workflow(PIPELINES["fastqc-to-bwa"], template_variables(config, target_name, params, images))
 
 
 def load_workflow(text: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from bioinfra.errors import WorkflowSpecError
 
@@ -187,8 +187,12 @@ def _split_result(word: str) -> tuple[str, str | None]:
     return word, None
 
 
-def evaluate_depends(expr: str, phase_of: Mapping[str, str]) -> bool:
-    """Evaluate `depends:` given each referenced task's final phase."""
+def evaluate_depends(expr: str, phase_of: Mapping[str, str],
+                     children_of: Mapping[str, Sequence[str]] | None = None) -> bool:
+    """Evaluate `depends:` given each referenced task's final phase, and for a fan-out task its
+    children's phases (evaluateDependsLogic in Argo's workflow/controller/dag.go: AnySucceeded and
+    AllFailed are about a TaskGroup's children; for any other task both are false)."""
+    children_of = children_of or {}
 
     def word(w: str) -> object:
         name, result = _split_result(w)
@@ -197,10 +201,13 @@ def evaluate_depends(expr: str, phase_of: Mapping[str, str]) -> bool:
         phase = phase_of[name]
         if result is None:
             return phase in ("Succeeded", "Skipped", "Daemoned")
+        kids = children_of.get(name) or ()
         if result == "AnySucceeded":
-            return phase == "Succeeded"
+            return any(k == "Succeeded" for k in kids)
         if result == "AllFailed":
-            return phase == "Failed"
+            return bool(kids) and all(k == "Failed" for k in kids)
+        if result == "Errored":
+            return phase == "Error"
         return phase == result
 
     return _truthy(_Parser(expr, word).parse())

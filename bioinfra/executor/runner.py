@@ -2,8 +2,10 @@
 
 Semantics follow Argo where our Workflows rely on them: a task starts when its `depends`
 expression can be decided; `when: false` makes it Skipped, an unmet `depends` Omitted; retries
-follow `retryStrategy`; after a failure no new task starts (Argo's failFast) while running ones
-finish. Independent tasks run in parallel within a CPU budget (the sum of their CPU requests,
+follow `retryStrategy`; after a failure no new task starts (failFast, as Argo's docs describe it;
+`failFast: false` or continueOn lets the rest go on) while running ones finish. The run's phase is
+the DAG's as Argo decides it from its target tasks (bioinfra.executor.phase: assessDAGPhase in
+workflow/controller/dag.go), not "did anything fail". Independent tasks run in parallel within a CPU budget (the sum of their CPU requests,
 each capped at the budget), so two 1-CPU FastQC steps share a 2-core machine and an 8-thread
 aligner takes all of it.
 
@@ -28,6 +30,7 @@ from typing import Any, Protocol
 
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute
+from bioinfra.executor.phase import assess_dag_phase
 from bioinfra.executor.runtime import Runtime, StepCommand
 from bioinfra.executor.workflow import (
     Task,
@@ -478,7 +481,8 @@ class LocalExecutor:
                         if any(states[u].phase not in TERMINAL or u in running for u in task.upstream):
                             continue
                         if task.depends and not evaluate_depends(
-                            task.depends, {u: states[u].phase for u in task.upstream}
+                            task.depends, {u: states[u].phase for u in task.upstream},
+                            {u: [states[c].phase for c in groups[u]] for u in task.upstream if u in groups},
                         ):
                             finish(state, OMITTED, "its depends condition is false")
                             progressed = True
@@ -555,6 +559,8 @@ class LocalExecutor:
             pool.shutdown(wait=True)
 
         culprit = next((s.name for s in states.values() if s.phase == FAILED and s.name not in tolerated), None)
+        # Tasks that never left PENDING: Argo would have made no node for them.
+        never_created = {name for name, s in states.items() if s.phase == PENDING}
         for state in list(states.values()):
             if state.phase == PENDING:
                 reason = "interrupted" if interrupted else f"not started: step '{culprit}' failed"
@@ -564,8 +570,17 @@ class LocalExecutor:
         for parent in groups:
             if states[parent].phase == RUNNING:
                 settle_group(parent)
-        failed = any(s.phase == FAILED and s.name not in tolerated for s in states.values())
-        phase = FAILED if interrupted or failed or self.disk_full else SUCCEEDED
+        dag_phase = assess_dag_phase(
+            {t.name: t.upstream for t in wf.tasks},
+            {name: (None if name in never_created else s.phase) for name, s in states.items()},
+            groups,
+            wf.targets,
+            fail_fast=self.fail_fast,
+            continues_on=lambda task, phase: wf.task(task).continue_on_failed,
+        )
+        # "Running" at the end: a target was never reached because failFast stopped scheduling
+        # (Argo's docs: the DAG is then marked failed once the running tasks are done).
+        phase = SUCCEEDED if dag_phase == SUCCEEDED and not (interrupted or self.disk_full) else FAILED
         result = RunResult(phase=phase, tasks=states, interrupted=interrupted, disk_full=self.disk_full)
         self.reporter.finished(result)
         return result

@@ -140,6 +140,9 @@ class Workflow:
     templates: dict[str, Template]
     volumes: list[str] = field(default_factory=list)
     fail_fast: bool = True  # the entrypoint DAG's failFast (Argo's default: true)
+    # dag.target (split on spaces), else the leaves: the tasks whose phases make the DAG's
+    # (bioinfra.executor.phase.assess_dag_phase, Argo's assessDAGPhase).
+    targets: list[str] = field(default_factory=list)
     parallelism: int | None = None  # spec.parallelism: at most this many steps at once
 
     def task(self, name: str) -> Task:
@@ -416,6 +419,19 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             if up not in names:
                 raise WorkflowSpecError(f"task '{t.name}' depends on unknown task '{up}'")
     _check_acyclic(tasks)
+    targets = _targets(entry["dag"].get("target"), tasks)
+    if entry["dag"].get("target"):
+        # Argo runs only the targets and what they depend on (executeDAG calls executeDAGTask per
+        # target, which recurses into its dependencies): no node is ever made for any other task.
+        needed: set[str] = set()
+        upstream = {t.name: t.upstream for t in tasks}
+        stack = list(targets)
+        while stack:
+            name = stack.pop()
+            if name not in needed:
+                needed.add(name)
+                stack.extend(upstream[name])
+        tasks = [t for t in tasks if t.name in needed]
     parallelism = spec.get("parallelism")
     if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
         raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
@@ -426,8 +442,23 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         templates=_templates(templates),
         volumes=[v["name"] for v in spec.get("volumes") or []],
         fail_fast=entry["dag"].get("failFast", True) is not False,
+        targets=targets,
         parallelism=int(parallelism) if parallelism is not None else None,
     )
+
+
+def _targets(target: Any, tasks: list[Task]) -> list[str]:
+    """dag.target's task names in its order, else findLeafTaskNames: the tasks nothing depends on, sorted."""
+    from bioinfra.executor.phase import leaf_tasks
+
+    if not target:
+        return leaf_tasks({t.name: t.upstream for t in tasks})
+    names = {t.name for t in tasks}
+    out = [n for n in str(target).split(" ") if n]
+    unknown = [n for n in out if n not in names]
+    if unknown:
+        raise WorkflowSpecError(f"dag.target names unknown task(s): {', '.join(unknown)}")
+    return out
 
 
 def _sequence(raw: Any, where: str) -> Sequence:

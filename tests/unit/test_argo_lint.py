@@ -1954,8 +1954,7 @@ GOLDEN = sorted((REPO / "tests" / "golden" / "workflows").glob("*.yaml"))
 # `depends`; Argo v3.7 refuses that at submission (validateDAG). Strict xfail: flips when fixed.
 CONTINUE_ON_DEFECT = ("issue #16: continueOn on a task in a DAG that uses depends; Argo v3.7 refuses it "
                       "(use 'dep.Failed'/'dep.Errored' in the downstream depends instead)")
-REFUSED_TODAY = {"cellprofiler.aws-staged.yaml", "cellprofiler.local.yaml",
-                 "fastqc-to-bwa-samples.aws-staged.yaml", "fastqc-to-bwa-samples.local.yaml"}
+REFUSED_TODAY: set[str] = set()  # the --samples and cellprofiler DAGs use depends-only since #16
 
 
 @pytest.mark.parametrize("path", [
@@ -1978,6 +1977,48 @@ def test_rendered_workflow_refused_only_for_continue_on(path: Path):
         for task in (tmpl.get("dag") or {}).get("tasks", []):
             task.pop("continueOn", None)
     assert [p.message for p in lint(doc) if p.severity == "error"] == []
+
+
+@pytest.fixture(scope="module")
+def every_variant() -> dict[str, str]:
+    """Every Workflow the CLI can render (tests/unit/test_no_code_injection.py enumerates them: each
+    pipeline on local, onprem, gcp, aws; single sample with and without --qc-gate, --samples,
+    cellprofiler; s3:// / gs:// inputs staged in and results staged out)."""
+    from tests.unit.test_no_code_injection import VARIANTS
+
+    return VARIANTS
+
+
+def test_every_variant_the_cli_renders_lints_clean(every_variant: dict[str, str]):
+    """Argo v3.7 would admit each of them (before #16, every --samples and cellprofiler Workflow was
+    refused: continueOn in a DAG that uses depends)."""
+    assert len(every_variant) >= 20
+    refused = {name: [p.message for p in lint(yaml.safe_load(text)) if p.severity != "note"]
+               for name, text in every_variant.items()}
+    assert {name: problems for name, problems in refused.items() if problems} == {}
+
+
+def test_every_render_lints_first_and_refuses_with_argos_message(monkeypatch):
+    """bioinfra.pipelines.render_workflow, the one place every render and run passes through, lints
+    before returning: a template Argo would refuse never reaches a run or a cluster (exit 4)."""
+    from bioinfra import pipelines
+    from bioinfra.errors import WorkflowInvalidError
+    from tests.unit.test_no_code_injection import CONFIGS, SHEET
+
+    real = pipelines.render
+
+    def with_continue_on(template: str, **variables) -> str:
+        return real(template, **variables).replace(
+            '            withParam: "{{tasks.plan.outputs.parameters.chunks}}"\n',
+            '            withParam: "{{tasks.plan.outputs.parameters.chunks}}"\n            continueOn:\n'
+            '              failed: true\n', 1)
+
+    monkeypatch.setattr(pipelines, "render", with_continue_on)
+    with pytest.raises(WorkflowInvalidError) as err:
+        pipelines.render_samples(CONFIGS["local"], "local", SHEET)
+    assert err.value.exit_code == 4
+    assert err.value.problems == ["templates.main cannot use 'continueOn' when using 'depends'. "
+                                  "Instead use 'dep-task.Failed'/'dep-task.Errored'"]
 
 
 # ----- Argo's own examples ---------------------------------------------------------------------

@@ -230,3 +230,81 @@ def test_plain_display_of_a_big_fan_out_is_one_summary_line_per_interval():
     assert summaries[0] == "… fan: running: 100 items: 100 running, 0 succeeded"
     assert not [line for line in lines if line.startswith("✓ fan(")]  # children of a big group: not listed
     assert lines[-1].startswith("✓ fan: succeeded")
+
+
+# ----- the run's phase: Argo's leaf rule (assessDAGPhase, workflow/controller/dag.go), issue #16 -----
+
+def _depends_only(fail_at: str, *, target: str | None = None, tail_when: str | None = None) -> dict:
+    """The --samples / cellprofiler shape Argo v3.7 admits: no continueOn, the gather depends on
+    `analyze.Succeeded || analyze.Failed`, failFast: false; optionally a leaf after the gather."""
+    doc = fan_out_doc(fail_at=fail_at, continue_on=False)
+    dag = doc["spec"]["templates"][0]["dag"]
+    dag["failFast"] = False
+    if tail_when is not None:
+        dag["tasks"].append({"name": "tail", "template": "tail", "depends": "gather.Succeeded || gather.Failed",
+                             "when": tail_when})
+        doc["spec"]["templates"].append(step("tail", "true\n"))
+    if target:
+        dag["target"] = target
+    return doc
+
+
+def test_a_failed_child_with_a_successful_final_leaf_ends_as_the_leaf_says(tmp_path):
+    """assessDAGPhase reads the leaves: a failed fan-out child whose failure a downstream task takes
+    (`depends: analyze.Succeeded || analyze.Failed`) does not fail the DAG when that leaf succeeds.
+    (Before #16 the executor failed any run in which a task without continueOn failed.)"""
+    result, ws = run(_depends_only("5"), tmp_path)
+    assert result.tasks["analyze(1:first:5,last:8)"].phase == "Failed" and result.tasks["analyze"].phase == "Failed"
+    assert result.tasks["gather"].phase == "Succeeded"
+    assert (ws / "all.txt").read_text().split() == ["1", "2", "3", "4", "9", "10"]
+    assert result.phase == "Succeeded"
+
+
+def test_a_skipped_leaf_inherits_the_phase_of_its_branch(tmp_path):
+    """A Skipped (or Omitted) leaf is not Completed: it takes the branch phase it is reached with,
+    Failed in preference to Succeeded. A failed gather followed by a Skipped stage-out-like leaf
+    fails the DAG; a succeeded one does not."""
+    doc = _depends_only("5", tail_when="false")
+    doc["spec"]["templates"][3]["script"]["source"] = "exit 1\n"  # the gather fails
+    result, _ = run(doc, tmp_path / "a")
+    assert result.tasks["gather"].phase == "Failed" and result.tasks["tail"].phase == "Skipped"
+    assert result.phase == "Failed"
+    result, _ = run(_depends_only("5", tail_when="false"), tmp_path / "b")
+    assert result.tasks["tail"].phase == "Skipped" and result.phase == "Succeeded"
+
+
+def test_a_leaf_that_runs_after_a_failure_hides_it_unless_the_failure_is_a_target(tmp_path):
+    """What the pipelines' stage-out does on a cluster: it runs after a failed gather (depends
+    gather.Failed too) and succeeds, so as the only leaf it would end the DAG Succeeded; naming the
+    gather in dag.target makes the gather's Failed the DAG's."""
+    def failing_gather(doc: dict) -> dict:
+        doc["spec"]["templates"][3]["script"]["source"] = "exit 1\n"
+        return doc
+
+    result, _ = run(failing_gather(_depends_only("", tail_when="true")), tmp_path / "leaf")
+    assert result.tasks["gather"].phase == "Failed" and result.tasks["tail"].phase == "Succeeded"
+    assert result.phase == "Succeeded"  # Argo's leaf rule: the one leaf succeeded
+    result, _ = run(failing_gather(_depends_only("", tail_when="true", target="gather tail")), tmp_path / "target")
+    assert result.tasks["tail"].phase == "Succeeded"
+    assert result.phase == "Failed"
+
+
+def test_dag_target_runs_only_the_targets_and_their_ancestors():
+    doc = _depends_only("", target="analyze")
+    wf = parse_workflow(doc)
+    assert [t.name for t in wf.tasks] == ["plan", "analyze"] and wf.targets == ["analyze"]
+    assert parse_workflow(_depends_only("")).targets == ["gather"]  # findLeafTaskNames
+    doc["spec"]["templates"][0]["dag"]["target"] = "nope"
+    with pytest.raises(WorkflowSpecError, match="unknown task"):
+        parse_workflow(doc)
+
+
+def test_any_succeeded_and_all_failed_read_the_children(tmp_path):
+    """evaluateDependsLogic: AnySucceeded / AllFailed look at a TaskGroup's children."""
+    doc = _depends_only("5")
+    tasks = doc["spec"]["templates"][0]["dag"]["tasks"]
+    tasks[2]["depends"] = "analyze.AnySucceeded"
+    tasks.append({"name": "none", "template": "gather", "depends": "analyze.AllFailed"})
+    result, _ = run(doc, tmp_path)
+    assert result.tasks["gather"].phase == "Succeeded"
+    assert result.tasks["none"].phase == "Omitted"
