@@ -302,6 +302,17 @@ def build_workflow(config: Config, run_id: str, sample: str, staged: list[Staged
     meta["name"] = run_id
     meta["namespace"] = NAMESPACE
     meta.setdefault("labels", {}).update({RUN_LABEL: run_id, "bioinfra.io/sample": sample[:63]})
+    return checked_submission(workflow)
+
+
+def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:
+    """The Workflow exactly as it will be submitted (name, namespace, run labels set), linted as the
+    Argo v3.7 controller and the API server admit it: WorkflowInvalidError (exit 4) with their
+    messages, before anything is uploaded or created. (The render was linted too; this covers what
+    the cluster path adds to it.)"""
+    from bioinfra.argo import check_workflow
+
+    check_workflow(workflow)
     return workflow
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Optional
 
 from bioinfra.config import Config
-from bioinfra.core.cluster_run import NAMESPACE, RUN_LABEL, StagedInput, Submitted, _yaml, results_location
+from bioinfra.core.cluster_run import (
+    NAMESPACE,
+    RUN_LABEL,
+    StagedInput,
+    Submitted,
+    _yaml,
+    checked_submission,
+    results_location,
+)
 from bioinfra.core.samples import check_samples, normalised_sheet, read_sheet, reference_path, samples_params
 from bioinfra.errors import InputError
 from bioinfra.files import sha256_file, write_json_atomic
@@ -61,14 +69,8 @@ def submit_samples(config: Config, config_path: Optional[Path], req: ClusterSamp
         for mate, facts in (("R1", s.r1), ("R2", s.r2)):
             staged.append(StagedInput(f"{s.row.sample} {mate.lower()}", str(facts.path), s.workspace_fastq(mate),
                                       facts.sha256, facts.bytes))
-    fresh = [item for item in staged if not store.has(item.workspace_path, item.sha256)]
-    for item in fresh:
-        store.upload(Path(item.source), item.workspace_path, item.sha256)
-    say(f"inputs: {len(fresh)} file(s) uploaded, {len(staged) - len(fresh)} already in the workspace")
-    output.mkdir(parents=True, exist_ok=True)
-    sheet_file = output / "sheet.tsv"
-    sheet_file.write_text(normalised_sheet(samples))
-    store.upload(sheet_file, f"runs/{run_id}/sheet.tsv", sha256_file(sheet_file))
+    # The Workflow first, linted as it will be submitted: one Argo would refuse stops here, before
+    # anything is uploaded or created (exit 4).
     stage_out, _url = results_location(config, run_id)
     params = samples_params(config, sheet, reference_path(reference), run_id, chunk_size=req.chunk_size,
                             max_parallel=req.max_parallel, title=req.title, stage_out=stage_out)
@@ -78,6 +80,15 @@ def submit_samples(config: Config, config_path: Optional[Path], req: ClusterSamp
     meta.pop("generateName", None)
     meta.update(name=run_id, namespace=NAMESPACE)
     meta.setdefault("labels", {}).update({RUN_LABEL: run_id})
+    checked_submission(workflow)
+    fresh = [item for item in staged if not store.has(item.workspace_path, item.sha256)]
+    for item in fresh:
+        store.upload(Path(item.source), item.workspace_path, item.sha256)
+    say(f"inputs: {len(fresh)} file(s) uploaded, {len(staged) - len(fresh)} already in the workspace")
+    output.mkdir(parents=True, exist_ok=True)
+    sheet_file = output / "sheet.tsv"
+    sheet_file.write_text(normalised_sheet(samples))
+    store.upload(sheet_file, f"runs/{run_id}/sheet.tsv", sha256_file(sheet_file))
     (output / "workflow.yaml").write_text(_yaml(workflow))
     created = kube.create_workflow(NAMESPACE, workflow)
     write_json_atomic(output / ".bioinfra" / "run.json", {

@@ -28,6 +28,7 @@ from bioinfra.core.cluster_run import (
     Submitted,
     _yaml,
     check_remote,
+    checked_submission,
     parse_input,
     results_location,
     upload_inputs,
@@ -122,7 +123,7 @@ def build_screen_workflow(config: Config, run_id: str, paths: dict[str, str], st
     meta["name"] = run_id
     meta["namespace"] = NAMESPACE
     meta.setdefault("labels", {}).update({RUN_LABEL: run_id})
-    return workflow
+    return checked_submission(workflow)
 
 
 def submit_screen(config: Config, config_path: Optional[Path], req: ClusterScreenRequest, *, kube: Any, store: Any,

@@ -7,12 +7,24 @@ Pod node per attempt, TaskGroup nodes over fan-out children named as Argo names 
 (`analyze(1:first:5,last:8)`); each Pod node comes with the pod itself (Argo's workflow label and
 node-id annotation) and its log. What the pods would have written into the run folder, the script
 puts into the MinIO stand-in (moto's S3). Failures in the script reach the test as thread.result["error"].
+
+The Workflow's phase is not the script's to say: `finish` derives it as Argo v3.7.18's controller does
+(workflow/controller/dag.go). Tasks the script did not play whose dependencies are done get the node
+Argo would make (Omitted when their `depends` is false, Skipped when their `when` is "false":
+executeDAGTask); every node gets the `children` Argo links (connectDependencies: a root task under
+the DAG, any other under each outbound node of each task it depends on, a fan-out's children under
+its TaskGroup, a task's attempts under its Retry node); then assessDAGPhase walks that graph from the
+DAG's children breadth first with a branch phase and reads the target tasks (dag.target, else
+findLeafTaskNames). This is a separate port from the local executor's (bioinfra/executor/phase.py),
+over Argo's node dicts, so the cluster tests do not take our executor's word for it.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -114,10 +126,168 @@ class ArgoStatus:
         """The Workflow still Running, with the nodes so far."""
         self.api.patch_status(self.name, {"phase": "Running", "startedAt": STARTED, "nodes": self.nodes, **extra})
 
-    def finish(self, phase: str, message: str = "") -> None:
-        self.nodes[self.root_id] = {**self.root, "phase": phase, "finishedAt": FINISHED}
+    def omitted(self, task: str) -> None:
+        self._add(f"{self.name}.{task}", "Skipped", "Omitted", message="omitted: depends condition not met")
+
+    def finish(self, expect: str | None = None, message: str = "") -> str:
+        """Ends the Workflow in the phase Argo's controller would give it (see the module docstring);
+        `expect`, when given, must be that phase. Returns it."""
+        self._settle()
+        self._link()
+        phase = self.dag_phase()
+        if expect is not None and expect != phase:
+            raise AssertionError(f"the script expected the Workflow to end {expect}; Argo's assessDAGPhase says {phase}")
+        self.nodes[self.root_id] = {**self.nodes[self.root_id], "phase": phase, "finishedAt": FINISHED}
         self.api.patch_status(self.name, {"phase": phase, "finishedAt": FINISHED, "nodes": self.nodes,
                                           **({"message": message} if message else {})})
+        return phase
+
+    # -- Argo's controller, the part that decides phases (workflow/controller/dag.go, v3.7.18) ------
+
+    @property
+    def _dag(self) -> dict[str, Any]:
+        spec = self.workflow["spec"]
+        return next(t for t in spec["templates"] if t["name"] == spec["entrypoint"])["dag"]
+
+    def _deps(self, task: dict[str, Any]) -> list[str]:
+        """The tasks a `depends` expression names (Argo strips .Succeeded etc. off each word)."""
+        words = re.findall(r"[A-Za-z0-9_.-]+", task.get("depends") or "")
+        out: list[str] = []
+        for word in words:
+            name = re.sub(r"\.(Succeeded|Failed|Errored|Skipped|Omitted|Daemoned|AnySucceeded|AllFailed)$", "", word)
+            if name not in out:
+                out.append(name)
+        return out + [d for d in task.get("dependencies") or [] if d not in out]
+
+    def _node(self, name: str) -> dict[str, Any] | None:
+        return next((n for n in self.nodes.values() if n["name"] == f"{self.name}.{name}"), None)
+
+    def _children_of_group(self, task: str) -> list[dict[str, Any]]:
+        prefix = f"{self.name}.{task}("
+        return [n for n in self.nodes.values() if n["type"] == "Retry" and n["name"].startswith(prefix)
+                and ")(" not in n["name"][len(prefix):] and not n["name"].endswith(")[0].run(0)")]
+
+    def _settle(self) -> None:
+        """evaluateDependsLogic / shouldExecute for the tasks the script did not play."""
+        fulfilled = {"Succeeded", "Failed", "Error", "Skipped", "Omitted"}
+        for task in self._dag["tasks"]:
+            if self._node(task["name"]) is not None:
+                continue
+            deps = self._deps(task)
+            nodes = {d: self._node(d) for d in deps}
+            if any(n is None or n["phase"] not in fulfilled for n in nodes.values()):
+                continue
+            expr = task.get("depends") or " && ".join(task.get("dependencies") or [])
+            if expr and not self._depends_true(expr, nodes):
+                self.omitted(task["name"])
+            elif str(task.get("when", "")).strip() == "false":
+                self.skipped(task["name"], "when 'false' evaluated false")
+
+    def _depends_true(self, expr: str, nodes: dict[str, dict[str, Any]]) -> bool:
+        results = {"Succeeded": "Succeeded", "Failed": "Failed", "Errored": "Error", "Skipped": "Skipped",
+                   "Omitted": "Omitted"}
+
+        def word(m: re.Match[str]) -> str:
+            text = m.group(0)
+            base, _, result = text.rpartition(".")
+            if result in results:
+                return str(nodes[base]["phase"] == results[result])
+            if result in ("AnySucceeded", "AllFailed"):
+                kids = [k["phase"] for k in self._children_of_group(base)]
+                ok = any(k == "Succeeded" for k in kids) if result == "AnySucceeded" else (
+                    bool(kids) and all(k == "Failed" for k in kids))
+                return str(ok)
+            return str(nodes[text]["phase"] in ("Succeeded", "Skipped"))
+
+        python = re.sub(r"[A-Za-z][A-Za-z0-9_.-]*", word, expr).replace("&&", " and ").replace("||", " or ")
+        python = re.sub(r"!(?!=)", " not ", python)
+        return bool(eval(python, {"__builtins__": {}}))  # noqa: S307 - True/False/and/or/not/() only
+
+    def _outbound(self, node: dict[str, Any]) -> list[str]:
+        """getOutboundNodes: a Retry node's last attempt's, a TaskGroup's children's, else the node."""
+        if node["type"] == "Retry" and node.get("children"):
+            return [node["children"][-1]]
+        if node["type"] == "TaskGroup" and node.get("children"):
+            return [o for c in node["children"] for o in self._outbound(self.nodes[c])]
+        return [node["id"]]
+
+    def _link(self) -> None:
+        """connectDependencies (and the Retry/TaskGroup parents of attempts and fan-out children)."""
+        for n in self.nodes.values():
+            n["children"] = []
+        by_name = {n["name"]: n for n in self.nodes.values()}
+        for n in self.nodes.values():  # attempts under their Retry node, in order
+            if n["type"] == "Pod":
+                owner = by_name.get(re.sub(r"\(\d+\)\[0\]\.run\(0\)$", "", n["name"]))
+                if owner is not None:
+                    owner["children"].append(n["id"])
+        for task in self._dag["tasks"]:
+            group = self._node(task["name"])
+            if group is not None and group["type"] == "TaskGroup":
+                group["children"] = [c["id"] for c in self._children_of_group(task["name"])]
+        for task in self._dag["tasks"]:
+            node = self._node(task["name"])
+            if node is None:
+                continue
+            deps = self._deps(task)
+            parents = [self.root_id] if not deps else [
+                o for d in deps if self._node(d) is not None for o in self._outbound(self._node(d))]
+            for parent in parents:
+                self.nodes[parent].setdefault("children", []).append(node["id"])
+
+    def dag_phase(self) -> str:
+        """assessDAGPhase (isShutdown false): BFS from the DAG's children with a branch phase; unique
+        (node, phase) pairs; a Retry node's attempts are skipped (getRetryNodeChildrenIds)."""
+        completed, fulfilled = {"Succeeded", "Failed", "Error"}, {"Succeeded", "Failed", "Error", "Skipped", "Omitted"}
+        dag = self._dag
+        tasks = dag["tasks"]
+        if dag.get("target"):
+            targets = str(dag["target"]).split(" ")
+        else:
+            depended = {d for t in tasks for d in self._deps(t)}
+            targets = sorted(t["name"] for t in tasks if t["name"] not in depended)
+        target_ids = {self._node(t)["id"]: t for t in targets if self._node(t) is not None}
+        target_phase = dict.fromkeys(targets, "")
+        queue, seen = deque(), set()
+
+        def add(ids: list[str], phase: str) -> None:
+            for i in ids:
+                if (i, phase) not in seen:
+                    seen.add((i, phase))
+                    queue.append((i, phase))
+
+        add(self.nodes[self.root_id].get("children", []), "Succeeded")
+        while queue:
+            node_id, branch = queue.popleft()
+            node = self.nodes[node_id]
+            if node["phase"] not in fulfilled:
+                return "Running"
+            if node["phase"] in completed:
+                branch = node["phase"]
+            task = target_ids.get(node_id)
+            if task is not None and target_phase[task] not in ("Failed", "Error"):
+                target_phase[task] = branch
+            if node["type"] == "Retry":
+                add([c for a in reversed(node.get("children", [])) for c in self.nodes[a].get("children", [])], branch)
+            else:
+                add(node.get("children", []), branch)
+        fail_fast = dag.get("failFast", True) is not False
+        by_name = {t["name"]: t for t in tasks}
+        result = "Succeeded"
+        for task in targets:
+            branch = target_phase[task]
+            if branch == "":
+                result = "Running"
+                if not fail_fast:
+                    break
+            elif branch in ("Failed", "Error"):
+                continue_on = by_name[task].get("continueOn") or {}
+                if continue_on.get({"Failed": "failed", "Error": "error"}[branch]):
+                    continue
+                result = branch
+                if fail_fast:
+                    break
+        return result
 
     def _add(self, name: str, kind: str, phase: str, *, template: str = "", message: str = "") -> str:
         node_id, body = node(self.name, name, kind, phase, template=template, message=message)

@@ -27,7 +27,9 @@ SAMPLES = ("S1", "S2", "S3")
 
 def play_argo_samples(api, s3, *, failing: str) -> threading.Thread:
     """plan and index succeed; fastqc, align, stats fan out one child per chunk of one sample (the
-    `failing` sample's align fails on both attempts); the report names it."""
+    `failing` sample's align fails on both attempts); the report names it; stage-out, where the
+    Workflow stages results out (aws, gcp), copies them and succeeds. The Workflow's phase is the
+    one Argo's assessDAGPhase gives (tests/fakes/argo.py), not the script's."""
 
     def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
         # What the plan step reads: the normalised sheet bioinfra put into the run folder.
@@ -49,7 +51,11 @@ def play_argo_samples(api, s3, *, failing: str) -> threading.Thread:
             f"{s}\t{'failed' if s == failing else 'ok'}\t{'align' if s == failing else ''}\t"
             f"{'failed: bwa mem | samtools sort' if s == failing else ''}\n" for s in SAMPLES))
         argo.put("multiqc/multiqc_report.html", "<html>3</html>")
-        argo.finish("Failed")
+        params = {p["name"]: p["value"] for p in argo.workflow["spec"]["arguments"]["parameters"]}
+        if params["stage-out"]:  # when: "true": after a failed report too (depends report.Failed)
+            argo.succeeded("stage-out")
+        result["phase"] = argo.finish()
+        result["nodes"] = {n["displayName"]: n["phase"] for n in argo.nodes.values()}
 
     return play(api, s3, script)
 
@@ -76,9 +82,49 @@ def test_samples_on_onprem_upload_the_sheet_as_a_file_and_name_the_failed_sample
     for line in argo.result["sheet"].strip().split("\n")[1:]:
         for key in line.split("\t")[1:3]:
             assert len(s3.head_object(Bucket="workspace", Key=key)["Metadata"]["sha256"]) == 64
+    assert argo.result["phase"] == "Failed"  # as Argo's leaf rule decides it (tests/fakes/argo.py)
     assert proc.returncode == 5, proc.stderr
     assert "1 of 3 sample(s) failed: S2 (align: failed: bwa mem | samtools sort)" in proc.stderr
     assert (out / "logs" / "align(1_first_2_last_2).log").read_text().count("===== attempt") == 2
     assert (out / "multiqc" / "multiqc_report.html").is_file()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["steps"]["align(1:first:2,last:2)"]["phase"] == "Failed"
+
+
+def test_samples_on_aws_a_failed_sample_fails_the_workflow_though_stage_out_succeeds(onprem, env, tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """Issue #16: on aws/gcp the results are staged out by a last step that runs after a failed report
+    too. Argo takes the Workflow's phase from the DAG's targets (assessDAGPhase); with stage-out the
+    only leaf, a failed sample ended Succeeded and bioinfra exited 0 there, while locally it exits 5.
+    The cluster path, in process, with an aws config against the same stand-ins (kmock as the API
+    server, moto as MinIO, tests/fakes/argo.py as the controller deriving the phase from dag.go)."""
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.config import parse_config
+    from bioinfra.core.cluster_run import run_on_cluster
+    from bioinfra.core.cluster_samples import ClusterSamplesRequest, submit_samples
+    from bioinfra.errors import BioinfraError
+    from bioinfra.executor.runner import NullReporter
+    from bioinfra.sampledata import bundled
+
+    for key in ("BIOINFRA_MINIO_URL", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(key, env[key])
+    api, s3 = onprem["api"], onprem["s3"]
+    data = bundled()
+    sheet = tmp_path / "samples.csv"
+    sheet.write_text("sample,r1,r2\n" + "".join(f"{s},{data.r1},{data.r2}\n" for s in SAMPLES))
+    config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
+    argo = play_argo_samples(api, s3, failing="S3")
+    with pytest.raises(BioinfraError) as err:
+        run_on_cluster(config, None, ClusterSamplesRequest("aws", sheet, output=tmp_path / "out"),
+                       reporter=NullReporter(), say=lambda _m: None, kube=connect(onprem["kubeconfig"]),
+                       submit_run=submit_samples)
+    argo.join(10)
+    assert "error" not in argo.result, argo.result.get("error")
+    wf = argo.result["workflow"]
+    assert {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}["stage-out"].startswith(":s3,")
+    nodes = argo.result["nodes"]
+    assert nodes["stage-out"] == "Succeeded" and nodes["report"] == "Failed"
+    assert argo.result["phase"] == "Failed"
+    assert err.value.exit_code == 5
+    assert "1 of 3 sample(s) failed: S3" in err.value.message
+
