@@ -20,7 +20,9 @@ Fan-out (issues #7, #8): a DAG task may carry `withParam` (a JSON list, usually 
 output parameter), `withItems` or `withSequence` (count | start/end, format); it runs once per item
 with `{{item}}` / `{{item.<key>}}` in its arguments, each child named as Argo names it
 ("<task>(<i>:<item>)"). `continueOn.failed` on a task and `failFast: false` on the DAG let other
-tasks go on after a failure; `spec.parallelism` caps how many steps run at once.
+tasks go on after a failure; `spec.parallelism` caps how many steps run at once. `dag.target`
+(space-separated task names) runs only those tasks and what they depend on, and names the tasks
+whose phases make the run's (else the leaves; bioinfra.executor.phase, Argo's assessDAGPhase).
 
 Anything else a Workflow uses that changes how it runs is rejected up front, not ignored.
 """
