@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws lint checkov clean
+.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws lint checkov conformance clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,9 @@ bench-fanout: setup ## only the executor's cost per fan-out child vs the fan-out
 
 bench-aws: setup ## only the AWS part of the bench (plan/up/destroy against moto); updates bench/results.md
 	$(BIN)/python bench/aws_bench.py
+
+conformance: setup ## run Argo's own examples and e2e Workflows through the local executor; writes docs/argo-conformance.md
+	$(BIN)/python scripts/conformance.py
 
 checkov: setup ## checkov on the rendered AWS stacks (installs checkov into .venv-checkov once)
 	@scripts/checkov.sh
