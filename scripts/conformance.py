@@ -309,7 +309,11 @@ def describe(out: dict[str, Any]) -> str:
     if out["status"] == "ran":
         shown = ", ".join(f"{n}: {v['phase']}" for n, v in list(out["nodes"].items())[:6])
         more = ", ..." if len(out["nodes"]) > 6 else ""
-        return f"{out['phase']} ({shown}{more})"
+        failed = next(((n, v) for n, v in out["nodes"].items() if v["phase"] == "Failed" and v["message"]), None)
+        why = ""
+        if failed is not None:
+            why = f"; {failed[0]}: {failed[1]['message']}" + (f" ({failed[1]['log']})" if failed[1].get("log") else "")
+        return f"{out['phase']} ({shown}{more}{why[:300]})"
     if out["status"] == "rejected":
         return f"rejected ({'parse' if out['at'] == 'parse' else 'run'})"
     return out["status"]
