@@ -177,7 +177,7 @@ def _entrypoint_runtime(workflow: Any, raw_templates: dict[str, dict[str, Any]],
 def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one (shaped) Workflow; what happened as a JSON-able dict. Runs in the child process."""
     from bioinfra.errors import WorkflowSpecError
-    from bioinfra.executor.runner import LocalExecutor
+    from bioinfra.executor.runner import LocalExecutor, NullReporter
     from bioinfra.executor.workflow import parse_workflow
 
     def on_term(signum: int, frame: Any) -> None:
@@ -197,13 +197,20 @@ def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
             p.mkdir(parents=True)
             p.chmod(0o777)  # the steps run as nobody
         runtime = _entrypoint_runtime(workflow, raw_templates, roots[SCRATCH_TMP], timeout)
+        decided: dict[str, str] = {}  # tasks that ran or were judged (Skipped, Omitted) before any rejection
+
+        class Recorder(NullReporter):
+            def changed(self, task: Any) -> None:
+                if task.phase != "Pending":
+                    decided[task.name] = task.phase
+
         executor = LocalExecutor(workflow, volume_roots=roots, state_dir=base / "state", log_dir=base / "logs",
-                                 runtime=runtime, max_cpus=2)
+                                 runtime=runtime, max_cpus=2, reporter=Recorder())
         try:
             result = executor.run()
         except WorkflowSpecError as exc:
-            steps_ran = sum(1 for p in (base / "logs").glob("*.log")) if (base / "logs").is_dir() else 0
-            return {"status": "rejected", "at": "run", "message": exc.message, "steps_ran": steps_ran}
+            done = ", ".join(f"{n}: {p}" for n, p in list(decided.items())[:3]) + (", ..." if len(decided) > 3 else "")
+            return {"status": "rejected", "at": "run", "message": exc.message, "decided": done}
         return {
             "status": "ran",
             "phase": result.phase,
@@ -272,9 +279,9 @@ def judge(row: Row) -> None:
     phase = exp.get("phase") if exp else None
     nodes = (exp or {}).get("nodes") or {}
     if out["status"] == "rejected":
-        where = "up front" if out["at"] == "parse" or not out.get("steps_ran") else "mid-run"
-        if where == "mid-run":
-            row.kind, row.verdict = "differs", f"differs: rejected mid-run after {out['steps_ran']} step(s) ran: {out['message']}"
+        if out["at"] == "run" and out.get("decided"):
+            row.kind = "differs"
+            row.verdict = f"differs: rejected mid-run, after {out['decided']}: {out['message']}"
         else:
             row.kind, row.verdict = "rejected", f"rejected: {out['message']}"
         return
@@ -363,7 +370,8 @@ def write_table(rows: list[Row], ref: Path) -> str:
         "never reads (a workingDir and scratch volumes at it and at /tmp). What Argo expects is "
         "tests/conformance/expected.yaml: labelled examples must succeed (examples_test.go), and each e2e file "
         "has the Workflow and node phases its Go test asserts, cited by file:line and function. *same*: the "
-        "asserted phases match; *differs*: they do not, or the run was rejected only after steps ran, hung, or "
+        "asserted phases match; *differs*: they do not, or the run was rejected only after some step ran or was "
+        "judged (Skipped, Omitted), hung, or "
         "ran a Workflow that needs what only a cluster provides (artifacts, onExit, a deadline, ...) instead "
         "of rejecting it; *no assertion*: it ran and no Go test asserts its outcome.",
         "",
