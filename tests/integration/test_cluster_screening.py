@@ -34,8 +34,7 @@ def play_argo_screen(api, s3, *, failing: dict[str, int]) -> threading.Thread:
     on both attempts), gather reports it missing."""
 
     def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
-        for task in ("stage-in", "stage-out"):
-            argo.skipped(task)
+        argo.skipped("stage-in")
         argo.succeeded("plan", "illum")
         argo.patch()
         group = argo.group("analyze")  # withParam over plan's output: one child per batch, Argo's names
@@ -51,7 +50,11 @@ def play_argo_screen(api, s3, *, failing: dict[str, int]) -> threading.Thread:
         argo.put("results/gather.json", json.dumps(
             {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12}))
         argo.put("results/summary.html", "<h1>INCOMPLETE</h1>")
-        argo.finish("Failed", "child 'gather' failed")
+        params = {p["name"]: p["value"] for p in argo.workflow["spec"]["arguments"]["parameters"]}
+        if params["stage-out"]:  # aws/gcp: after a failed gather too (depends gather.Failed)
+            argo.succeeded("stage-out")
+        # The phase is assessDAGPhase's (tests/fakes/argo.py); on onprem stage-out is Skipped.
+        result["phase"] = argo.finish(message="child 'gather' failed")
 
     return play(api, s3, script)
 
@@ -75,7 +78,9 @@ def test_screen_on_onprem_uploads_fans_out_and_names_the_failed_batch(onprem, cl
     assert len(listed) == 16 and all(o["Key"].endswith(".png") for o in listed)
     for key in (params["data-file"], params["illum-pipeline"], params["analysis-pipeline"]):
         assert len(s3.head_object(Bucket="workspace", Key=key)["Metadata"]["sha256"]) == 64
-    # Failed: exit 5, the batch named by range, each batch's log its own file, results copied back.
+    # Failed (as Argo's leaf rule decides it): exit 5, the batch named by range, each batch's log its
+    # own file, results copied back.
+    assert argo.result["phase"] == "Failed"
     assert proc.returncode == 5, proc.stderr
     assert "analyze(1:first:5,last:8)" in proc.stderr and "lack image sets 5-8" in proc.stderr
     assert "Killed (OOM)" in (out / "logs" / "analyze(1_first_5_last_8).log").read_text()
@@ -99,3 +104,32 @@ def test_dry_run_on_a_cluster_says_what_would_go_up_and_creates_nothing(onprem, 
     assert "upload\t19 file(s)" in proc.stdout
     assert not onprem["api"].requests("POST", "/workflows")
     assert not list(Path(tmp_path).glob("results/*"))
+
+
+def test_screen_on_aws_a_failed_batch_fails_the_workflow_though_stage_out_succeeds(onprem, env, tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    """Issue #16: on aws/gcp stage-out runs after a failed gather and succeeds; with it the only leaf
+    Argo's assessDAGPhase ended the Workflow Succeeded (exit 0). `target: gather stage-out` makes it
+    Failed, exit 5. In process with an aws config against the onprem stand-ins (kmock, moto as MinIO,
+    tests/fakes/argo.py deriving the phase)."""
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.config import parse_config
+    from bioinfra.core.cluster_run import run_on_cluster
+    from bioinfra.core.cluster_screening import ClusterScreenRequest, submit_screen
+    from bioinfra.errors import BioinfraError
+    from bioinfra.executor.runner import NullReporter
+
+    for key in ("BIOINFRA_MINIO_URL", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(key, env[key])
+    config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
+    argo = play_argo_screen(onprem["api"], onprem["s3"], failing=BATCHES[2])
+    with pytest.raises(BioinfraError) as err:
+        run_on_cluster(config, None, ClusterScreenRequest("aws", output=tmp_path / "out"), reporter=NullReporter(),
+                       say=lambda _m: None, kube=connect(onprem["kubeconfig"]), submit_run=submit_screen)
+    argo.join(10)
+    assert "error" not in argo.result, argo.result.get("error")
+    params = {p["name"]: p["value"] for p in argo.result["workflow"]["spec"]["arguments"]["parameters"]}
+    assert params["stage-out"].startswith(":s3,")
+    assert argo.result["phase"] == "Failed"
+    assert err.value.exit_code == 5
+    assert "analyze(2:first:9,last:12)" in err.value.message
