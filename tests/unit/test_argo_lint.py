@@ -1950,33 +1950,14 @@ def test_model_parses_what_the_executor_reads():
 # ----- every Workflow the project renders -------------------------------------------------------
 
 GOLDEN = sorted((REPO / "tests" / "golden" / "workflows").glob("*.yaml"))
-# Issue #16: the samples and cellprofiler Workflows put `continueOn` on DAG tasks that use
-# `depends`; Argo v3.7 refuses that at submission (validateDAG). Strict xfail: flips when fixed.
-CONTINUE_ON_DEFECT = ("issue #16: continueOn on a task in a DAG that uses depends; Argo v3.7 refuses it "
-                      "(use 'dep.Failed'/'dep.Errored' in the downstream depends instead)")
-REFUSED_TODAY: set[str] = set()  # the --samples and cellprofiler DAGs use depends-only since #16
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=CONTINUE_ON_DEFECT)) if p.name in REFUSED_TODAY else p
-    for p in GOLDEN], ids=lambda p: p.name)
+# Issue #16: the samples and cellprofiler Workflows once put `continueOn` on DAG tasks that use
+# `depends`, which Argo v3.7 refuses at submission (validateDAG); they use depends only now.
+@pytest.mark.parametrize("path", GOLDEN, ids=lambda p: p.name)
 def test_rendered_workflow_passes_lint(path: Path):
     problems = [p.message for p in lint(yaml.safe_load(path.read_text())) if p.severity == "error"]
     assert problems == []
-
-
-@pytest.mark.parametrize("path", [p for p in GOLDEN if p.name in REFUSED_TODAY], ids=lambda p: p.name)
-def test_rendered_workflow_refused_only_for_continue_on(path: Path):
-    """What Argo says about each refused render today, and that it is the only thing it would say."""
-    doc = yaml.safe_load(path.read_text())
-    problems = [p.message for p in lint(doc) if p.severity == "error"]
-    if problems:
-        assert problems == ["templates.main cannot use 'continueOn' when using 'depends'. "
-                            "Instead use 'dep-task.Failed'/'dep-task.Errored'"]
-    for tmpl in doc["spec"]["templates"]:
-        for task in (tmpl.get("dag") or {}).get("tasks", []):
-            task.pop("continueOn", None)
-    assert [p.message for p in lint(doc) if p.severity == "error"] == []
 
 
 @pytest.fixture(scope="module")
