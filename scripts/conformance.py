@@ -146,7 +146,8 @@ def with_pod_shape(doc: dict[str, Any]) -> dict[str, Any]:
 
 # -- one run, in a child process (so a hung Workflow is bounded) ---------------------------------
 
-def _entrypoint_runtime(workflow: Any, raw_templates: dict[str, dict[str, Any]], tmp_root: Path, timeout: float) -> Any:
+def _entrypoint_runtime(workflow: Any, raw_templates: dict[str, dict[str, Any]], tmp_root: Path, timeout: float,
+                        standin: Path) -> Any:
     from bioinfra.executor.runtime import NativeRuntime, StepCommand
 
     class ArgoPodRuntime(NativeRuntime):
@@ -171,7 +172,7 @@ def _entrypoint_runtime(workflow: Any, raw_templates: dict[str, dict[str, Any]],
             argv = ["timeout", "-k", "5", str(int(timeout)), "unshare", "-m", "/bin/sh", "-c", pod, str(tmp_root), *argv]
             return super().run(StepCommand(**{**command.__dict__, "argv": argv}), log)
 
-    return ArgoPodRuntime(path_prepend=(str(STANDIN),), grace_seconds=2.0)
+    return ArgoPodRuntime(path_prepend=(str(standin),), grace_seconds=2.0)
 
 
 def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -196,7 +197,11 @@ def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
         for p in roots.values():
             p.mkdir(parents=True)
             p.chmod(0o777)  # the steps run as nobody
-        runtime = _entrypoint_runtime(workflow, raw_templates, roots[SCRATCH_TMP], timeout)
+        # The stand-ins are copied beside the run: a checkout under /tmp would be hidden from the steps
+        # by the /tmp each of them gets bind-mounted over it.
+        standin = base / "standin"
+        shutil.copytree(STANDIN, standin)
+        runtime = _entrypoint_runtime(workflow, raw_templates, roots[SCRATCH_TMP], timeout, standin)
         decided: dict[str, str] = {}  # tasks that ran or were judged (Skipped, Omitted) before any rejection
 
         class Recorder(NullReporter):
