@@ -35,6 +35,19 @@ def assert_golden(name: str, text: str) -> None:
     assert text == path.read_text(), f"{name} differs from its golden file; if intended, BIOINFRA_REGENERATE=1"
 
 
+def assert_stack_goldens(folder: Path, golden_dir: str, stacks, *, remote_state: bool) -> None:
+    """Each rendered stack root, the config values it reads (bioinfra.auto.tfvars.json) and, with remote
+    state, its backend settings (backend-config.json) against their golden files under `golden_dir`."""
+    for stack in stacks:
+        assert_golden(f"{golden_dir}/{stack.name}.tf", (folder / stack.name / "main.tf").read_text())
+        assert_golden(f"{golden_dir}/{stack.name}.auto.tfvars.json",
+                      (folder / stack.name / "bioinfra.auto.tfvars.json").read_text())
+        backend = folder / stack.name / "backend-config.json"
+        assert backend.exists() == remote_state, stack.name
+        if backend.exists():
+            assert_golden(f"{golden_dir}/{stack.name}.backend-config.json", backend.read_text())
+
+
 @pytest.fixture(scope="session")
 def matplotlib_cache(tmp_path_factory) -> str:
     """One matplotlib cache for the session: MultiQC builds its font cache once, not per test."""

@@ -14,7 +14,7 @@ from bioinfra.core.provision import render_environment
 from bioinfra.errors import ConfigError, ExitCode
 from bioinfra.render import hcl
 from bioinfra.targets.aws import STACKS, node_group
-from tests.conftest import assert_golden
+from tests.conftest import assert_stack_goldens
 
 BASE = {"name": "demo", "target": "aws", "region": "eu-west-2"}
 GPU = {"gpu": {"machine_type": "g5.xlarge", "max": 2, "gpu": {"count": 1}}}
@@ -106,15 +106,8 @@ def test_rendered_stacks_match_golden_files(tmp_path, variant):
     else:
         data["state"] = {"backend": "s3", "bucket": "demo-tfstate", "lock_table": "demo-tflocks"}
     render_environment(parse_config(data), tmp_path)
-    for stack in STACKS:
-        assert_golden(f"terraform/aws/{variant}/{stack.name}.tf", (tmp_path / stack.name / "main.tf").read_text())
-        # every config value: the variables (and the backend's settings) as Terraform reads them
-        assert_golden(f"terraform/aws/{variant}/{stack.name}.auto.tfvars.json",
-                      (tmp_path / stack.name / "bioinfra.auto.tfvars.json").read_text())
-        backend = tmp_path / stack.name / "backend-config.json"
-        assert backend.exists() == (variant == "real")
-        if backend.exists():
-            assert_golden(f"terraform/aws/{variant}/{stack.name}.backend-config.json", backend.read_text())
+    # every config value: the variables (and the backend's settings) as Terraform reads them
+    assert_stack_goldens(tmp_path, f"terraform/aws/{variant}", STACKS, remote_state=variant == "real")
     # the static modules are copied as they are, so the stacks are self-contained
     assert (tmp_path / "modules" / "cluster" / "main.tf").read_text() == \
         (Path(__file__).resolve().parents[2] / "terraform" / "aws" / "modules" / "cluster" / "main.tf").read_text()

@@ -15,7 +15,7 @@ from bioinfra.config import parse_config
 from bioinfra.core.provision import render_environment
 from bioinfra.errors import ConfigError, TerraformFailedError
 from bioinfra.targets.gcp import CLUSTER_ADDRESS, STACKS, GcpTarget, node_pool, required_apis, service_account_id
-from tests.conftest import REPO, assert_golden
+from tests.conftest import REPO, assert_stack_goldens
 
 BASE = {"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2"}
 # The "full" rendering: a spot GPU pool, zones, Filestore and remote state in GCS.
@@ -99,14 +99,7 @@ def test_gcp_gets_gcp_pools_by_default():
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_rendered_stacks_match_golden_files(tmp_path, variant):
     render_environment(parse_config(VARIANTS[variant]), tmp_path)
-    for stack in STACKS:
-        assert_golden(f"terraform/gcp/{variant}/{stack.name}.tf", (tmp_path / stack.name / "main.tf").read_text())
-        assert_golden(f"terraform/gcp/{variant}/{stack.name}.auto.tfvars.json",
-                      (tmp_path / stack.name / "bioinfra.auto.tfvars.json").read_text())
-        backend = tmp_path / stack.name / "backend-config.json"
-        assert backend.exists() == (variant == "full")
-        if backend.exists():
-            assert_golden(f"terraform/gcp/{variant}/{stack.name}.backend-config.json", backend.read_text())
+    assert_stack_goldens(tmp_path, f"terraform/gcp/{variant}", STACKS, remote_state=variant == "full")
     for module in ("network", "cluster", "storage"):
         for path in (REPO / "terraform" / "gcp" / "modules" / module).glob("*.tf"):
             assert (tmp_path / "modules" / module / path.name).read_text() == path.read_text()
