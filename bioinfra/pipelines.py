@@ -22,6 +22,7 @@ from bioinfra.errors import InputError
 from bioinfra.images import image_ref
 from bioinfra.render import render
 from bioinfra.targets import get_target
+from bioinfra.targets.addons import WORKFLOW_NAMESPACE
 
 POOL_LABEL = "bioinfra.io/pool"
 SPOT_TAINT_KEY = "bioinfra.io/spot"
@@ -202,6 +203,9 @@ def common_variables(config: Config, target_name: str, images: dict[str, str] | 
         "pools": {"general": "general", "highcpu": "highcpu"},
         "spot_toleration": config.node_pools.highcpu.spot,
         "spot_taint_key": SPOT_TAINT_KEY,
+        # `render` prints the Workflow as it is submitted: in the namespace the addons stack makes
+        # and the controller watches (bioinfra.core.cluster_run submits there too).
+        "namespace": WORKFLOW_NAMESPACE,
         "service_account": WORKFLOW_SERVICE_ACCOUNT,
         "workspace_claim": WORKSPACE_CLAIM,
     }
