@@ -20,8 +20,8 @@ declares gets a scratch folder.
 
 Verdicts: same (phase, and asserted node phases, as Argo's test expects) / rejected: <executor's
 message> / differs: <what> / no assertion (ran; no Go test asserts a phase). A Workflow that uses
-something only a cluster provides (artifacts, onExit, a resource template, a deadline, ...) is to be
-rejected up front: if the executor runs it anyway without the asserted outcome, that is "differs".
+something only a cluster provides (artifacts, onExit, a resource template, a template timeout, ...) is
+to be rejected up front (activeDeadlineSeconds, on templates and the spec, the executor runs): if the executor runs it anyway without the asserted outcome, that is "differs".
 
     python scripts/conformance.py                    # writes docs/argo-conformance.md
     python scripts/conformance.py --only FILE ...    # print verdicts for some files (paths under the reference)
@@ -88,7 +88,7 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
     """Features of a Workflow that change its outcome and that no local run can provide."""
     spec = doc.get("spec") or {}
     found: set[str] = set()
-    for key in ("onExit", "hooks", "volumeClaimTemplates", "activeDeadlineSeconds", "synchronization",
+    for key in ("onExit", "hooks", "volumeClaimTemplates", "synchronization",
                 "workflowTemplateRef", "artifactRepositoryRef"):
         if key in spec:
             found.add(f"spec.{key}")
@@ -102,7 +102,7 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
             for k, v in node.items():
                 if k in ("resource", "suspend", "http", "plugin", "data", "containerSet", "sidecars",
                          "initContainers", "memoize", "synchronization", "templateRef", "hooks", "onExit",
-                         "activeDeadlineSeconds", "timeout", "artifacts", "archiveLocation"):
+                         "timeout", "artifacts", "archiveLocation"):
                     if not (k == "artifacts" and not v):
                         found.add(k)
                 if k == "daemon" and v:
@@ -218,7 +218,7 @@ def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
             return {"status": "rejected", "at": "run", "message": exc.message, "decided": done}
         return {
             "status": "ran",
-            "phase": result.phase,
+            "phase": result.argo_phase or result.phase,
             "interrupted": result.interrupted,
             "nodes": {n: {"phase": s.phase, "message": s.message, "log": _tail(s.log) if s.phase == "Failed" else ""}
                       for n, s in result.tasks.items()},

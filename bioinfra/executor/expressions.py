@@ -22,6 +22,22 @@ _TAG_RE = re.compile(r"\{\{\s*(=?)([^{}]*?)\s*\}\}")
 TASK_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed")
 
 
+class _Absent(str):
+    """The value of a Skipped/Omitted node's output that declares no valueFrom.default: an "absent
+    optional" (workflow/controller/dag.go resolveDependencyReferences, operator.go
+    getTemplateOutputsFromScope). A tag reading it cannot be substituted; an argument that is only
+    that tag counts as not supplied (the template input's default applies)."""
+
+
+ABSENT = _Absent("")
+
+
+def is_absent_reference(text: str, variables: Mapping[str, str]) -> bool:
+    """The whole text is one tag whose value is ABSENT (markAbsentOptionalArgs' "pure reference")."""
+    m = _TAG_RE.fullmatch(text.strip())
+    return bool(m and not m.group(1) and variables.get(m.group(2)) is ABSENT)
+
+
 def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group(1):
@@ -29,7 +45,12 @@ def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
         name = match.group(2)
         if name not in variables:
             raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
-        return str(variables[name])
+        value = variables[name]
+        if value is ABSENT:
+            raise WorkflowSpecError(
+                f"{where}: {{{{{name}}}}} is an absent optional (skipped/omitted node output with no default)"
+            )
+        return str(value)
 
     return _TAG_RE.sub(replace, text)
 

@@ -16,10 +16,12 @@ the recorded size and SHA-256, provided nothing upstream of it ran again in this
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import shlex
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -29,8 +31,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bioinfra.errors import WorkflowSpecError
-from bioinfra.executor.expressions import evaluate_depends, evaluate_when, substitute
-from bioinfra.executor.phase import assess_dag_phase
+from bioinfra.executor.expressions import ABSENT, evaluate_depends, evaluate_when, is_absent_reference, substitute
+from bioinfra.executor.phase import assess_dag_phase, group_phase
 from bioinfra.executor.runtime import Runtime, StepCommand
 from bioinfra.executor.workflow import (
     Task,
@@ -38,15 +40,21 @@ from bioinfra.executor.workflow import (
     Workflow,
     children_of,
     container_to_host,
+    deadline_seconds,
     expand_items,
     topological_order,
 )
 from bioinfra.files import is_disk_full, sha256_file, write_json_atomic
 
-PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED = (
-    "Pending", "Running", "Succeeded", "Failed", "Skipped", "Omitted",
+PENDING, RUNNING, SUCCEEDED, FAILED, SKIPPED, OMITTED, ERROR = (
+    "Pending", "Running", "Succeeded", "Failed", "Skipped", "Omitted", "Error",
 )
-TERMINAL = {SUCCEEDED, FAILED, SKIPPED, OMITTED}
+TERMINAL = {SUCCEEDED, FAILED, SKIPPED, OMITTED, ERROR}
+# The kubelet's message for a pod past its activeDeadlineSeconds (the node ends Failed with it), and
+# the controller's for the steps a Workflow past its own deadline stops (operator.go).
+POD_DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+WORKFLOW_DEADLINE_MESSAGE = "Step exceeded its deadline"
+MAX_RESULT_BYTES = 256 << 10  # outputs.result: at most this much of a step's output is kept
 
 # A failed attempt on a disk with less room than this, or whose log says so, failed for lack of
 # space: retrying cannot help (each retry would fail the same way after redoing the work), so the
@@ -72,6 +80,7 @@ class TaskState:
     output_parameters: dict[str, str] = field(default_factory=dict)
     group: str | None = None  # a fan-out child: the task it belongs to
     children: int = 0  # a fan-out task: how many items it expanded to
+    result: str | None = None  # outputs.result: what the step printed (kept when a tag reads it)
 
     @property
     def wall_seconds(self) -> float | None:
@@ -86,10 +95,14 @@ class RunResult:
     tasks: dict[str, TaskState]
     interrupted: bool = False
     disk_full: str | None = None  # why the run stopped for lack of disk space, if it did
+    # The Workflow's phase as Argo names it: Succeeded, Failed or Error (an Error target: a reference
+    # that could not be resolved). `phase` is Succeeded or Failed, an Error counting as Failed.
+    argo_phase: str = ""
 
     @property
     def failed_tasks(self) -> list[TaskState]:
-        return [t for t in self.tasks.values() if t.phase == FAILED]
+        """Failed nodes, and Error ones (a reference Argo could not resolve when the node was due)."""
+        return [t for t in self.tasks.values() if t.phase in (FAILED, ERROR)]
 
     @property
     def failed_steps(self) -> list[TaskState]:
@@ -126,6 +139,8 @@ class _Resolved:
     outputs: dict[str, Path]  # workspace-relative name -> host path
     output_parameters: dict[str, Path]
     max_attempts: int
+    deadline: float | None = None  # activeDeadlineSeconds of each attempt
+    defaults: dict[str, str] = field(default_factory=dict)  # output parameters' valueFrom.default
 
 
 class LocalExecutor:
@@ -158,6 +173,7 @@ class LocalExecutor:
         # --max-parallel overrides the Workflow's own spec.parallelism when given.
         self.parallelism = max_parallel or workflow.parallelism
         self._stop = threading.Event()
+        self._deadline_hit = threading.Event()  # spec.activeDeadlineSeconds passed
         self._sleep = sleep or (lambda seconds: self._stop.wait(seconds))
         self.disk_full: str | None = None  # set by the first step that failed for lack of space
         topological_order(workflow.tasks)  # raises on a cycle before anything runs
@@ -168,16 +184,27 @@ class LocalExecutor:
         """The Workflow's own tags; `run` adds each task's output parameters as the task is collected."""
         variables = {f"workflow.parameters.{k}": v for k, v in self.workflow.parameters.items()}
         variables["workflow.name"] = self.workflow.name
+        # The entrypoint's inputs: its tasks' {{inputs.parameters.x}} (a step template's own inputs
+        # shadow these when it runs).
+        variables.update({f"inputs.parameters.{k}": v for k, v in self.workflow.inputs.items()})
         return variables
 
     def _resolve(self, task: Task, template: Template, variables: dict[str, str]) -> _Resolved:
         where = f"task '{task.name}'"
         inputs: dict[str, str] = {}
         for pname, default in template.input_parameters.items():
-            if pname in task.arguments:
+            # An argument that only names a Skipped/Omitted node's output with no default is not
+            # supplied: the input's default applies, else the node Errors (dag.go
+            # resolveDependencyReferences, markAbsentOptionalArgs).
+            if pname in task.arguments and not is_absent_reference(task.arguments[pname], variables):
                 inputs[pname] = substitute(task.arguments[pname], variables, where=where)
             elif default is not None:
                 inputs[pname] = default
+            elif pname in task.arguments:
+                raise WorkflowSpecError(
+                    f"{where}: input parameter '{pname}' is {task.arguments[pname].strip()}, an absent optional "
+                    "(skipped/omitted node output with no default), and it has no default"
+                )
             else:
                 raise WorkflowSpecError(f"{where}: template '{template.name}' needs parameter '{pname}'")
         scope = {**variables, **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
@@ -191,12 +218,13 @@ class LocalExecutor:
         cwd = container_to_host(sub(template.working_dir), mounts, self.volume_roots)
         script_path = None
         source = None
-        argv = [sub(c) for c in template.command]
-        if template.kind == "script":
-            source = sub(template.source or "")
+        # A script runs as command + args + the source's file, and only a non-empty source is
+        # appended (operator.go executeScript: mainCtr.Args = append(mainCtr.Args, script path)).
+        argv = [sub(c) for c in template.command] + [sub(a) for a in template.args]
+        if template.kind == "script" and template.source:
+            source = sub(template.source)
             script_path = self.state_dir / "scripts" / f"{safe_file_name(task.name)}.sh"
             argv.append(str(script_path))
-        argv += [sub(a) for a in template.args]
         if not argv:
             raise WorkflowSpecError(f"template '{template.name}' has no command to run locally")
         outputs = {rel: cwd / rel for rel in (sub(o) for o in template.outputs)}
@@ -214,7 +242,10 @@ class LocalExecutor:
             memory_bytes=template.memory_bytes,
             unset_env=template.unset_env,
         )
-        return _Resolved(command, script_path, source, outputs, params, template.retry.limit + 1)
+        deadline = deadline_seconds(sub(template.deadline), where) if template.deadline else None
+        attempts = template.retry.limit + 1 if template.retry.retries_failures() else 1
+        return _Resolved(command, script_path, source, outputs, params, attempts, deadline,
+                         {p.name: p.default for p in template.output_parameters if p.default is not None})
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -259,8 +290,17 @@ class LocalExecutor:
                 )
                 log.flush()
                 attempt_start = log.tell()
-                code = self.runtime.run(resolved.command, log)
+                timer, expired = self._deadline_timer(resolved)
+                try:
+                    code = self.runtime.run(resolved.command, log)
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                if self.workflow.captures_result:
+                    state.result = _printed(state.log, attempt_start)
                 problem = self._check_outputs(state, resolved) if code == 0 else ""
+                if expired.is_set():
+                    problem = POD_DEADLINE_MESSAGE
                 full = self._disk_full(state.log, attempt_start) if code != 0 else None
                 if full:
                     problem = f"disk full: {full}; not retried"
@@ -290,6 +330,9 @@ class LocalExecutor:
                 state.phase = SUCCEEDED
                 return
             state.message = problem or f"exit {code}"
+            if self._deadline_hit.is_set():
+                state.message = WORKFLOW_DEADLINE_MESSAGE
+                break
             if self._stop.is_set():
                 state.message = "interrupted"
                 break
@@ -298,9 +341,25 @@ class LocalExecutor:
                 state.message = f"{state.message}; retrying in {delay:g}s"
                 self.reporter.changed(state)
                 if self._sleep(delay):  # stop requested during the backoff
-                    state.message = "interrupted"
+                    state.message = WORKFLOW_DEADLINE_MESSAGE if self._deadline_hit.is_set() else "interrupted"
                     break
         state.phase = FAILED
+
+    def _deadline_timer(self, resolved: _Resolved) -> tuple[threading.Timer | None, threading.Event]:
+        """activeDeadlineSeconds of one attempt: after it, the step is stopped (the kubelet kills a
+        pod past its deadline; the node ends Failed with POD_DEADLINE_MESSAGE)."""
+        expired = threading.Event()
+        if resolved.deadline is None:
+            return None, expired
+
+        def expire() -> None:
+            expired.set()
+            terminate_step(self.runtime, resolved.command)
+
+        timer = threading.Timer(resolved.deadline, expire)
+        timer.daemon = True
+        timer.start()
+        return timer, expired
 
     def _disk_full(self, log: Path, attempt_start: int) -> str | None:
         """Why a failed attempt failed for lack of space, or None: a folder the run writes to (its
@@ -331,6 +390,9 @@ class LocalExecutor:
             try:
                 params[name] = path.read_text().strip()
             except OSError:
+                if name in resolved.defaults:  # valueFrom.default: the value when the file is missing
+                    params[name] = resolved.defaults[name]
+                    continue
                 return f"output parameter '{name}' was not written ({path})"
         outputs: dict[str, dict[str, Any]] = {}
         for rel, path in resolved.outputs.items():
@@ -396,8 +458,52 @@ class LocalExecutor:
                 done.put(state.name)
 
         def publish(state: TaskState) -> None:
+            prefix = f"tasks.{state.name}.outputs"
             for key, value in state.output_parameters.items():
-                variables[f"tasks.{state.name}.outputs.parameters.{key}"] = value
+                variables[f"{prefix}.parameters.{key}"] = value
+            if state.result is not None:
+                variables[f"{prefix}.result"] = state.result
+            if state.exit_code is not None:
+                variables[f"{prefix}.exitCode"] = str(state.exit_code)
+
+        def publish_absent(state: TaskState) -> None:
+            """A Skipped/Omitted node's outputs: each parameter's valueFrom.default, else absent
+            (operator.go getTemplateOutputsFromScope; dag.go resolveDependencyReferences)."""
+            template = wf.templates.get(state.template)
+            if template is None:
+                return
+            prefix = f"tasks.{state.name}.outputs"
+            for p in template.output_parameters:
+                variables.setdefault(f"{prefix}.parameters.{p.name}", p.default if p.default is not None else ABSENT)
+            if wf.captures_result:
+                variables.setdefault(f"{prefix}.result", ABSENT)
+
+        def publish_group(parent: str) -> None:
+            """A fan-out's outputs once it is done: each output parameter as the JSON list of its
+            Succeeded children's values, in item order (operator.go processAggregateNodeOutputs,
+            aggregatedJSONValueList: the values as JSON if every one parses, else as strings);
+            outputs.result as the list of the children's results parsed as JSON."""
+            done = [states[c] for c in groups[parent] if states[c].phase == SUCCEEDED]
+            values: dict[str, list[str]] = {}
+            for child in done:
+                for key, value in child.output_parameters.items():
+                    values.setdefault(key, []).append(value)
+            prefix = f"tasks.{parent}.outputs"
+            for key, vals in values.items():
+                try:
+                    variables[f"{prefix}.parameters.{key}"] = json.dumps([json.loads(v) for v in vals])
+                except ValueError:
+                    variables[f"{prefix}.parameters.{key}"] = json.dumps(vals)
+            variables[f"{prefix}.parameters"] = json.dumps([c.output_parameters for c in done if c.output_parameters])
+            results = [c.result for c in done if c.result is not None]
+            if results:
+                items: list[Any] = []
+                for r in results:
+                    try:
+                        items.append(json.loads(r))
+                    except ValueError:
+                        items.append(r)
+                variables[f"{prefix}.result"] = json.dumps(items)
 
         def settle_group(parent: str, child: str | None = None) -> None:
             """A fan-out task's phase from its children's (Argo's TaskGroup node): after `child`
@@ -417,16 +523,16 @@ class LocalExecutor:
                 state.message = f"{total} items: {summary}"
                 self.reporter.changed(state)
                 return
-            if counts.get(FAILED):
-                failed = [c for c in groups[parent] if states[c].phase == FAILED]  # once: the group is done
-                finish(state, FAILED, f"{len(failed)} of {total} failed: {', '.join(failed[:5])}"
+            # The TaskGroup's phase (dag.go executeDAGTask, groupPhase): Succeeded unless a child
+            # Failed or Errored (then the last such child's). All children Skipped is Succeeded.
+            phase = group_phase([states[c].phase for c in groups[parent]]) or SUCCEEDED
+            if phase in (FAILED, ERROR):
+                failed = [c for c in groups[parent] if states[c].phase in (FAILED, ERROR)]  # once: the group is done
+                finish(state, phase, f"{len(failed)} of {total} failed: {', '.join(failed[:5])}"
                        + (", ..." if len(failed) > 5 else ""))
-            elif total and counts.get(SKIPPED) == total:
-                finish(state, SKIPPED, f"{total} items, all skipped")
-            elif counts.get(OMITTED):
-                finish(state, OMITTED, f"{total} items: {summary}")
             else:
                 finish(state, SUCCEEDED, f"{total} items: {summary}")
+            publish_group(parent)
 
         def expand(task: Task, variables: dict[str, str]) -> None:
             where = f"task '{task.name}'"
@@ -443,8 +549,12 @@ class LocalExecutor:
                 else:
                     values = list(task.with_items or ())
                 children = children_of(task, expand_items(values, task.with_sequence))
-            except WorkflowSpecError as exc:  # Argo fails the task too; the others are judged as usual
-                finish(state, FAILED, exc.message)
+            except WorkflowSpecError as exc:  # dag.go: the task's node is an Error; the others go on
+                finish(state, ERROR, exc.message)
+                return
+            if not children:  # dag.go executeDAGTask: "DAG task with empty withParams list should be skipped"
+                finish(state, SKIPPED, "Skipped, empty params")
+                publish_absent(state)
                 return
             groups[task.name] = [c.name for c in children]
             group_seen[task.name] = {c.name: (PENDING, 0) for c in children}
@@ -466,10 +576,26 @@ class LocalExecutor:
             for child in children:
                 self.reporter.changed(states[child.name])
 
+        def errored(task: Task, state: TaskState, message: str) -> None:
+            finish(state, ERROR, message)
+            if task.group:
+                settle_group(task.group, task.name)
+
+        deadline_timer = None
+        if wf.deadline_seconds is not None:
+            def deadline_passed() -> None:
+                self._deadline_hit.set()
+                self._stop.set()
+                self.runtime.terminate_all()
+
+            deadline_timer = threading.Timer(wf.deadline_seconds, deadline_passed)
+            deadline_timer.daemon = True
+            deadline_timer.start()
+
         try:
             while True:
                 progressed = True
-                while progressed and not stop_scheduling:
+                while progressed and not stop_scheduling and not self._deadline_hit.is_set():
                     progressed = False
                     for task in list(pending.values()):
                         state = states[task.name]
@@ -485,13 +611,21 @@ class LocalExecutor:
                             {u: [states[c].phase for c in groups[u]] for u in task.upstream if u in groups},
                         ):
                             finish(state, OMITTED, "its depends condition is false")
+                            publish_absent(state)
                             progressed = True
                             continue
                         # A fan-out's `when` may use {{item}}: each child evaluates its own.
                         if task.when and not task.fans_out:
-                            condition = substitute(task.when, variables, where=f"task '{task.name}' when")
-                            if not evaluate_when(condition):
-                                finish(state, SKIPPED, f"when: {condition}")
+                            try:
+                                condition = substitute(task.when, variables, where=f"task '{task.name}' when")
+                                proceed = evaluate_when(condition)
+                            except WorkflowSpecError as exc:  # dag.go: the node is an Error
+                                errored(task, state, exc.message)
+                                progressed = True
+                                continue
+                            if not proceed:
+                                finish(state, SKIPPED, f"when '{condition}' evaluated false")
+                                publish_absent(state)
                                 progressed = True
                                 if task.group:
                                     settle_group(task.group, task.name)
@@ -504,7 +638,14 @@ class LocalExecutor:
                             break
                         # Resolved once: everything it depends on has finished, so it cannot change.
                         if task.name not in resolved_tasks:
-                            resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template], variables)
+                            try:
+                                resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template], variables)
+                            except WorkflowSpecError as exc:
+                                # A reference Argo cannot resolve when the task is due: its node is an
+                                # Error (dag.go executeDAGTask, resolveDependencyReferences), the run goes on.
+                                errored(task, state, exc.message)
+                                progressed = True
+                                continue
                         resolved = resolved_tasks[task.name]
                         marker = self._cached(task, resolved, ran_now) if task.name not in waited else None
                         if marker is not None:
@@ -545,8 +686,10 @@ class LocalExecutor:
                 self.reporter.changed(state)
                 if state.group:
                     settle_group(state.group, name)
-                if state.phase == FAILED and self.fail_fast and name not in tolerated:
-                    stop_scheduling = True
+                # failFast does not stop other tasks from starting: v3.7's executeDAG creates every
+                # task whose dependencies are complete before it assesses the DAG, and assessDAGPhase
+                # stays Running while any node runs (dag.go); failFast only decides, once nothing
+                # runs, whether an unreached target or a failed one settles the phase.
                 if self.disk_full:  # whatever failFast says: every new step would fail the same way
                     stop_scheduling = True
         except KeyboardInterrupt:
@@ -557,8 +700,10 @@ class LocalExecutor:
                 running.pop(done.get())
         finally:
             pool.shutdown(wait=True)
+            if deadline_timer is not None:
+                deadline_timer.cancel()
 
-        culprit = next((s.name for s in states.values() if s.phase == FAILED and s.name not in tolerated), None)
+        culprit = next((s.name for s in states.values() if s.phase in (FAILED, ERROR) and s.name not in tolerated), None)
         # Tasks that never left PENDING: Argo would have made no node for them.
         never_created = {name for name, s in states.items() if s.phase == PENDING}
         for state in list(states.values()):
@@ -566,6 +711,8 @@ class LocalExecutor:
                 reason = "interrupted" if interrupted else f"not started: step '{culprit}' failed"
                 if self.disk_full and not interrupted:
                     reason = "not started: the disk is full"
+                if self._deadline_hit.is_set() and not interrupted:
+                    reason = f"not started: {WORKFLOW_DEADLINE_MESSAGE}"
                 finish(state, OMITTED, reason)
         for parent in groups:
             if states[parent].phase == RUNNING:
@@ -581,7 +728,11 @@ class LocalExecutor:
         # "Running" at the end: a target was never reached because failFast stopped scheduling
         # (Argo's docs: the DAG is then marked failed once the running tasks are done).
         phase = SUCCEEDED if dag_phase == SUCCEEDED and not (interrupted or self.disk_full) else FAILED
-        result = RunResult(phase=phase, tasks=states, interrupted=interrupted, disk_full=self.disk_full)
+        argo_phase = phase
+        if dag_phase == ERROR and not (interrupted or self.disk_full or self._deadline_hit.is_set()):
+            argo_phase = ERROR  # assessDAGPhase: an Error target makes the DAG, and the Workflow, Error
+        result = RunResult(phase=phase, tasks=states, interrupted=interrupted, disk_full=self.disk_full,
+                           argo_phase=argo_phase)
         self.reporter.finished(result)
         return result
 
@@ -595,6 +746,57 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._()+=-]")
 def safe_file_name(step: str) -> str:
     """A step's name as a file name: a fan-out child "align(3:sample:S1)" -> "align(3_sample_S1)"."""
     return _UNSAFE_FILE_CHARS.sub("_", step)
+
+
+def _printed(log: Path, start: int) -> str:
+    """What an attempt printed (its log from `start`), as outputs.result: Argo keeps the main
+    container's output with the trailing newline cut (locally stdout and stderr are one stream)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(MAX_RESULT_BYTES)
+    except OSError:
+        return ""
+    return data.decode(errors="replace").rstrip("\n")
+
+
+def terminate_step(runtime: Runtime, command: StepCommand) -> None:
+    """Stop one running step (its deadline passed). The runtimes stop all their steps at once
+    (terminate_all); one step is found in their own records: a native step's process group by its
+    command line (a wrapping runtime may prefix it), a container by its io.bioinfra.step label."""
+    stop = getattr(runtime, "terminate_step", None)
+    if callable(stop):
+        stop(command)
+        return
+    lock = getattr(runtime, "_lock", None)
+    procs = getattr(runtime, "_procs", None)
+    if lock is not None and isinstance(procs, dict):
+        with lock:
+            mine = [p for p in procs.values()
+                    if isinstance(p.args, list) and p.args[len(p.args) - len(command.argv):] == command.argv]
+        for proc in mine:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    proc.wait(timeout=2)
+                    break
+                except Exception:  # noqa: BLE001 - still running: SIGKILL next
+                    continue
+        return
+    running = getattr(runtime, "_running", None)
+    if lock is not None and isinstance(running, dict):
+        with lock:
+            containers = list(running.values())
+        for container in containers:
+            labels = getattr(container, "labels", None) or {}
+            if labels.get("io.bioinfra.step") == command.task:
+                try:
+                    container.stop(timeout=2)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
 
 
 def task_state_dict(state: TaskState) -> dict[str, Any]:

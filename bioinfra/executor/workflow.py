@@ -37,7 +37,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from bioinfra.errors import WorkflowSpecError
-from bioinfra.executor.expressions import depends_tasks
+from bioinfra.executor.expressions import depends_tasks, substitute
 
 OUTPUTS_ANNOTATION = "bioinfra.io/outputs"
 
@@ -45,7 +45,15 @@ OUTPUTS_ANNOTATION = "bioinfra.io/outputs"
 _CLUSTER_ONLY_TEMPLATE_KEYS = {
     "name", "inputs", "outputs", "metadata", "nodeSelector", "tolerations", "affinity", "retryStrategy",
     "activeDeadlineSeconds", "podSpecPatch", "serviceAccountName", "securityContext", "priorityClassName",
-    "script", "container", "dag", "archiveLocation", "timeout", "volumes",
+    "script", "container", "dag", "archiveLocation", "volumes",
+}
+# spec keys the local executor honours or that only shape pods on a cluster; any other is rejected.
+_SPEC_KEYS = {
+    "entrypoint", "arguments", "templates", "volumes", "parallelism", "activeDeadlineSeconds", "serviceAccountName",
+    "podGC", "ttlStrategy", "ttlSecondsAfterFinished", "nodeSelector", "tolerations", "affinity", "securityContext",
+    "imagePullSecrets", "podMetadata", "priority", "podPriorityClassName", "podPriority", "workflowMetadata",
+    "archiveLogs", "dnsPolicy", "dnsConfig", "executor", "podDisruptionBudget", "hostAliases",
+    "automountServiceAccountToken", "schedulerName", "shutdown", "hostNetwork", "podSpecPatch",
 }
 _TASK_KEYS = {
     "name", "template", "arguments", "depends", "dependencies", "when", "withParam", "withItems", "withSequence",
@@ -63,6 +71,14 @@ class RetryPolicy:
     backoff_seconds: float = 0.0
     factor: float = 1.0
     max_backoff_seconds: float | None = None
+    # retryPolicy (Argo's default: OnFailure). Locally a step fails (exit code, deadline, missing
+    # output): Always and OnFailure retry it; OnError and OnTransientError retry only Errors, which a
+    # local step does not end in (workflow/controller/operator.go: processNodeRetries / shouldRetry).
+    policy: str = "OnFailure"
+    expression: str | None = None  # retryStrategy.expression (expr), over lastRetry.*
+
+    def retries_failures(self) -> bool:
+        return self.policy in ("Always", "OnFailure")
 
     def delay(self, retry_number: int) -> float:
         """Seconds to wait before retry `retry_number` (1-based), as Argo's backoff does."""
@@ -76,6 +92,7 @@ class RetryPolicy:
 class OutputParameter:
     name: str
     path: str  # container path, tags not yet substituted
+    default: str | None = None  # valueFrom.default: the value when the file is missing, or the node Skipped/Omitted
 
 
 @dataclass(frozen=True)
@@ -97,6 +114,9 @@ class Template:
     retry: RetryPolicy
     unset_env: tuple[str, ...] = ()  # from optional secretKeyRefs: unset locally (no Secrets here)
     attempt: str | None = None  # for a retry wrapper: the template it runs
+    # activeDeadlineSeconds: each attempt is stopped after this long and its node Failed with the
+    # kubelet's message (a pod's activeDeadlineSeconds), tags not yet substituted.
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,14 @@ class Workflow:
     # (bioinfra.executor.phase.assess_dag_phase, Argo's assessDAGPhase).
     targets: list[str] = field(default_factory=list)
     parallelism: int | None = None  # spec.parallelism: at most this many steps at once
+    # spec.activeDeadlineSeconds: the run stops after this long; running steps are stopped and
+    # their nodes, and the Workflow, end Failed (operator.go: failSuspendedAndPendingNodesAfterDeadline).
+    deadline_seconds: float | None = None
+    # The entrypoint's own input parameters (spec.arguments bound to them): {{inputs.parameters.x}} in its tasks.
+    inputs: dict[str, str] = field(default_factory=dict)
+    # Some tag reads a step's outputs.result: each step's stdout is kept as its result (Argo's
+    # includeScriptOutput captures it only then, too).
+    captures_result: bool = False
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -194,7 +222,12 @@ def _retry(spec: dict[str, Any] | None, where: str) -> RetryPolicy:
     except ValueError:
         raise WorkflowSpecError(f"{where}.retryStrategy.limit must be a whole number") from None
     backoff = spec.get("backoff") or {}
+    policy = str(spec.get("retryPolicy") or "OnFailure")
+    if policy not in ("Always", "OnFailure", "OnError", "OnTransientError"):
+        raise WorkflowSpecError(f"{where}.retryStrategy.retryPolicy {policy!r} is not one of Always, OnFailure, OnError, OnTransientError")
     return RetryPolicy(
+        expression=str(spec["expression"]) if spec.get("expression") else None,
+        policy=policy,
         limit=limit,
         backoff_seconds=parse_duration(backoff.get("duration", "0s"), f"{where}.retryStrategy.backoff"),
         factor=float(str(backoff.get("factor", 1))),
@@ -250,10 +283,17 @@ def _template(raw: dict[str, Any]) -> Template:
     env, unset_env = _env(body.get("env") or [], where)
     output_parameters = []
     for p in (raw.get("outputs") or {}).get("parameters") or []:
-        path = (p.get("valueFrom") or {}).get("path")
-        if not path:
-            raise WorkflowSpecError(f"{where}: output parameter '{p.get('name')}' needs valueFrom.path locally")
-        output_parameters.append(OutputParameter(p["name"], path))
+        source = p.get("valueFrom") or {}
+        path = source.get("path")
+        unknown = set(source) - {"path", "default"}
+        if not path or unknown:
+            what = ", ".join(f"valueFrom.{k}" for k in sorted(unknown)) or "no valueFrom.path"
+            raise WorkflowSpecError(
+                f"{where}: output parameter '{p.get('name')}' uses {what}; the local executor reads output "
+                "parameters from valueFrom.path (with valueFrom.default)"
+            )
+        default = source.get("default")
+        output_parameters.append(OutputParameter(p["name"], path, None if default is None else _param_text(default)))
     return Template(
         name=name,
         kind=kind,
@@ -275,7 +315,67 @@ def _template(raw: dict[str, Any]) -> Template:
         output_parameters=output_parameters,
         outputs=outputs,
         retry=_retry(raw.get("retryStrategy"), where),
+        deadline=_deadline(raw.get("activeDeadlineSeconds"), where),
     )
+
+
+def _param_text(value: Any) -> str:
+    """A parameter value as Argo's AnyString holds it: YAML scalars as their text, lists/maps as JSON."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _deadline(value: Any, where: str) -> str | None:
+    """activeDeadlineSeconds: a whole number of seconds, or a tag resolved when the step runs."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text.isdigit() and not (text.startswith("{{") and text.endswith("}}")):
+        raise WorkflowSpecError(f"{where}: activeDeadlineSeconds must be a whole number of seconds (got {value!r})")
+    return text
+
+
+def deadline_seconds(text: str, where: str) -> float:
+    if not text.strip().isdigit():
+        raise WorkflowSpecError(f"{where}: activeDeadlineSeconds {text!r} is not a whole number of seconds")
+    return float(text)
+
+
+def _unsupported(doc: dict[str, Any]) -> None:
+    """Refuse, before anything runs, what the local executor cannot do as Argo does."""
+    spec = doc.get("spec") or {}
+    unknown = sorted(set(spec) - _SPEC_KEYS)
+    if unknown:
+        raise WorkflowSpecError(f"spec uses {', '.join(unknown)}, which the local executor does not run")
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "artifacts" and v:
+                    raise WorkflowSpecError(f"{where} uses artifacts, which the local executor does not provide")
+                walk(v, where)
+        elif isinstance(node, list):
+            for x in node:
+                walk(x, where)
+        elif isinstance(node, str) and _EXPRESSION_TAG_RE.search(node) and not _expressions_available():
+            raise WorkflowSpecError(
+                f"{where} uses an expression tag ({{{{=...}}}}), which the local executor does not evaluate yet"
+            )
+
+    for t in spec.get("templates") or []:
+        if isinstance(t, dict):
+            walk(t, f"template '{t.get('name')}'")
+    walk({k: v for k, v in spec.items() if k != "templates"}, "spec")
+
+
+_EXPRESSION_TAG_RE = re.compile(r"\{\{\s*=")
+
+
+def _expressions_available() -> bool:
+    return False
 
 
 def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leaves: dict[str, Template]) -> Template:
@@ -374,10 +474,40 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         raise WorkflowSpecError("not an Argo Workflow (apiVersion argoproj.io/v1alpha1, kind Workflow)")
     spec = doc.get("spec") or {}
     meta = doc.get("metadata") or {}
+    _unsupported(doc)
     templates = {t["name"]: t for t in spec.get("templates") or []}
+    name = str(meta.get("name") or meta.get("generateName") or "workflow").rstrip("-")
+    parameters = {
+        p["name"]: _param_text(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []
+    }
     entry = templates.get(spec.get("entrypoint", ""))
-    if entry is None or "dag" not in entry:
-        raise WorkflowSpecError("the local executor runs Workflows whose entrypoint is a DAG template")
+    if entry is not None and ("script" in entry or "container" in entry):
+        # A pod template as the entrypoint: Argo's one node is that pod, named after the Workflow
+        # (operator.go executeTemplate on the entrypoint). Run it as a DAG of that one task, which
+        # is its own target: the Workflow's phase is the pod's.
+        entry = {"name": f"{name}\x00entry", "inputs": {}, "dag": {"tasks": [{
+            "name": name, "template": entry["name"],
+            "arguments": {"parameters": [{"name": k, "value": f"{{{{inputs.parameters.{k}}}}}"}
+                                         for k in _declared_inputs(entry)]},
+        }]}}
+        inputs_of = templates[spec["entrypoint"]]
+    elif entry is None or "dag" not in entry:
+        raise WorkflowSpecError(
+            "the local executor runs Workflows whose entrypoint is a DAG, script or container template"
+            + (f" ('{entry['name']}' is a {_kind(entry)} template)" if entry is not None else "")
+        )
+    else:
+        inputs_of = entry
+    # The entrypoint's inputs come from spec.arguments (operator.go: the entrypoint is executed with
+    # the Workflow's arguments), else their defaults.
+    inputs: dict[str, str] = {}
+    for p in (inputs_of.get("inputs") or {}).get("parameters") or []:
+        if p["name"] in parameters:
+            inputs[p["name"]] = parameters[p["name"]]
+        elif "value" in p or "default" in p:
+            inputs[p["name"]] = _param_text(p.get("value", p.get("default")))
+        else:
+            raise WorkflowSpecError(f"the entrypoint needs parameter '{p['name']}', which spec.arguments does not give")
     tasks: list[Task] = []
     seen: set[str] = set()
     for raw in entry["dag"].get("tasks") or []:
@@ -415,14 +545,25 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             raise WorkflowSpecError(f"two tasks are named '{task.name}'")
         seen.add(task.name)
         tasks.append(task)
+    for t in tasks:
+        raw_retry = templates[t.template].get("retryStrategy") or {}
+        if raw_retry.get("expression") and not _expressions_available() and "steps" not in templates[t.template]:
+            raise WorkflowSpecError(
+                f"template '{t.template}'.retryStrategy uses expression, which the local executor does not evaluate yet"
+            )
     names = {t.name for t in tasks}
     for t in tasks:
         for up in t.upstream:
             if up not in names:
                 raise WorkflowSpecError(f"task '{t.name}' depends on unknown task '{up}'")
     _check_acyclic(tasks)
-    targets = _targets(entry["dag"].get("target"), tasks)
-    if entry["dag"].get("target"):
+    target = entry["dag"].get("target")
+    if target:
+        scope = {f"workflow.parameters.{k}": v for k, v in parameters.items()}
+        scope.update({f"inputs.parameters.{k}": v for k, v in inputs.items()})
+        target = substitute(str(target), scope, where="dag.target")
+    targets = _targets(target, tasks)
+    if target:
         # Argo runs only the targets and what they depend on (executeDAG calls executeDAGTask per
         # target, which recurses into its dependencies): no node is ever made for any other task.
         needed: set[str] = set()
@@ -437,9 +578,15 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
     parallelism = spec.get("parallelism")
     if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
         raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not str(deadline).strip().isdigit():
+        raise WorkflowSpecError(f"spec.activeDeadlineSeconds must be a whole number of seconds (got {deadline!r})")
     return Workflow(
-        name=str(meta.get("name") or meta.get("generateName") or "workflow").rstrip("-"),
-        parameters={p["name"]: str(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []},
+        name=name,
+        parameters=parameters,
+        inputs=inputs,
+        deadline_seconds=float(deadline) if deadline is not None else None,
+        captures_result=_reads_result(doc),
         tasks=tasks,
         templates=_templates(templates),
         volumes=[v["name"] for v in spec.get("volumes") or []],
@@ -447,6 +594,24 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         targets=targets,
         parallelism=int(parallelism) if parallelism is not None else None,
     )
+
+
+def _declared_inputs(template: dict[str, Any]) -> list[str]:
+    return [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
+
+
+def _kind(template: dict[str, Any]) -> str:
+    for kind in ("steps", "dag", "script", "container", "resource", "suspend", "http", "plugin", "data", "containerSet"):
+        if kind in template:
+            return kind
+    return "unknown"
+
+
+_RESULT_RE = re.compile(r"\.outputs\.result\b")
+
+
+def _reads_result(doc: dict[str, Any]) -> bool:
+    return bool(_RESULT_RE.search(json.dumps(doc.get("spec") or {})))
 
 
 def _targets(target: Any, tasks: list[Task]) -> list[str]:
