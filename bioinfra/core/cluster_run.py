@@ -26,10 +26,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from bioinfra.argo.model import NodeStatus, Workflow
 from bioinfra.config import Config
 from bioinfra.core import inputs as inputs_mod
 from bioinfra.errors import InputError, InterruptedRunError, StepFailedError, UnsupportedError
-from bioinfra.executor.runner import FAILED, OMITTED, PENDING, RUNNING, SKIPPED, SUCCEEDED, RunResult, TaskState
+from bioinfra.executor.runner import (
+    FAILED,
+    OMITTED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    RunResult,
+    TaskState,
+    safe_file_name,
+)
 from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
 from bioinfra.pipelines import (  # noqa: F401
     MINIO_SECRET,
@@ -435,8 +446,9 @@ def task_states(workflow: dict[str, Any], tasks: list[str], log_dir: Path, retri
 
 
 def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retries: int, reporter: Any,
-           namespace: str = NAMESPACE) -> dict[str, Any]:
-    """Watch the Workflow until it ends, reporting each step's changes; returns the final object."""
+           namespace: str = NAMESPACE, keeper: Optional[LogKeeper] = None) -> dict[str, Any]:
+    """Watch the Workflow until it ends, reporting each step's changes and (with `keeper`) saving each
+    step's log as its node finishes; returns the final object."""
     watch = kube.watch_workflow(namespace, submitted_name)
     seen: dict[str, tuple[Any, ...]] = {}
     started = False
@@ -452,6 +464,8 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
                 if seen.get(state.name) != key:
                     seen[state.name] = key
                     reporter.changed(state)
+            if keeper is not None:
+                keeper.update(workflow)
             if (workflow.get("status") or {}).get("phase") in DONE:
                 try:
                     watch.send(True)
@@ -463,55 +477,120 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
         watch.close()
 
 
-def pods_by_task(kube: Any, workflow: dict[str, Any], tasks: list[str], namespace: str) -> dict[str, list[tuple[dict, str]]]:
-    """(node, pod name) of every pod a task ran, oldest first. Pods carry the node id in the
+def pod_names(kube: Any, workflow_name: str, namespace: str = NAMESPACE) -> dict[str, str]:
+    """node id -> pod name of the run's pods that still exist. Pods carry the node id in the
     workflows.argoproj.io/node-id annotation (stable across Argo's pod-naming versions)."""
-    name = workflow["metadata"]["name"]
-    nodes = ((workflow.get("status") or {}).get("nodes") or {})
     pods = kube.call("listing the run's pods", kube.core.list_namespaced_pod, namespace,
-                     label_selector=f"workflows.argoproj.io/workflow={name}")
+                     label_selector=f"workflows.argoproj.io/workflow={workflow_name}")
     by_node = {}
     for pod in pods.items:
         labels = pod.metadata.labels or {}
-        if labels.get("workflows.argoproj.io/workflow") != name:
+        if labels.get("workflows.argoproj.io/workflow") != workflow_name:
             continue  # selectors are filtered again here (not every API server stand-in honours them)
         node_id = (pod.metadata.annotations or {}).get("workflows.argoproj.io/node-id")
         if node_id:
             by_node[node_id] = pod.metadata.name
-    found: dict[str, list[tuple[dict, str]]] = {t: [] for t in tasks}
-    for node_id, node in sorted(nodes.items(), key=lambda kv: kv[1].get("startedAt") or ""):
-        if node.get("type") != "Pod" or not by_node.get(node_id):
+    return by_node
+
+
+def pod_nodes_by_step(wf: Workflow, steps: list[str]) -> dict[str, list[NodeStatus]]:
+    """The Pod nodes (one per attempt) of each step, oldest first: a fan-out child's pods are its own
+    step's ("analyze(1:first:5,last:8)"), any other pod its DAG task's."""
+    found: dict[str, list[NodeStatus]] = {s: [] for s in steps}
+    for node in sorted(wf.status.nodes.values(), key=lambda n: n.started_at):
+        if node.type != "Pod":
             continue
-        # A fan-out child's pods are its own step's ("analyze(1:first:5,last:8)"); else the task's.
-        for step in (step_of(node.get("name", ""), name), task_of(node.get("name", ""), name)):
+        for step in (step_of(node.name, wf.name), task_of(node.name, wf.name)):
             if step in found:
-                found[step].append((node, by_node[node_id]))
+                found[step].append(node)
                 break
     return found
 
 
-def save_logs(kube: Any, workflow: dict[str, Any], tasks: list[str], log_dir: Path, namespace: str = NAMESPACE
-              ) -> dict[str, Path]:
-    """Every attempt's log of every step into <log_dir>/<task>.log (attempts in order, headed)."""
-    from bioinfra.executor.runner import safe_file_name
+def pods_by_task(kube: Any, workflow: dict[str, Any], tasks: list[str], namespace: str) -> dict[str, list[tuple[dict, str]]]:
+    """(node, pod name) of every pod a task ran that still exists, oldest first."""
+    wf = Workflow.parse(workflow)
+    by_node = pod_names(kube, wf.name, namespace)
+    return {step: [(node.raw, by_node[node.id]) for node in nodes if node.id in by_node]
+            for step, nodes in pod_nodes_by_step(wf, tasks).items()}
 
-    log_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for task, pods in pods_by_task(kube, workflow, tasks, namespace).items():
-        if not pods:
-            continue
-        parts = []
-        for i, (node, pod) in enumerate(pods, 1):
-            try:
-                text = kube.pod_log(namespace, pod)
-            except Exception as exc:  # noqa: BLE001 - a pod already garbage-collected: say so in the log
-                text = f"(log not available: {exc})\n"
-            parts.append(f"===== attempt {i}: pod {pod}, {node.get('phase')}"
-                         + (f": {node['message']}" if node.get("message") else "") + " =====\n" + text)
-        path = log_dir / f"{safe_file_name(task)}.log"
-        path.write_text("\n".join(parts))
-        written[task] = path
-    return written
+
+# Said in a step's log file when its pod is gone before bioinfra could read it.
+POD_GONE = ("(log not available: the pod is gone. Argo deletes a Workflow's pods when it succeeds "
+            "(podGC OnWorkflowSuccess) and after a node is lost; bioinfra reads each pod's log as soon as its "
+            "node finishes, so this one ended together with the Workflow or while nobody was following the run)\n")
+
+
+class LogKeeper:
+    """Each step's pod logs, read as soon as its node finishes, and written to <log_dir>/<step>.log.
+
+    The Workflows ask Argo to delete their pods once they succeed (podGC OnWorkflowSuccess: Argo
+    v3.7.18 workflow/controller/operator.go queues every pod of the Workflow for deletion right after
+    the update that completes it, `queuePodsForCleanup`; pod/cleanup.go `determinePodCleanupAction`
+    deletes on OnWorkflowSuccess + Succeeded; docs/workflow-controller-configmap.md: 5 s later by
+    default). Reading the logs only at the end lost them; so the follow loop calls `update` with each
+    status it sees and a log is on disk once its node is done. A pod already gone is said in the file,
+    never an error."""
+
+    def __init__(self, kube: Any, log_dir: Path, namespace: str = NAMESPACE):
+        self.kube, self.log_dir, self.namespace = kube, log_dir, namespace
+        self.texts: dict[str, tuple[str, str]] = {}  # node id -> (pod name, its log)
+
+    def update(self, workflow: dict[str, Any], *, final: bool = False) -> dict[str, Path]:
+        """Read the log of each Pod node that finished since the last call (with `final`, of every Pod
+        node left, and say so for a pod that is gone); rewrite the log of each step that gained one."""
+        wf = Workflow.parse(workflow)
+        by_step = pod_nodes_by_step(wf, _log_steps(workflow))
+        wanted = [n for nodes in by_step.values() for n in nodes
+                  if n.id not in self.texts and (final or n.phase in DONE)]
+        if not wanted:
+            return self._write(by_step) if final else {}
+        pods = pod_names(self.kube, wf.name, self.namespace)
+        changed = set()
+        for node in wanted:
+            pod = pods.get(node.id)
+            if pod is None:
+                self.texts[node.id] = ("(deleted)", POD_GONE)
+            else:
+                try:
+                    self.texts[node.id] = (pod, self.kube.pod_log(self.namespace, pod))
+                except Exception as exc:  # noqa: BLE001 - e.g. deleted between the list and the read
+                    if not final:
+                        continue  # tried again with the next status
+                    self.texts[node.id] = (pod, f"(log not available: {exc})\n")
+            changed.add(node.id)
+        return self._write({s: nodes for s, nodes in by_step.items()
+                            if final or any(n.id in changed for n in nodes)})
+
+    def _write(self, by_step: dict[str, list[NodeStatus]]) -> dict[str, Path]:
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for step, nodes in by_step.items():
+            parts = []
+            for i, node in enumerate((n for n in nodes if n.id in self.texts), 1):
+                pod, text = self.texts[node.id]
+                parts.append(f"===== attempt {i}: pod {pod}, {node.phase}"
+                             + (f": {node.message}" if node.message else "") + " =====\n" + text)
+            if parts:
+                path = self.log_dir / f"{safe_file_name(step)}.log"
+                path.write_text("\n".join(parts))
+                written[step] = path
+        return written
+
+
+def _log_steps(workflow: dict[str, Any]) -> list[str]:
+    """The steps that run pods, each with a log of its own: the DAG's tasks, a fan-out's children."""
+    states = task_states(workflow, dag_tasks(workflow), Path("logs"), 0)
+    return [name for name, state in states.items() if not state.children]
+
+
+def save_logs(kube: Any, workflow: dict[str, Any], log_dir: Path, namespace: str = NAMESPACE,
+              keeper: Optional[LogKeeper] = None) -> dict[str, Path]:
+    """Every attempt's log of every step into <log_dir>/<step>.log (attempts in order, headed): the
+    logs `keeper` read while following the run, the others read now (or said to be gone)."""
+    keeper = keeper or LogKeeper(kube, log_dir, namespace)
+    return keeper.update(workflow, final=True)
 
 
 def fetch_results(store: Any, run_id: str, output: Path, progress: Optional[Callable[[int], None]] = None) -> list[Path]:
@@ -547,13 +626,15 @@ def write_manifest(output: Path, run_id: str, config: Config, kube: Any, workflo
 
 
 def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], output: Path, retries: int,
-               say: Callable[[str], None], staged: Optional[list[dict[str, Any]]] = None) -> ClusterOutcome:
+               say: Callable[[str], None], staged: Optional[list[dict[str, Any]]] = None,
+               keeper: Optional[LogKeeper] = None) -> ClusterOutcome:
     """After the Workflow ended: logs, results, manifest; raises StepFailedError if it failed."""
     run_id = workflow["metadata"]["name"]
     tasks = dag_tasks(workflow)
     states = task_states(workflow, tasks, output / "logs", retries)
-    # One log per step that ran pods: a fan-out's children each have their own.
-    logs = save_logs(kube, workflow, [n for n, s in states.items() if not s.children], output / "logs")
+    # One log per step that ran pods (a fan-out's children each have their own); most were saved
+    # while following the run, as their nodes finished.
+    logs = save_logs(kube, workflow, output / "logs", keeper=keeper)
     say(f"saved {len(logs)} step log(s) under {output / 'logs'}")
     copied = fetch_results(store, run_id, output)
     say(f"copied {len(copied)} result file(s) from the cluster into {output}")
@@ -609,8 +690,10 @@ def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, rep
             return ClusterOutcome(sub.run_id, sub.output, "Submitted", {}, None,
                                   results_location(config, sub.run_id)[1])
         tasks = dag_tasks(sub.workflow)
+        keeper = LogKeeper(kube, sub.output / "logs")
         try:
-            final = follow(kube, sub.run_id, tasks, sub.output / "logs", config.pipeline.retries, reporter)
+            final = follow(kube, sub.run_id, tasks, sub.output / "logs", config.pipeline.retries, reporter,
+                           keeper=keeper)
         except KeyboardInterrupt:
             raise InterruptedRunError(
                 f"stopped watching run {sub.run_id}; it goes on running on the cluster",
@@ -619,7 +702,7 @@ def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, rep
             ) from None
         states = task_states(final, tasks, sub.output / "logs", config.pipeline.retries)
         reporter.finished(RunResult(_PHASES.get(final.get("status", {}).get("phase"), FAILED), states))
-        return finish_run(config, kube, store, final, sub.output, config.pipeline.retries, say, staged)
+        return finish_run(config, kube, store, final, sub.output, config.pipeline.retries, say, staged, keeper)
 
 
 # -- runs list | status | logs | cancel | fetch -----------------------------------------------------
@@ -671,15 +754,25 @@ def run_status(kube: Any, run_id: str, retries: int) -> tuple[dict[str, Any], di
 
 
 def run_logs(kube: Any, run_id: str, step: Optional[str]) -> Iterator[tuple[str, str]]:
-    """(step, text) for every attempt of every step (or one step)."""
+    """(step, text) for every attempt of every step (or one step); a pod already gone (Argo deletes a
+    succeeded run's pods) is said, with where bioinfra saved its log while following the run."""
     workflow = get_run(kube, run_id)
     tasks = dag_tasks(workflow)
     if step is not None and step not in tasks:
         raise InputError(f"run {run_id} has no step '{step}'", hint=f"steps: {', '.join(tasks)}")
-    for task, pods in pods_by_task(kube, workflow, tasks if step is None else [step], NAMESPACE).items():
-        for node, pod in pods:
-            header = f"{task} (pod {pod}, {node.get('phase')})"
-            yield header, kube.pod_log(NAMESPACE, pod)
+    wf = Workflow.parse(workflow)
+    pods = pod_names(kube, wf.name, NAMESPACE)
+    steps = [s for s in _log_steps(workflow) if step is None or s == step or task_of(f"{wf.name}.{s}", wf.name) == step]
+    for name, nodes in pod_nodes_by_step(wf, steps).items():
+        for node in nodes:
+            pod = pods.get(node.id)
+            if pod is None:
+                yield (f"{name} (pod deleted, {node.phase})",
+                       f"(the pod is gone: Argo deletes a succeeded run's pods; `bioinfra run` saved its log as "
+                       f"<output>/logs/{safe_file_name(name)}.log while following the run, `bioinfra runs fetch "
+                       f"{run_id}` cannot read it any more)\n")
+                continue
+            yield f"{name} (pod {pod}, {node.phase})", kube.pod_log(NAMESPACE, pod)
 
 
 def cancel_run(kube: Any, run_id: str) -> str:

@@ -17,6 +17,17 @@ its TaskGroup, a task's attempts under its Retry node); then assessDAGPhase walk
 DAG's children breadth first with a branch phase and reads the target tasks (dag.target, else
 findLeafTaskNames). This is a separate port from the local executor's (bioinfra/executor/phase.py),
 over Argo's node dicts, so the cluster tests do not take our executor's word for it.
+
+Pod garbage collection, as Argo v3.7.18 does it: after the update that completes the Workflow,
+operator.go `operate` calls `queuePodsForCleanup` (pod_cleanup.go), and pod/cleanup.go
+`determinePodCleanupAction` deletes every pod of the Workflow for `podGC.strategy`
+OnWorkflowSuccess when the Workflow Succeeded (OnWorkflowCompletion: when it completed;
+OnPodCompletion/OnPodSuccess are not played). The deletion waits podGCDeleteDelayDuration (5 s by
+default, 0 allowed: docs/workflow-controller-configmap.md); `finish` plays the worst case, the pods
+gone before the client has seen the final status. Pods whose nodes finished in an earlier status
+update had lived on for as long as the later steps ran: `finish` stands in for that time by giving
+the client up to LIVED_S seconds to read their logs before it deletes them. Once a pod is deleted its
+log answers 404, as the API server's does for a missing pod.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 TEXT = {"Content-Type": "text/plain"}
+LIVED_S = 5.0  # how long the pods of nodes finished before the last update wait for their logs to be read
 STARTED = "2026-11-27T08:00:00Z"
 FINISHED = "2026-11-27T08:09:00Z"
 
@@ -58,9 +70,9 @@ def node(wf: str, name: str, kind: str, phase: str, template: str = "", message:
 
 
 def fake_pod(api, workflow: str, node_name: str, phase: str, log: str, nodes: dict[str, Any], *,
-             template: str = "x-attempt", message: str = "", started: str = STARTED) -> None:
+             template: str = "x-attempt", message: str = "", started: str = STARTED) -> tuple[str, str]:
     """What Argo does for one attempt: a Pod node in the status, the pod with Argo's label and
-    node-id annotation, and its log."""
+    node-id annotation, and its log (404 once the pod is deleted). Returns (node id, pod name)."""
     pid, body = node(workflow, node_name, "Pod", phase, template=template, message=message, started=started)
     nodes[pid] = body
     pod_name = f"{workflow}-{abs(hash(node_name)) % 10**6}"
@@ -69,7 +81,18 @@ def fake_pod(api, workflow: str, node_name: str, phase: str, log: str, nodes: di
         "metadata": {"name": pod_name, "namespace": "bioinfra", "labels": {"workflows.argoproj.io/workflow": workflow},
                      "annotations": {"workflows.argoproj.io/node-id": pid}},
         "spec": {"containers": [{"name": "main", "image": "x"}]}})
-    api.call(lambda p=pod_name, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"] << TEXT << t.encode())
+    api.call(lambda p=pod_name, t=log: api.k[f"get /api/v1/namespaces/bioinfra/pods/{p}/log"] << TEXT
+             << (lambda _req: _pod_log(api, p, t)))
+    return pid, pod_name
+
+
+def _pod_log(api, pod: str, text: str) -> bytes:
+    import kmock
+
+    key = (kmock.resource("v1/pods"), "bioinfra", pod)
+    if key not in api.k.objects or api.k.objects[key].deleted:  # kmock keeps a deleted object, marked deleted
+        raise kmock.KubernetesError(status=404, message=f'pods "{pod}" not found')
+    return text.encode()
 
 
 class ArgoStatus:
@@ -80,6 +103,9 @@ class ArgoStatus:
         self.name = workflow["metadata"]["name"]
         self.run_dir = f"runs/{self.name}"
         self.nodes: dict[str, Any] = {}
+        self.pods: dict[str, str] = {}  # node id -> pod name
+        self.seen_done: set[str] = set()  # Pod nodes that were done in a status update before the last
+        self.deleted_pods: list[str] = []
         self.root_id, self.root = node(self.name, self.name, "DAG", "Running")
         self.nodes[self.root_id] = self.root
 
@@ -98,9 +124,10 @@ class ArgoStatus:
         each, one pod per attempt; its Retry node takes the last attempt's phase, which it returns."""
         name = node_name or f"{self.name}.{task}"
         for attempt, (phase, log, message) in enumerate(attempts):
-            fake_pod(self.api, self.name, f"{name}({attempt})[0].run(0)", phase, log, self.nodes,
-                     template=f"{task}-attempt", message=message,
-                     started=started(attempt) if started else STARTED)
+            pid, pod = fake_pod(self.api, self.name, f"{name}({attempt})[0].run(0)", phase, log, self.nodes,
+                                template=f"{task}-attempt", message=message,
+                                started=started(attempt) if started else STARTED)
+            self.pods[pid] = pod
         phase = attempts[-1][0]
         self._add(name, "Retry", phase, template=task, message="child failed" if phase == "Failed" else "")
         return phase
@@ -125,6 +152,7 @@ class ArgoStatus:
     def patch(self, **extra: Any) -> None:
         """The Workflow still Running, with the nodes so far."""
         self.api.patch_status(self.name, {"phase": "Running", "startedAt": STARTED, "nodes": self.nodes, **extra})
+        self.seen_done |= {i for i in self.pods if self.nodes[i]["phase"] in ("Succeeded", "Failed", "Error")}
 
     def omitted(self, task: str) -> None:
         self._add(f"{self.name}.{task}", "Skipped", "Omitted", message="omitted: depends condition not met")
@@ -138,9 +166,25 @@ class ArgoStatus:
         if expect is not None and expect != phase:
             raise AssertionError(f"the script expected the Workflow to end {expect}; Argo's assessDAGPhase says {phase}")
         self.nodes[self.root_id] = {**self.nodes[self.root_id], "phase": phase, "finishedAt": FINISHED}
+        strategy = (self.workflow["spec"].get("podGC") or {}).get("strategy", "")
+        if (strategy == "OnWorkflowSuccess" and phase == "Succeeded") or strategy == "OnWorkflowCompletion":
+            self._collect_pods()
         self.api.patch_status(self.name, {"phase": phase, "finishedAt": FINISHED, "nodes": self.nodes,
                                           **({"message": message} if message else {})})
         return phase
+
+    def _collect_pods(self) -> None:
+        """podGC: every pod of the Workflow deleted (see the module docstring), after the client has had
+        LIVED_S seconds to read the logs of the pods whose nodes it could have seen finish."""
+        deadline = time.monotonic() + LIVED_S
+        waiting = {self.pods[i] for i in self.seen_done}
+        while waiting and time.monotonic() < deadline:
+            waiting = {p for p in waiting if not self.api.requests("GET", f"/pods/{p}/log")}
+            time.sleep(0.05)
+        for pod in self.pods.values():
+            code = self.api.request("DELETE", f"/api/v1/namespaces/bioinfra/pods/{pod}")
+            assert code == 200, f"deleting pod {pod} answered {code}"
+            self.deleted_pods.append(pod)
 
     # -- Argo's controller, the part that decides phases (workflow/controller/dag.go, v3.7.18) ------
 

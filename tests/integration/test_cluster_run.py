@@ -98,6 +98,63 @@ def test_run_on_onprem_uploads_submits_follows_and_copies_back(onprem, cli, tmp_
     assert CREDS["root-password"] not in everything and CREDS["root-user"] not in everything
 
 
+def test_logs_of_a_succeeded_run_are_kept_though_argo_deletes_its_pods(onprem, cli, tmp_path: Path) -> None:
+    """#16: the Workflows ask for podGC OnWorkflowSuccess, so Argo deletes every pod once the run
+    succeeds (tests/fakes/argo.py plays it: pods and their logs gone before the final status is
+    seen). Each step's log is read as its node finishes while the run is followed: all are kept.
+    (Before the fix, save_logs read them at the end and found no pod: no log at all.)"""
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo(api, s3)
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), timeout=120)
+    argo.join(30)
+    assert "error" not in argo.result, argo.result.get("error")
+    assert proc.returncode == 0, proc.stderr
+    wf = argo.result["workflow"]
+    assert wf["spec"]["podGC"]["strategy"] == "OnWorkflowSuccess"
+    run_id = wf["metadata"]["name"]
+    ran = [t for t in ArgoStatus(api, s3, wf).tasks if not t.startswith("stage-")]
+    assert not [p for p in api.call(lambda: list(api.k.objects.keys())) if p[0].plural == "pods"
+                and not api.k.objects[p].deleted], "the stand-in collected the pods"
+    for task in ran:
+        text = (out / "logs" / f"{task}.log").read_text()
+        assert f"{task} attempt 0: done" in text and "===== attempt 1: pod " in text, (task, text)
+    # On the cluster the pods are gone: `runs logs` says so and where the saved log is.
+    logs = cli("runs", "logs", run_id, "--step", "align", "--target", "onprem")
+    assert logs.returncode == 0, logs.stderr
+    assert "pod deleted" in logs.stdout and "logs/align.log" in logs.stdout
+
+
+def test_a_step_ending_with_the_workflow_says_its_pod_is_gone(onprem, cli, tmp_path: Path) -> None:
+    """The last node can finish in the very update that completes the Workflow, and podGC may delete
+    its pod before bioinfra reads it (podGCDeleteDelayDuration 0): its log file says so, the run
+    still succeeds, and the steps finished earlier keep their logs."""
+    api, s3 = onprem["api"], onprem["s3"]
+
+    def script(argo: ArgoStatus, result: dict[str, Any]) -> None:
+        argo.patch()
+        tasks = [t for t in argo.tasks if not t.startswith("stage-")]
+        for task in argo.tasks:
+            if task.startswith("stage-"):
+                argo.skipped(task, "when 'false' evaluated false")
+        for task in tasks[:-1]:
+            argo.step(task, [("Succeeded", f"{task}: done\n", "")])
+            argo.patch()
+        argo.step(tasks[-1], [("Succeeded", f"{tasks[-1]}: done\n", "")])  # no update before the last
+        result["last"] = tasks[-1]
+        argo.finish("Succeeded")
+
+    argo = play(api, s3, script)
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), timeout=120)
+    argo.join(30)
+    assert "error" not in argo.result, argo.result.get("error")
+    assert proc.returncode == 0, proc.stderr
+    last = argo.result["last"]
+    assert "log not available: the pod is gone" in (out / "logs" / f"{last}.log").read_text()
+    assert "align: done" in (out / "logs" / "align.log").read_text()
+
+
 def test_failed_step_exits_5_with_its_log_and_runs_commands(onprem, cli, tmp_path: Path) -> None:
     api, s3 = onprem["api"], onprem["s3"]
     argo = play_argo(api, s3, fail_step="align")
