@@ -609,6 +609,122 @@ class PipelineSettings(StrictModel):
         return v
 
 
+# -- deadlines (issue #16) -------------------------------------------------------------------------
+# Argo stops a pod at its template's activeDeadlineSeconds (the pod's own activeDeadlineSeconds,
+# set per pod in workflow/controller/workflowpod.go createWorkflowPod, so each retried attempt gets
+# it afresh) and fails the Workflow at spec.activeDeadlineSeconds (operator.go getWorkflowDeadline;
+# a pod never outlives it either). Without them a hung step holds its (spot) node for ever.
+# Defaults per step, for one attempt; a fan-out step's pod that is given several samples (a chunk
+# of --samples) or image sets (a cellprofiler batch) gets this times how many it was given.
+STEP_DEADLINE_DEFAULTS: dict[str, str] = {
+    "stage-in": "6h",          # copying inputs in from a bucket
+    "plan": "1h",              # reading the sheet / data file, checking every input is there
+    "index-reference": "12h",  # bwa-mem2 index of a human genome takes about an hour on 16 cores
+    "fastqc": "4h",            # per sample
+    "align": "48h",            # per sample: 30x whole-genome on 8 threads is about a day
+    "samtools-stats": "6h",
+    "stats": "6h",             # per sample (--samples)
+    "multiqc": "2h",
+    "report": "2h",            # --samples: MultiQC over every sample
+    "illum": "12h",            # the whole screen's illumination functions
+    "analyze": "30m",          # per image set of a batch
+    "gather": "6h",
+    "stage-out": "6h",         # copying results to the bucket
+}
+WORKFLOW_DEADLINE_DEFAULT = "7d"
+MIN_STEP_DEADLINE = 60
+MAX_DEADLINE = 30 * 86400
+MIN_WORKFLOW_DEADLINE = 600
+_DURATION_RE = re.compile(r"([1-9]\d{0,7})(s|m|h|d)")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_STEP_KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def duration_seconds(value: Any) -> int:
+    """A duration as whole seconds: an integer (seconds) or a number and a unit, 90s, 30m, 12h, 7d."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("must be a duration such as 30m, 12h or 7d (or whole seconds)")
+    if isinstance(value, int):
+        return value
+    match = _DURATION_RE.fullmatch(value)
+    if not match:
+        raise ValueError("must be a duration such as 30m, 12h or 7d (or whole seconds)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def shown_duration(seconds: int) -> str:
+    for unit in ("d", "h", "m"):
+        if seconds % _SECONDS[unit] == 0:
+            return f"{seconds // _SECONDS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+class RunSettings(StrictModel):
+    """Deadlines of every run's Workflow, on every target (rendered as activeDeadlineSeconds)."""
+
+    workflow_deadline: int = Field(
+        default_factory=lambda: duration_seconds(WORKFLOW_DEADLINE_DEFAULT),
+        description="the whole run: Argo fails the Workflow (and stops its pods) after this long, e.g. 7d",
+    )
+    step_deadlines: dict[str, int] = Field(
+        default_factory=dict,
+        description="per step, for one attempt (a retry starts afresh), e.g. {align: 24h}; a --samples chunk "
+        "or cellprofiler batch gets it once per sample / image set it holds; unnamed steps take bioinfra's "
+        "defaults",
+    )
+
+    @field_validator("workflow_deadline", mode="before")
+    @classmethod
+    def _workflow_deadline(cls, v: Any) -> int:
+        seconds = duration_seconds(v)
+        if not MIN_WORKFLOW_DEADLINE <= seconds <= MAX_DEADLINE:
+            raise ValueError(f"must be between {shown_duration(MIN_WORKFLOW_DEADLINE)} and "
+                             f"{shown_duration(MAX_DEADLINE)}")
+        return seconds
+
+    @field_validator("step_deadlines", mode="before")
+    @classmethod
+    def _step_deadlines(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v  # pydantic says what it wanted
+        problems, out = [], {}
+        for step, value in v.items():
+            if step not in STEP_DEADLINE_DEFAULTS:
+                close = difflib.get_close_matches(str(step), STEP_DEADLINE_DEFAULTS, n=1)
+                key = step if isinstance(step, str) and _STEP_KEY_RE.fullmatch(step) else shown(step)
+                problems.append(f"{key}: no such step" + (f"; did you mean '{close[0]}'?" if close else
+                                                          f"; steps: {', '.join(STEP_DEADLINE_DEFAULTS)}"))
+                continue
+            try:
+                seconds = duration_seconds(value)
+            except ValueError as exc:
+                problems.append(f"{step}: {exc} (got {shown(value)})")
+                continue
+            if not MIN_STEP_DEADLINE <= seconds <= MAX_DEADLINE:
+                problems.append(f"{step}: must be between {shown_duration(MIN_STEP_DEADLINE)} and "
+                                f"{shown_duration(MAX_DEADLINE)} (got {shown(value)})")
+                continue
+            out[step] = seconds
+        if problems:
+            raise ValueError("\n".join(problems))
+        return out
+
+    @model_validator(mode="after")
+    def _steps_within_the_workflow(self) -> RunSettings:
+        longer = [f"step_deadlines.{step}: {shown_duration(s)} is longer than workflow_deadline "
+                  f"({shown_duration(self.workflow_deadline)}); the Workflow would stop it first"
+                  for step, s in self.step_deadlines.items() if s > self.workflow_deadline]
+        if longer:
+            raise ValueError("\n".join(longer))
+        return self
+
+    def step_deadline(self, step: str, items: int = 1) -> int:
+        """activeDeadlineSeconds of one attempt of `step` whose pod is given `items` samples / image
+        sets: the configured (or default) deadline times items, never past the Workflow's own."""
+        per_item = self.step_deadlines.get(step) or duration_seconds(STEP_DEADLINE_DEFAULTS[step])
+        return min(per_item * max(items, 1), self.workflow_deadline)
+
+
 class BudgetSettings(StrictModel):
     """The cost guard (issue #8): `bioinfra run` on aws/gcp refuses a run whose estimate is above it."""
 
@@ -637,6 +753,7 @@ class Config(StrictModel):
     gcp: GcpSettings = Field(default_factory=GcpSettings)
     addons: AddonsSettings = Field(default_factory=AddonsSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    run: RunSettings = Field(default_factory=RunSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -644,7 +761,7 @@ class Config(StrictModel):
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
             sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp",
-                        "addons", "budget")
+                        "addons", "budget", "run")
             data = {k: v for k, v in data.items() if not (k in sections and v is None)}
             # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).
             defaults = DEFAULT_POOLS.get(str(data.get("target")))
@@ -803,7 +920,7 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
-        if err["type"] == "value_error" and re.match(r"[a-z_][a-z0-9_.]*: ", msg):
+        if err["type"] == "value_error" and re.match(r"[A-Za-z0-9_][A-Za-z0-9_.-]*: ", msg):
             # model-level validators already name their fields ("region: required ..."), one per line
             for part in msg.split("\n"):
                 sub, _, text = part.partition(": ")

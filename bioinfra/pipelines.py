@@ -171,6 +171,9 @@ class SamplesParams:
     reference: str
     run_dir: str
     chunk_size: int | None = None  # None: "auto", decided by the plan step from the sheet
+    # The most samples one chunk holds (a chunk step's deadline is per sample): set from the sheet by
+    # core.samples.samples_params; None: chunk_size, or 1.
+    per_chunk: int | None = None
     align_threads: int | None = None
     title: str = "samples"
     parallelism: int | None = None
@@ -181,6 +184,22 @@ class SamplesParams:
 PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2", "cellprofiler": "workflows/cellprofiler.yaml.j2"}
 SAMPLES_TEMPLATE = "workflows/fastqc-to-bwa-samples.yaml.j2"
 MAX_CHUNKS = 200  # --samples without --chunk-size: at most this many chunks (pods per stage)
+# The steps of each pipeline (their `-attempt` templates), each with a deadline (config.RunSettings).
+FASTQC_TO_BWA_STEPS = ("stage-in", "fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-out")
+SAMPLES_STEPS = ("stage-in", "plan", "index-reference", "fastqc", "align", "stats", "report", "stage-out")
+CELLPROFILER_STEPS = ("stage-in", "plan", "illum", "analyze", "gather", "stage-out")
+
+
+def deadline_variables(config: Config, steps: tuple[str, ...], items: dict[str, int] | None = None) -> dict[str, Any]:
+    """activeDeadlineSeconds of the Workflow and of each step's attempt, whole seconds from the
+    validated config (config.RunSettings): ints, never text. `items`: how many samples / image sets
+    one pod of a fan-out step is given (its deadline is per item)."""
+    items = items or {}
+    deadlines = {step: config.run.step_deadline(step, items.get(step, 1)) for step in steps}
+    values = [config.run.workflow_deadline, *deadlines.values()]
+    if not all(type(v) is int and v > 0 for v in values):  # noqa: E721 - exactly int, not bool
+        raise TypeError(f"deadlines must be positive whole seconds: {values}")
+    return {"workflow_deadline": config.run.workflow_deadline, "deadlines": deadlines}
 
 
 def common_variables(config: Config, target_name: str, images: dict[str, str] | None = None) -> dict[str, Any]:
@@ -237,6 +256,8 @@ def screening_variables(
     check_params(params)
     return {
         **common_variables(config, target_name, images),
+        # An analyze pod is given batch_size image sets.
+        **deadline_variables(config, CELLPROFILER_STEPS, {"analyze": params.batch_size}),
         "images_dir": params.images_dir,
         "data_file": params.data_file,
         "illum_pipeline": params.illum_pipeline,
@@ -275,6 +296,9 @@ def samples_variables(
     check_params(params)
     return {
         **common_variables(config, target_name, images),
+        # A chunk's pod is given up to per_chunk samples.
+        **deadline_variables(config, SAMPLES_STEPS, dict.fromkeys(("fastqc", "align", "stats"),
+                                                                      params.per_chunk or params.chunk_size or 1)),
         "sheet": params.sheet,
         "reference": params.reference,
         "run_dir": params.run_dir,
@@ -299,6 +323,7 @@ def template_variables(
     check_params(params)
     return {
         **common_variables(config, target_name, images),
+        **deadline_variables(config, FASTQC_TO_BWA_STEPS),
         "sample": params.sample,
         "r1": params.r1,
         "r2": params.r2,

@@ -205,7 +205,8 @@ def samples_params(config: Config, sheet: SampleSheet, reference: str, run_id: s
     title = check_title(title) if title else default_title(sheet.path.stem, "samples")
     threads = config.pipeline.align_threads if max_cpus is None else min(config.pipeline.align_threads, max_cpus)
     return SamplesParams(sheet=f"runs/{run_id}/sheet.tsv", reference=reference, run_dir=f"runs/{run_id}",
-                         chunk_size=chunk_size, align_threads=threads, title=title,
+                         chunk_size=chunk_size, per_chunk=min(sheet.chunk_size(chunk_size), len(sheet.rows)),
+                         align_threads=threads, title=title,
                          parallelism=max_parallel, stage_in=stage_in, stage_out=stage_out)
 
 
