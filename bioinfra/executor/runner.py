@@ -225,8 +225,8 @@ class LocalExecutor:
             source = sub(template.source)
             script_path = self.state_dir / "scripts" / f"{safe_file_name(task.name)}.sh"
             argv.append(str(script_path))
-        if not argv:
-            raise WorkflowSpecError(f"template '{template.name}' has no command to run locally")
+        # No command and no args: the pod runs its image's entrypoint; the runtime decides (a container
+        # runtime runs the image as it is; a native one has nothing to run and the step fails).
         outputs = {rel: cwd / rel for rel in (sub(o) for o in template.outputs)}
         params = {
             p.name: container_to_host(sub(p.path), mounts, self.volume_roots) for p in template.output_parameters

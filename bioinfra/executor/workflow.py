@@ -45,7 +45,7 @@ OUTPUTS_ANNOTATION = "bioinfra.io/outputs"
 _CLUSTER_ONLY_TEMPLATE_KEYS = {
     "name", "inputs", "outputs", "metadata", "nodeSelector", "tolerations", "affinity", "retryStrategy",
     "activeDeadlineSeconds", "podSpecPatch", "serviceAccountName", "securityContext", "priorityClassName",
-    "script", "container", "dag", "archiveLocation", "volumes",
+    "script", "container", "dag", "volumes",
 }
 # spec keys the local executor honours or that only shape pods on a cluster; any other is rejected.
 _SPEC_KEYS = {
@@ -243,6 +243,8 @@ def _env(entries: list[dict[str, Any]], where: str) -> tuple[dict[str, str], lis
     unset: list[str] = []
     for e in entries:
         name = e["name"]
+        if str(name).startswith("ARGO_DEBUG_PAUSE"):
+            raise WorkflowSpecError(f"{where}: env {name} pauses the pod for debugging, which the local executor does not do")
         source = e.get("valueFrom")
         if source is None:
             env[name] = str(e.get("value", ""))
