@@ -170,6 +170,26 @@ class Kube:
         return str((data or {}).get("gitVersion", "?"))
 
 
+    # -- nodes (onprem: the pool labels the Workflows' nodeSelectors ask for) ----------------------
+
+    def list_nodes(self, **kwargs: Any) -> list[Any]:
+        """Every Node (V1Node objects): GET /api/v1/nodes (listCoreV1Node)."""
+        return list(self.call("listing the cluster's nodes", self.core.list_node, **kwargs).items)
+
+    def label_node(self, name: str, labels: dict[str, str]) -> Any:
+        """Set `labels` on Node `name`, leaving its other labels alone: what `kubectl label node` does.
+
+        PATCH /api/v1/nodes/{name} (patchCoreV1Node) with a JSON merge patch (RFC 7386) of
+        metadata.labels: keys in the patch are set, the others kept. Ref
+        https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/node-v1/#patch-partially-update-the-specified-node
+        (the operation accepts application/merge-patch+json among its patch types; kubectl label
+        sends a merge patch too). Needs RBAC `patch` on nodes (cluster-scoped): a 403 becomes
+        ClusterUnreachableError naming the context."""
+        body = {"metadata": {"labels": dict(labels)}}
+        return self.call(f"labelling node {name}", self.core.patch_node, name, body,
+                         _content_type="application/merge-patch+json")
+
+
 def connect(kubeconfig: Path, context: Optional[str] = None) -> Kube:
     """An API client for `context` (default: the file's current context) of `kubeconfig`."""
     kubernetes = _client()

@@ -7,10 +7,14 @@ from typing import Optional
 import typer
 
 
-def _is_local(target: str) -> bool:
+def _target_name(target: str) -> str:
     from bioinfra.targets import get_target
 
-    return get_target(target).name == "local"
+    return get_target(target).name
+
+
+def _is_local(target: str) -> bool:
+    return _target_name(target) == "local"
 
 
 def _ttl_recorder(ctx: typer.Context, target: str, ttl: str):
@@ -41,6 +45,22 @@ def _ttl_recorder(ctx: typer.Context, target: str, ttl: str):
     return record
 
 
+def _offer_node_labels(ctx: typer.Context, target: str, consent: Optional[bool], dry_run: bool) -> None:
+    """onprem: the pool labels the Workflows' nodeSelectors need, offered before the addons stack
+    (core: bioinfra.targets.onprem_nodes.offer_labels). Never without consent."""
+    import sys
+
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.config import load_config
+    from bioinfra.targets.onprem_nodes import offer_labels
+
+    config = load_config(ctx.obj["config_path"], target=target)
+    kube = connect(config.onprem.kubeconfig, config.onprem.context)
+    ask = (lambda question: typer.confirm(question, default=False, err=True)) if sys.stdin.isatty() else None
+    offer_labels(config, kube, consent=consent, ask=ask, dry_run=dry_run,
+                 say=lambda m: typer.echo(f"✓ {m}", err=True), warn=lambda m: typer.echo(f"! {m}", err=True))
+
+
 def _forget_ttl(ctx: typer.Context, target: str) -> None:
     from bioinfra.config import load_config
     from bioinfra.core.provision import environment_root
@@ -68,6 +88,12 @@ def up(
         help="aws/gcp/onprem: time-to-live such as 30m, 8h, 2d: `bioinfra status` warns once it is past "
              "(nothing is destroyed by itself); `off` removes a recorded one.",
     ),
+    label_nodes: Optional[bool] = typer.Option(
+        None, "--label-nodes/--no-label-nodes",
+        help="onprem: label nodes with the bioinfra.io/pool values the Workflows select (general, highcpu) where "
+             "no node carries one; without either flag you are asked at a terminal, and elsewhere nothing is "
+             "labelled (the proposed kubectl commands are shown).",
+    ),
 ) -> None:
     """Prepare a target. Undo with `bioinfra destroy TARGET`.
 
@@ -82,12 +108,17 @@ def up(
 
     aws and gcp end with the addons stack (Argo Workflows, the RWX storage class and workspace claim, MinIO, the workflow service account bound to cloud IAM; on aws the cluster autoscaler; the NVIDIA device plugin with a GPU pool).
 
-    onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer.
-      bioinfra up onprem --yes
+    onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer. Every Workflow step selects a node pool (nodeSelector bioinfra.io/pool: general or highcpu): where no Ready, schedulable node carries one, `up` shows which node would get which label and labels them only with your consent (--label-nodes, or yes at the prompt).
+      bioinfra up onprem --yes --label-nodes
 
     --ttl (aws, gcp, onprem) records when `bioinfra destroy` is due in .bioinfra/<name>/<target>/ttl.json; `bioinfra status TARGET` warns once it is past. Re-run `up --ttl` to move it; `destroy` removes it.
       bioinfra up aws --yes --ttl 8h
     """
+    if label_nodes is not None and _target_name(target) != "onprem":
+        from bioinfra.errors import UnsupportedError
+
+        raise UnsupportedError("--label-nodes/--no-label-nodes are for target onprem (aws and gcp node groups carry "
+                               "their pool labels)")
     if not _is_local(target):
         from bioinfra.cli.cloud_cmd import up_cloud
         from bioinfra.errors import BioinfraError, TerraformFailedError
@@ -96,6 +127,8 @@ def up(
         if dry_run and record_ttl is not None:
             typer.echo("! --ttl: not recorded by a dry run", err=True)
             record_ttl = None
+        if _target_name(target) == "onprem":
+            _offer_node_labels(ctx, target, label_nodes, dry_run)
         try:
             up_cloud(ctx, target, yes=yes, dry_run=dry_run, verbose=verbose)
         except (TerraformFailedError, KeyboardInterrupt):

@@ -465,6 +465,37 @@ def check_service_account(d: Doctor) -> Check:
     return passed(f"{WORKFLOW_SERVICE_ACCOUNT} → {value}")
 
 
+def check_node_pools(d: Doctor) -> Check:
+    """onprem: for each pool the Workflows select (nodeSelector bioinfra.io/pool: general, highcpu;
+    gpu with a gpu pool), at least one Ready, uncordoned node carries the label and has no taint its
+    steps do not tolerate. Without one, that pool's pods stay Pending for ever."""
+    from bioinfra.pipelines import POOL_LABEL
+    from bioinfra.targets.onprem_nodes import label_command, plan_labels, read_nodes, serving, why_not, workflow_pools
+
+    assert d.kube is not None
+    needs = workflow_pools(d.config)
+    nodes = read_nodes(d.kube, _request_timeout=(min(d.timeout, 3.0), d.timeout))
+    missing = [need for need in needs.values() if not serving(nodes, need)]
+    if not missing:
+        return passed("; ".join(f"{POOL_LABEL}={need.pool}: {', '.join(serving(nodes, need))}"
+                                for need in needs.values()))
+    plan = plan_labels(nodes, needs)
+    problems, fixes = [], []
+    for need in missing:
+        reason = why_not(nodes, need)
+        problems.append(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} (selected by "
+                        f"{', '.join(need.steps)}): those pods would stay Pending" + (f" ({reason})" if reason else ""))
+        node = next((n for n, pool in plan.labels.items() if pool == need.pool), None)
+        if node is not None:
+            fixes.append(label_command(node, need.pool))
+        else:
+            fixes.append(f"{label_command('<node>', need.pool)} ({plan.unserved.get(need.pool, 'choose a node')})")
+    fix = "; ".join(fixes)
+    if plan.labels:
+        fix = f"`bioinfra up onprem --label-nodes` labels {', '.join(f'{n} {POOL_LABEL}={p}' for n, p in plan.labels.items())}; or {fix}"
+    return failed("; ".join(problems), fix)
+
+
 # -- the tool images in the target's registry -----------------------------------------------------
 
 
@@ -635,6 +666,8 @@ def steps_for(config: Config) -> list[Step]:
         return [("kubeconfig", check_onprem_kubeconfig, ()),
                 ("api server", check_api_server, ("kubeconfig",)),
                 *cluster_steps(),
+                # aws/gcp node groups carry the pool labels; an existing cluster's nodes may not (#16).
+                ("node pools", check_node_pools, ("api server",)),
                 ("tool images", check_images_registry, ())]
     credentials = check_aws_credentials if target == "aws" else check_gcp_credentials
     images: Step = ("tool images", IMAGE_CHECKS[target], ("credentials",)) if target == "aws" \

@@ -13,6 +13,12 @@ what the tests do about them:
     kube-apiserver accepts (Go's strconv.ParseBool): `_accept_any_bool_watch` lowercases it.
 Argo's controller is played by the test: it PATCHes the Workflow's /status over HTTP from kmock's
 loop (`KubeApi.patch_status`), which is what makes the watch deliver MODIFIED events.
+
+Nodes (cluster-scoped, GET /api/v1/nodes and PATCH /api/v1/nodes/{name}) are kmock's bundled `nodes`
+resource: `add_node` creates one as a kubelet would report it, checked first against the upstream
+Kubernetes 1.31 schema (kubernetes-validate, strict: no field the API does not have), and
+`node_patches` hands a test the PATCHes as sent (path, Content-Type, body) to check against what
+the API's patchCoreV1Node accepts.
 """
 
 from __future__ import annotations
@@ -136,6 +142,45 @@ class KubeApi:
             if (method is None or req.method == method) and contains in str(req.url.path):
                 found.append(req)
         return found
+
+    def add_node(self, name: str, *, ready: bool = True, cordoned: bool = False, pool: Optional[str] = None,
+                 cpu: str = "4", taints: tuple[tuple[str, str], ...] = (), control_plane: bool = False,
+                 gpus: int = 0) -> dict[str, Any]:
+        """A Node as the kubelet reports it: Ready condition, allocatable, taints ((key, effect) pairs)."""
+        import kubernetes_validate
+
+        labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+        if pool:
+            labels["bioinfra.io/pool"] = pool
+        if control_plane:
+            labels["node-role.kubernetes.io/control-plane"] = ""
+        allocatable = {"cpu": cpu, "memory": "16Gi", "pods": "110", **({"nvidia.com/gpu": str(gpus)} if gpus else {})}
+        body = {
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+            "spec": {**({"unschedulable": True} if cordoned else {}),
+                     **({"taints": [{"key": k, "effect": e} for k, e in taints]} if taints else {})},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "Unknown",
+                                       "reason": "KubeletReady" if ready else "NodeStatusUnknown"}],
+                       "allocatable": allocatable, "capacity": allocatable},
+        }
+        kubernetes_validate.validate(body, "1.31", strict=True)  # raises on a shape the API does not have
+        self.create("/api/v1/nodes", body)
+        return body
+
+    def node(self, name: str) -> dict[str, Any]:
+        """A Node as stored now (e.g. after a PATCH)."""
+        import kmock
+
+        def plain(value: Any) -> Any:  # kmock's ObjectVersion views -> plain dicts and lists
+            if hasattr(value, "items"):
+                return {k: plain(v) for k, v in value.items()}
+            return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+        return plain(self.k.objects[kmock.resource("v1/nodes"), None, name].last)
+
+    def node_patches(self) -> list[tuple[str, str, Any]]:
+        """(path, Content-Type, body) of every PATCH of a Node."""
+        return [(str(r.url.path), r.headers.get("Content-Type", ""), r.data) for r in self.requests("PATCH", "/api/v1/nodes/")]
 
     def kubeconfig(self, path: Path, context: str = "kmock") -> Path:
         path.write_text(yaml.safe_dump({

@@ -95,8 +95,11 @@ def _b64(text: str) -> str:
 
 
 def install_addons(api, *, ready: int = 1, phase: str = "Bound", binding: str = "Immediate",
-                   secret: bool = True) -> None:
-    """What the addons stack leaves in a healthy onprem cluster (no onprem.storage_class: bioinfra-rwx)."""
+                   secret: bool = True, nodes: bool = True) -> None:
+    """What the addons stack leaves in a healthy onprem cluster (no onprem.storage_class: bioinfra-rwx),
+    and (`nodes`) two workers carrying the pool labels the Workflows select."""
+    if nodes:
+        pool_nodes(api)
     meta = {"namespace": NS}
     api.create(f"/apis/apps/v1/namespaces/{NS}/deployments", {
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": CONTROLLER, **meta},
@@ -127,6 +130,12 @@ def install_addons(api, *, ready: int = 1, phase: str = "Bound", binding: str = 
         "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "bioinfra-workflow", **meta}})
 
 
+def pool_nodes(api) -> None:
+    """Two workers carrying the pool labels the Workflows select (tests/fakes/kube_api.py add_node)."""
+    api.add_node("worker-1", pool="general")
+    api.add_node("worker-2", pool="highcpu", cpu="16")
+
+
 def onprem_config(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry) -> Path:
     path = tmp_path / "bioinfra.yaml"
     path.write_text(yaml.safe_dump({
@@ -155,12 +164,14 @@ def test_all_green_onprem_cluster_exits_0_and_reads_each_object(kube_api, regist
 
     assert proc.returncode == 0, proc.stderr
     checks = json.loads(proc.stdout)
-    assert [c["name"] for c in checks] == ["config", "kubeconfig", "api server", *CLUSTER_CHECKS, "tool images"]
+    assert [c["name"] for c in checks] == ["config", "kubeconfig", "api server", *CLUSTER_CHECKS, "node pools",
+                                           "tool images"]
     assert all(c["status"] == "ok" and c["ok"] for c in checks), checks
     by_name = {c["name"]: c for c in checks}
     assert "v1.31.2-kmock" in by_name["api server"]["detail"]
     assert f"{CONTROLLER}: 1/1 ready" in by_name["workflow controller"]["detail"]
     assert "Bound to pvc-0001" in by_name["workspace volume"]["detail"]
+    assert by_name["node pools"]["detail"] == "bioinfra.io/pool=general: worker-1; bioinfra.io/pool=highcpu: worker-2"
     # One ✓ line per check on stderr; the secret's values appear nowhere.
     assert proc.stderr.count("✓ ") == len(checks)
     for value in SECRET_VALUES:
@@ -171,10 +182,10 @@ def test_all_green_onprem_cluster_exits_0_and_reads_each_object(kube_api, regist
                  f"/apis/apps/v1/namespaces/{NS}/deployments", "/apis/storage.k8s.io/v1/storageclasses/bioinfra-rwx",
                  f"/api/v1/namespaces/{NS}/persistentvolumeclaims/bioinfra-workspace",
                  f"/api/v1/namespaces/{NS}/services/bioinfra-minio", f"/api/v1/namespaces/{NS}/secrets/bioinfra-minio",
-                 f"/api/v1/namespaces/{NS}/serviceaccounts/bioinfra-workflow"):
+                 f"/api/v1/namespaces/{NS}/serviceaccounts/bioinfra-workflow", "/api/v1/nodes"):
         assert [r for r in kube_api.requests("GET", path) if str(r.url.path) == path], f"no GET {path}"
     assert not [r for r in kube_api.requests() if r.method not in ("GET", "POST")]
-    assert len(kube_api.requests("POST")) == 6  # only the test's own creates
+    assert len(kube_api.requests("POST")) == 8  # only the test's own creates
     assert len(registry.seen) == 3  # one manifest HEAD per pipeline image (fastqc, bwa-mem2, cellprofiler)
 
 
@@ -194,11 +205,11 @@ def test_unreachable_api_fails_fast_and_skips_what_depends_on_it(cli, tmp_path, 
     api_line = next(i for i, line in enumerate(lines) if line.startswith("✗ api server"))
     assert closed in lines[api_line] and "does not answer" in lines[api_line]
     assert "kubectl --kubeconfig" in lines[api_line + 1]  # the fix, on its own indented line
-    for name in CLUSTER_CHECKS:
+    for name in (*CLUSTER_CHECKS, "node pools"):
         line = next(line for line in lines if line[2:].startswith(name))
         assert line.startswith("! ") and "skipped" in line, line
     assert any(line.startswith("✓ tool images") for line in lines)  # does not need the cluster
-    assert "✗ not ready: 1 of 11 checks failed (api server)" in proc.stderr
+    assert "✗ not ready: 1 of 12 checks failed (api server)" in proc.stderr
     assert proc.stdout == ""
 
 
@@ -380,3 +391,59 @@ def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, 
     for name in ("kubeconfig", "api server", *CLUSTER_CHECKS):
         assert by_name[name].status == SKIPPED, name
     assert by_name["tool images"].status == FAILED and "doctor-absent/fastqc" in by_name["tool images"].detail
+
+
+# -- node pools (#16: onprem pods stay Pending when no node carries the pool a step selects) ---------
+
+
+def test_unlabelled_nodes_fail_naming_each_missing_label_and_the_fix(kube_api, registry, cli, tmp_path):
+    install_addons(kube_api, nodes=False)
+    kube_api.add_node("cp", control_plane=True, taints=(("node-role.kubernetes.io/control-plane", "NoSchedule"),))
+    kube_api.add_node("small", cpu="4")
+    kube_api.add_node("big", cpu="16")
+    config = onprem_config(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    proc = cli("--config", str(config), "doctor", timeout=120)
+
+    assert proc.returncode == 12, proc.stderr
+    lines = proc.stderr.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("✗ node pools"))
+    assert "no Ready, schedulable node carries bioinfra.io/pool=general (selected by" in lines[at]
+    assert "no Ready, schedulable node carries bioinfra.io/pool=highcpu (selected by" in lines[at]
+    assert "align" in lines[at] and "would stay Pending" in lines[at]
+    fix = lines[at + 1]
+    assert "`bioinfra up onprem --label-nodes` labels big bioinfra.io/pool=highcpu, small bioinfra.io/pool=general" in fix
+    assert "kubectl label node big bioinfra.io/pool=highcpu" in fix and "kubectl label node small bioinfra.io/pool=general" in fix
+    assert "✗ not ready: 1 of 12 checks failed (node pools)" in proc.stderr
+    assert kube_api.node_patches() == []  # a doctor only reads
+
+
+def test_a_labelled_node_that_cannot_run_pods_does_not_count(kube_api, registry, tmp_path):
+    install_addons(kube_api, nodes=False)
+    kube_api.add_node("worker-1", pool="general")
+    kube_api.add_node("worker-2", pool="highcpu", cordoned=True)
+    kube_api.add_node("worker-3", pool="highcpu", ready=False)
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    pools = by_name["node pools"]
+    assert pools.status == FAILED
+    assert "bioinfra.io/pool=general" not in pools.detail  # served by worker-1
+    assert "bioinfra.io/pool=highcpu" in pools.detail
+    assert "worker-2 is cordoned" in pools.detail and "worker-3 is not Ready" in pools.detail
+    assert "kubectl label node <node> bioinfra.io/pool=highcpu" in pools.fix
+
+
+def test_a_gpu_pool_needs_a_gpu_labelled_node(kube_api, registry, tmp_path):
+    install_addons(kube_api)
+    path = onprem_config(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+    data = yaml.safe_load(path.read_text())
+    data["node_pools"] = {"gpu": {"machine_type": "onprem-gpu", "gpu": {"type": "nvidia-tesla-t4", "count": 1}}}
+    config = parse_config(data, source=str(path))
+    checks = {c.name: c for c in diagnose(config, path, timeout=3)}
+
+    pools = checks["node pools"]
+    assert pools.status == FAILED and "bioinfra.io/pool=gpu" in pools.detail
+    assert "bioinfra.io/pool=general" not in pools.detail and "bioinfra.io/pool=highcpu" not in pools.detail
+    assert "kubectl label node <node> bioinfra.io/pool=gpu" in pools.fix
+    kube_api.add_node("gpu-1", pool="gpu", gpus=1, taints=(("nvidia.com/gpu", "NoSchedule"),))
+    assert {c.name: c for c in diagnose(config, path, timeout=3)}["node pools"].status == OK

@@ -56,3 +56,101 @@ def test_onprem_unreachable_or_misnamed_context_exits_13_and_renders_nothing(cli
     proc = cli("destroy", "onprem", "--yes", timeout=120)
     assert proc.returncode == 13 and "context 'minikube' is not in" in proc.stderr and "contexts there: c" in proc.stderr
     assert not (tmp_path / ".bioinfra").exists()
+
+
+# -- node pool labels (#16: every step selects bioinfra.io/pool; an existing cluster's nodes carry none) --
+
+
+def _nodes(api) -> None:
+    """A kubeadm-like cluster: a tainted control plane, two workers, one cordoned, one NotReady."""
+    api.add_node("cp", control_plane=True, taints=(("node-role.kubernetes.io/control-plane", "NoSchedule"),))
+    api.add_node("small", cpu="4")
+    api.add_node("big", cpu="16")
+    api.add_node("drained", cpu="32", cordoned=True)
+    api.add_node("down", cpu="64", ready=False)
+
+
+def _check_patches_against_the_api(api, expected: dict[str, str]) -> None:
+    """As patchCoreV1Node takes them: PATCH /api/v1/nodes/{name}, a JSON merge patch of
+    metadata.labels only; the stored Node still passes the upstream 1.31 schema and keeps its labels."""
+    import kubernetes_validate
+
+    patches = api.node_patches()
+    assert [(path, ctype) for path, ctype, _ in patches] == [
+        (f"/api/v1/nodes/{n}", "application/merge-patch+json") for n in expected]
+    assert [body for _, _, body in patches] == [{"metadata": {"labels": {"bioinfra.io/pool": p}}}
+                                                for p in expected.values()]
+    for name, pool in expected.items():
+        stored = api.node(name)
+        kubernetes_validate.validate(stored, "1.31", strict=True)
+        assert stored["metadata"]["labels"] == {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux",
+                                                "bioinfra.io/pool": pool}
+
+
+def test_up_onprem_label_nodes_labels_one_usable_node_per_missing_pool(kube_api, cli, env, terraform_config,
+                                                                      tmp_path: Path) -> None:
+    env.update(terraform_config)
+    _nodes(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    proc = cli("up", "onprem", "--yes", "--label-nodes", timeout=300)
+    # highcpu to the Ready, schedulable worker with the most CPU, general to the next; never the
+    # tainted control plane, the cordoned or the NotReady node.
+    _check_patches_against_the_api(kube_api, {"big": "highcpu", "small": "general"})
+    assert "proposed: node big gets bioinfra.io/pool=highcpu" in proc.stderr
+    assert "node small labelled bioinfra.io/pool=general" in proc.stderr
+    # Then the addons stack, whose providers cannot be installed on this machine (see above).
+    assert proc.returncode == 9, proc.stderr
+    # Once labelled, a second `up` has nothing to propose.
+    again = cli("up", "onprem", "--yes", "--label-nodes", timeout=300)
+    assert "node pools: bioinfra.io/pool=general on small; bioinfra.io/pool=highcpu on big" in again.stderr
+    assert len(kube_api.node_patches()) == 2
+
+
+def test_up_onprem_labels_nothing_without_consent(kube_api, cli, tmp_path: Path) -> None:
+    _nodes(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    # Not at a terminal and no flag: the proposal and the commands, no PATCH (then the dry run's plan).
+    proc = cli("up", "onprem", "--dry-run", timeout=300)
+    assert "no Ready, schedulable node carries bioinfra.io/pool=highcpu" in proc.stderr
+    assert "kubectl label node big bioinfra.io/pool=highcpu" in proc.stderr
+    assert "dry run: no node labelled" in proc.stderr
+    proc = cli("up", "onprem", "--no-label-nodes", "--dry-run", timeout=300)
+    proc = cli("up", "onprem", "--label-nodes", "--dry-run", timeout=300)  # a dry run changes nothing
+    assert kube_api.node_patches() == []
+    wrong = cli("up", "aws", "--label-nodes", timeout=60)
+    assert wrong.returncode != 0 and "--label-nodes/--no-label-nodes are for target onprem" in wrong.stderr
+
+
+def test_offer_labels_asks_and_does_what_the_answer_says(kube_api, tmp_path: Path) -> None:
+    """At a terminal without a flag `up onprem` asks (the CLI passes typer.confirm as `ask`)."""
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.config import parse_config
+    from bioinfra.targets.onprem_nodes import offer_labels
+
+    _nodes(kube_api)
+    kube = connect(kube_api.kubeconfig(tmp_path / "kc"))
+    config = parse_config({"target": "onprem"})
+    said: list[str] = []
+    asked: list[str] = []
+    done = offer_labels(config, kube, consent=None, ask=lambda q: asked.append(q) and False, say=said.append,
+                        warn=said.append)
+    assert done == [] and asked == ["Label 2 node(s) as proposed above?"] and kube_api.node_patches() == []
+    assert any("no node labelled" in m for m in said)
+    done = offer_labels(config, kube, consent=None, ask=lambda q: True, say=said.append, warn=said.append)
+    assert done == ["big", "small"]
+    _check_patches_against_the_api(kube_api, {"big": "highcpu", "small": "general"})
+
+
+def test_one_node_cluster_cannot_serve_two_pools_and_says_so(kube_api, tmp_path: Path) -> None:
+    """minikube/k3s on one machine: a node carries one bioinfra.io/pool value."""
+    from bioinfra.adaptors.kube import connect
+    from bioinfra.config import parse_config
+    from bioinfra.targets.onprem_nodes import offer_labels
+
+    kube_api.add_node("minikube", cpu="8", control_plane=True)
+    kube = connect(kube_api.kubeconfig(tmp_path / "kc"))
+    said: list[str] = []
+    done = offer_labels(parse_config({"target": "onprem"}), kube, consent=True, ask=None, say=said.append,
+                        warn=said.append)
+    assert done == ["minikube"] and kube_api.node("minikube")["metadata"]["labels"]["bioinfra.io/pool"] == "highcpu"
+    assert any("bioinfra.io/pool=general: every usable node is taken by another pool" in m for m in said), said
