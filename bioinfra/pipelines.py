@@ -10,6 +10,7 @@ differ between targets. Paths in the Workflow are relative to the shared workspa
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, fields
 from typing import Any
@@ -58,6 +59,27 @@ TITLE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._,:()+-]{0,79}")  # --title (a re
 _PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.-]+")
 # An rclone source or destination: what cluster_run builds from a checked s3:// / gs:// URL.
 _RCLONE_RE = re.compile(r"[^\x00-\x20\x7f'\"`$\\{}]+")
+
+
+# A Kubernetes label value: at most 63 characters, empty or alphanumeric at both ends with '-', '_'
+# and '.' between. Ref k8s.io/apimachinery/pkg/util/validation/validation.go, IsValidLabelValue
+# (LabelValueMaxLength = 63; labelValueFmt = "(" + qualifiedNameFmt + ")?", qualifiedNameFmt =
+# "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"). The API server refuses anything else with a 422.
+LABEL_VALUE_MAX = 63
+LABEL_VALUE_RE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
+_LABEL_HASH = 8
+
+
+def label_value(text: str) -> str:
+    """`text` as a valid label value: itself when it is one, else its label characters (others as
+    '_'), trimmed to alphanumeric ends and cut to fit, plus '-' and 8 hex digits of its SHA-256, so two
+    names that differ only in what was changed still get different labels. Valid by construction."""
+    if len(text) <= LABEL_VALUE_MAX and LABEL_VALUE_RE.fullmatch(text):
+        return text
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_LABEL_HASH]
+    kept = re.sub(r"[^-A-Za-z0-9_.]", "_", text)[: LABEL_VALUE_MAX - _LABEL_HASH - 1]
+    kept = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", kept)
+    return f"{kept}-{digest}" if kept else digest
 
 
 def check_sample_name(sample: str) -> str:
@@ -325,6 +347,8 @@ def template_variables(
         **common_variables(config, target_name, images),
         **deadline_variables(config, FASTQC_TO_BWA_STEPS),
         "sample": params.sample,
+        # A sample name may end in '_' or run to 64 characters; a label value may not (see label_value).
+        "sample_label": label_value(params.sample),
         "r1": params.r1,
         "r2": params.r2,
         "reference": params.reference,

@@ -54,13 +54,20 @@ from bioinfra.errors import InputError, InterruptedRunError, StepFailedError
 from bioinfra.executor.runner import FAILED, LocalExecutor, Reporter, RunResult
 from bioinfra.executor.workflow import parse_workflow
 from bioinfra.files import sha256_file, write_json_atomic
-from bioinfra.pipelines import MAX_CHUNKS, SamplesParams, check_title, default_title, load_workflow, render_samples
+from bioinfra.pipelines import (
+    MAX_CHUNKS,
+    SAMPLE_NAME_RE,
+    SamplesParams,
+    check_title,
+    default_title,
+    load_workflow,
+    render_samples,
+)
 
 PIPELINE = "fastqc-to-bwa"
 REQUIRED = ("sample", "r1", "r2")
 READ_GROUP = ("rg_id", "rg_sm", "rg_lb", "rg_pl", "rg_pu")
 SHEET_COLUMNS = (*REQUIRED, *READ_GROUP)
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Read-group values go into bwa's -R "@RG\t..." and a TSV: no tabs, newlines, quotes or backslashes.
 _RG_RE = re.compile(r"^[^\t\n\r'\"\\\\]*$")
 
@@ -124,7 +131,7 @@ def read_sheet(path: Path) -> SampleSheet:
             continue
         row = {h: c.strip() for h, c in zip(header, cells, strict=True)}
         sample = row["sample"]
-        if not _NAME_RE.match(sample):
+        if not SAMPLE_NAME_RE.fullmatch(sample):
             problems.append(f"line {line}: sample name {sample!r}: use 1-64 letters, digits, '.', '_' or '-'")
         elif sample in seen:
             problems.append(f"line {line}: sample {sample} is also on line {seen[sample]}")
