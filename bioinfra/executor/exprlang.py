@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -70,6 +71,10 @@ class _Nil:
     """Sentinel returned by optional chains that hit nil (the ChainNode short circuit)."""
 
 
+class AnyKeyMap(dict):  # type: ignore[type-arg]
+    """A Go map[interface {}]...: what groupBy and fromPairs give. json.Marshal refuses it."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Go value helpers
 # ---------------------------------------------------------------------------------------------
@@ -104,6 +109,8 @@ def _gotype(v: Any) -> str:
         return "string"
     if isinstance(v, (list, tuple)):
         return "[]interface {}"
+    if isinstance(v, AnyKeyMap):
+        return "map[interface {}]interface {}"
     if isinstance(v, Mapping):
         return "map[string]interface {}"
     if isinstance(v, GoTime):
@@ -151,7 +158,7 @@ def go_float_json(f: float) -> str:
 
 
 def _go_float_v(f: float) -> str:
-    """fmt's %v for float64: %g with the shortest digits, exponent form below 1e-4 or from 1e21."""
+    """fmt's %v for float64: %g with the shortest digits, so 1234567.0 is "1.234567e+06"."""
     if math.isnan(f):
         return "NaN"
     if math.isinf(f):
@@ -160,7 +167,7 @@ def _go_float_v(f: float) -> str:
         return "-0" if math.copysign(1, f) < 0 else "0"
     sign = "-" if f < 0 else ""
     digits, point = _digits(f)
-    if point - 1 < -4 or point - 1 >= 21:
+    if point - 1 < -4 or point - 1 >= 6:  # strconv 'g' with the shortest digits decides with precision 6
         return sign + _fmt_e(digits, point, 2)
     return sign + _fmt_f(digits, point)
 
@@ -225,6 +232,8 @@ def go_json(v: Any, indent: str | None = None, _level: int = 0) -> str:
             return "[" + ",".join(parts) + "]"
         pad, pad_in = "\n" + indent * _level, "\n" + indent * (_level + 1)
         return "[" + pad_in + ("," + pad_in).join(parts) + pad + "]"
+    if isinstance(v, AnyKeyMap):
+        raise _Fail(f"json: unsupported type: {_gotype(v)}")
     if isinstance(v, Mapping):
         items = []
         for k in sorted(v, key=lambda k: str(k)):
@@ -270,9 +279,52 @@ def _to_int(v: Any) -> int:
 
 
 _ATOI_RE = re.compile(r"[+-]?[0-9]+\Z")
-_FLOAT_RE = re.compile(
-    r"[+-]?(?:(?:[0-9](?:_?[0-9])*)?\.?[0-9]*(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)\Z", re.IGNORECASE
-)
+_FLOAT_DEC_RE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_FLOAT_HEX_RE = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+\Z")
+_FLOAT_SPECIAL = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+                  "+infinity": math.inf, "-infinity": -math.inf, "nan": math.nan, "+nan": math.nan, "-nan": math.nan}  # fmt: skip
+
+
+def _underscore_ok(s: str) -> bool:
+    """strconv's underscoreOK: an underscore only between digits (after an optional sign and base prefix)."""
+    body = s.lstrip("+-")
+    hexa = body[:2].lower() == "0x"
+    if body[:2].lower() in ("0x", "0b", "0o"):
+        body = body[2:]
+    saw = "^"
+    for c in body:
+        if c.isdigit() or (hexa and c.lower() in "abcdef"):
+            saw = "0"
+        elif c == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        else:
+            if saw == "_":
+                return False
+            saw = "!"
+    return saw != "_"
+
+
+def _go_parse_float(s: str) -> float | None:
+    """strconv.ParseFloat(s, 64), or None where it fails (syntax or range)."""
+    special = _FLOAT_SPECIAL.get(s.lower())
+    if special is not None:
+        return special
+    if "_" in s:
+        if not _underscore_ok(s):
+            return None
+        s = s.replace("_", "")
+    try:
+        if _FLOAT_DEC_RE.match(s):
+            f = float(s)
+        elif _FLOAT_HEX_RE.match(s):
+            f = float.fromhex(s)
+        else:
+            return None
+    except (ValueError, OverflowError):
+        return None
+    return None if math.isinf(f) else f
 
 
 def builtin_int(v: Any) -> int:
@@ -289,15 +341,9 @@ def builtin_int(v: Any) -> int:
 def builtin_float(v: Any) -> float:
     """expr's float() (Argo's asFloat): numbers, or strings by strconv.ParseFloat."""
     if isinstance(v, str):
-        s = v
-        if not s or "_" in s or not _FLOAT_RE.match(s) or s in "+-." or s.lower().lstrip("+-") in ("", "."):
+        f = _go_parse_float(v)
+        if f is None:
             raise _Fail(f"invalid operation: float({v})")
-        try:
-            f = float(s)
-        except ValueError:
-            raise _Fail(f"invalid operation: float({v})") from None
-        if math.isinf(f) and "inf" not in s.lower():
-            raise _Fail(f"invalid operation: float({v})")  # strconv.ErrRange
         return f
     if _is_num(v):
         return float(v)
@@ -374,8 +420,16 @@ class GoTime:
         return hash(self.dt)
 
     def rfc3339nano(self) -> str:
-        text = self.dt.isoformat()
-        return text.replace("+00:00", "Z")
+        """time.RFC3339Nano, what json.Marshal gives for a time.Time."""
+        d = self.dt
+        frac = f".{d.microsecond:06d}".rstrip("0") if d.microsecond else ""
+        off = d.utcoffset() or _dt.timedelta()
+        if not off:
+            zone = "Z"
+        else:
+            mins = int(off.total_seconds() // 60)
+            zone = f"{'-' if mins < 0 else '+'}{abs(mins) // 60:02d}:{abs(mins) % 60:02d}"
+        return d.strftime("%Y-%m-%dT%H:%M:%S") + frac + zone
 
     def go_string(self) -> str:
         off = self.dt.strftime("%z") or "+0000"
@@ -506,6 +560,9 @@ def _parse_date(s: Any, *args: Any) -> GoTime:
             d = _dt.datetime.strptime(text, fmt)
         except ValueError as exc:
             raise _Fail(f"parsing time {text!r}: {exc}") from None
+        if len(args) > 1 and d.tzinfo is None:
+            zone = _zone(args[1])
+            d = d.replace(tzinfo=zone) if zone is not None else d.astimezone()
         return GoTime(d)
     for fmt in ("%Y-%m-%d", "%H:%M:%S", "%Y-%m-%d %H:%M:%S"):
         try:
@@ -1134,7 +1191,6 @@ class _Parser:
                     self.expect("br", "]")
             else:
                 return node
-            self.enter()  # a long postfix chain nests the tree as deeply as parentheses do
 
 
 def _parse(src: str) -> tuple[Any, ...]:
@@ -1158,7 +1214,9 @@ def _parse(src: str) -> tuple[Any, ...]:
 
 
 def _mismatch(op: str, a: Any, b: Any) -> _Fail:
-    return _Fail(f"invalid operation: {op} (mismatched types {_gotype(a)} and {_gotype(b)})")
+    # The runtime's wording (vm/runtime/helpers[generated].go): Argo's variables are `any`, so a
+    # type clash shows up at run time, not in expr's checker.
+    return _Fail(f"invalid operation: {_gotype(a)} {op} {_gotype(b)}")
 
 
 def _check_str(s: str) -> str:
@@ -1177,6 +1235,8 @@ def go_equal(a: Any, b: Any) -> bool:
     """runtime.Equal: numbers by value across int/float, otherwise same type and deep equality."""
     if _is_num(a) and _is_num(b):
         return a == b
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(go_equal(x, y) for x, y in zip(a, b, strict=True))
     return _deep_equal(a, b)
 
 
@@ -1255,6 +1315,12 @@ def _arith(op: str, a: Any, b: Any) -> Any:
         return GoTime(a.dt + delta if op == "+" else a.dt - delta)
     if op == "-" and isinstance(a, GoTime) and isinstance(b, GoTime):
         return GoDuration(_time_sub(a.dt, b.dt))
+    if op == "+" and isinstance(a, GoDuration) and isinstance(b, GoTime):
+        return GoTime(b.dt + _dt.timedelta(microseconds=a.ns // 1000))
+    if op == "*" and isinstance(a, GoDuration) and (_is_int(b) or isinstance(b, GoDuration)):
+        return GoDuration(a.ns * (b if _is_int(b) else b.ns))
+    if op == "*" and _is_int(a) and isinstance(b, GoDuration):
+        return GoDuration(a * b.ns)
     if isinstance(a, GoDuration) and isinstance(b, GoDuration) and op in "+-":
         return GoDuration(a.ns + b.ns if op == "+" else a.ns - b.ns)
     raise _mismatch(op, a, b)
@@ -1316,6 +1382,8 @@ def _matches(s: Any, pattern: Any) -> bool:
 
 def _fetch(obj: Any, key: Any) -> Any:
     """runtime.Fetch: a map's missing key is nil, an index out of range or a member of nil is an error."""
+    if isinstance(obj, AnyKeyMap):
+        return obj.get(key) if not isinstance(key, (list, dict)) else None
     if isinstance(obj, Mapping):
         if key is None:
             key = ""
@@ -1341,7 +1409,8 @@ def _fetch(obj: Any, key: Any) -> Any:
 def _slice(obj: Any, frm: Any, to: Any) -> Any:
     if not isinstance(obj, (list, tuple, str)):
         raise _Fail(f"cannot slice {_gotype(obj)}")
-    n = len(obj)
+    data: Any = obj.encode() if isinstance(obj, str) else obj  # Go slices a string's bytes
+    n = len(data)
     a = 0 if frm is None else _to_int(frm)
     b = n if to is None else _to_int(to)
     if a < 0:
@@ -1350,13 +1419,34 @@ def _slice(obj: Any, frm: Any, to: Any) -> Any:
         b = max(n + b, 0)
     b = min(b, n)
     a = min(a, b)
-    return obj[a:b] if isinstance(obj, str) else list(obj[a:b])
+    return data[a:b].decode("utf-8", "replace") if isinstance(obj, str) else list(data[a:b])
 
 
 def _truth(v: Any, what: str) -> bool:
     if isinstance(v, bool):
         return v
-    raise _Fail(f"{what}: expected bool, got {_gotype(v)}")
+    # the VM's v.(bool) assertion
+    raise _Fail(f"interface conversion: interface {{}} is {'nil' if v is None else _gotype(v)}, not bool ({what})")
+
+
+def _const_bool(node: tuple[Any, ...]) -> bool | None:
+    """The bool a node folds to in expr's optimizer (literals, !literal, and/or of those), else None."""
+    kind = node[0]
+    if kind == "lit" and isinstance(node[1], bool):
+        return node[1]
+    if kind == "unary" and node[1] in ("!", "not"):
+        inner = _const_bool(node[2])
+        return None if inner is None else not inner
+    if kind == "binary" and node[1] in ("and", "&&", "or", "||"):
+        is_and = node[1] in ("and", "&&")
+        a, b = _const_bool(node[2]), _const_bool(node[3])
+        if a is is_and:
+            return b
+        if b is is_and:
+            return a
+        if a is (not is_and) or b is (not is_and):
+            return not is_and
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1481,10 +1571,21 @@ class _Eval:
         raise _Fail(f"unknown pointer #{name}")
 
     def binary(self, op: str, ln: tuple[Any, ...], rn: tuple[Any, ...]) -> Any:
-        if op in ("and", "&&"):
-            return _truth(self.val(ln), op) and _truth(self.val(rn), op)
-        if op in ("or", "||"):
-            return _truth(self.val(ln), op) or _truth(self.val(rn), op)
+        # expr's optimizer (optimizer/fold.go) first drops a literal true/false operand: `x && true`
+        # is x and `x || true` is true whatever x is; otherwise both sides must be bools at run time.
+        if op in ("and", "&&", "or", "||"):
+            is_and = op in ("and", "&&")
+            lc, rc = _const_bool(ln), _const_bool(rn)
+            if lc is is_and:
+                return self.ev(rn)
+            if rc is is_and:
+                return self.ev(ln)
+            if lc is (not is_and) or rc is (not is_and):
+                return not is_and
+            left = _truth(self.val(ln), op)
+            if left is not is_and:
+                return left
+            return _truth(self.val(rn), op)
         if op == "??":
             left = self.val(ln)
             return left if left is not None else self.val(rn)
@@ -1525,9 +1626,9 @@ class _Eval:
         return v
 
     def call(self, callee: tuple[Any, ...], arg_nodes: list[Any]) -> Any:
-        fn = self.val(callee)
-        if callee[0] == "ident" and callee[1] in self.vars:
-            fn = self.vars[callee[1]]
+        fn = self.ev(callee)
+        if fn is _Nil:
+            return _Nil  # a?.method() with a nil
         if not callable(fn) or isinstance(fn, type):
             what = callee[1] if callee[0] == "ident" else "value"
             raise _Fail(f"{what} is not a function (it is {_gotype(fn)})")
@@ -1546,9 +1647,7 @@ class _Eval:
     def items_of(self, value: Any, name: str) -> list[Any]:
         if isinstance(value, (list, tuple)):
             return list(value)
-        if isinstance(value, Mapping):
-            return list(value.values())
-        raise _Fail(f"cannot iterate {_gotype(value)} in {name}")
+        raise _Fail(f"builtin {name} takes only array (got {_gotype(value)})")
 
     def predicate_loop(self, pred: tuple[Any, ...], items: list[Any]) -> Any:
         frame = _Frame()
@@ -1605,15 +1704,15 @@ class _Eval:
                 if _truth(v, name):
                     results.close()
                     return x if name == "find" else i
-            return None if name == "find" else -1
+            return None  # findIndex too: expr gives nil, not -1, when nothing matches
         if name in ("findLast", "findLastIndex"):
-            found: Any = (None, -1)
+            found: Any = (None, None)
             for i, x, v in results:
                 if _truth(v, name):
                     found = (x, i)
             return found[0] if name == "findLast" else found[1]
         if name == "groupBy":
-            groups: dict[Any, list[Any]] = {}
+            groups: AnyKeyMap = AnyKeyMap()
             for _, x, v in results:
                 if isinstance(v, (list, dict)):
                     raise _Fail(f"cannot group by {_gotype(v)}")
@@ -1752,7 +1851,7 @@ def _min_max(name: str, pick_b: Callable[[Any, Any], bool]) -> Callable[..., Any
                 raise _Fail(f"invalid argument for {name} (type {_gotype(v)})")
 
         if len(args) == 1 and not _is_num(args[0]) and not isinstance(args[0], (list, tuple)):
-            return args[0]
+            return args[0]  # minMax's default case (the checker refuses it when the type is known)
         for a in args:
             visit(a, 0)
         return best
@@ -1854,7 +1953,9 @@ def _take(v: Any, n: Any) -> list[Any]:
     items = _arr(v, "take")
     if not _is_int(n):
         raise _Fail(f"cannot take {_gotype(n)} elements")
-    return items[: max(n, 0)]
+    if n < 0:
+        raise _Fail("reflect.Value.Slice: slice index out of bounds")
+    return items[:n]
 
 
 def _sort(v: Any, order: Any = "asc") -> list[Any]:
@@ -1919,8 +2020,8 @@ def _to_pairs(v: Any) -> list[Any]:
     return [[k, x] for k, x in v.items()]
 
 
-def _from_pairs(v: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+def _from_pairs(v: Any) -> AnyKeyMap:
+    out = AnyKeyMap()
     for pair in _arr(v, "fromPairs"):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise _Fail("invalid pair")
@@ -3055,48 +3156,49 @@ def argo_functions() -> dict[str, Any]:
 
 
 def argo_env(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """Expand Argo's flat variable map on dots, as util/expand.Expand does.
+    """Expand Argo's flat variable map on dots, as util/expand.Expand (bellows.Expand) does.
 
     `{"inputs.parameters.x": "3"}` becomes `{"inputs": {"parameters": {"x": "3"}}}`. When a key is
-    both a leaf and a prefix of another key (`{"a": "1", "a.b": "2"}`), Argo drops the less specific
-    one (expand.removeConflicts), so `a` is `{"b": "2"}`. (Argo only spots the conflict between keys
-    adjacent in sorted order, so a key like `a-x` sorting in between makes its result depend on Go's
-    map order; we always drop the leaf.) Values are kept as given; nested dicts are merged.
+    both a leaf and a prefix of another key (`{"inputs.parameters": "[...]", "inputs.parameters.x":
+    "3"}`), Argo drops the less specific one (expand.removeConflicts), so `inputs.parameters` is
+    `{"x": "3"}`. (Argo spots the conflict only between keys adjacent in sorted order, so with a key
+    like `a-x` sorting in between, its answer depends on Go's map order; we always drop the leaf.)
+
+    Beyond Argo (its map holds only strings): a dict value is merged with the dotted keys under
+    it instead of being dropped, so nested and flat variables can be mixed. The input is not changed.
     """
     out: dict[str, Any] = {}
     keys = sorted(flat)
     prefixes = {k[:i] for k in keys for i, c in enumerate(k) if c == "."}
     for key in keys:
-        if key in prefixes:
-            continue  # a parent that has a child: removed, as removeConflicts does
         value = flat[key]
+        if key in prefixes and not isinstance(value, Mapping):
+            continue  # a parent that has a child: removed, as removeConflicts does
         parts = key.split(".")
         node = out
-        ok = True
         for part in parts[:-1]:
             nxt = node.get(part)
             if not isinstance(nxt, dict):
-                if part in node and not isinstance(nxt, dict):
-                    ok = False  # an earlier leaf holds this name (only through a nested dict value)
-                    break
-                nxt = node[part] = {}
+                nxt = node[part] = {}  # the more specific key wins over a leaf in its way
             node = nxt
-        if not ok:
-            continue
         last = parts[-1]
-        if isinstance(value, Mapping) and isinstance(node.get(last), dict):
-            _merge(node[last], value)
-        elif last not in node:
-            node[last] = dict(value) if isinstance(value, Mapping) else value
+        if isinstance(value, Mapping):
+            existing = node.get(last)
+            node[last] = _copy_tree(existing if isinstance(existing, dict) else {}, value, 0)
+        else:
+            node[last] = value
     return out
 
 
-def _merge(into: dict[str, Any], more: Mapping[str, Any]) -> None:
+def _copy_tree(into: dict[str, Any], more: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """Copy the dicts of `more` into `into` (so filling in dotted keys never changes the caller's dicts)."""
     for k, v in more.items():
-        if isinstance(v, Mapping) and isinstance(into.get(k), dict):
-            _merge(into[k], v)
-        elif k not in into:
+        if isinstance(v, Mapping) and depth < 100:
+            existing = into.get(k)
+            into[k] = _copy_tree(existing if isinstance(existing, dict) else {}, v, depth + 1)
+        else:
             into[k] = v
+    return into
 
 
 def _full_env(env: Mapping[str, Any]) -> dict[str, Any]:
@@ -3112,30 +3214,229 @@ def _full_env(env: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
-def _unknown_names(tree: tuple[Any, ...], env: Mapping[str, Any]) -> str | None:
-    """expr's checker: a name that is not in the environment fails before anything runs."""
-    stack: list[tuple[tuple[Any, ...], frozenset[str]]] = [(tree, frozenset())]
-    while stack:
-        node, bound = stack.pop()
+_KIND_GO = {"int": "int", "float": "float64", "string": "string", "bool": "bool", "nil": "nil",
+            "array": "[]interface {}", "map": "map[string]interface {}", "time": "time.Time",
+            "duration": "time.Duration", "func": "func"}  # fmt: skip
+_NUM = ("int", "float")
+_BUILTIN_KIND = {
+    "len": "int", "count": "int", "string": "string", "type": "string", "trim": "string", "trimPrefix": "string",
+    "trimSuffix": "string", "upper": "string", "lower": "string", "replace": "string", "repeat": "string",
+    "join": "string", "toJSON": "string", "toBase64": "string", "fromBase64": "string", "int": "int",
+    "float": "float", "ceil": "float", "floor": "float", "round": "float", "mean": "float", "median": "float",
+    "indexOf": "int", "lastIndexOf": "int", "hasPrefix": "bool", "hasSuffix": "bool", "all": "bool",
+    "any": "bool", "none": "bool", "one": "bool", "filter": "array", "map": "array", "sortBy": "array",
+    "split": "array", "splitAfter": "array", "keys": "array", "values": "array", "concat": "array",
+    "flatten": "array", "uniq": "array", "reverse": "array", "sort": "array", "take": "array",
+    "toPairs": "array", "now": "time", "date": "time", "duration": "duration",
+}  # fmt: skip
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, (list, tuple)):
+        return "array"
+    if isinstance(v, Mapping):
+        return "map"
+    if isinstance(v, GoTime):
+        return "time"
+    if isinstance(v, GoDuration):
+        return "duration"
+    return "unknown"
+
+
+class _Checker:
+    """The part of expr's checker (checker/checker.go) that refuses what the runtime would accept.
+
+    expr type-checks before it runs: names must exist, `let` may not shadow, `#acc` lives only in
+    reduce, and where both sides' types are known (literals, top-level variables: with a map env
+    expr sees each top-level value's type; nested values are `any`) mismatched operands are errors,
+    so `retries == 1` fails in Argo (retries is a string) while `inputs.parameters.x == 1` is false.
+    """
+
+    def __init__(self, env: Mapping[str, Any]) -> None:
+        self.env = env
+        self.vars: dict[str, str] = {}
+        self.preds: list[str] = []
+
+    def mismatch(self, op: str, a: str, b: str) -> _Fail:
+        return _Fail(f"invalid operation: {op} (mismatched types {_KIND_GO.get(a, a)} and {_KIND_GO.get(b, b)})")
+
+    def check(self, node: tuple[Any, ...]) -> str:  # noqa: C901, PLR0911, PLR0912 (one case per node kind)
         kind = node[0]
+        if kind == "lit":
+            return _kind(node[1])
         if kind == "ident":
-            if node[1] not in env and node[1] not in bound and node[1] != "$env":
-                return node[1]
-            continue
+            name = node[1]
+            if name in self.vars:
+                return self.vars[name]
+            if name == "$env":
+                return "map"
+            if name not in self.env:
+                raise _Fail(f"unknown name {name}")
+            return _kind(self.env[name])
+        if kind == "ptr":
+            name = node[1]
+            if name == "index":
+                return "int"
+            if name == "" or (name == "acc" and self.preds and self.preds[-1] == "reduce"):
+                return "unknown"
+            raise _Fail(f"unknown pointer #{name}")
+        if kind == "member":
+            base, key = self.check(node[1]), self.check(node[2])
+            prop = node[2][1] if node[2][0] == "lit" else None
+            if base == "nil":
+                raise _Fail(f"type nil has no field {go_fmt_v(prop)}")
+            if base == "string":
+                raise _Fail(f"type string[{_KIND_GO.get(key, 'interface {}')}] is undefined")
+            if base == "array" and key == "float":
+                raise _Fail("array elements can only be selected using an integer (got float64)")
+            return "unknown"
+        if kind == "slice":
+            self.check(node[1])
+            for bound in node[2:]:
+                if bound is not None and self.check(bound) == "float":
+                    raise _Fail("non-integer slice index float64")
+            return "unknown"
+        if kind == "chain":
+            self.check(node[1])
+            return "unknown"
+        if kind == "unary":
+            operand = self.check(node[2])
+            if node[1] in ("not", "!"):
+                if operand not in ("bool", "unknown"):
+                    raise _Fail(f"invalid operation: {node[1]} (mismatched type {_KIND_GO[operand]})")
+                return "bool"
+            if operand not in (*_NUM, "unknown", "duration"):
+                raise _Fail(f"invalid operation: {node[1]} (mismatched type {_KIND_GO[operand]})")
+            return operand
+        if kind == "binary":
+            return self.binary(node[1], self.check(node[2]), self.check(node[3]))
+        if kind == "cond":
+            cond = self.check(node[1])
+            if cond not in ("bool", "unknown"):
+                raise _Fail(f"non-bool expression (type {_KIND_GO[cond]}) used as condition")
+            a, b = self.check(node[2]), self.check(node[3])
+            return a if a == b else "unknown"
+        if kind == "array":
+            for x in node[1]:
+                self.check(x)
+            return "array"
+        if kind == "map":
+            for k, v in node[1]:
+                self.check(k)
+                self.check(v)
+            return "map"
+        if kind == "builtin":
+            return self.builtin(node[1], node[2])
+        if kind == "call":
+            self.check(node[1])
+            for a in node[2]:
+                self.check(a)
+            if node[1][0] == "ident":
+                return {"asInt": "int", "asFloat": "float", "toJson": "string"}.get(node[1][1], "unknown")
+            return "unknown"
         if kind == "let":
-            stack.append((node[2], bound))
-            stack.append((node[3], bound | {node[1]}))
-            continue
-        for part in node[1:]:
-            if isinstance(part, tuple) and part and isinstance(part[0], str):
-                stack.append((part, bound))
-            elif isinstance(part, list):
-                for x in part:
-                    if isinstance(x, tuple) and x and isinstance(x[0], str):
-                        stack.append((x, bound))
-                    elif isinstance(x, tuple):  # map pairs
-                        stack.extend((y, bound) for y in x)
-    return None
+            name = node[1]
+            if name in self.vars:
+                raise _Fail(f"cannot redeclare variable {name}")
+            if name in self.env or name in _BUILTINS or name in _PREDICATES:
+                raise _Fail(f"cannot redeclare {name}")
+            self.vars[name] = self.check(node[2])
+            try:
+                return self.check(node[3])
+            finally:
+                del self.vars[name]
+        if kind == "seq":
+            last = "unknown"
+            for x in node[1]:
+                last = self.check(x)
+            return last
+        if kind == "pred":
+            return self.check(node[1])
+        return "unknown"
+
+    def builtin(self, name: str, args: list[Any]) -> str:
+        if name in _PREDICATES:
+            first = self.check(args[0])
+            if first not in ("array", "unknown"):
+                raise _Fail(f"builtin {name} takes only array (got {_KIND_GO[first]})")
+            self.preds.append(name)
+            try:
+                for a in args[1:2]:
+                    self.check(a)
+            finally:
+                self.preds.pop()
+            for a in args[2:]:
+                self.check(a)
+        else:
+            for a in args:
+                self.check(a)
+        if name in ("max", "min") and len(args) == 1:
+            only = self.check(args[0])
+            if only not in (*_NUM, "array", "unknown"):
+                raise _Fail(f"invalid argument for {name} (type {_KIND_GO[only]})")
+        if name == "abs" and len(args) == 1:
+            return self.check(args[0])
+        return _BUILTIN_KIND.get(name, "unknown")
+
+    def binary(self, op: str, a: str, b: str) -> str:  # noqa: C901, PLR0911, PLR0912
+        known = a != "unknown" and b != "unknown"
+        if op in ("==", "!="):
+            if known and a != "nil" and b != "nil" and a != b and not (a in _NUM and b in _NUM):
+                raise self.mismatch(op, a, b)
+            return "bool"
+        if op in ("&&", "||", "and", "or"):
+            if a not in ("bool", "unknown") or b not in ("bool", "unknown"):
+                raise self.mismatch(op, a, b)
+            return "bool"
+        if op in _COMPARISON:
+            if known and not ((a in _NUM and b in _NUM) or a == b in ("string", "time", "duration")):
+                raise self.mismatch(op, a, b)
+            return "bool"
+        if op in ("contains", "startsWith", "endsWith", "matches"):
+            if a not in ("string", "unknown") or b not in ("string", "unknown"):
+                raise self.mismatch(op, a, b)
+            return "bool"
+        if op == "in":
+            if b not in ("array", "map", "unknown") or (a == "nil" and b == "map"):
+                raise self.mismatch(op, a, b)
+            return "bool"
+        if op == "..":
+            if a not in ("int", "unknown") or b not in ("int", "unknown"):
+                raise self.mismatch(op, a, b)
+            return "array"
+        if op == "??":
+            return a if a == b else "unknown"
+        if not known:
+            return "float" if op in ("/", "**", "^") else "unknown"
+        if a in _NUM and b in _NUM:
+            if op in ("/", "**", "^"):
+                return "float"
+            if op == "%":
+                if a != "int" or b != "int":
+                    raise self.mismatch(op, a, b)
+                return "int"
+            return "int" if a == b == "int" else "float"
+        allowed = {
+            "+": {("string", "string"): "string", ("time", "duration"): "time", ("duration", "time"): "time",
+                  ("duration", "duration"): "duration"},
+            "-": {("time", "time"): "duration", ("time", "duration"): "time", ("duration", "duration"): "duration"},
+            "*": {("duration", "int"): "duration", ("int", "duration"): "duration",
+                  ("duration", "duration"): "duration"},
+        }  # fmt: skip
+        result = allowed.get(op, {}).get((a, b))
+        if result is None:
+            raise self.mismatch(op, a, b)
+        return result
 
 
 def _tree_depth(tree: tuple[Any, ...]) -> int:
@@ -3155,8 +3456,9 @@ def _tree_depth(tree: tuple[Any, ...]) -> int:
     return deepest
 
 
+@functools.lru_cache(maxsize=512)
 def compile_expression(source: str) -> tuple[Any, ...]:
-    """Parse `source` into a syntax tree (raises ExprError); evaluate() does this on each call."""
+    """Parse `source` into a syntax tree (raises ExprError). Cached: trees are never changed."""
     tree = _parse(source)
     if _tree_depth(tree) > 3 * MAX_DEPTH:
         raise ExprError(source, f"expression nested too deeply (more than {MAX_DEPTH} levels)")
@@ -3173,10 +3475,8 @@ def evaluate(source: str, env: Mapping[str, Any]) -> Any:
     """
     tree = compile_expression(source)
     full = _full_env(env)
-    unknown = _unknown_names(tree, full)
-    if unknown is not None:
-        raise ExprError(source, f"unknown name {unknown}")
     try:
+        _Checker(full).check(tree)
         return _Eval(full).run(tree)
     except _Fail as exc:
         raise ExprError(source, str(exc)) from None

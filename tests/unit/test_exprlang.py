@@ -80,7 +80,6 @@ def text(source: str, env: dict | None = None) -> str:
         ("'a' + 'b'", "ab"),
         # comparison and logic
         ("1 == 1.0", True),
-        ("'1' == 1", False),  # different types are unequal, not an error
         ("nil == nil", True),
         ("[1, 2] == [1, 2]", True),
         ("1 < 2 < 3", True),  # chained comparison: 1 < 2 && 2 < 3
@@ -133,6 +132,7 @@ def text(source: str, env: dict | None = None) -> str:
         ("sum([{v: 1}, {v: 2.5}], .v)", 3.5),
         ("find([1, 2, 3, 4], # > 2)", 3),
         ("findIndex([1, 2, 3, 4], # > 2)", 2),
+        ("findIndex([1], # > 2)", None),  # nil, not -1
         ("findLast([1, 2, 3, 4], # > 2)", 4),
         ("findLastIndex([1, 2, 3, 4], # > 2)", 3),
         ("find([1], # > 5)", None),
@@ -140,6 +140,8 @@ def text(source: str, env: dict | None = None) -> str:
         ("reduce(1..3, #acc + #, 10)", 16),
         ("map(['a', 'b'], #index)", [0, 1]),
         ("groupBy([1, 2, 3, 4], # % 2)", {1: [1, 3], 0: [2, 4]}),
+        ("groupBy([1, 2, 3, 4], # % 2)[0]", [2, 4]),
+        ("[1] == [1.0]", True),  # arrays compare element by element
         ("sortBy([{n: 2}, {n: 1}], .n)", [{"n": 1}, {"n": 2}]),
         ("sortBy([{n: 2}, {n: 1}, {n: 3}], .n, 'desc')", [{"n": 3}, {"n": 2}, {"n": 1}]),
         ("filter([{c: 'abc'}, {c: 'x'}], len(.c) > 2)", [{"c": "abc"}]),
@@ -246,23 +248,30 @@ def test_member_access_and_nil_rules():
         evaluate("a.n.x", env)
     with pytest.raises(ExprError, match="index out of range"):
         evaluate("a.list[5]", env)
-    with pytest.raises(ExprError, match="cannot fetch"):
-        evaluate("s.length", env)
+    with pytest.raises(ExprError, match="cannot fetch length from string"):
+        evaluate("a.list.length", {"a": {"list": "str"}})
 
 
 @pytest.mark.parametrize(
     "source, message",
     [
-        ("'a' < 1", "mismatched types string and int"),
-        ("'3' > 2", "mismatched types string and int"),  # Argo parameters are strings: use asInt
-        ("'a' + 1", "mismatched types string and int"),
-        ("1.5 % 1", "mismatched types float64 and int"),
+        # expr's checker refuses mismatched operands whose types it knows (literals, top-level values)
+        ("'1' == 1", r"invalid operation: == \(mismatched types string and int\)"),
+        ("'a' < 1", r"invalid operation: < \(mismatched types string and int\)"),
+        ("'a' + 1", r"invalid operation: \+ \(mismatched types string and int\)"),
+        ("1.5 % 1", r"invalid operation: % \(mismatched types float64 and int\)"),
+        ("1 && true", r"invalid operation: && \(mismatched types int and bool\)"),
+        ("'x' ?: 'y'", r"non-bool expression \(type string\) used as condition"),
+        ("'abc'[0]", r"type string\[int\] is undefined"),
+        ("[1, 2][1.5]", "array elements can only be selected using an integer"),
+        ("filter({a: 1}, # > 0)", "builtin filter takes only array"),
+        ("map([1], #acc)", "unknown pointer #acc"),
+        ("let x = 1; let x = 2; x", "cannot redeclare variable x"),
         ("1 % 0", "integer divide by zero"),
-        ("1 && true", "expected bool"),
         ("!'x'", "invalid operation"),
         ("int('3.5')", r"invalid operation: int\(3.5\)"),
         ("int(' 3')", "invalid operation"),
-        ("float('1_0')", "invalid operation"),
+        ("float('1__0')", "invalid operation"),
         ("float('abc')", "invalid operation"),
         ("len(1)", "invalid argument for len"),
         ("repeat('x', -1)", "positive integer"),
@@ -287,6 +296,35 @@ def test_errors(source, message):
         evaluate(source, {})
     assert isinstance(info.value, WorkflowSpecError)
     assert source[:20] in str(info.value)  # the message names the expression
+
+
+def test_run_time_types_of_nested_values():
+    # Argo's variables sit in nested maps, so expr only learns their types at run time
+    # (vm/runtime/helpers[generated].go): == of different types is false, ordering them is an error.
+    env = {"inputs": {"parameters": {"x": "3", "n": 3}}}
+    assert evaluate("inputs.parameters.x == 3", env) is False
+    assert evaluate("inputs.parameters.x == '3'", env) is True
+    assert evaluate("inputs.parameters.n == 3.0", env) is True
+    with pytest.raises(ExprError, match="invalid operation: string > int"):
+        evaluate("inputs.parameters.x > 2", env)
+    with pytest.raises(ExprError, match=r"invalid operation: string \+ int"):
+        evaluate("inputs.parameters.x + 1", env)
+    with pytest.raises(ExprError, match="not bool"):
+        evaluate("inputs.parameters.x ? 1 : 2", env)
+    assert evaluate("asInt(inputs.parameters.x) > 2", env) is True
+    # the optimizer drops a literal operand of && / || before anything runs (optimizer/fold.go)
+    assert evaluate("inputs.parameters.x && true", env) == "3"
+    assert evaluate("inputs.parameters.x || true", env) is True
+    with pytest.raises(ExprError, match="not bool"):
+        evaluate("inputs.parameters.x && inputs.parameters.x", env)
+    # top-level values have known types, so the checker refuses what the runtime would allow:
+    # `retries` is a string in a retryStrategy expression (operator.go buildRetryStrategyLocalScope)
+    with pytest.raises(ExprError, match="mismatched types string and int"):
+        evaluate("retries == 1", {"retries": "1"})
+    assert evaluate("asInt(retries) == 1", {"retries": "1"}) is True
+    # a string's bytes: Go indexes and slices bytes, len counts runes
+    assert evaluate("v.s[1:3]", {"v": {"s": "héllo"}}) == "é"
+    assert evaluate("v.s[0]", {"v": {"s": "x"}}) == 120
 
 
 def test_env_names_shadow_builtins_only_as_variables():
