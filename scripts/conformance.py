@@ -33,7 +33,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -132,6 +131,8 @@ def with_pod_shape(doc: dict[str, Any]) -> dict[str, Any]:
         body = t.get("script") if isinstance(t.get("script"), dict) else t.get("container")
         if not isinstance(body, dict):
             continue
+        if not body.get("command") and "argosay" in str(body.get("image", "")):
+            body["command"] = ["argosay"]  # the image's entrypoint, which a pod runs when there is no command
         body.setdefault("workingDir", "/argo-wd")
         mounts = body.setdefault("volumeMounts", [])
         taken = {m.get("mountPath") for m in mounts}
@@ -151,19 +152,10 @@ def _entrypoint_runtime(workflow: Any, raw_templates: dict[str, dict[str, Any]],
     from bioinfra.executor.runtime import NativeRuntime, StepCommand
 
     class ArgoPodRuntime(NativeRuntime):
-        """NativeRuntime with the argosay image's entrypoint, a private /tmp, and a hard time limit."""
+        """NativeRuntime with a private /tmp, and a hard time limit."""
 
         def run(self, command: StepCommand, log: Any) -> int:
-            task = next((t for t in workflow.tasks if t.name == command.task), None)
-            name = task.template if task is not None else re.sub(r"\(\d+:.*\)$", "", command.task)
-            if task is None:
-                parent = next((t for t in workflow.tasks if t.name == name), None)
-                name = parent.template if parent is not None else name
-            template = workflow.templates.get(name)
-            raw = raw_templates.get(template.attempt or template.name, {}) if template is not None else {}
             argv = list(command.argv)
-            if "container" in raw and not raw["container"].get("command") and "argosay" in command.image:
-                argv = ["argosay", *argv]  # the image's entrypoint
             if argv and argv[0] == "/argosay":
                 argv[0] = "argosay"
             # A pod's own /tmp and /mnt, and no write anywhere else on this machine: the step runs as

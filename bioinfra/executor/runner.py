@@ -406,6 +406,10 @@ class LocalExecutor:
     # -- the DAG -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        if self.workflow.tree:  # steps entrypoint or nested steps/dag templates: Argo's node tree
+            from bioinfra.executor.tree import TreeRun
+
+            return TreeRun(self).run()
         wf = self.workflow
         states = {
             t.name: TaskState(name=t.name, template=t.template, log=self._log_path(t.name)) for t in wf.tasks

