@@ -55,12 +55,12 @@ def list_(ctx: typer.Context, target: opts.Target = None,
 def status(ctx: typer.Context, run_id: str = RunId, target: opts.Target = None,
            as_json: bool = typer.Option(False, "--json", help="JSON on stdout, for scripts.")) -> None:
     """Each step's phase, attempts and message. Exit 0 succeeded, 5 failed, 0 still running."""
-    from bioinfra.core.cluster_run import run_status
+    from bioinfra.core.cluster_run import as_workflow, run_status
     from bioinfra.errors import ExitCode
 
     config, kube = _cluster(ctx, target)
     workflow, states = run_status(kube, run_id, config.pipeline.retries)
-    phase = (workflow.get("status") or {}).get("phase") or "Pending"
+    phase = as_workflow(workflow).status.phase or "Pending"
     if as_json:
         typer.echo(json.dumps({"run_id": run_id, "phase": phase,
                                "steps": {n: {"phase": s.phase, "attempts": s.attempts, "message": s.message}

@@ -327,10 +327,19 @@ def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:
     return workflow
 
 
-def dag_tasks(workflow: dict[str, Any]) -> list[str]:
-    entry = workflow["spec"]["entrypoint"]
-    template = next(t for t in workflow["spec"]["templates"] if t["name"] == entry)
-    return [t["name"] for t in template["dag"]["tasks"]]
+def as_workflow(workflow: Union[dict[str, Any], Workflow]) -> Workflow:
+    """The typed Argo model (bioinfra.argo.model) of a Workflow object, parsed once."""
+    return workflow if isinstance(workflow, Workflow) else Workflow.parse(workflow)
+
+
+def dag_tasks(workflow: Union[dict[str, Any], Workflow]) -> list[str]:
+    """The entrypoint DAG's task names, in the Workflow's order."""
+    wf = as_workflow(workflow)
+    main = wf.template(wf.entrypoint)
+    if main is None or main.dag is None:
+        raise InputError(f"Workflow {wf.display_name}: its entrypoint {wf.entrypoint!r} is not a DAG template",
+                         hint="bioinfra follows the Workflows it renders (a DAG entrypoint)")
+    return [task.name for task in main.dag.tasks]
 
 
 def submit(config: Config, config_path: Optional[Path], req: ClusterRunRequest, *, kube: Any, store: Any,
@@ -396,12 +405,12 @@ def step_of(node_name: str, workflow_name: str) -> Optional[str]:
     return match.group(0) if match else None
 
 
-def _state_from_node(state: TaskState, node: Optional[dict[str, Any]], pods: list[dict[str, Any]]) -> TaskState:
+def _state_from_node(state: TaskState, node: Optional[NodeStatus], pods: list[NodeStatus]) -> TaskState:
     if node is not None:
-        state.phase = _PHASES.get(node.get("phase", "Pending"), PENDING)
-        state.started, state.finished = _epoch(node.get("startedAt")), _epoch(node.get("finishedAt"))
-        state.message = node.get("message", "") or ""
-    preempted = [p for p in pods if p.get("phase") in ("Failed", "Error") and PREEMPTED.search(p.get("message", ""))]
+        state.phase = _PHASES.get(node.phase or "Pending", PENDING)
+        state.started, state.finished = _epoch(node.started_at), _epoch(node.finished_at)
+        state.message = node.message
+    preempted = [p for p in pods if p.phase in ("Failed", "Error") and PREEMPTED.search(p.message)]
     state.attempts = max(len(pods) - len(preempted), 1 if pods else 0)
     if preempted:
         note = f"{len(preempted)} node loss(es) retried, not counted as failures"
@@ -409,27 +418,27 @@ def _state_from_node(state: TaskState, node: Optional[dict[str, Any]], pods: lis
     return state
 
 
-def task_states(workflow: dict[str, Any], tasks: list[str], log_dir: Path, retries: int) -> dict[str, TaskState]:
-    """Each DAG task's state from status.nodes: Argo names a DAG task's node "<workflow>.<task>";
-    its pods are below it ("<workflow>.<task>(0)[0].<step>(1)"). A fan-out task (a TaskGroup
-    node) also gets one state per child, "<task>(<i>:<item>)", right after it."""
-    from bioinfra.executor.runner import safe_file_name
-
-    name = workflow["metadata"]["name"]
-    nodes = list(((workflow.get("status") or {}).get("nodes") or {}).values())
-    by_name = {n.get("name"): n for n in nodes}
-    pods_of: dict[str, list[dict[str, Any]]] = {}
+def task_states(workflow: Union[dict[str, Any], Workflow], tasks: list[str], log_dir: Path, retries: int
+                ) -> dict[str, TaskState]:
+    """Each DAG task's state from status.nodes (read through the typed model, NodeStatus): Argo names
+    a DAG task's node "<workflow>.<task>"; its pods are below it ("<workflow>.<task>(0)[0].<step>(1)").
+    A fan-out task (a TaskGroup node) also gets one state per child, "<task>(<i>:<item>)", right after it."""
+    wf = as_workflow(workflow)
+    name = wf.name
+    nodes = list(wf.status.nodes.values())
+    by_name = {n.name: n for n in nodes}
+    pods_of: dict[str, list[NodeStatus]] = {}
     for node in nodes:
-        if node.get("type") == "Pod":
-            pods_of.setdefault(step_of(node.get("name", ""), name) or "", []).append(node)
+        if node.type == "Pod":
+            pods_of.setdefault(step_of(node.name, name) or "", []).append(node)
     states = {}
     for task in tasks:
         node = by_name.get(f"{name}.{task}")
         children = sorted(
-            {step for step in (step_of(n.get("name", ""), name) for n in nodes) if step and step.startswith(task + "(")},
+            {step for step in (step_of(n.name, name) for n in nodes) if step and step.startswith(task + "(")},
             key=lambda step: int(step[len(task) + 1:].split(":", 1)[0]),
         )
-        own_pods = [p for p in nodes if p.get("type") == "Pod" and task_of(p.get("name", ""), name) == task]
+        own_pods = [p for p in nodes if p.type == "Pod" and task_of(p.name, name) == task]
         state = _state_from_node(TaskState(task, task, log_dir / f"{task}.log", max_attempts=retries + 1), node,
                                  [] if children else own_pods)
         states[task] = state
@@ -455,7 +464,8 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
     workflow = next(watch)
     try:
         while True:
-            states = task_states(workflow, tasks, log_dir, retries)
+            wf = as_workflow(workflow)  # parsed once per status seen
+            states = task_states(wf, tasks, log_dir, retries)
             if not started:
                 reporter.started(list(states.values()))
                 started = True
@@ -465,8 +475,8 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
                     seen[state.name] = key
                     reporter.changed(state)
             if keeper is not None:
-                keeper.update(workflow)
-            if (workflow.get("status") or {}).get("phase") in DONE:
+                keeper.update(wf)
+            if wf.status.phase in DONE:
                 try:
                     watch.send(True)
                 except StopIteration:
@@ -509,7 +519,7 @@ def pod_nodes_by_step(wf: Workflow, steps: list[str]) -> dict[str, list[NodeStat
 
 def pods_by_task(kube: Any, workflow: dict[str, Any], tasks: list[str], namespace: str) -> dict[str, list[tuple[dict, str]]]:
     """(node, pod name) of every pod a task ran that still exists, oldest first."""
-    wf = Workflow.parse(workflow)
+    wf = as_workflow(workflow)
     by_node = pod_names(kube, wf.name, namespace)
     return {step: [(node.raw, by_node[node.id]) for node in nodes if node.id in by_node]
             for step, nodes in pod_nodes_by_step(wf, tasks).items()}
@@ -536,11 +546,11 @@ class LogKeeper:
         self.kube, self.log_dir, self.namespace = kube, log_dir, namespace
         self.texts: dict[str, tuple[str, str]] = {}  # node id -> (pod name, its log)
 
-    def update(self, workflow: dict[str, Any], *, final: bool = False) -> dict[str, Path]:
+    def update(self, workflow: Union[dict[str, Any], Workflow], *, final: bool = False) -> dict[str, Path]:
         """Read the log of each Pod node that finished since the last call (with `final`, of every Pod
         node left, and say so for a pod that is gone); rewrite the log of each step that gained one."""
-        wf = Workflow.parse(workflow)
-        by_step = pod_nodes_by_step(wf, _log_steps(workflow))
+        wf = as_workflow(workflow)
+        by_step = pod_nodes_by_step(wf, _log_steps(wf))
         wanted = [n for nodes in by_step.values() for n in nodes
                   if n.id not in self.texts and (final or n.phase in DONE)]
         if not wanted:
@@ -579,13 +589,13 @@ class LogKeeper:
         return written
 
 
-def _log_steps(workflow: dict[str, Any]) -> list[str]:
+def _log_steps(workflow: Union[dict[str, Any], Workflow]) -> list[str]:
     """The steps that run pods, each with a log of its own: the DAG's tasks, a fan-out's children."""
     states = task_states(workflow, dag_tasks(workflow), Path("logs"), 0)
     return [name for name, state in states.items() if not state.children]
 
 
-def save_logs(kube: Any, workflow: dict[str, Any], log_dir: Path, namespace: str = NAMESPACE,
+def save_logs(kube: Any, workflow: Union[dict[str, Any], Workflow], log_dir: Path, namespace: str = NAMESPACE,
               keeper: Optional[LogKeeper] = None) -> dict[str, Path]:
     """Every attempt's log of every step into <log_dir>/<step>.log (attempts in order, headed): the
     logs `keeper` read while following the run, the others read now (or said to be gone)."""
@@ -603,17 +613,17 @@ def write_manifest(output: Path, run_id: str, config: Config, kube: Any, workflo
 
     files = sorted(p for p in output.rglob("*") if p.is_file() and ".bioinfra" not in p.relative_to(output).parts
                    and p.name not in ("manifest.json",))
-    status = workflow.get("status") or {}
+    wf = as_workflow(workflow)
     manifest = {
         "bioinfra_version": __version__,
         "run_id": run_id,
         "target": config.target,
         "cluster": kube.server,
-        "workflow": f"{workflow['metadata'].get('namespace', NAMESPACE)}/{workflow['metadata']['name']}",
-        "phase": status.get("phase"),
-        "message": status.get("message", ""),
-        "started": status.get("startedAt"),
-        "finished": status.get("finishedAt"),
+        "workflow": f"{wf.namespace or NAMESPACE}/{wf.name}",
+        "phase": wf.status.phase or None,
+        "message": wf.status.message,
+        "started": wf.status.started_at or None,
+        "finished": wf.status.finished_at or None,
         "results": results_url,
         "inputs": staged or [],
         "steps": {name: {"phase": s.phase, "attempts": s.attempts, "message": s.message,
@@ -629,25 +639,26 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
                say: Callable[[str], None], staged: Optional[list[dict[str, Any]]] = None,
                keeper: Optional[LogKeeper] = None) -> ClusterOutcome:
     """After the Workflow ended: logs, results, manifest; raises StepFailedError if it failed."""
-    run_id = workflow["metadata"]["name"]
-    tasks = dag_tasks(workflow)
-    states = task_states(workflow, tasks, output / "logs", retries)
+    wf = as_workflow(workflow)
+    run_id = wf.name
+    tasks = dag_tasks(wf)
+    states = task_states(wf, tasks, output / "logs", retries)
     # One log per step that ran pods (a fan-out's children each have their own); most were saved
     # while following the run, as their nodes finished.
-    logs = save_logs(kube, workflow, output / "logs", keeper=keeper)
+    logs = save_logs(kube, wf, output / "logs", keeper=keeper)
     say(f"saved {len(logs)} step log(s) under {output / 'logs'}")
     copied = fetch_results(store, run_id, output)
     say(f"copied {len(copied)} result file(s) from the cluster into {output}")
     _stage_out, results_url = results_location(config, run_id)
     manifest = write_manifest(output, run_id, config, kube, workflow, states, results_url, staged)
-    phase = (workflow.get("status") or {}).get("phase", "Unknown")
+    phase = wf.status.phase or "Unknown"
     record_path = output / ".bioinfra" / "run.json"
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         record["status"] = phase.lower()
         write_json_atomic(record_path, record)
     outcome = ClusterOutcome(run_id, output, phase, states, manifest, results_url)
-    if phase != "Succeeded" and workflow["metadata"].get("labels", {}).get("bioinfra.io/pipeline") == "cellprofiler":
+    if phase != "Succeeded" and wf.labels.get("bioinfra.io/pipeline") == "cellprofiler":
         from bioinfra.core.screening import screen_failure
 
         result = RunResult(FAILED, states)
@@ -656,7 +667,7 @@ def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], 
         error.hint = (f"read the batch logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
                       f"`bioinfra runs status {run_id}`")
         raise error
-    if phase != "Succeeded" and workflow["metadata"].get("labels", {}).get("bioinfra.io/mode") == "samples":
+    if phase != "Succeeded" and wf.labels.get("bioinfra.io/mode") == "samples":
         from bioinfra.core.samples import read_samples_tsv, samples_failure
 
         error = samples_failure(run_id, output, RunResult(FAILED, states), read_samples_tsv(output / "samples.tsv"))
@@ -701,7 +712,7 @@ def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, rep
                      f"when it is done, or `bioinfra runs cancel {sub.run_id}`",
             ) from None
         states = task_states(final, tasks, sub.output / "logs", config.pipeline.retries)
-        reporter.finished(RunResult(_PHASES.get(final.get("status", {}).get("phase"), FAILED), states))
+        reporter.finished(RunResult(_PHASES.get(as_workflow(final).status.phase, FAILED), states))
         return finish_run(config, kube, store, final, sub.output, config.pipeline.retries, say, staged, keeper)
 
 
@@ -725,13 +736,13 @@ def list_runs(kube: Any) -> list[RunSummary]:
     key, value = MANAGED_LABEL
     found = []
     for wf in kube.list_workflows(NAMESPACE, label_selector=f"{key}={value}"):
-        labels = wf["metadata"].get("labels") or {}
+        run = as_workflow(wf)
+        labels = run.labels
         if labels.get(key) != value:
             continue
-        status = wf.get("status") or {}
-        found.append(RunSummary(wf["metadata"]["name"], status.get("phase") or "Pending",
-                                labels.get("bioinfra.io/sample", ""), status.get("startedAt"),
-                                status.get("finishedAt"), status.get("message", "")))
+        found.append(RunSummary(run.name, run.status.phase or "Pending",
+                                labels.get("bioinfra.io/sample", ""), run.status.started_at or None,
+                                run.status.finished_at or None, run.status.message))
     return sorted(found, key=lambda r: r.started or "", reverse=True)
 
 
@@ -778,7 +789,7 @@ def run_logs(kube: Any, run_id: str, step: Optional[str]) -> Iterator[tuple[str,
 def cancel_run(kube: Any, run_id: str) -> str:
     """Terminate: Argo stops every running pod now and marks the run Failed (`argo terminate`)."""
     workflow = get_run(kube, run_id)
-    phase = (workflow.get("status") or {}).get("phase")
+    phase = as_workflow(workflow).status.phase or None
     if phase in DONE:
         return f"run {run_id} already ended ({phase}); nothing to cancel"
     kube.patch_workflow(NAMESPACE, run_id, {"spec": {"shutdown": "Terminate"}})
@@ -788,7 +799,7 @@ def cancel_run(kube: Any, run_id: str) -> str:
 def fetch_run(config: Config, kube: Any, run_id: str, output: Path, say: Callable[[str], None]) -> ClusterOutcome:
     """Logs, results and manifest of a finished run into `output` (e.g. after `run --detach`)."""
     workflow = get_run(kube, run_id)
-    phase = (workflow.get("status") or {}).get("phase")
+    phase = as_workflow(workflow).status.phase or None
     if phase not in DONE:
         raise InputError(f"run {run_id} is still {phase or 'Pending'}", hint=f"`bioinfra runs status {run_id}`")
     output.mkdir(parents=True, exist_ok=True)

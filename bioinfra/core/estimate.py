@@ -35,6 +35,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Union
 
+from bioinfra.argo.model import Template, Workflow
 from bioinfra.errors import InputError, OverBudgetError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -725,28 +726,42 @@ class TaskShape:
     after: tuple[str, ...]
 
 
-def workflow_tasks(workflow: dict[str, Any]) -> dict[str, TaskShape]:
-    """Each DAG task of the entrypoint: the pool, CPU and memory request of the script it runs
-    (through the one-step retry wrapper) and the tasks its `depends` names."""
+def workflow_tasks(workflow: Union[dict[str, Any], Workflow]) -> dict[str, TaskShape]:
+    """Each DAG task of the entrypoint, read through the typed Argo model (bioinfra.argo.model): the
+    pool, CPU and memory request of the script it runs (through the one-step retry wrapper) and the
+    tasks its `depends` names."""
     from bioinfra.pipelines import POOL_LABEL
 
-    templates = {t["name"]: t for t in workflow["spec"]["templates"]}
-    main = templates[workflow["spec"]["entrypoint"]]
-    tasks = main["dag"]["tasks"]
-    names = [t["name"] for t in tasks]
+    wf = workflow if isinstance(workflow, Workflow) else Workflow.parse(workflow)
+    main = wf.template(wf.entrypoint)
+    if main is None or main.dag is None:
+        raise RuntimeError(f"the Workflow's entrypoint {wf.entrypoint!r} is not a DAG template")
+    names = [t.name for t in main.dag.tasks]
     shapes = {}
-    for task in tasks:
-        template = templates[task["template"]]
-        while "steps" in template:  # the wrapper around its -attempt template
-            template = templates[template["steps"][0][0]["template"]]
-        body = template.get("script") or template.get("container") or {}
-        requests = (body.get("resources") or {}).get("requests") or {}
-        depends = task.get("depends", "")
-        after = tuple(n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", depends))
-        shapes[task["name"]] = TaskShape(task["name"], (template.get("nodeSelector") or {}).get(POOL_LABEL, "general"),
-                                         cpu_quantity(requests.get("cpu", "1")),
-                                         memory_gib(requests.get("memory", "1Gi")), after)
+    for task in main.dag.tasks:
+        template = _template(wf, task.template)
+        while template.steps:  # the wrapper around its -attempt template
+            template = _template(wf, template.steps[0][0].template)
+        requests = _requests(template)
+        after = tuple(n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", task.depends))
+        shapes[task.name] = TaskShape(task.name, str(template.node_selector.get(POOL_LABEL, "general")),
+                                      cpu_quantity(requests.get("cpu", "1")),
+                                      memory_gib(requests.get("memory", "1Gi")), after)
     return shapes
+
+
+def _template(wf: Workflow, name: str) -> Template:
+    template = wf.template(name)
+    if template is None:
+        raise RuntimeError(f"the Workflow has no template {name!r}")
+    return template
+
+
+def _requests(template: Template) -> dict[str, Any]:
+    """The script's (else the container's) resources.requests. An adapter: bioinfra.argo.model keeps a
+    template's script/container as the dict it came from (no typed resources yet)."""
+    body = template.script or template.container or {}
+    return ((body.get("resources") or {}).get("requests")) or {}
 
 
 def longest_path(duration: dict[str, float], after: dict[str, tuple[str, ...]]) -> float:
