@@ -114,8 +114,6 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
         elif isinstance(node, list):
             for x in node:
                 walk(x, path)
-        elif isinstance(node, str) and "{{=" in node:
-            found.add("expression tags {{=...}}")
 
     walk(spec.get("templates") or [], "templates")
     walk(spec.get("arguments") or {}, "arguments")

@@ -38,7 +38,15 @@ def is_absent_reference(text: str, variables: Mapping[str, str]) -> bool:
     return bool(m and not m.group(1) and variables.get(m.group(2)) is ABSENT)
 
 
+ITEM = "\x00item"  # a fan-out child's item (any JSON value) in its scope, for expression tags
+
+
 def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
+    if "{{" not in text:
+        return text
+    if _EXPRESSION_RE.search(text):
+        return _substitute_with_expressions(text, variables, where=where)
+
     def replace(match: re.Match[str]) -> str:
         if match.group(1):
             raise WorkflowSpecError(f"{where}: expression tags ({{{{={match.group(2)}}}}}) are not supported locally")
@@ -53,6 +61,54 @@ def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
         return str(value)
 
     return _TAG_RE.sub(replace, text)
+
+
+_EXPRESSION_RE = re.compile(r"\{\{\s*=")
+
+
+def _substitute_with_expressions(text: str, variables: Mapping[str, str], *, where: str) -> str:
+    """Expression tags `{{=...}}` (expr, bioinfra.executor.exprlang) and simple tags in one pass, as
+    Argo's template.Replace does (util/template/expression_template.go): the expression's variables
+    are the same as the simple tags', expanded on dots; an absent optional reads as nil (so `??`
+    can give a fallback: dag.go resolveDependencyReferences' nil-preserving view)."""
+    from bioinfra.executor import exprlang
+
+    env: dict[str, object] = {k: (None if v is ABSENT else v) for k, v in variables.items() if k != ITEM}
+    if ITEM in variables:
+        env["item"] = variables[ITEM]
+
+    def simple(body: str) -> str:
+        name = body.strip()
+        if name not in variables:
+            raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
+        value = variables[name]
+        if value is ABSENT:
+            raise WorkflowSpecError(
+                f"{where}: {{{{{name}}}}} is an absent optional (skipped/omitted node output with no default)"
+            )
+        return str(value)
+
+    try:
+        return exprlang.substitute_expressions(text, env, simple_tag=simple)
+    except exprlang.ExprError as exc:
+        raise WorkflowSpecError(f"{where}: {exc.message}") from None
+
+
+def evaluate_retry_expression(expression: str, retries: int, exit_code: int | None, status: str, duration: float,
+                              message: str) -> bool:
+    """retryStrategy.expression over Argo's retry scope, every value a string (operator.go
+    buildRetryStrategyLocalScope: retries, lastRetry.exitCode/status/duration/message)."""
+    from bioinfra.executor import exprlang
+
+    env = {"retries": str(retries), "lastRetry": {
+        "exitCode": "" if exit_code is None else str(exit_code), "status": status,
+        "duration": str(int(duration)), "message": message,
+    }}
+    try:
+        value = exprlang.evaluate(expression, env)
+    except exprlang.ExprError as exc:
+        raise WorkflowSpecError(f"retryStrategy.expression: {exc.message}") from None
+    return value is True
 
 
 def references(text: str) -> list[str]:

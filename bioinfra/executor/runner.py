@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bioinfra.errors import WorkflowSpecError
-from bioinfra.executor.expressions import ABSENT, evaluate_depends, evaluate_when, is_absent_reference, substitute
+from bioinfra.executor.expressions import (
+    ABSENT,
+    ITEM,
+    evaluate_depends,
+    evaluate_retry_expression,
+    evaluate_when,
+    is_absent_reference,
+    substitute,
+)
 from bioinfra.executor.phase import assess_dag_phase, group_phase
 from bioinfra.executor.runtime import Runtime, StepCommand
 from bioinfra.executor.workflow import (
@@ -336,6 +344,17 @@ class LocalExecutor:
             if self._stop.is_set():
                 state.message = "interrupted"
                 break
+            if attempt < resolved.max_attempts and template.retry.expression:
+                # retryStrategy.expression: retry only while it holds (operator.go processNodeRetries).
+                try:
+                    again = evaluate_retry_expression(
+                        template.retry.expression, attempt - 1, code, FAILED, time.time() - (state.started or time.time()),
+                        state.message)
+                except WorkflowSpecError as exc:
+                    state.message = f"{state.message}; {exc.message}"
+                    again = False
+                if not again:
+                    break
             if attempt < resolved.max_attempts:
                 delay = template.retry.delay(attempt)
                 state.message = f"{state.message}; retrying in {delay:g}s"
@@ -621,7 +640,8 @@ class LocalExecutor:
                         # A fan-out's `when` may use {{item}}: each child evaluates its own.
                         if task.when and not task.fans_out:
                             try:
-                                condition = substitute(task.when, variables, where=f"task '{task.name}' when")
+                                condition = substitute(task.when, with_item(task, variables),
+                                                       where=f"task '{task.name}' when")
                                 proceed = evaluate_when(condition)
                             except WorkflowSpecError as exc:  # dag.go: the node is an Error
                                 errored(task, state, exc.message)
@@ -643,7 +663,8 @@ class LocalExecutor:
                         # Resolved once: everything it depends on has finished, so it cannot change.
                         if task.name not in resolved_tasks:
                             try:
-                                resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template], variables)
+                                resolved_tasks[task.name] = self._resolve(task, wf.templates[task.template],
+                                                                          with_item(task, variables))
                             except WorkflowSpecError as exc:
                                 # A reference Argo cannot resolve when the task is due: its node is an
                                 # Error (dag.go executeDAGTask, resolveDependencyReferences), the run goes on.
@@ -750,6 +771,15 @@ _UNSAFE_FILE_CHARS = re.compile(r"[^A-Za-z0-9._()+=-]")
 def safe_file_name(step: str) -> str:
     """A step's name as a file name: a fan-out child "align(3:sample:S1)" -> "align(3_sample_S1)"."""
     return _UNSAFE_FILE_CHARS.sub("_", step)
+
+
+def with_item(task: Task, variables: dict[str, str]) -> dict[str, str]:
+    """A fan-out child's scope: its item too, when an expression tag of its own may read `item`."""
+    if task.group is None or task.item is None:
+        return variables
+    if not any("{{=" in text for text in (task.when or "", task.with_param or "", *task.arguments.values())):
+        return variables
+    return {**variables, ITEM: task.item}
 
 
 def _printed(log: Path, start: int) -> str:

@@ -39,6 +39,7 @@ from bioinfra.executor.expressions import (
     substitute,
 )
 from bioinfra.executor.phase import assess_dag_phase, leaf_tasks
+from bioinfra.executor.runner import with_item
 from bioinfra.executor.workflow import Composite, Task, children_of, deadline_seconds, expand_items
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ class TreeRun:
     def _when(self, step: Task, scope: dict[str, str]) -> tuple[bool, str]:
         if not step.when:
             return True, ""
-        condition = substitute(step.when, scope, where=f"'{step.name}' when")
+        condition = substitute(step.when, with_item(step, scope), where=f"'{step.name}' when")
         return evaluate_when(condition), condition
 
     def _leaf_step(self, step: Task, scope: dict[str, str], parent: str) -> _Outcome:
@@ -306,7 +307,7 @@ class TreeRun:
             state = self._node(step.name, parent, step.template)
             self._finish(state, OMITTED, self._stop_reason())
             return _Outcome(state)
-        return self.call(step, scope, step.name, parent)
+        return self.call(step, with_item(step, scope), step.name, parent)
 
     # -- steps -----------------------------------------------------------------------------------
 

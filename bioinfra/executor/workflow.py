@@ -142,6 +142,7 @@ class Task:
     continue_on_failed: bool = False
     continue_on_error: bool = False
     continue_on_failed_only: bool = False  # continueOn.failed itself (continue_on_failed: failed or error)
+    item: Any = None  # a fan-out child's item (for expression tags reading `item`)
     group: str | None = None  # for a fan-out child: the task it was expanded from
     upstream_of_group: tuple[str, ...] = ()  # a child's upstream is its parent's
 
@@ -391,7 +392,12 @@ _EXPRESSION_TAG_RE = re.compile(r"\{\{\s*=")
 
 
 def _expressions_available() -> bool:
-    return False
+    """Expression tags and retry expressions run once the expr evaluator is there (exprlang)."""
+    try:
+        from bioinfra.executor import exprlang  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leaves: dict[str, Template]) -> Template:
@@ -806,6 +812,7 @@ def children_of(task: Task, items: list[Any]) -> list[Task]:
         name = f"{task.name}({i}:{item_label(item)})"
         children.append(dataclasses.replace(
             task,
+            item=item,
             name=name,
             arguments={k: bind_item(v, item, f"task '{name}'") for k, v in task.arguments.items()},
             depends=None,

@@ -194,13 +194,33 @@ def test_the_entrypoints_inputs_and_a_target_from_a_parameter(tmp_path):
      "template 'ok' uses artifacts"),
     (lambda d: d["spec"]["templates"][1].update(timeout="10s"), "template 'ok' uses timeout"),
     (lambda d: d["spec"].update(onExit="ok"), "spec uses onExit"),
-    (lambda d: d["spec"]["templates"][0]["dag"]["tasks"][0].update(when="{{= 1 == 1}}"),
-     "uses an expression tag"),
-    (lambda d: d["spec"]["templates"][1]["retryStrategy"].update(expression="lastRetry.exitCode == '1'"),
-     "retryStrategy uses expression"),
+    (lambda d: d["spec"]["templates"][1]["container"].update(tty=True) if "container" in d["spec"]["templates"][1]
+     else d["spec"]["templates"][1]["script"].update(tty=True), "uses tty"),
+    (lambda d: d["spec"]["templates"][1].update(resource={"action": "create"}), "uses resource"),
 ])
 def test_what_it_cannot_run_is_rejected_up_front_naming_it(change, named):
     doc = workflow([{"name": "a", "template": "ok"}], [step("ok", "true\n")])
     change(doc)
     with pytest.raises(WorkflowSpecError, match=named):
         parse_workflow(doc)
+
+
+def test_expression_tags_in_when_and_arguments(tmp_path):
+    # functional_test.go TestDAGWhenExprSkip: an expression-form `when` false makes the task Skipped.
+    doc = workflow(
+        [{"name": "a", "template": "keep", "arguments": {"parameters": [{"name": "x", "value": "{{=asInt(workflow.parameters.n) * 2}}"}]}},
+         {"name": "b", "template": "keep", "depends": "a", "when": "{{= workflow.parameters.n == '0'}}",
+          "arguments": {"parameters": [{"name": "x", "value": "never"}]}}],
+        [step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])],
+        parameters={"n": "21"},
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["b"].phase == "Skipped" and (ws / "kept").read_text() == "42"
+
+
+def test_retry_expression_decides_whether_to_retry(tmp_path):
+    # operator.go processNodeRetries with retryStrategy.expression over lastRetry.* (strings).
+    t = step("bad", "echo x >> tries; exit 3\n", retries=3)
+    t["retryStrategy"]["expression"] = "asInt(lastRetry.exitCode) == 3 && asInt(retries) < 1"
+    result, ws = run(workflow([{"name": "b", "template": "bad"}], [t]), tmp_path)
+    assert result.tasks["b"].attempts == 2 and len((ws / "tries").read_text().split()) == 2

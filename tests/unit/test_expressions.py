@@ -10,8 +10,22 @@ def test_substitute_and_unknown_tag():
     assert substitute("a {{workflow.parameters.x}} b {{ inputs.parameters.y }}", {"workflow.parameters.x": "1", "inputs.parameters.y": "2"}, where="t") == "a 1 b 2"
     with pytest.raises(WorkflowSpecError, match="unknown variable"):
         substitute("{{workflow.parameters.nope}}", {}, where="t")
-    with pytest.raises(WorkflowSpecError, match="expression tags"):
+    # Expression tags (expr, exprlang): a missing variable is an error (expression_template.go).
+    with pytest.raises(WorkflowSpecError, match="workflow is missing"):
         substitute("{{=workflow.name}}", {}, where="t")
+
+
+def test_expression_tags_see_the_same_variables_as_simple_tags():
+    from bioinfra.executor.expressions import ABSENT, ITEM
+
+    scope = {"workflow.name": "wf", "inputs.parameters.n": "3", "tasks.p.outputs.parameters.m": ABSENT}
+    assert substitute("{{=workflow.name}}-{{inputs.parameters.n}}", scope, where="t") == "wf-3"
+    assert substitute("{{=asInt(inputs.parameters.n) + 1}}", scope, where="t") == "4"
+    # An absent optional reads as nil, so ?? gives the fallback (dag.go's nil-preserving view).
+    assert substitute("{{=tasks.p.outputs.parameters.m ?? 'fb'}}", scope, where="t") == "fb"
+    assert substitute("{{=item.k}}", {ITEM: {"k": "v"}}, where="t") == "v"
+    # A value holding a tag stays data: text a tag puts in is never evaluated again.
+    assert substitute("{{=inputs.parameters.x}}", {"inputs.parameters.x": "{{=1+1}}"}, where="t") == "{{=1+1}}"
 
 
 @pytest.mark.parametrize(
