@@ -33,6 +33,7 @@ import functools
 import hashlib
 import json
 import math
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -1340,6 +1341,10 @@ def _in(needle: Any, container: Any) -> bool:
     raise _Fail(f'operator "in" not defined on {_gotype(container)}')
 
 
+class _RegexSyntax(_Fail):
+    """A pattern RE2 would refuse too (sprig's non-must regex functions then give a zero value)."""
+
+
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
 _NESTED_QUANT = re.compile(r"\((?:[^()\\]|\\.)*(?:[*+}?]|\|)(?:[^()\\]|\\.)*\)[*+{]")
 
@@ -1358,7 +1363,7 @@ def _go_regex(pattern: Any) -> re.Pattern[str]:
     if len(pattern) > 1000:
         raise _Fail("regular expression longer than 1000 characters")
     if re.search(r"\(\?<?[=!]|\\[1-9]|\(\?P=", pattern):
-        raise _Fail(f"error parsing regexp: invalid or unsupported Perl syntax in {pattern!r}")
+        raise _RegexSyntax(f"error parsing regexp: invalid or unsupported Perl syntax in {pattern!r}")
     if _NESTED_QUANT.search(pattern):
         raise _Fail(
             f"regular expression {pattern!r} repeats a group that holds a repetition or alternation; "
@@ -1368,7 +1373,7 @@ def _go_regex(pattern: Any) -> re.Pattern[str]:
     try:
         compiled = re.compile(py)
     except re.error as exc:
-        raise _Fail(f"error parsing regexp: {exc}") from None
+        raise _RegexSyntax(f"error parsing regexp: {exc}") from None
     if len(_REGEX_CACHE) < 256:
         _REGEX_CACHE[pattern] = compiled
     return compiled
@@ -1513,7 +1518,8 @@ class _Eval:
                 key = self.val(k)
                 if not isinstance(key, str):
                     raise _Fail(f"a map key must be a string, got {_gotype(key)}")
-                out[key] = self.val(v)
+                value = self.val(v)
+                out.setdefault(key, value)  # {a: 1, a: 2} keeps the first, as expr does
             return out
         if kind == "slice":
             obj = self.val(node[1])
@@ -2045,7 +2051,8 @@ def _get(v: Any, key: Any) -> Any:
 
 def _from_base64(v: Any) -> str:
     try:
-        return base64.b64decode(_s(v, "fromBase64"), validate=True).decode("utf-8", "replace")
+        text = _s(v, "fromBase64").replace("\r", "").replace("\n", "")  # Go's decoder skips them
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
     except (binascii.Error, ValueError) as exc:
         raise _Fail(f"illegal base64 data: {exc}") from None
 
@@ -2220,6 +2227,8 @@ def _jp_subscript(body: str, path: str) -> tuple[str, Any]:
         return ("wildcard", None)
     if body.startswith("?(") and body.endswith(")"):
         return ("filter", _JPFilter(body[2:-1]).parse())
+    if body.startswith("(") and body.endswith(")"):
+        return ("script", _JPFilter(body[1:-1]).parse())
     if re.fullmatch(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", body):
         return ("key", re.sub(r"\\(.)", r"\1", body[1:-1]))
     if re.fullmatch(r"-?\d+", body):
@@ -2268,6 +2277,13 @@ def _jp_apply(root: Any, cur: Any, toks: list[tuple[str, Any]], depth: int = 0) 
         if not 0 <= i < len(cur):
             raise _JPError("index: invalid token out of range")
         return _jp_apply(root, cur[i], rest, depth + 1)
+    if kind == "script":  # [(@.length-1)]: an index or key computed from the current value
+        key = _jp_eval(arg, root, cur, 0)
+        if _is_num(key) and float(key).is_integer():
+            return _jp_apply(root, cur, [("index", int(key)), *rest], depth + 1)
+        if isinstance(key, str):
+            return _jp_apply(root, cur, [("key", key), *rest], depth + 1)
+        raise _JPError(f"script: unexpected result {go_fmt_v(key)}")
     if kind == "union":
         items = []
         for k in arg:
@@ -2430,7 +2446,7 @@ class _JPFilter:
 
     _TOKEN = re.compile(
         r"\s*(?:(?P<path>[@$](?:\.\.?[^\s.\[\]()!=<>&|+*/%-]+|\.\*|\[[^\]]*\])*)"
-        r"|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+        r"|(?P<num>\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
         r"|(?P<str>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")"
         r"|(?P<op>&&|\|\||==|!=|<=|>=|=~|\*\*|not\s+in\b|in\b|[<>!+\-*/%()])"
         r"|(?P<word>true|false|nil|null)\b)"
@@ -2494,6 +2510,8 @@ class _JPFilter:
         kind, value = tok
         if kind == "op" and value == "!":
             return ("not", self.unary(depth + 1))
+        if kind == "op" and value == "-":
+            return ("bin", "-", ("lit", 0.0), self.unary(depth + 1))
         if kind == "op" and value == "(":
             node = self.expr(0, depth + 1)
             if self.peek() != ("op", ")"):
@@ -2796,15 +2814,131 @@ def _regex_split(regex: Any, s: Any, n: Any) -> list[str]:
     return [p for p in parts if isinstance(p, str)][: count if count > 0 else None]
 
 
-def _regex_find_all(regex: Any, s: Any, n: Any) -> list[str]:
-    found = [m.group(0) for m in _go_regex(_p_str(regex, "regexFindAll")).finditer(_p_str(s, "regexFindAll"))]
-    count = _p_int(n, "regexFindAll")
-    return found if count < 0 else found[:count]
+def _regex_find_all(regex: Any, s: Any, n: Any) -> list[str] | None:
+    pattern, text, count = (
+        _go_regex(_p_str(regex, "regexFindAll")),
+        _p_str(s, "regexFindAll"),
+        _p_int(n, "regexFindAll"),
+    )
+    if count == 0:
+        return None  # Go's FindAllString(s, 0) is nil
+    found = [m.group(0) for m in pattern.finditer(text)]
+    return (found if count < 0 else found[:count]) or None
+
+
+def _regex_match(regex: Any, s: Any) -> bool:
+    return _go_regex(_p_str(regex, "regexMatch")).search(_p_str(s, "regexMatch")) is not None
+
+
+def _regex_find(regex: Any, s: Any) -> str:
+    m = _go_regex(_p_str(regex, "regexFind")).search(_p_str(s, "regexFind"))
+    return m.group(0) if m else ""
+
+
+def _regex_replace_literal(regex: Any, s: Any, repl: Any) -> str:
+    pattern = _go_regex(_p_str(regex, "regexReplaceAllLiteral"))
+    literal = _p_str(repl, "regexReplaceAllLiteral")
+    return _check_str(pattern.sub(lambda m: literal, _p_str(s, "regexReplaceAllLiteral")))
+
+
+def _lenient(fn: Callable[..., Any], zero: Any) -> Callable[..., Any]:
+    """sprig's regexMatch: a pattern that does not compile gives false (it drops MatchString's
+    error). A pattern bioinfra refuses for safety still fails."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except _RegexSyntax:
+            return zero
+
+    return call
+
+
+def _go_path_clean(p: str) -> str:
+    if not p:
+        return "."
+    out = posixpath.normpath(p)
+    return "/" + out.lstrip("/") if out.startswith("//") else out
+
+
+def _go_path_base(p: str) -> str:
+    if not p:
+        return "."
+    p = p.rstrip("/")
+    return p[p.rfind("/") + 1 :] if p else "/"
+
+
+def _go_path_dir(p: str) -> str:
+    return _go_path_clean(p[: p.rfind("/") + 1])
+
+
+def _go_path_ext(p: str) -> str:
+    for i in range(len(p) - 1, -1, -1):
+        if p[i] == "/":
+            break
+        if p[i] == ".":
+            return p[i:]
+    return ""
+
+
+def _chunk(size: Any, v: Any) -> list[list[Any]]:
+    n, items = _p_int(size, "chunk"), _list_arg(v, "chunk")
+    if n <= 0:
+        raise _Fail("runtime error: integer divide by zero")
+    return [items[i : i + n] for i in range(0, len(items), n)]
+
+
+def _deep_copy(v: Any, depth: int = 0) -> Any:
+    if depth > 100:
+        raise _Fail("deepCopy: value nested too deeply")
+    if isinstance(v, Mapping):
+        return {k: _deep_copy(x, depth + 1) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_deep_copy(x, depth + 1) for x in v]
+    return v
+
+
+def _merge_dicts(dst: Any, *srcs: Any, override: bool = False) -> Any:
+    target = _dict_arg(dst, "merge")
+    if not isinstance(target, dict):
+        raise _Fail("sprig.merge: the map is read-only")
+
+    def into(a: dict[str, Any], b: Mapping[str, Any], depth: int) -> None:
+        if depth > 100:
+            raise _Fail("merge: value nested too deeply")
+        for k, v in b.items():
+            if isinstance(v, Mapping) and isinstance(a.get(k), dict):
+                into(a[k], v, depth + 1)
+            elif k not in a or override or _empty(a[k]):
+                a[k] = v
+
+    for src in srcs:
+        into(target, _dict_arg(src, "merge"), 0)
+    return target
+
+
+def _abbrevboth(left: Any, right: Any, s: Any) -> str:
+    lo, hi, text = _p_int(left, "abbrevboth"), _p_int(right, "abbrevboth"), _p_str(s, "abbrevboth")
+    if hi < 4 or (lo > 0 and hi < 7):
+        return text
+    if len(text) <= hi:
+        return text
+    lo = min(lo, len(text))
+    if len(text) - lo < hi - 3:
+        lo = len(text) - (hi - 3)
+    if lo <= 4:
+        return text[: hi - 3] + "..."
+    if hi < 7:
+        return text
+    if lo + hi - 3 < len(text):
+        return "..." + _abbrev(hi - 3, text[lo:])
+    return "..." + text[len(text) - (hi - 3) :]
 
 
 def _b64dec(s: Any) -> str:
     try:
-        return base64.b64decode(_p_str(s, "b64dec"), validate=True).decode("utf-8", "replace")
+        text = _p_str(s, "b64dec").replace("\r", "").replace("\n", "")  # Go's decoder skips them
+        return base64.b64decode(text, validate=True).decode("utf-8", "replace")
     except (binascii.Error, ValueError) as exc:
         return f"illegal base64 data: {exc}"  # sprig returns the error text
 
@@ -2932,11 +3066,10 @@ def _to_date(fmt: Any, s: Any) -> GoTime:
 
 
 def _sprig_duration(sec: Any) -> str:
-    if isinstance(sec, str):
-        n = _go_parse_int0(sec)
-        n = 0 if n is None else n
-    else:
-        n = _cast_int(sec)
+    # sprig switches on string and int64 only; an expr integer is a Go int, so it counts as 0
+    n = 0
+    if isinstance(sec, str) and _ATOI_RE.match(sec) and _INT_MIN <= int(sec) <= _INT_MAX:
+        n = int(sec)
     return GoDuration(n * 1_000_000_000).go_string()
 
 
@@ -3035,15 +3168,18 @@ _SPRIG.update(
         "splitList": lambda sep, s: _split(_p_str(s, "splitList"), _p_str(sep, "splitList")) or [],
         "join": lambda sep, v: _check_str(_p_str(sep, "join").join(_strslice(v))),
         "sortAlpha": lambda v: sorted(_strslice(v)),
-        "regexMatch": lambda r, s: _go_regex(_p_str(r, "regexMatch")).search(_p_str(s, "regexMatch")) is not None,
-        "regexFind": lambda r, s: (lambda m: m.group(0) if m else "")(
-            _go_regex(_p_str(r, "regexFind")).search(_p_str(s, "regexFind"))
-        ),
+        "mustRegexMatch": _regex_match,
+        "regexMatch": _lenient(_regex_match, False),
+        # the others compile with regexp.MustCompile: a bad pattern fails in both forms
+        "mustRegexFind": _regex_find,
+        "regexFind": _regex_find,
+        "mustRegexFindAll": _regex_find_all,
         "regexFindAll": _regex_find_all,
+        "mustRegexReplaceAll": _regex_replace_all,
         "regexReplaceAll": _regex_replace_all,
-        "regexReplaceAllLiteral": lambda r, s, repl: _go_regex(_p_str(r, "regexReplaceAllLiteral")).sub(
-            lambda m: _p_str(repl, "regexReplaceAllLiteral"), _p_str(s, "regexReplaceAllLiteral")
-        ),
+        "mustRegexReplaceAllLiteral": _regex_replace_literal,
+        "regexReplaceAllLiteral": _regex_replace_literal,
+        "mustRegexSplit": _regex_split,
         "regexSplit": _regex_split,
         "regexQuoteMeta": lambda s: re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", _p_str(s, "regexQuoteMeta")),
         "b64enc": lambda s: base64.b64encode(_strval(s).encode()).decode(),
@@ -3131,6 +3267,44 @@ _SPRIG.update(
         "typeIs": lambda t, v: _p_str(t, "typeIs") == _gotype(v),
         "kindIs": lambda t, v: _p_str(t, "kindIs") == _kind_of(v),
         "deepEqual": _deep_equal,
+        "deepCopy": _deep_copy,
+        "mustDeepCopy": _deep_copy,
+        "typeIsLike": lambda t, v: _p_str(t, "typeIsLike") in (_gotype(v), "*" + _gotype(v)),
+        "hello": lambda: "Hello!",
+        "trimall": lambda cut, s: _p_str(s, "trimall").strip(_p_str(cut, "trimall")),
+        "abbrevboth": _abbrevboth,
+        "swapcase": lambda s: _p_str(s, "swapcase").swapcase(),
+        "toDecimal": lambda v: _cast_int("0o" + _strval(v)) if re.fullmatch(r"[0-7]+", _strval(v)) else 0,
+        "tuple": lambda *v: list(v),
+        "chunk": _chunk,
+        "mustChunk": _chunk,
+        "merge": _merge_dicts,
+        "mustMerge": _merge_dicts,
+        "mergeOverwrite": lambda d, *srcs: _merge_dicts(d, *srcs, override=True),
+        "mustMergeOverwrite": lambda d, *srcs: _merge_dicts(d, *srcs, override=True),
+        "base": lambda p: _go_path_base(_p_str(p, "base")),
+        "dir": lambda p: _go_path_dir(_p_str(p, "dir")),
+        "clean": lambda p: _go_path_clean(_p_str(p, "clean")),
+        "ext": lambda p: _go_path_ext(_p_str(p, "ext")),
+        "isAbs": lambda p: _p_str(p, "isAbs").startswith("/"),
+        "mustToJson": lambda v: go_json(v),
+        "mustToPrettyJson": lambda v: go_json(v, "  "),
+        "mustToRawJson": lambda v: _raw_json(v) if _safe_json(v) else go_json(v),
+        "mustFromJson": lambda s: _from_json(_p_str(s, "mustFromJson")),
+        "mustFirst": _sprig_first,
+        "mustLast": _sprig_last,
+        "mustRest": lambda v: _list_arg(v, "rest")[1:],
+        "mustInitial": lambda v: _list_arg(v, "initial")[:-1],
+        "mustAppend": lambda v, x: _check_list(_list_arg(v, "append") + [x]),
+        "mustPush": lambda v, x: _check_list(_list_arg(v, "push") + [x]),
+        "mustPrepend": lambda v, x: _check_list([x] + _list_arg(v, "prepend")),
+        "mustReverse": lambda v: _list_arg(v, "reverse")[::-1],
+        "mustUniq": _sprig_uniq,
+        "mustWithout": _without,
+        "mustHas": _has,
+        "mustSlice": _sprig_slice,
+        "mustCompact": lambda v: [x for x in _list_arg(v, "compact") if not _empty(x)],
+        "htmlDateInZone": lambda d, zone: _date_in_zone("2006-01-02", d, zone),
         # dates (sprig formats in the local zone; a value it cannot read as a time is "now")
         "now": lambda: GoTime(_dt.datetime.now().astimezone()),
         "date": lambda fmt, d: _date_in_zone(fmt, d, "Local"),
@@ -3293,6 +3467,10 @@ class _Checker:
         if kind == "member":
             base, key = self.check(node[1]), self.check(node[2])
             prop = node[2][1] if node[2][0] == "lit" else None
+            if node[1] == ("ident", "$env") and isinstance(prop, str):
+                if prop not in self.env and prop not in self.vars:
+                    raise _Fail(f"unknown name {prop}")
+                return _kind(self.env.get(prop))
             if base == "nil":
                 raise _Fail(f"type nil has no field {go_fmt_v(prop)}")
             if base == "string":

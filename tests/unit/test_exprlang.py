@@ -465,6 +465,33 @@ def test_missing_variables_follow_getIdentifiers():
     assert missing_variables("sprig.upper(item)", {}) == ["item"]
 
 
+def test_maps_with_any_keys_do_not_marshal():
+    # groupBy and fromPairs give Go map[interface {}]...: json.Marshal refuses them, so such a
+    # result cannot fill a tag; reading from it works.
+    assert evaluate("groupBy(['a', 'bb', 'c'], len(#))[1]", {}) == ["a", "c"]
+    with pytest.raises(ExprError, match="unsupported type"):
+        substitute_expressions("{{=groupBy([1, 2], # % 2)}}", {})
+    with pytest.raises(ExprError, match="unsupported type"):
+        evaluate("toJson(fromPairs([['a', 1]]))", {})
+
+
+def test_env_variable_and_let():
+    env = {"n": 3, "s": "x"}
+    assert evaluate("$env.n + $env['n']", env) == 6
+    assert evaluate("'n' in $env", env) is True
+    with pytest.raises(ExprError, match="unknown name missing"):
+        evaluate("$env['missing']", env)
+    with pytest.raises(ExprError, match="cannot redeclare n"):
+        evaluate("let n = 1; n", env)
+    assert evaluate("{a: 1, a: 2}.a", {}) == 1  # the first key wins
+    assert evaluate("m.x?.f()", {"m": {"x": None}}) is None
+    # Argo's missing-variable check counts a let name as a variable it cannot find
+    # (getIdentifiers walks every IdentifierNode), so a tag with `let` fails in Argo's strict mode.
+    with pytest.raises(ExprError, match="x is missing"):
+        substitute_expressions("{{=let x = 1; x}}", {})
+    assert substitute_expressions("{{=let x = 1; x}}", {}, strict_prefixes=("tasks",)) == "1"
+
+
 def test_tag_text_is_go_json_without_the_quotes_of_a_string():
     assert tag_text("plain") == "plain"
     assert tag_text(3) == "3"
@@ -679,7 +706,16 @@ def test_sprig_date_formats_now_for_a_string_as_sprig_does():
         ("sprig.dig('a', 'x', 'dflt', {a: {b: 'v'}})", "dflt"),
         ("sprig.toJson({b: [1], a: '<'})", '{"a":"\\u003c","b":[1]}'),
         ("sprig.toString(1.5) + sprig.typeOf(1) + sprig.kindOf([])", "1.5intslice"),
-        ("sprig.duration(95)", "1m35s"),
+        ("sprig.duration('95')", "1m35s"),
+        ("sprig.duration(95)", "0s"),  # sprig reads a string or an int64; expr's integers are Go ints
+        ("sprig.regexMatch('[', 'x')", False),  # regexMatch drops the compile error
+        ("sprig.regexFindAll('z', 'abc', -1)", None),  # Go's nil slice
+        ("sprig.base('/a/b.txt') + ' ' + sprig.dir('/a/b.txt') + ' ' + sprig.ext('b.tar.gz')", "b.txt /a .gz"),
+        ("sprig.clean('a//b/../c/')", "a/c"),
+        ("sprig.chunk(2, [1, 2, 3])", [[1, 2], [3]]),
+        ("sprig.merge({a: 1}, {a: 2, b: 3})", {"a": 1, "b": 3}),
+        ("sprig.mergeOverwrite({a: 1}, {a: 2})", {"a": 2}),
+        ("sprig.toDecimal('777')", 511),
     ],
 )
 def test_sprig(source, expected):
@@ -695,12 +731,21 @@ def test_sprig_typed_parameters_refuse_other_types():
         evaluate("sprig.env('HOME')", {})  # Argo deletes env and expandenv from the sprig map
 
 
+def test_sprig_must_regex_functions_fail_on_a_bad_pattern():
+    # sprig's regexFind/regexReplaceAll/... use regexp.MustCompile: a bad pattern panics
+    for source in ("sprig.regexFind('[', 'x')", "sprig.regexReplaceAll('[', 'x', 'y')", "sprig.mustRegexMatch('[', 'x')"):
+        with pytest.raises(ExprError, match="error parsing regexp"):
+            evaluate(source, {})
+
+
 def test_jsonpath_errors_and_shapes():
     assert evaluate("jsonpath('{\"a\": {\"b\": [1, 2, 3]}}', '$.a.b[-1]')", {}) == 3.0
     assert evaluate("jsonpath('{\"a\": {\"b\": [1, 2, 3]}}', '$..b')", {}) == [[1.0, 2.0, 3.0]]
     assert evaluate("jsonpath('{\"a\": {\"b\": 1, \"c\": 2}}', '$.a.*')", {}) == [1.0, 2.0]
     assert evaluate("jsonpath('[1, 2, 3]', '$[0,2]')", {}) == [1.0, 3.0]
     assert evaluate("jsonpath('[1, 2, 3]', '$.length')", {}) == 3
+    assert evaluate("jsonpath('[1, 2, 3]', '$[(@.length-1)]')", {}) == 3.0
+    assert evaluate("jsonpath('[{\"a\": 1}, {\"b\": 2}]', '$[*].a')", {}) == [1.0]  # failing elements dropped
     with pytest.raises(ExprError, match="not found"):
         evaluate("jsonpath('{\"a\": 1}', '$.b')", {})
     with pytest.raises(ExprError, match="invalid JSON"):
