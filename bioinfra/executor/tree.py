@@ -465,6 +465,18 @@ class TreeRun:
             return FAILED, "a target task was never reached"
         return phase, ""
 
+    def _exit_handler(self, status: str) -> str:
+        """spec.onExit: after the entrypoint, the exit handler runs as node "<workflow>.onExit" with
+        workflow.status and workflow.failures; the Workflow keeps the entrypoint's phase unless that
+        Succeeded and the handler Failed or Errored (operator.go operate, the onExit switch)."""
+        scope = {**self._globals(), "workflow.status": status, "workflow.failures": _failures(list(self.states.values()))}
+        display = f"{self.wf.name}.onExit"
+        outcome = self.call(Task(name=display, template=self.wf.on_exit or "", arguments={}, depends=None, when=None),
+                            scope, display, None)
+        if status == SUCCEEDED and outcome.phase in (FAILED, ERROR):
+            return outcome.phase
+        return status
+
     def run(self) -> RunResult:
         from bioinfra.executor.runner import RunResult
 
@@ -487,6 +499,7 @@ class TreeRun:
             timer.daemon = True
             timer.start()
         future = self._pool.submit(self.call, entry, caller, self.wf.name, None)
+        self._future = future
         try:
             while True:
                 try:
@@ -504,15 +517,26 @@ class TreeRun:
         finally:
             if timer is not None:
                 timer.cancel()
-            self._pool.shutdown(wait=True)
-        argo_phase = outcome.phase
+        argo_phase = {SKIPPED: SUCCEEDED, OMITTED: SUCCEEDED}.get(outcome.phase, outcome.phase)
         if self.ex._deadline_hit.is_set() or interrupted:
             argo_phase = FAILED
+        if self.wf.on_exit and not (interrupted or self.ex._deadline_hit.is_set()):
+            argo_phase = self._exit_handler(argo_phase)
+        self._pool.shutdown(wait=True)
         phase = SUCCEEDED if argo_phase == SUCCEEDED else FAILED
         result = RunResult(phase=phase, tasks=self.states, interrupted=interrupted, disk_full=self.ex.disk_full,
                            argo_phase=argo_phase)
         self.ex.reporter.finished(result)
         return result
+
+
+def _failures(states: list[TaskState]) -> str:
+    """{{workflow.failures}}: the Failed and Error nodes as JSON (operator.go failedNodeStatus)."""
+    return json.dumps([
+        {"displayName": s.name, "message": s.message, "templateName": s.template, "phase": s.phase,
+         "podName": s.name, "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.finished or 0))}
+        for s in states if s.phase in (FAILED, ERROR)
+    ], separators=(",", ":"))
 
 
 def _continues(step: Task, phase: str) -> bool:

@@ -53,7 +53,7 @@ _SPEC_KEYS = {
     "podGC", "ttlStrategy", "ttlSecondsAfterFinished", "nodeSelector", "tolerations", "affinity", "securityContext",
     "imagePullSecrets", "podMetadata", "priority", "podPriorityClassName", "podPriority", "workflowMetadata",
     "archiveLogs", "dnsPolicy", "dnsConfig", "executor", "podDisruptionBudget", "hostAliases",
-    "automountServiceAccountToken", "schedulerName", "shutdown", "hostNetwork", "podSpecPatch",
+    "automountServiceAccountToken", "schedulerName", "shutdown", "hostNetwork", "podSpecPatch", "onExit",
 }
 _TASK_KEYS = {
     "name", "template", "arguments", "depends", "dependencies", "when", "withParam", "withItems", "withSequence",
@@ -180,6 +180,7 @@ class Workflow:
     # The tree engine's Workflows (bioinfra.executor.tree): steps/dag templates by name, and the entrypoint.
     composites: dict[str, Any] = field(default_factory=dict)
     entry: str | None = None
+    on_exit: str | None = None  # spec.onExit: the exit handler's template (runs after the entrypoint)
 
     @property
     def tree(self) -> bool:
@@ -532,7 +533,7 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             raise WorkflowSpecError(f"the entrypoint needs parameter '{p['name']}', which spec.arguments does not give")
     tasks: list[Task] = []
     seen: set[str] = set()
-    tree = "steps" in entry or any(
+    tree = "steps" in entry or bool(spec.get("onExit")) or any(
         _is_composite(templates.get(t.get("template"), {}), templates) for t in entry["dag"].get("tasks") or []
     )
     if tree:
@@ -838,6 +839,14 @@ def _tree_workflow(doc: dict[str, Any], name: str, parameters: dict[str, str], i
     """A Workflow the tree engine runs (bioinfra.executor.tree): a steps entrypoint, or templates
     calling steps/dag templates at any depth."""
     spec = doc.get("spec") or {}
+    if "\x00entry" in entry:  # a pod entrypoint, run as the one-task DAG made for it
+        templates = {**templates, entry: {"name": entry, "dag": {"tasks": [{
+            "name": name, "template": spec["entrypoint"],
+            "arguments": {"parameters": [{"name": k, "value": f"{{{{inputs.parameters.{k}}}}}"} for k in inputs]},
+        }]}}}
+    on_exit = spec.get("onExit")
+    if on_exit is not None and str(on_exit) not in templates:
+        raise WorkflowSpecError(f"spec.onExit names unknown template '{on_exit}'")
     composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
     leaves = _templates(templates, composites_ok=True)
     for c in composites.values():
@@ -866,6 +875,7 @@ def _tree_workflow(doc: dict[str, Any], name: str, parameters: dict[str, str], i
         parallelism=int(parallelism) if parallelism is not None else None,
         deadline_seconds=float(deadline) if deadline is not None else None,
         captures_result=_reads_result(doc), composites=composites, entry=entry,
+        on_exit=str(on_exit) if on_exit is not None else None,
     )
 
 

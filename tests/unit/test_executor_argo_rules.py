@@ -193,7 +193,7 @@ def test_the_entrypoints_inputs_and_a_target_from_a_parameter(tmp_path):
     (lambda d: d["spec"]["templates"][1].update(outputs={"artifacts": [{"name": "a", "path": "/ws/a"}]}),
      "template 'ok' uses artifacts"),
     (lambda d: d["spec"]["templates"][1].update(timeout="10s"), "template 'ok' uses timeout"),
-    (lambda d: d["spec"].update(onExit="ok"), "spec uses onExit"),
+    (lambda d: d["spec"].update(hooks={"exit": {"template": "ok"}}), "spec uses hooks"),
     (lambda d: d["spec"]["templates"][1]["container"].update(tty=True) if "container" in d["spec"]["templates"][1]
      else d["spec"]["templates"][1]["script"].update(tty=True), "uses tty"),
     (lambda d: d["spec"]["templates"][1].update(resource={"action": "create"}), "uses resource"),
@@ -224,3 +224,26 @@ def test_retry_expression_decides_whether_to_retry(tmp_path):
     t["retryStrategy"]["expression"] = "asInt(lastRetry.exitCode) == 3 && asInt(retries) < 1"
     result, ws = run(workflow([{"name": "b", "template": "bad"}], [t]), tmp_path)
     assert result.tasks["b"].attempts == 2 and len((ws / "tries").read_text().split()) == 2
+
+
+def test_the_exit_handler_runs_after_the_entrypoint_with_workflow_status(tmp_path):
+    # operator.go operate: spec.onExit runs as "<workflow>.onExit" once the entrypoint is done, with
+    # workflow.status and workflow.failures; the Workflow keeps the entrypoint's phase.
+    doc = workflow([{"name": "a", "template": "bad"}],
+                   [step("bad", "exit 1\n"),
+                    step("exit", "printf '%s' '{{workflow.status}}' > status; printf '%s' '{{workflow.failures}}' > failures\n")])
+    doc["metadata"] = {"name": "wf"}
+    doc["spec"]["onExit"] = "exit"
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["wf.onExit"].phase == "Succeeded"
+    assert (ws / "status").read_text() == "Failed" and result.phase == "Failed"
+    assert sorted(f["displayName"] for f in json.loads((ws / "failures").read_text())) == ["a", "wf"]
+
+
+def test_a_failed_exit_handler_fails_a_succeeded_workflow(tmp_path):
+    doc = workflow([{"name": "a", "template": "ok"}], [step("ok", "true\n"), step("exit", "exit 1\n")])
+    doc["metadata"] = {"name": "wf"}
+    doc["spec"]["onExit"] = "exit"
+    result, _ = run(doc, tmp_path)
+    assert result.tasks["a"].phase == "Succeeded" and result.tasks["wf.onExit"].phase == "Failed"
+    assert result.phase == "Failed" and result.argo_phase == "Failed"
