@@ -181,6 +181,7 @@ class CellProfilerParams:
     batch_size: int = 4
     title: str = "screen"
     parallelism: int | None = None  # --max-parallel: spec.parallelism
+    image_sets: int | None = None  # rows of the data file, when known here: the fan-out width is checked
     stage_in: str = ""
     stage_out: str = ""
 
@@ -196,6 +197,7 @@ class SamplesParams:
     # The most samples one chunk holds (a chunk step's deadline is per sample): set from the sheet by
     # core.samples.samples_params; None: chunk_size, or 1.
     per_chunk: int | None = None
+    samples: int | None = None  # rows of the sheet, when known here: the fan-out width is checked
     align_threads: int | None = None
     title: str = "samples"
     parallelism: int | None = None
@@ -206,6 +208,21 @@ class SamplesParams:
 PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2", "cellprofiler": "workflows/cellprofiler.yaml.j2"}
 SAMPLES_TEMPLATE = "workflows/fastqc-to-bwa-samples.yaml.j2"
 MAX_CHUNKS = 200  # --samples without --chunk-size: at most this many chunks (pods per stage)
+# The widest run allowed: at most this many fan-out pods (cellprofiler analyze batches; --samples
+# chunks times their three stages). Argo keeps a whole Workflow, with a status node for every step
+# of it, in one Kubernetes object: the controller measures its JSON against 1 MiB
+# (workflow/packer/packer.go getMaxWorkflowSize), past that stores status.nodes gzipped
+# (status.compressedNodes), and fails the run when even that is over 1 MiB (bioinfra sets up no
+# node status offloading). Ref docs/offloading-large-workflows.md (argo-workflows v3.7).
+# Each fan-out child is 5 nodes (retry wrapper: Retry, Steps, StepGroup, Retry, Pod; about 780
+# bytes each with every field Argo writes). tests/argo_status.py simulates the status of the widest
+# run (tests/unit/test_workflow_defects.py): cellprofiler at 1,200 batches is 4.7 MB as JSON, 441 KiB
+# stored compressed; --samples at 400 chunks 4.6 MB, 386 KiB: under half the limit, so that every
+# child may fail once and be retried (a whole second subtree each: 752 / 697 KiB) and still fit.
+# The raw JSON passes 1 MiB from about 260 batches / 90 chunks on: a status reader must read
+# status.compressedNodes, as Argo's own clients do.
+MAX_FAN_OUT_PODS = 1200
+SAMPLE_STAGES = 3  # fastqc, align, stats: one pod per chunk each
 # The steps of each pipeline (their `-attempt` templates), each with a deadline (config.RunSettings).
 FASTQC_TO_BWA_STEPS = ("stage-in", "fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-out")
 SAMPLES_STEPS = ("stage-in", "plan", "index-reference", "fastqc", "align", "stats", "report", "stage-out")
@@ -272,12 +289,40 @@ def screening_scripts() -> dict[str, str]:
     return scripts
 
 
+def check_fan_out_width(pipeline: str, params: Any) -> None:
+    """Refuse, before anything is made, a run wider than MAX_FAN_OUT_PODS: the status of the run
+    would not fit the one object Argo keeps it in. (The plan step checks it again in the cluster.)"""
+    if isinstance(params, CellProfilerParams) and params.image_sets:
+        batches = -(-params.image_sets // params.batch_size)
+        if batches > MAX_FAN_OUT_PODS:
+            need = -(-params.image_sets // MAX_FAN_OUT_PODS)
+            raise InputError(
+                f"{pipeline}: {params.image_sets:,} image sets in batches of {params.batch_size} make {batches:,} "
+                f"analyze batches; one run may have at most {MAX_FAN_OUT_PODS:,}",
+                hint=f"use --batch-size {need} or more, or split the screen into several runs (e.g. by plate). "
+                     "Why: Argo keeps a run's status, a few nodes per batch, in one Kubernetes object of at most 1 MiB "
+                     "(docs/pipelines/cellprofiler.md)")
+    if isinstance(params, SamplesParams) and params.samples:
+        size = params.chunk_size or max(1, -(-params.samples // MAX_CHUNKS))
+        chunks = -(-params.samples // size)
+        most = MAX_FAN_OUT_PODS // SAMPLE_STAGES
+        if chunks > most:
+            raise InputError(
+                f"{pipeline} --samples: {params.samples:,} samples in chunks of {size} make {chunks:,} chunks; "
+                f"one run may have at most {most:,} ({SAMPLE_STAGES} pods each)",
+                hint=f"use --chunk-size {-(-params.samples // most)} or more, leave --chunk-size out (auto: at most "
+                     f"{MAX_CHUNKS} chunks), or split the sheet. Why: Argo keeps a run's status, a few nodes per "
+                     "chunk and stage, in one Kubernetes object of at most 1 MiB (docs/pipelines/samples.md)")
+
+
 def screening_variables(
     config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
     check_params(params)
+    check_fan_out_width("cellprofiler", params)
     return {
         **common_variables(config, target_name, images),
+        "max_fan_out": MAX_FAN_OUT_PODS,
         # An analyze pod is given batch_size image sets.
         **deadline_variables(config, CELLPROFILER_STEPS, {"analyze": params.batch_size}),
         "images_dir": params.images_dir,
@@ -316,8 +361,10 @@ def samples_variables(
     config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None
 ) -> dict[str, Any]:
     check_params(params)
+    check_fan_out_width("fastqc-to-bwa", params)
     return {
         **common_variables(config, target_name, images),
+        "max_fan_out_chunks": MAX_FAN_OUT_PODS // SAMPLE_STAGES,
         # A chunk's pod is given up to per_chunk samples.
         **deadline_variables(config, SAMPLES_STEPS, dict.fromkeys(("fastqc", "align", "stats"),
                                                                       params.per_chunk or params.chunk_size or 1)),

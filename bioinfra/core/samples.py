@@ -213,6 +213,7 @@ def samples_params(config: Config, sheet: SampleSheet, reference: str, run_id: s
     threads = config.pipeline.align_threads if max_cpus is None else min(config.pipeline.align_threads, max_cpus)
     return SamplesParams(sheet=f"runs/{run_id}/sheet.tsv", reference=reference, run_dir=f"runs/{run_id}",
                          chunk_size=chunk_size, per_chunk=min(sheet.chunk_size(chunk_size), len(sheet.rows)),
+                         samples=len(sheet.rows),
                          align_threads=threads, title=title,
                          parallelism=max_parallel, stage_in=stage_in, stage_out=stage_out)
 

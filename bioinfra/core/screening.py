@@ -194,7 +194,7 @@ def screen_params(checked: CheckedScreen, run_id: str, req: ScreenRequest) -> Ce
     return CellProfilerParams(
         images_dir=paths["images"], data_file=paths["data_file"], illum_pipeline=paths["illum_pipeline"],
         analysis_pipeline=paths["analysis_pipeline"], run_dir=f"runs/{run_id}", batch_size=req.batch_size,
-        title=checked.title, parallelism=req.max_parallel,
+        title=checked.title, parallelism=req.max_parallel, image_sets=checked.image_sets,
     )
 
 

@@ -4,7 +4,10 @@ the namespace `render` names, deadlines, label values, and the fan-out width cap
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -15,6 +18,7 @@ from bioinfra.config import Config, parse_config
 from bioinfra.core import cluster_run
 from bioinfra.errors import ConfigError, InputError
 from bioinfra.pipelines import (
+    MAX_FAN_OUT_PODS,
     SAMPLE_NAME_RE,
     CellProfilerParams,
     FastqcToBwaParams,
@@ -27,6 +31,7 @@ from bioinfra.pipelines import (
     render_samples,
 )
 from bioinfra.targets import addons
+from tests.argo_status import MIB, simulated_workflow, stored_sizes
 from tests.unit.test_no_code_injection import FASTQ, SCREEN, SHEET, VARIANTS
 
 # -- render names the namespace ----------------------------------------------------------------
@@ -176,9 +181,6 @@ def _staged(sample: str) -> list[cluster_run.StagedInput]:
                                        ("reference", "references", "ref.fa.gz"))]
 
 
-@pytest.mark.xfail(strict=True, reason="bioinfra/core/cluster_run.py build_workflow overwrites the rendered "
-                   "bioinfra.io/sample label with sample[:63] (owned elsewhere: it should keep the rendered one "
-                   "or use pipelines.label_value)")
 @settings(max_examples=50, deadline=None)
 @example(sample="S1_")
 @given(sample=SAMPLE_NAMES)
@@ -213,3 +215,113 @@ def test_a_sheets_sample_names_are_checked_as_every_other_path_checks_them(tmp_p
         read_sheet(path)
     # Only the 65-character name: "S1\n" is stripped to S1, and S3_ is a name (its label gets a hash).
     assert "1 problem(s)" in info.value.message and "sample name 'SSSS" in info.value.message
+
+
+# -- fan-out width cap ----------------------------------------------------------------------------
+
+CELLPROFILER_TASKS = [("stage-in", "stage-in"), ("plan", "plan"), ("illum", "illum"), ("analyze", "analyze"),
+                      ("gather", "gather"), ("stage-out", "stage-out")]
+SAMPLES_TASKS = [("stage-in", "stage-in"), ("plan", "plan"), ("index-reference", "index-reference"),
+                 ("fastqc", "fastqc"), ("align", "align"), ("stats", "stats"), ("report", "report"),
+                 ("stage-out", "stage-out")]
+BATCH = 4
+
+
+def widest_screen(batches: int, failures: int = 0) -> dict:
+    params = CellProfilerParams(**{**SCREEN.__dict__, "batch_size": BATCH, "image_sets": batches * BATCH})
+    spec = load_workflow(render_cellprofiler(AWS, "aws", params))
+    items = [{"first": 1 + BATCH * i, "last": BATCH * (i + 1)} for i in range(batches)]
+    return simulated_workflow(spec, "cellprofiler-20261206-040000-a1b2", CELLPROFILER_TASKS, {"analyze": items},
+                              ("plan:batches", json.dumps(items, separators=(",", ":"))), failures)
+
+
+def widest_sheet(chunks: int, failures: int = 0) -> dict:
+    params = SamplesParams(**{**SHEET.__dict__, "chunk_size": 1, "samples": chunks})
+    spec = load_workflow(render_samples(AWS, "aws", params))
+    items = [{"first": i + 1, "last": i + 1} for i in range(chunks)]
+    return simulated_workflow(spec, "fastqc-to-bwa-20261206-040000-a1b2", SAMPLES_TASKS,
+                              dict.fromkeys(("fastqc", "align", "stats"), items),
+                              ("plan:chunks", json.dumps(items, separators=(",", ":"))), failures)
+
+
+AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
+
+
+@pytest.mark.parametrize("widest", [lambda f: widest_screen(MAX_FAN_OUT_PODS, f),
+                                    lambda f: widest_sheet(MAX_FAN_OUT_PODS // 3, f)], ids=["cellprofiler", "samples"])
+def test_the_status_of_the_widest_allowed_run_fits_argos_object_with_margin(widest):
+    """The widest run bioinfra allows, every node with every field Argo writes: the Workflow as the
+    controller stores it (status.nodes compressed once the JSON passes 1 MiB: packer.go) stays under
+    half of 1 MiB, and under 1 MiB even when every fan-out child failed once and was retried."""
+    done = stored_sizes(widest(0))
+    assert done["nodes"] >= 5 * MAX_FAN_OUT_PODS  # 5 nodes per fan-out pod (the retry wrapper's tree)
+    assert done["raw"] > MIB  # so Argo stores it compressed: that is what must fit
+    assert done["compressed"] <= MIB // 2, done
+    retried = stored_sizes(widest(1))
+    assert retried["nodes"] >= 9 * MAX_FAN_OUT_PODS and retried["compressed"] < MIB, retried
+
+
+def test_without_the_cap_a_screen_outgrows_the_object():
+    """What the cap prevents: 6,000 batches (24,000 image sets of 4) no longer fit even compressed."""
+    items = [{"first": 1 + BATCH * i, "last": BATCH * (i + 1)} for i in range(6000)]
+    spec = load_workflow(render_cellprofiler(AWS, "aws", CellProfilerParams(**{**SCREEN.__dict__, "batch_size": BATCH})))
+    wf = simulated_workflow(spec, "cellprofiler-20261206-040000-a1b2", CELLPROFILER_TASKS, {"analyze": items},
+                            ("plan:batches", json.dumps(items, separators=(",", ":"))))
+    assert stored_sizes(wf)["compressed"] > MIB
+
+
+def test_a_screen_wider_than_the_cap_is_refused_at_render_saying_why_and_what_to_do():
+    at_cap = CellProfilerParams(**{**SCREEN.__dict__, "batch_size": 4, "image_sets": 4 * MAX_FAN_OUT_PODS})
+    render_cellprofiler(Config(), "local", at_cap)
+    with pytest.raises(InputError) as info:
+        render_cellprofiler(Config(), "local", dataclasses.replace(at_cap, image_sets=4 * MAX_FAN_OUT_PODS + 1))
+    assert info.value.message == ("cellprofiler: 4,801 image sets in batches of 4 make 1,201 analyze batches; "
+                                  "one run may have at most 1,200")
+    assert "use --batch-size 5 or more, or split the screen" in info.value.hint and "1 MiB" in info.value.hint
+
+
+def test_a_sheet_wider_than_the_cap_is_refused_at_render_saying_why_and_what_to_do(tmp_path):
+    from bioinfra.core.samples import read_sheet, samples_params
+
+    path = tmp_path / "s.csv"
+    path.write_text("sample,r1,r2\n" + "".join(f"S{i},a{i}.fq,b{i}.fq\n" for i in range(1000)))
+    sheet = read_sheet(path)
+    for chunk_size in (None, 3):  # auto (200 chunks) and 334 chunks of 3: allowed
+        render_samples(Config(), "local", samples_params(Config(), sheet, SHEET.reference, "r", chunk_size=chunk_size,
+                                                         max_parallel=None, title="t"))
+    with pytest.raises(InputError) as info:
+        render_samples(Config(), "local", samples_params(Config(), sheet, SHEET.reference, "r", chunk_size=2,
+                                                         max_parallel=None, title="t"))
+    assert info.value.message == ("fastqc-to-bwa --samples: 1,000 samples in chunks of 2 make 500 chunks; "
+                                  "one run may have at most 400 (3 pods each)")
+    assert "use --chunk-size 3 or more, leave --chunk-size out" in info.value.hint
+
+
+def test_the_plan_steps_refuse_a_wider_run_in_the_cluster_too(tmp_path):
+    """A Workflow submitted with other parameters (argo submit -p batch-size=1) or built by a path
+    that did not count: the plan step refuses before any fan-out."""
+    from bioinfra.core.screening import plan_module
+
+    plan = plan_module()
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "a.png").write_bytes(b"x")
+    data = tmp_path / "d.csv"
+    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * 5)
+    with pytest.raises(plan.PlanError, match="5 image sets in batches of 1 make 5 batches; one run may have at most 4"):
+        plan.run(str(data), str(images), str(tmp_path / "illum"), str(tmp_path / "out"), 1, max_batches=4)
+    screen = load_workflow(render_cellprofiler(Config(), "local", SCREEN))
+    plan_step = next(t for t in screen["spec"]["templates"] if t["name"] == "plan-attempt")
+    assert f"--max-batches {MAX_FAN_OUT_PODS} " in plan_step["script"]["source"]
+    # The sheet's plan (awk): 401 samples in chunks of 1 against a cap of 400.
+    sheet_wf = load_workflow(render_samples(Config(), "local", SHEET))
+    source = next(t for t in sheet_wf["spec"]["templates"] if t["name"] == "plan-attempt")["script"]["source"]
+    (tmp_path / "fq").write_text("x")
+    (tmp_path / "sheet.tsv").write_text("sample\tr1\tr2\n" + "".join(f"S{i}\tfq\tfq\n" for i in range(401)))
+    proc = subprocess.run(["bash", "-c", source], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "RUN_DIR": "run", "SHEET": "sheet.tsv", "CHUNK_SIZE": "1"})
+    assert proc.returncode == 2 and "401 samples in chunks of 1 make 401 chunks; one run may have at most 400" \
+        in proc.stderr, proc.stderr
+    proc = subprocess.run(["bash", "-c", source], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PATH": os.environ["PATH"], "RUN_DIR": "run", "SHEET": "sheet.tsv", "CHUNK_SIZE": "auto"})
+    assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,7 @@
 Standard library only, Python 3.9+, one file, nothing from bioinfra: the cellprofiler workflow
 pastes it into an Argo script template (`python3 - ARGS`) and the local executor runs the same text.
 
-    plan_batches.py --data-file DATA.csv --images-dir DIR --illum-dir DIR --out-dir DIR --batch-size N
+    plan_batches.py --data-file DATA.csv --images-dir DIR --illum-dir DIR --out-dir DIR --batch-size N [--max-batches M]
 
 Reads DATA.csv (a CellProfiler LoadData file: one row per image set, FileName_DNA, Metadata_Plate
 naming the plate, optionally PathName_DNA; other columns are passed through) and writes into
@@ -18,7 +18,8 @@ and prints one summary line. Paths are made absolute here, from the working dire
 because CellProfiler resolves a relative PathName against its own default input folder, not the
 data file, and the same plan must be right in a container (/workspace) and on the host.
 
-Exit status: 0 planned; 2 the data file or the images are not usable (one clear line on stderr).
+Exit status: 0 planned; 2 the data file or the images are not usable, or they make more than
+--max-batches batches (one clear line on stderr).
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ def write_atomically(path: str, text: str) -> None:
         raise
 
 
-def run(data_file: str, images_dir: str, illum_dir: str, out_dir: str, batch_size: int) -> str:
+def run(data_file: str, images_dir: str, illum_dir: str, out_dir: str, batch_size: int,
+        max_batches: int | None = None) -> str:
     """Validate, write the three files, return the summary line; raises PlanError."""
     images_dir, illum_dir = os.path.abspath(images_dir), os.path.abspath(illum_dir)
     if batch_size < 1:
@@ -191,6 +193,15 @@ def run(data_file: str, images_dir: str, illum_dir: str, out_dir: str, batch_siz
         more = f" and {len(missing) - MAX_MISSING_SHOWN} more" if len(missing) > MAX_MISSING_SHOWN else ""
         raise PlanError(f"{data_file}: {len(missing)} of {len(rows)} images missing under {images_dir}: {shown}{more}")
     batches = plan(rows, batch_size)
+    if max_batches is not None and len(batches) > max_batches:
+        # Argo keeps the whole Workflow, each batch's status nodes included, in one object of at most
+        # 1 MiB (bioinfra.pipelines.MAX_FAN_OUT_PODS says how the cap was sized).
+        need = -(-len(rows) // max_batches)
+        raise PlanError(
+            f"{len(rows)} image sets in batches of {batch_size} make {len(batches)} batches; one run may have at "
+            f"most {max_batches} (Argo keeps a run's status in one object of at most 1 MiB): use --batch-size "
+            f"{need} or more, or split the screen into several runs (e.g. by plate)"
+        )
     os.makedirs(out_dir, exist_ok=True)
     header, rows = with_paths(header, rows, images_dir)
     write_atomically(os.path.join(out_dir, "load_data.csv"), csv_text(header, rows))
@@ -212,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out-dir", required=True, help="where load_data*.csv and batches.json go")
     parser.add_argument("--batch-size", required=True, type=int, help="image sets per analysis batch")
+    parser.add_argument("--max-batches", type=int, default=None, help="refuse a plan with more batches than this")
     args = parser.parse_args(argv)
     try:
-        print(run(args.data_file, args.images_dir, args.illum_dir, args.out_dir, args.batch_size))
+        print(run(args.data_file, args.images_dir, args.illum_dir, args.out_dir, args.batch_size, args.max_batches))
     except PlanError as exc:
         print(f"plan_batches: error: {exc}", file=sys.stderr)
         return 2
