@@ -487,11 +487,10 @@ def _prepare(
     lock_fd: int,
     reporter: Optional[Reporter],
     choice: RuntimeChoice,
+    workflow_text: str,
 ) -> tuple[LocalExecutor, dict[str, Any], Path]:
-    """Stage the workspace, render and record the Workflow, and build its executor."""
+    """Stage the workspace, record the (already linted) Workflow, and build its executor."""
     stage(workspace, output, run_id, checked)
-    params = run_params(config, checked, run_id, qc_gate=req.qc_gate, max_cpus=max_cpus)
-    workflow_text = render_fastqc_to_bwa(config, "local", params, choice.images)
     (output / "workflow.yaml").write_text(workflow_text)
     state_dir = output / STATE_DIR
     run_record = {
@@ -570,11 +569,15 @@ def run_local(
         + (" (bundled lambda phage sample)" if checked.bundled else "")
     )
 
+    # Rendered (and so linted: pipelines.render_workflow) before anything is staged or made: a
+    # Workflow Argo would refuse leaves no inputs in the workspace cache and no output folder.
+    workflow_text = render_fastqc_to_bwa(config, "local", run_params(config, checked, run_id, qc_gate=req.qc_gate,
+                                                                     max_cpus=max_cpus), choice.images)
     workspace = usable_workspace(config)
     result, manifest_path, manifest = execute(
         output,
         lambda lock_fd: _prepare(config, req, checked, workspace, output, run_id, record, max_cpus, lock_fd, reporter,
-                                 choice),
+                                 choice, workflow_text),
         lambda run_record, result, makespan: build_manifest(run_record, result, output, choice.tools, makespan,
                                                             runtime_name=choice.name),
     )

@@ -334,13 +334,14 @@ def run_samples(config: Config, req: SamplesRequest, *, reporter: Optional[Repor
     reads = sum(s.r1.reads for s in pre.samples)
     say(f"inputs ok: {len(pre.samples)} samples, {reads:,} read pairs, reference {pre.reference.length:,} bp; "
         f"{math.ceil(len(pre.samples) / chunk)} chunk(s) of up to {chunk}")
+    # Rendered (and so linted, and the fan-out width checked) before anything is staged or made.
+    params = samples_params(config, pre.sheet, reference_path(pre.reference), run_id, chunk_size=req.chunk_size,
+                            max_parallel=req.max_parallel, title=req.title, max_cpus=pre.max_cpus)
+    text = render_samples(config, "local", params, pre.choice.images)
     workspace = usable_workspace(config)
 
     def prepare(lock_fd: int) -> tuple[LocalExecutor, dict[str, Any], Path]:
-        reference = stage(workspace, output, pre)
-        params = samples_params(config, pre.sheet, reference, run_id, chunk_size=req.chunk_size,
-                                max_parallel=req.max_parallel, title=req.title, max_cpus=pre.max_cpus)
-        text = render_samples(config, "local", params, pre.choice.images)
+        stage(workspace, output, pre)
         (output / "workflow.yaml").write_text(text)
         run_record = {
             "run_id": run_id, "pipeline": PIPELINE, "mode": "samples", "sheet": str(pre.sheet.path.resolve()),

@@ -263,11 +263,12 @@ def run_screen(config: Config, req: ScreenRequest, *, reporter: Optional[Reporte
     say(f"inputs ok: {checked.image_sets} image sets on {len(checked.plates)} plate(s) "
         f"({', '.join(checked.plates)}), {batches} batch(es) of up to {req.batch_size}"
         + (" (bundled synthetic screen)" if checked.bundled else ""))
+    # Rendered (and so linted, and the fan-out width checked) before anything is staged or made.
+    text = render_cellprofiler(config, "local", screen_params(checked, run_id, req), pre.choice.images)
     workspace = usable_workspace(config)
 
     def prepare(lock_fd: int) -> tuple[LocalExecutor, dict[str, Any], Path]:
         stage(workspace, output, run_id, checked)
-        text = render_cellprofiler(config, "local", screen_params(checked, run_id, req), pre.choice.images)
         (output / "workflow.yaml").write_text(text)
         run_record = {
             "run_id": run_id, "pipeline": PIPELINE, "title": checked.title, "bundled": checked.bundled,
