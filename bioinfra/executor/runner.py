@@ -190,7 +190,8 @@ class LocalExecutor:
 
     def _variables(self) -> dict[str, str]:
         """The Workflow's own tags; `run` adds each task's output parameters as the task is collected."""
-        variables = {f"workflow.parameters.{k}": v for k, v in self.workflow.parameters.items()}
+        variables = dict(self.workflow.globals)
+        variables.update({f"workflow.parameters.{k}": v for k, v in self.workflow.parameters.items()})
         variables["workflow.name"] = self.workflow.name
         # The entrypoint's inputs: its tasks' {{inputs.parameters.x}} (a step template's own inputs
         # shadow these when it runs).
@@ -216,6 +217,8 @@ class LocalExecutor:
             else:
                 raise WorkflowSpecError(f"{where}: template '{template.name}' needs parameter '{pname}'")
         scope = {**variables, **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+        scope["pod.name"] = f"{self.workflow.name}-{safe_file_name(task.name)}"  # {{pod.name}}: this step's pod
+        scope.update({f"inputs.parameters.{k}": v for k, v in inputs.items()})
 
         def sub(text: str) -> str:
             return substitute(text, scope, where=where)

@@ -181,6 +181,9 @@ class Workflow:
     composites: dict[str, Any] = field(default_factory=dict)
     entry: str | None = None
     on_exit: str | None = None  # spec.onExit: the exit handler's template (runs after the entrypoint)
+    # The global variables Argo documents (docs/variables.md "Global"): workflow.namespace, uid,
+    # creationTimestamp (and its strftime forms), labels, annotations, parameters.json, ...
+    globals: dict[str, str] = field(default_factory=dict)
 
     @property
     def tree(self) -> bool:
@@ -311,6 +314,7 @@ def _template(raw: dict[str, Any]) -> Template:
                 "parameters from valueFrom.path (with valueFrom.default)"
             )
         default = source.get("default")
+        _check_on_a_volume(str(path), body, f"{where}: output parameter '{p['name']}'")
         output_parameters.append(OutputParameter(p["name"], path, None if default is None else _param_text(default)))
     return Template(
         name=name,
@@ -335,6 +339,20 @@ def _template(raw: dict[str, Any]) -> Template:
         retry=_retry(raw.get("retryStrategy"), where),
         deadline=_deadline(raw.get("activeDeadlineSeconds"), where),
     )
+
+
+def _check_on_a_volume(path: str, body: dict[str, Any], where: str) -> None:
+    """Locally a step has no filesystem of its own: what it leaves behind must be on a volume mount.
+    A path with tags is checked when the step runs."""
+    if "{{" in path:
+        return
+    mounts = [str(m.get("mountPath", "")) for m in body.get("volumeMounts") or []]
+    p = PurePosixPath(path)
+    if not any(p == PurePosixPath(m) or PurePosixPath(m) in p.parents for m in mounts if m):
+        raise WorkflowSpecError(
+            f"{where} reads {path}, on the pod's own filesystem, which a local step does not have: the local "
+            "executor reads outputs from the template's volume mounts"
+        )
 
 
 def _param_text(value: Any) -> str:
@@ -586,6 +604,7 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         inputs=inputs,
         deadline_seconds=float(deadline) if deadline is not None else None,
         captures_result=_reads_result(doc),
+        globals=global_variables(doc, name, parameters),
         tasks=tasks,
         templates=_templates(templates),
         volumes=[v["name"] for v in spec.get("volumes") or []],
@@ -593,6 +612,40 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         targets=targets,
         parallelism=int(parallelism) if parallelism is not None else None,
     )
+
+
+def global_variables(doc: dict[str, Any], name: str, parameters: dict[str, str]) -> dict[str, str]:
+    """Argo's global variables for this run (operator.go setGlobalParameters; docs/variables.md)."""
+    import datetime
+    import uuid
+
+    meta = doc.get("metadata") or {}
+    spec = doc.get("spec") or {}
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    labels = {str(k): _param_text(v) for k, v in (meta.get("labels") or {}).items()}
+    annotations = {str(k): _param_text(v) for k, v in (meta.get("annotations") or {}).items()}
+    params_json = json.dumps([{"name": k, "value": v} for k, v in parameters.items()], separators=(",", ":"))
+    out = {
+        "workflow.name": name,
+        "workflow.namespace": str(meta.get("namespace") or "default"),
+        "workflow.mainEntrypoint": str(spec.get("entrypoint", "")),
+        "workflow.serviceAccountName": str(spec.get("serviceAccountName") or "default"),
+        "workflow.uid": str(uuid.uuid4()),
+        "workflow.creationTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "workflow.creationTimestamp.RFC3339": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "workflow.parameters": params_json,
+        "workflow.parameters.json": params_json,
+        "workflow.labels.json": json.dumps(labels, separators=(",", ":")),
+        "workflow.annotations.json": json.dumps(annotations, separators=(",", ":")),
+        "workflow.duration": "0",
+    }
+    for ch in "aAbBcdfHIjmMpSUwWxXyYzZ":
+        out[f"workflow.creationTimestamp.{ch}"] = now.strftime(f"%{ch}")
+    if spec.get("priority") is not None:
+        out["workflow.priority"] = _param_text(spec["priority"])
+    out.update({f"workflow.labels.{k}": v for k, v in labels.items()})
+    out.update({f"workflow.annotations.{k}": v for k, v in annotations.items()})
+    return out
 
 
 def _declared_inputs(template: dict[str, Any]) -> list[str]:
@@ -875,7 +928,7 @@ def _tree_workflow(doc: dict[str, Any], name: str, parameters: dict[str, str], i
         parallelism=int(parallelism) if parallelism is not None else None,
         deadline_seconds=float(deadline) if deadline is not None else None,
         captures_result=_reads_result(doc), composites=composites, entry=entry,
-        on_exit=str(on_exit) if on_exit is not None else None,
+        on_exit=str(on_exit) if on_exit is not None else None, globals=global_variables(doc, name, parameters),
     )
 
 
