@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import datetime as _dt
 import functools
 import hashlib
@@ -48,9 +49,10 @@ __all__ = ["ExprError", "argo_env", "evaluate", "missing_variables", "substitute
 MAX_SOURCE = 20_000  # characters in one expression
 MAX_DEPTH = 60  # nesting of the syntax tree
 MAX_NODES = 10_000  # expr's conf.MaxNodes default
-MAX_STEPS = 1_000_000  # node evaluations + predicate iterations
+MAX_STEPS = 3_000_000  # node evaluations + predicate iterations (a few seconds at most)
 MAX_ITEMS = 1_000_000  # elements of one list (ranges, concat, repeat, ...)
 MAX_STRING = 10_000_000  # characters of one string
+MAX_WORK = 50_000_000  # roughly bytes built over one evaluation (strings, lists, JSON text)
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 
@@ -173,8 +175,40 @@ def _go_float_v(f: float) -> str:
     return sign + _fmt_f(digits, point)
 
 
+def _text_size(v: Any) -> int:
+    """A cheap upper estimate of the text a value prints to, stopping once it passes MAX_STRING
+    (a list may hold the same long string a million times)."""
+    total = 0
+    stack: list[tuple[Any, int]] = [(v, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if depth > 200:
+            raise _Fail("value nested too deeply to print")
+        if isinstance(x, str):
+            total += 2 * len(x) + 2
+        elif isinstance(x, (list, tuple)):
+            total += 2 + len(x)
+            stack.extend((y, depth + 1) for y in x)
+        elif isinstance(x, Mapping):
+            total += 2 + len(x)
+            for k, y in x.items():
+                stack.append((k, depth + 1))
+                stack.append((y, depth + 1))
+        else:
+            total += 32
+        if total > 2 * MAX_STRING:
+            raise _Fail("memory budget exceeded (the value prints to too much text)")
+    return total
+
+
 def go_fmt_v(v: Any) -> str:
     """fmt.Sprintf("%v", v): what expr's string() and sprig's toString give."""
+    if isinstance(v, (list, tuple, Mapping)):
+        _charge(_text_size(v))
+    return _fmt_v(v)
+
+
+def _fmt_v(v: Any) -> str:
     if v is None:
         return "<nil>"
     if isinstance(v, bool):
@@ -186,10 +220,10 @@ def go_fmt_v(v: Any) -> str:
     if isinstance(v, str):
         return v
     if isinstance(v, (list, tuple)):
-        return "[" + " ".join(go_fmt_v(x) for x in v) + "]"
+        return "[" + " ".join(_fmt_v(x) for x in v) + "]"
     if isinstance(v, Mapping):
         items = sorted(v.items(), key=lambda kv: str(kv[0]))
-        return "map[" + " ".join(f"{go_fmt_v(k)}:{go_fmt_v(x)}" for k, x in items) + "]"
+        return "map[" + " ".join(f"{_fmt_v(k)}:{_fmt_v(x)}" for k, x in items) + "]"
     if isinstance(v, (GoTime, GoDuration)):
         return v.go_string()
     if callable(v):
@@ -209,6 +243,8 @@ def _json_str(s: str) -> str:
 
 def go_json(v: Any, indent: str | None = None, _level: int = 0) -> str:
     """encoding/json Marshal (indent=None) or MarshalIndent(v, "", indent): sorted keys, Go floats."""
+    if _level == 0 and isinstance(v, (list, tuple, Mapping)):
+        _charge(_text_size(v) * (1 if indent is None else 2))
     if _level > 200:
         raise _Fail("json: value nested too deeply")
     if v is None:
@@ -1220,6 +1256,36 @@ def _mismatch(op: str, a: Any, b: Any) -> _Fail:
     return _Fail(f"invalid operation: {_gotype(a)} {op} {_gotype(b)}")
 
 
+class _Budget:
+    """What one evaluation may spend: node evaluations (time) and bytes built (memory)."""
+
+    __slots__ = ("steps", "work")
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.work = 0
+
+
+_BUDGET: contextvars.ContextVar[_Budget | None] = contextvars.ContextVar("exprlang_budget", default=None)
+
+
+def _charge(n: int) -> None:
+    """Count `n` bytes about to be built (charged before building, so a hostile size never allocates)."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.work += n
+        if budget.work > MAX_WORK:
+            raise _Fail("memory budget exceeded (the expression builds too much data)")
+
+
+def _cost(v: Any) -> int:
+    if isinstance(v, str):
+        return len(v)
+    if isinstance(v, (list, tuple, Mapping)):
+        return 8 * len(v)
+    return 0
+
+
 def _check_str(s: str) -> str:
     if len(s) > MAX_STRING:
         raise _Fail(f"string longer than {MAX_STRING} characters (memory budget exceeded)")
@@ -1471,17 +1537,21 @@ class _Frame:
 class _Eval:
     def __init__(self, env: Mapping[str, Any]) -> None:
         self.env = env
-        self.steps = 0
+        self.budget = _Budget()
         self.frames: list[_Frame] = []
         self.vars: dict[str, Any] = {}
 
     def tick(self, n: int = 1) -> None:
-        self.steps += n
-        if self.steps > MAX_STEPS:
+        self.budget.steps += n
+        if self.budget.steps > MAX_STEPS:
             raise _Fail(f"evaluation took more than {MAX_STEPS} steps")
 
     def run(self, node: tuple[Any, ...]) -> Any:
-        value = self.ev(node)
+        token = _BUDGET.set(self.budget)
+        try:
+            value = self.ev(node)
+        finally:
+            _BUDGET.reset(token)
         return None if value is _Nil else value
 
     def ev(self, node: tuple[Any, ...]) -> Any:
@@ -1523,6 +1593,7 @@ class _Eval:
             return out
         if kind == "slice":
             obj = self.val(node[1])
+            _charge(_cost(obj))
             frm = None if node[2] is None else self.val(node[2])
             to = None if node[3] is None else self.val(node[3])
             return _slice(obj, frm, to)
@@ -1596,6 +1667,8 @@ class _Eval:
             left = self.val(ln)
             return left if left is not None else self.val(rn)
         a, b = self.val(ln), self.val(rn)
+        if isinstance(a, (list, tuple, str)) or isinstance(b, (list, tuple, str)):
+            _charge(_cost(a) + _cost(b))  # comparing, searching and concatenating walk both sides
         if op == "==":
             return go_equal(a, b)
         if op == "!=":
@@ -1615,6 +1688,7 @@ class _Eval:
                 raise _mismatch("..", a, b)
             if b - a + 1 > MAX_ITEMS:
                 raise _Fail("memory budget exceeded")
+            _charge(8 * max(b - a + 1, 0))
             return list(range(a, b + 1))
         return _arith(op, a, b)
 
@@ -1639,8 +1713,11 @@ class _Eval:
             what = callee[1] if callee[0] == "ident" else "value"
             raise _Fail(f"{what} is not a function (it is {_gotype(fn)})")
         args = [self.val(a) for a in arg_nodes]
+        _charge(sum(_cost(a) for a in args))
         try:
-            return fn(*args)
+            result = fn(*args)
+            _charge(_cost(result))
+            return result
         except _Fail:
             raise
         except TypeError as exc:
@@ -1652,6 +1729,7 @@ class _Eval:
 
     def items_of(self, value: Any, name: str) -> list[Any]:
         if isinstance(value, (list, tuple)):
+            _charge(_cost(value))
             return list(value)
         raise _Fail(f"builtin {name} takes only array (got {_gotype(value)})")
 
@@ -1673,7 +1751,10 @@ class _Eval:
         if not lo <= len(arg_nodes) <= hi:
             raise _Fail(f"invalid number of arguments for {name} (expected {lo}..{hi}, got {len(arg_nodes)})")
         args = [self.val(a) for a in arg_nodes]
-        return fn(*args)
+        _charge(sum(_cost(a) for a in args))
+        result = fn(*args)
+        _charge(_cost(result))
+        return result
 
     def predicate_builtin(self, name: str, nodes: list[Any]) -> Any:
         items = self.items_of(self.val(nodes[0]), name)
@@ -1902,6 +1983,9 @@ def _split(s: Any, sep: Any, n: Any = -1) -> list[str] | None:
     if n == 0:
         return None
     if sep == "":
+        if len(s) > MAX_ITEMS:
+            raise _Fail("memory budget exceeded")
+        _charge(8 * len(s))
         parts = list(s)
         if n > 0 and len(parts) > n:
             parts = parts[: n - 1] + ["".join(parts[n - 1 :])]
@@ -1920,9 +2004,10 @@ def _repeat(s: Any, n: Any) -> str:
     s, n = _s(s, "repeat"), _to_int(n)
     if n < 0:
         raise _Fail(f"invalid argument for repeat (expected positive integer, got {n})")
-    if n > 1e6:
+    if n > 1e6 or len(s) * n > MAX_STRING:
         raise _Fail("memory budget exceeded")
-    return _check_str(s * n)
+    _charge(len(s) * n)
+    return s * n
 
 
 def _byte_index(s: Any, sub: Any, last: bool = False) -> int:
@@ -1936,7 +2021,54 @@ def _join(v: Any, glue: Any = "") -> str:
     for x in items:
         if not isinstance(x, str):
             raise _Fail(f"interface conversion: interface {{}} is {_gotype(x)}, not string")
-    return _check_str(glue.join(items))
+    return _join_str(items, glue)
+
+
+def _join_str(items: list[str], glue: str) -> str:
+    size = sum(len(x) for x in items) + len(glue) * max(len(items) - 1, 0)
+    if size > MAX_STRING:
+        raise _Fail("memory budget exceeded")
+    _charge(size)
+    return glue.join(items)
+
+
+def _replace(s: str, old: str, new: str) -> str:
+    count = s.count(old) if old else len(s) + 1
+    size = len(s) + count * (len(new) - len(old))
+    if size > MAX_STRING:
+        raise _Fail("memory budget exceeded")
+    _charge(size)
+    return s.replace(old, new)
+
+
+def _indent(n: int, s: str) -> str:
+    size = len(s) + max(n, 0) * (s.count("\n") + 1)
+    if size > MAX_STRING:
+        raise _Fail("memory budget exceeded")
+    _charge(size)
+    pad = " " * n
+    return pad + s.replace("\n", "\n" + pad)
+
+
+def _unique(items: list[Any], same: Callable[[Any, Any], bool], numbers_alike: bool) -> list[Any]:
+    """Keep the first of equal items; scalars by hashing (so 1..100000 is not quadratic)."""
+    out: list[Any] = []
+    seen: set[Any] = set()
+    others: list[Any] = []
+    for x in items:
+        if x is None or isinstance(x, (bool, int, float, str)):
+            tag = "num" if numbers_alike and _is_num(x) else type(x).__name__
+            key = (tag, x)
+            if key in seen:
+                continue
+            seen.add(key)
+        else:
+            _charge(8 * len(others))
+            if any(same(x, y) for y in others):
+                continue
+            others.append(x)
+        out.append(x)
+    return out
 
 
 def _first(v: Any) -> Any:
@@ -1973,11 +2105,7 @@ def _sort(v: Any, order: Any = "asc") -> list[Any]:
 
 
 def _uniq(v: Any) -> list[Any]:
-    out: list[Any] = []
-    for x in _arr(v, "uniq"):
-        if not any(go_equal(x, y) for y in out):
-            out.append(x)
-    return out
+    return _unique(_arr(v, "uniq"), go_equal, numbers_alike=True)
 
 
 def _flatten(v: Any) -> list[Any]:
@@ -2096,7 +2224,7 @@ _BUILTINS: dict[str, tuple[Callable[..., Any], int, int]] = {
     "lower": (lambda s: _s(s, "lower").lower(), 1, 1),
     "split": (_split, 2, 3),
     "splitAfter": (_split_after, 2, 3),
-    "replace": (lambda s, a, b: _check_str(_s(s, "replace").replace(_s(a, "replace"), _s(b, "replace"))), 3, 3),
+    "replace": (lambda s, a, b: _replace(_s(s, "replace"), _s(a, "replace"), _s(b, "replace")), 3, 3),
     "repeat": (_repeat, 2, 2),
     "indexOf": (_byte_index, 2, 2),
     "lastIndexOf": (lambda s, sub: _byte_index(s, sub, last=True), 2, 2),
@@ -2994,11 +3122,7 @@ def _has(needle: Any, haystack: Any) -> bool:
 
 
 def _sprig_uniq(v: Any) -> list[Any]:
-    out: list[Any] = []
-    for x in _list_arg(v, "uniq"):
-        if not any(_deep_equal(x, y) for y in out):
-            out.append(x)
-    return out
+    return _unique(_list_arg(v, "uniq"), _deep_equal, numbers_alike=False)
 
 
 def _sprig_slice(v: Any, *idx: Any) -> list[Any]:
@@ -3149,24 +3273,18 @@ _SPRIG.update(
         "quote": lambda *v: " ".join(_go_quote(_strval(x)) for x in v if x is not None),
         "squote": lambda *v: " ".join(f"'{_strval(x)}'" for x in v if x is not None),
         "cat": lambda *v: " ".join(go_fmt_v(x) for x in v if x is not None),
-        "replace": lambda old, new, s: _check_str(
-            _p_str(s, "replace").replace(_p_str(old, "replace"), _p_str(new, "replace"))
-        ),
+        "replace": lambda old, new, s: _replace(_p_str(s, "replace"), _p_str(old, "replace"), _p_str(new, "replace")),
         "nospace": lambda s: "".join(c for c in _p_str(s, "nospace") if not c.isspace()),
         "initials": lambda s: "".join(w[0] for w in _p_str(s, "initials").split()),
-        "indent": lambda n, s: (
-            " " * _p_int(n, "indent") + _p_str(s, "indent").replace("\n", "\n" + " " * _p_int(n, "indent"))
-        ),
-        "nindent": lambda n, s: (
-            "\n" + " " * _p_int(n, "nindent") + _p_str(s, "nindent").replace("\n", "\n" + " " * _p_int(n, "nindent"))
-        ),
+        "indent": lambda n, s: _indent(_p_int(n, "indent"), _p_str(s, "indent")),
+        "nindent": lambda n, s: "\n" + _indent(_p_int(n, "nindent"), _p_str(s, "nindent")),
         "plural": lambda one, many, n: _p_str(one, "plural") if _p_int(n, "plural") == 1 else _p_str(many, "plural"),
         "toString": _strval,
         "toStrings": _strslice,
         "split": lambda sep, s: _split_map(sep, s),
         "splitn": lambda sep, n, s: _split_map(sep, s, _p_int(n, "splitn")),
         "splitList": lambda sep, s: _split(_p_str(s, "splitList"), _p_str(sep, "splitList")) or [],
-        "join": lambda sep, v: _check_str(_p_str(sep, "join").join(_strslice(v))),
+        "join": lambda sep, v: _join_str(_strslice(v), _p_str(sep, "join")),
         "sortAlpha": lambda v: sorted(_strslice(v)),
         "mustRegexMatch": _regex_match,
         "regexMatch": _lenient(_regex_match, False),

@@ -13,21 +13,28 @@ import base64
 import datetime as dt
 import json
 import math
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.exprlang import (
     ExprError,
     GoTime,
     argo_env,
+    compile_expression,
     evaluate,
     missing_variables,
     substitute_expressions,
     tag_text,
 )
+
+REPO = Path(__file__).resolve().parents[2]
+ARGO_REF = Path(os.environ.get("BIOINFRA_ARGO_REFERENCE", REPO.parent / "shared" / "argo-v3.7.18"))
 
 EMPLOYEES = (
     '{"employees": [{"name": "Baris", "age":43, "friends": ["Mo", "Jai"]}, '
@@ -623,6 +630,54 @@ def test_argo_examples_docs_and_e2e(source, env, expected):
     assert text(source, env) == expected
 
 
+def _reference_expressions() -> list[tuple[str, str]]:
+    """Every `{{=...}}` and every `expression:` (retryStrategy, valueFrom, hooks, labelsFrom) in the
+    Argo v3.7.18 reference copy: examples/*.yaml, test/e2e/**/*.yaml, docs/*.md. A simple tag inside
+    an `expression:` is what Argo substitutes first; `true` stands in for it."""
+    tag, simple = re.compile(r"\{\{=(.*?)\}\}", re.S), re.compile(r"\{\{[^=][^{}]*\}\}")
+    found: list[tuple[str, str]] = []
+
+    def walk(value, where, key=None):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, where, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, where, key)
+        elif isinstance(value, str):
+            found.extend((where, m.group(1)) for m in tag.finditer(value))
+            if key == "expression" and "{{=" not in value:
+                found.append((where, simple.sub("true", value)))
+
+    for path in sorted(ARGO_REF.glob("examples/*.yaml")) + sorted(ARGO_REF.glob("test/e2e/**/*.yaml")):
+        where = str(path.relative_to(ARGO_REF))
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError:
+            found.extend((where, m.group(1)) for m in tag.finditer(path.read_text()))
+            continue
+        for doc in docs:
+            walk(doc, where)
+    for path in sorted(ARGO_REF.glob("docs/*.md")):
+        text = path.read_text()
+        found.extend((path.name, m.group(1)) for m in tag.finditer(text))
+        found.extend((path.name, m.group(1)) for m in re.finditer(r"^\s*expression: (?!\")(.+?)(?:\s+#.*)?$", text, re.M))
+    return found
+
+
+@pytest.mark.skipif(not (ARGO_REF / "examples").is_dir(), reason="no Argo v3.7.18 reference copy beside the repo")
+def test_every_expression_in_argos_examples_e2e_and_docs_parses():
+    found = _reference_expressions()
+    assert len(found) >= 50  # 54 in v3.7.18
+    failures = []
+    for where, source in found:
+        try:
+            compile_expression(source)
+        except ExprError as exc:
+            failures.append(f"{where}: {exc}")
+    assert failures == []
+
+
 def test_cron_when_example_with_time_values():
     # examples/cron-when.yaml
     source = "cronworkflow.lastScheduledTime == nil || (now() - cronworkflow.lastScheduledTime).Seconds() > 360"
@@ -785,6 +840,14 @@ def test_jsonpath_errors_and_shapes():
         ("'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!' matches '(a|aa)*$'", {}),
         ("'x' matches '(?=x)'", {}),  # lookahead: RE2 refuses it
         ("fromJSON('" + "[" * 100_000 + "')", {}),
+        # a small expression that would build gigabytes: refused before it builds them
+        ("toJSON(map(1..1000000, s))", {"s": "y" * 1_000_000}),
+        ("join(map(1..100000, s))", {"s": "y" * 1_000_000}),
+        ("replace(s, '', s)", {"s": "y" * 100_000}),
+        ("sprig.indent(1000000000, 'x')", {}),
+        ("map(1..300000, repeat('x', 1000000))", {}),
+        ("reduce(1..100000, sprig.append(#acc, #), [])", {}),
+        ("split(repeat('ab', 5000000), '')", {}),
         ("1" * 30_000, {}),
         ("'" + "x" * 30_000 + "'", {}),
     ],
@@ -793,6 +856,14 @@ def test_hostile_inputs_fail_cleanly(source, env):
     start = time.monotonic()
     with pytest.raises(ExprError):
         evaluate(source, env)
+    assert time.monotonic() - start < 10
+
+
+def test_large_but_legitimate_work_finishes():
+    start = time.monotonic()
+    assert evaluate("sum(1..1000000)", {}) == 500000500000
+    assert evaluate("uniq(1..200000) | len()", {}) == 200000  # hashing, not pairwise comparison
+    assert evaluate("filter(1..100000, # % 1000 == 0) | len()", {}) == 100
     assert time.monotonic() - start < 10
 
 
