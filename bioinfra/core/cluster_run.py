@@ -47,6 +47,7 @@ from bioinfra.pipelines import (  # noqa: F401
     PREEMPTION_MESSAGE_PATTERN,
     WORKFLOW_SERVICE_ACCOUNT,
     check_sample_name,
+    label_value,
 )
 
 NAMESPACE = "bioinfra"
@@ -312,7 +313,11 @@ def build_workflow(config: Config, run_id: str, sample: str, staged: list[Staged
     meta.pop("generateName", None)
     meta["name"] = run_id
     meta["namespace"] = NAMESPACE
-    meta.setdefault("labels", {}).update({RUN_LABEL: run_id, "bioinfra.io/sample": sample[:63]})
+    labels = meta.setdefault("labels", {})
+    labels[RUN_LABEL] = run_id
+    # The rendered label is already a valid label value (pipelines.label_value); sample[:63] was not
+    # ("S1_", or a cut ending in '-': the API server answers 422).
+    labels.setdefault("bioinfra.io/sample", label_value(sample))
     return checked_submission(workflow)
 
 
