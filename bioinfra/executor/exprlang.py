@@ -1,27 +1,46 @@
-"""expr-lang (github.com/expr-lang/expr v1.17) as Argo Workflows v3.7 evaluates it, in pure Python.
+"""expr-lang (github.com/expr-lang/expr v1.17.7) as Argo Workflows v3.7 evaluates it, in pure Python.
 
-Argo evaluates expression tags `{{=...}}`, `retryStrategy.expression`, `valueFrom.expression`,
-hooks' `expression` and (v3.7) expression-form `when` with expr-lang over an environment built by
-`util/expr/env/env.go` (GetFuncMap): the flat variable map expanded on dots, plus `asInt`,
-`asFloat`, `jsonpath`, `toJson` and the sprig functions under `sprig.`.
+Where Argo v3.7.18 uses expr, and with which environment:
+- `{{=...}}` tags, wherever tags are substituted (util/template): the flat variable map expanded on
+  dots plus `asInt`, `asFloat`, `jsonpath`, `toJson` and `sprig.*` (util/expr/env/env.go
+  GetFuncMap): `substitute_expressions(text, flat_or_nested_vars)`.
+- `retryStrategy.expression` (operator.go): `retries` and `lastRetry.{exitCode,status,duration,
+  message}`, all strings, plus the functions: `evaluate(expr, {"retries": "1", "lastRetry": {...}})`.
+- `valueFrom.expression` output parameters, lifecycle hooks' `expression`, `labelsFrom` expressions:
+  the scope's variables plus the functions: `evaluate(expr, vars)`.
+- `depends` (dag.go evaluateDependsLogic): expr over one struct per dependency named with `-`
+  turned into `_`, fields Succeeded, Failed, Errored, Skipped, Omitted, Daemoned, AnySucceeded,
+  AllFailed (bools); a dict per task works the same here.
+- `when` is NOT expr in v3.7.18 (steps.go shouldExecute is govaluate): its tags, `{{=...}}` included,
+  are substituted first, then govaluate decides (bioinfra.executor.expressions.evaluate_when).
 
 Go semantics kept on purpose (they decide what a Workflow does):
 - `/` always gives a float, `%` only takes ints, ints wrap at 64 bits, `**`/`^` give floats;
-- comparing a string with a number is an error (Argo's parameters are strings: use `asInt`);
+- expr's checker knows the types of literals and top-level variables and refuses mismatches
+  (`retries == 1` is an error, as `retries` is a string); nested values (`inputs.parameters.x`)
+  are `any`: `==` of different types is false, `<` or `+` of different types is an error at run time;
 - a missing map key reads as nil, a member of nil is an error unless `?.` is used;
 - a name not in the environment is an error before anything runs ("unknown name").
 
 Safety: nothing here calls Python's eval/exec or getattr on a value; member access reads dict keys,
-list/str indexes and a short allow-list of time methods only. Sources, nesting depth, evaluation
-steps, ranges, strings and lists are bounded; a hostile expression fails with ExprError.
+list/str indexes and a short allow-list of time methods only. Source size, nesting depth, node
+count, evaluation steps and the bytes an evaluation builds are bounded; regular expressions that
+RE2 refuses or that could backtrack exponentially in Python are refused. A hostile expression
+fails with ExprError, quickly.
 
-Refs (read from the Argo v3.7.18 and expr v1.17.7 sources; Argo pins expr v1.17.7, sprig v3.3.0):
-- expr: parser/lexer/state.go, parser/parser.go, parser/operator/operator.go, vm/runtime/runtime.go,
-  builtin/builtin.go, builtin/lib.go, docs/language-definition.md
+Not covered: sprig's random, crypto, semver, uuid and xstrings case functions (snakecase, ...);
+time methods beyond the common ones; Argo's internal placeholders (`__argo__internal__placeholder`);
+expr's checker on array element types (`'2' in [1, 2]` is false here, an error in expr).
+
+Refs (read from the Argo v3.7.18 and expr v1.17.7 sources; Argo pins expr v1.17.7, sprig v3.3.0,
+evilmonkeyinc/jsonpath v0.8.1):
+- expr: parser/lexer/state.go, parser/parser.go, parser/operator/operator.go, checker/checker.go,
+  optimizer/fold.go, vm/vm.go, vm/runtime/runtime.go and helpers, builtin/builtin.go, builtin/lib.go,
+  docs/language-definition.md
 - Argo: util/template/expression_template.go (tag result text, missing-variable rules),
   util/template/template.go (fasttemplate `{{` ... first `}}`), util/expr/env/env.go,
   util/expand/expand.go (+ github.com/doublerebel/bellows Expand), workflow/controller/operator.go
-  (buildRetryStrategyLocalScope: `retries`, `lastRetry.*`, all strings).
+  (buildRetryStrategyLocalScope), workflow/controller/dag.go (evaluateDependsLogic).
 """
 
 from __future__ import annotations
@@ -42,7 +61,17 @@ from typing import Any
 
 from bioinfra.errors import WorkflowSpecError
 
-__all__ = ["ExprError", "argo_env", "evaluate", "missing_variables", "substitute_expressions", "tag_text"]
+__all__ = [
+    "ExprError",
+    "GoDuration",
+    "GoTime",
+    "argo_env",
+    "compile_expression",
+    "evaluate",
+    "missing_variables",
+    "substitute_expressions",
+    "tag_text",
+]
 
 # Bounds. expr itself caps ranges/repeat at a "memory budget" of 1e6 items (vm.MemoryBudget,
 # builtin repeat); the rest are ours, far above what a Workflow expression needs.
