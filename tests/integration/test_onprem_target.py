@@ -154,3 +154,33 @@ def test_one_node_cluster_cannot_serve_two_pools_and_says_so(kube_api, tmp_path:
                         warn=said.append)
     assert done == ["minikube"] and kube_api.node("minikube")["metadata"]["labels"]["bioinfra.io/pool"] == "highcpu"
     assert any("bioinfra.io/pool=general: every usable node is taken by another pool" in m for m in said), said
+
+
+def test_up_onprem_at_a_terminal_asks_before_labelling(kube_api, env, terraform_config, tmp_path: Path) -> None:
+    """Standard input a terminal (a pseudo-terminal here), no flag: `up onprem` asks; "n" labels nothing,
+    "y" labels as proposed (then the addons stack, whose providers are not installable here)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env.update(terraform_config)
+    _nodes(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+
+    def up_answering(answer: str) -> subprocess.CompletedProcess:
+        leader, follower = pty.openpty()
+        try:
+            os.write(leader, answer.encode() + b"\n")
+            return subprocess.run([sys.executable, "-m", "bioinfra", "up", "onprem", "--yes"], cwd=tmp_path, env=env,
+                                  stdin=follower, capture_output=True, text=True, timeout=300)
+        finally:
+            os.close(follower)
+            os.close(leader)
+
+    declined = up_answering("n")
+    assert "Label 2 node(s) as proposed above?" in declined.stderr, declined.stderr
+    assert "no node labelled" in declined.stderr and kube_api.node_patches() == []
+    accepted = up_answering("y")
+    assert "node big labelled bioinfra.io/pool=highcpu" in accepted.stderr, accepted.stderr
+    _check_patches_against_the_api(kube_api, {"big": "highcpu", "small": "general"})
