@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from bioinfra.argo import model
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.expressions import depends_tasks, substitute
 
@@ -228,25 +229,26 @@ def parse_memory(value: Any, where: str) -> int:
     return int(float(m.group(1)) * _MEMORY_UNITS[m.group(2) or ""])
 
 
-def _retry(spec: dict[str, Any] | None, where: str) -> RetryPolicy:
-    if not spec:
+def _retry(rs: model.RetryStrategy | None, where: str) -> RetryPolicy:
+    """retryStrategy, read through the typed model (bioinfra.argo.model.RetryStrategy)."""
+    if rs is None:
         return RetryPolicy()
     try:
-        limit = int(str(spec.get("limit", 0)))
+        limit = int(rs.limit if rs.limit is not None else 0)
     except ValueError:
         raise WorkflowSpecError(f"{where}.retryStrategy.limit must be a whole number") from None
-    backoff = spec.get("backoff") or {}
-    policy = str(spec.get("retryPolicy") or "OnFailure")
+    policy = rs.retry_policy or "OnFailure"
     if policy not in ("Always", "OnFailure", "OnError", "OnTransientError"):
         raise WorkflowSpecError(f"{where}.retryStrategy.retryPolicy {policy!r} is not one of Always, OnFailure, OnError, OnTransientError")
+    backoff = rs.backoff or model.Backoff()
     return RetryPolicy(
-        expression=str(spec["expression"]) if spec.get("expression") else None,
+        expression=rs.expression or None,
         policy=policy,
         limit=limit,
-        backoff_seconds=parse_duration(backoff.get("duration", "0s"), f"{where}.retryStrategy.backoff"),
-        factor=float(str(backoff.get("factor", 1))),
+        backoff_seconds=parse_duration(backoff.duration or "0s", f"{where}.retryStrategy.backoff"),
+        factor=float(backoff.factor if backoff.factor is not None else 1),
         max_backoff_seconds=(
-            parse_duration(backoff["maxDuration"], f"{where}.retryStrategy.backoff") if "maxDuration" in backoff else None
+            parse_duration(backoff.max_duration, f"{where}.retryStrategy.backoff") if backoff.max_duration else None
         ),
     )
 
@@ -279,16 +281,18 @@ def _env(entries: list[dict[str, Any]], where: str) -> tuple[dict[str, str], lis
     return env, unset
 
 
-def _template(raw: dict[str, Any]) -> Template:
-    name = raw.get("name") or "<unnamed>"
+def _template(t: model.Template) -> Template:
+    """A script or container template, read through the typed model (its raw keys only to refuse
+    what the model does not carry and the local executor does not run)."""
+    name = t.name or "<unnamed>"
     where = f"template '{name}'"
-    unknown = set(raw) - _CLUSTER_ONLY_TEMPLATE_KEYS
+    unknown = set(t.raw) - _CLUSTER_ONLY_TEMPLATE_KEYS
     if unknown:
         raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
-    if "script" in raw:
-        kind, body = "script", raw["script"]
-    elif "container" in raw:
-        kind, body = "container", raw["container"]
+    if t.script is not None:
+        kind, body = "script", t.script
+    elif t.container is not None:
+        kind, body = "container", t.container
     else:
         raise WorkflowSpecError(f"{where} has neither script nor container")
     # What changes how the container runs and has no local equivalent (a pod's terminal, stdin, env
@@ -299,23 +303,24 @@ def _template(raw: dict[str, Any]) -> Template:
     resources = (body.get("resources") or {}).get("requests") or {}
     limits = (body.get("resources") or {}).get("limits") or {}
     memory = limits.get("memory", resources.get("memory"))
-    annotations = ((raw.get("metadata") or {}).get("annotations") or {})
+    annotations = t.metadata.get("annotations") or {}
     outputs = [line.strip() for line in str(annotations.get(OUTPUTS_ANNOTATION, "")).splitlines() if line.strip()]
     env, unset_env = _env(body.get("env") or [], where)
     output_parameters = []
-    for p in (raw.get("outputs") or {}).get("parameters") or []:
-        source = p.get("valueFrom") or {}
-        path = source.get("path")
-        unknown = set(source) - {"path", "default"}
-        if not path or unknown:
-            what = ", ".join(f"valueFrom.{k}" for k in sorted(unknown)) or "no valueFrom.path"
+    for p in t.outputs.parameters:
+        source = p.value_from or model.ValueFrom()
+        unknown = [k for k, v in (("jqFilter", source.jq_filter), ("jsonPath", source.json_path),
+                                  ("parameter", source.parameter), ("expression", source.expression),
+                                  ("event", source.event), ("supplied", source.supplied),
+                                  ("configMapKeyRef", source.config_map_key_ref)) if v]
+        if not source.path or unknown:
+            what = ", ".join(f"valueFrom.{k}" for k in unknown) or "no valueFrom.path"
             raise WorkflowSpecError(
-                f"{where}: output parameter '{p.get('name')}' uses {what}; the local executor reads output "
+                f"{where}: output parameter '{p.name}' uses {what}; the local executor reads output "
                 "parameters from valueFrom.path (with valueFrom.default)"
             )
-        default = source.get("default")
-        _check_on_a_volume(str(path), body, f"{where}: output parameter '{p['name']}'")
-        output_parameters.append(OutputParameter(p["name"], path, None if default is None else _param_text(default)))
+        _check_on_a_volume(source.path, body, f"{where}: output parameter '{p.name}'")
+        output_parameters.append(OutputParameter(p.name, source.path, source.default))
     return Template(
         name=name,
         kind=kind,
@@ -330,15 +335,33 @@ def _template(raw: dict[str, Any]) -> Template:
         cpu=parse_cpu(resources.get("cpu", "1"), f"{where}.resources.requests.cpu"),
         memory_bytes=parse_memory(memory, f"{where}.resources") if memory is not None else None,
         image=str(body.get("image", "")),
-        input_parameters={
-            p["name"]: (str(p["value"]) if "value" in p else (str(p["default"]) if "default" in p else None))
-            for p in (raw.get("inputs") or {}).get("parameters") or []
-        },
+        input_parameters=_input_defaults(t),
         output_parameters=output_parameters,
         outputs=outputs,
-        retry=_retry(raw.get("retryStrategy"), where),
-        deadline=_deadline(raw.get("activeDeadlineSeconds"), where),
+        retry=_retry(t.retry_strategy, where),
+        deadline=_deadline(t.active_deadline_seconds, where),
     )
+
+
+def _input_defaults(t: model.Template) -> dict[str, str | None]:
+    """A template's input parameters: name -> its value (else default), None when it has neither."""
+    for p in t.inputs.parameters:
+        _no_value_from(p, f"template '{t.name}': input parameter '{p.name}'")
+    return {p.name: (p.value if p.value is not None else p.default) for p in t.inputs.parameters}
+
+
+def _no_value_from(p: model.Parameter, where: str) -> None:
+    """A parameter whose value comes from a ConfigMap, an event or a resume (valueFrom) has nothing
+    to come from on this machine."""
+    if p.value_from is not None and p.value is None:
+        source = p.value_from
+        kinds = [k for k, v in (("configMapKeyRef", source.config_map_key_ref), ("supplied", source.supplied),
+                                ("event", source.event), ("expression", source.expression),
+                                ("parameter", source.parameter), ("path", source.path)) if v]
+        raise WorkflowSpecError(
+            f"{where} takes its value from valueFrom.{', valueFrom.'.join(kinds) or 'default'}, which the local "
+            "executor does not provide"
+        )
 
 
 def _check_on_a_volume(path: str, body: dict[str, Any], where: str) -> None:
@@ -419,45 +442,42 @@ def _expressions_available() -> bool:
     return True
 
 
-def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leaves: dict[str, Template]) -> Template:
+def _wrapper(t: model.Template, templates: dict[str, model.Template], leaves: dict[str, Template]) -> Template:
     """A retry wrapper as the attempt template it runs, with the wrapper's name, inputs and retry."""
-    name = raw.get("name") or "<unnamed>"
+    name = t.name or "<unnamed>"
     where = f"template '{name}'"
     shape = (
         "the local executor runs a steps template only as a retry wrapper: one group of one step "
         "calling a script or container template"
     )
-    unknown = set(raw) - _WRAPPER_KEYS
+    unknown = set(t.raw) - _WRAPPER_KEYS
     if unknown:
         raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
-    groups = raw.get("steps")
-    if not isinstance(groups, list) or len(groups) != 1 or not isinstance(groups[0], list) or len(groups[0]) != 1:
-        count = len(groups) if isinstance(groups, list) else 0
-        steps = sum(len(g) for g in groups if isinstance(g, list)) if isinstance(groups, list) else 0
-        raise WorkflowSpecError(f"{where} has {steps} step(s) in {count} group(s); {shape}")
+    groups = t.steps or ()
+    if len(groups) != 1 or len(groups[0]) != 1:
+        raise WorkflowSpecError(f"{where} has {sum(len(g) for g in groups)} step(s) in {len(groups)} group(s); {shape}")
     step = groups[0][0]
-    step_name = step.get("name") or "<unnamed>"
-    unknown = set(step) - _WRAPPER_STEP_KEYS
+    step_name = step.name or "<unnamed>"
+    unknown = set(step.raw) - _WRAPPER_STEP_KEYS
     if unknown:
         raise WorkflowSpecError(
             f"{where}: step '{step_name}' uses {', '.join(sorted(unknown))}, which the local executor does not run; "
             f"{shape}"
         )
-    target = step.get("template")
+    target = step.template
     if target not in leaves:
-        kind = "unknown" if target not in raw_templates else "a dag or steps"
+        kind = "unknown" if target not in templates else "a dag or steps"
         raise WorkflowSpecError(f"{where}: step '{step_name}' calls {kind} template '{target}'; {shape}")
     attempt = leaves[target]
-    if ((raw.get("metadata") or {}).get("annotations") or {}).get(OUTPUTS_ANNOTATION) is not None:
+    if (t.metadata.get("annotations") or {}).get(OUTPUTS_ANNOTATION) is not None:
         raise WorkflowSpecError(
             f"{where}: put the {OUTPUTS_ANNOTATION} annotation on '{target}', the template whose pod writes the files"
         )
     # The attempt's {{inputs.parameters.x}} become the step's argument text, which the runner
     # substitutes in the wrapper's scope (its own inputs, the workflow's parameters).
-    arguments = (step.get("arguments") or {})
-    if set(arguments) - {"parameters"}:
-        raise WorkflowSpecError(f"{where}: step '{step_name}' passes {', '.join(sorted(set(arguments) - {'parameters'}))}, which the local executor does not run")
-    passed = {p["name"]: str(p.get("value", "")) for p in arguments.get("parameters") or []}
+    if step.arguments.artifacts:
+        raise WorkflowSpecError(f"{where}: step '{step_name}' passes artifacts, which the local executor does not run")
+    passed = {p.name: p.value or "" for p in step.arguments.parameters}
     extra = set(passed) - set(attempt.input_parameters)
     if extra:
         raise WorkflowSpecError(f"{where}: step '{step_name}' passes {', '.join(sorted(extra))}, which '{target}' does not take")
@@ -481,15 +501,15 @@ def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leav
     inner_outputs = {p.name: p for p in attempt.output_parameters}
     ref_re = re.compile(r"^\{\{\s*steps\." + re.escape(step_name) + r"\.outputs\.parameters\.([^{}\s]+)\s*\}\}$")
     output_parameters = []
-    for p in (raw.get("outputs") or {}).get("parameters") or []:
-        source = p.get("valueFrom") or {}
-        m = ref_re.match(str(source.get("parameter", ""))) if set(source) == {"parameter"} else None
+    for p in t.outputs.parameters:
+        source = p.value_from or model.ValueFrom()
+        m = ref_re.match(source.parameter) if source == model.ValueFrom(parameter=source.parameter) else None
         if not m or m.group(1) not in inner_outputs:
             raise WorkflowSpecError(
-                f"{where}: output parameter '{p.get('name')}' must be valueFrom.parameter "
+                f"{where}: output parameter '{p.name}' must be valueFrom.parameter "
                 f"\"{{{{steps.{step_name}.outputs.parameters.<p>}}}}\" naming an output parameter of '{target}'"
             )
-        output_parameters.append(OutputParameter(p["name"], bind(inner_outputs[m.group(1)].path)))
+        output_parameters.append(OutputParameter(p.name, bind(inner_outputs[m.group(1)].path)))
     return dataclasses.replace(
         attempt,
         name=name,
@@ -499,72 +519,64 @@ def _wrapper(raw: dict[str, Any], raw_templates: dict[str, dict[str, Any]], leav
         working_dir=bind(attempt.working_dir) if attempt.working_dir else attempt.working_dir,
         env={k: bind(v) for k, v in attempt.env.items()},
         image=bind(attempt.image),
-        input_parameters={
-            p["name"]: (str(p["value"]) if "value" in p else (str(p["default"]) if "default" in p else None))
-            for p in (raw.get("inputs") or {}).get("parameters") or []
-        },
+        input_parameters=_input_defaults(t),
         output_parameters=output_parameters,
         outputs=[bind(o) for o in attempt.outputs],
-        retry=_retry(raw.get("retryStrategy"), where),
+        retry=_retry(t.retry_strategy, where),
         attempt=target,
     )
 
 
 def parse_workflow(doc: dict[str, Any]) -> Workflow:
+    """The Workflow the local executor runs, read once through the typed Argo model
+    (bioinfra.argo.model.Workflow); what it cannot run as Argo does is refused here, naming it."""
     if doc.get("apiVersion") != "argoproj.io/v1alpha1" or doc.get("kind") != "Workflow":
         raise WorkflowSpecError("not an Argo Workflow (apiVersion argoproj.io/v1alpha1, kind Workflow)")
-    spec = doc.get("spec") or {}
-    meta = doc.get("metadata") or {}
     _unsupported(doc)
-    templates = {t["name"]: t for t in spec.get("templates") or []}
-    name = str(meta.get("name") or meta.get("generateName") or "workflow").rstrip("-")
-    parameters = {
-        p["name"]: _param_text(p.get("value", "")) for p in (spec.get("arguments") or {}).get("parameters") or []
-    }
-    entry = templates.get(spec.get("entrypoint", ""))
-    if entry is not None and ("script" in entry or "container" in entry):
-        # A pod template as the entrypoint: Argo's one node is that pod, named after the Workflow
-        # (operator.go executeTemplate on the entrypoint). Run it as a DAG of that one task, which
-        # is its own target: the Workflow's phase is the pod's.
-        entry = {"name": f"{name}\x00entry", "inputs": {}, "dag": {"tasks": [{
-            "name": name, "template": entry["name"],
-            "arguments": {"parameters": [{"name": k, "value": f"{{{{inputs.parameters.{k}}}}}"}
-                                         for k in _declared_inputs(entry)]},
-        }]}}
-        inputs_of = templates[spec["entrypoint"]]
-    elif entry is None or ("dag" not in entry and "steps" not in entry):
+    wf = model.Workflow.parse(doc)
+    templates = {t.name: t for t in wf.templates}
+    name = (wf.name or wf.generate_name or "workflow").rstrip("-")
+    for p in wf.arguments.parameters:
+        _no_value_from(p, f"spec.arguments parameter '{p.name}'")
+    parameters = {p.name: p.value or "" for p in wf.arguments.parameters}
+    entry = templates.get(wf.entrypoint)
+    if entry is not None and entry.kind in ("script", "container"):
+        inputs_of = entry
+        entry = _pod_entry(f"{name}\x00entry", name, entry.name, {p.name: "" for p in entry.inputs.parameters})
+    elif entry is None or entry.kind not in ("dag", "steps"):
         raise WorkflowSpecError(
             "the local executor runs Workflows whose entrypoint is a steps, dag, script or container template"
-            + (f" ('{entry['name']}' is a {_kind(entry)} template)" if entry is not None else "")
+            + (f" ('{entry.name}' is a {entry.kind or 'unknown'} template)" if entry is not None else "")
         )
     else:
         inputs_of = entry
     # The entrypoint's inputs come from spec.arguments (operator.go: the entrypoint is executed with
     # the Workflow's arguments), else their defaults.
     inputs: dict[str, str] = {}
-    for p in (inputs_of.get("inputs") or {}).get("parameters") or []:
-        if p["name"] in parameters:
-            inputs[p["name"]] = parameters[p["name"]]
-        elif "value" in p or "default" in p:
-            inputs[p["name"]] = _param_text(p.get("value", p.get("default")))
+    for p in inputs_of.inputs.parameters:
+        if p.name in parameters:
+            inputs[p.name] = parameters[p.name]
+        elif p.value is not None or p.default is not None:
+            inputs[p.name] = p.value if p.value is not None else (p.default or "")
         else:
-            raise WorkflowSpecError(f"the entrypoint needs parameter '{p['name']}', which spec.arguments does not give")
+            raise WorkflowSpecError(f"the entrypoint needs parameter '{p.name}', which spec.arguments does not give")
+    dag = entry.dag or model.DAG()
+    if entry.steps is not None or wf.on_exit or any(
+        t.template in templates and _is_composite(templates[t.template], templates) for t in dag.tasks
+    ):
+        return _tree_workflow(wf, name, parameters, inputs, entry.name, templates)
     tasks: list[Task] = []
     seen: set[str] = set()
-    tree = "steps" in entry or bool(spec.get("onExit")) or any(
-        _is_composite(templates.get(t.get("template"), {}), templates) for t in entry["dag"].get("tasks") or []
-    )
-    if tree:
-        return _tree_workflow(doc, name, parameters, inputs, entry["name"], templates)
-    for raw in entry["dag"].get("tasks") or []:
+    for raw in dag.tasks:
         task = _task(raw, templates, composite_ok=False)
         if task.name in seen:
             raise WorkflowSpecError(f"two tasks are named '{task.name}'")
         seen.add(task.name)
         tasks.append(task)
     for t in tasks:
-        raw_retry = templates[t.template].get("retryStrategy") or {}
-        if raw_retry.get("expression") and not _expressions_available() and "steps" not in templates[t.template]:
+        called = templates[t.template]
+        if called.retry_strategy is not None and called.retry_strategy.expression and not _expressions_available() \
+                and called.steps is None:
             raise WorkflowSpecError(
                 f"template '{t.template}'.retryStrategy uses expression, which the local executor does not evaluate yet"
             )
@@ -574,11 +586,11 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
             if up not in names:
                 raise WorkflowSpecError(f"task '{t.name}' depends on unknown task '{up}'")
     _check_acyclic(tasks)
-    target = entry["dag"].get("target")
+    target = dag.target
     if target:
         scope = {f"workflow.parameters.{k}": v for k, v in parameters.items()}
         scope.update({f"inputs.parameters.{k}": v for k, v in inputs.items()})
-        target = substitute(str(target), scope, where="dag.target")
+        target = substitute(target, scope, where="dag.target")
     targets = _targets(target, tasks)
     if target:
         # Argo runs only the targets and what they depend on (executeDAG calls executeDAGTask per
@@ -587,30 +599,25 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         upstream = {t.name: t.upstream for t in tasks}
         stack = list(targets)
         while stack:
-            name = stack.pop()
-            if name not in needed:
-                needed.add(name)
-                stack.extend(upstream[name])
+            tname = stack.pop()
+            if tname not in needed:
+                needed.add(tname)
+                stack.extend(upstream[tname])
         tasks = [t for t in tasks if t.name in needed]
-    parallelism = spec.get("parallelism")
-    if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
-        raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
-    deadline = spec.get("activeDeadlineSeconds")
-    if deadline is not None and not str(deadline).strip().isdigit():
-        raise WorkflowSpecError(f"spec.activeDeadlineSeconds must be a whole number of seconds (got {deadline!r})")
+    parallelism, deadline = _spec_numbers(wf)
     return Workflow(
         name=name,
         parameters=parameters,
         inputs=inputs,
-        deadline_seconds=float(deadline) if deadline is not None else None,
+        deadline_seconds=deadline,
         captures_result=_reads_result(doc),
         globals=global_variables(doc, name, parameters),
         tasks=tasks,
         templates=_templates(templates),
-        volumes=[v["name"] for v in spec.get("volumes") or []],
-        fail_fast=entry["dag"].get("failFast", True) is not False,
+        volumes=[str(v.get("name")) for v in wf.volumes],
+        fail_fast=dag.fail_fast is not False,
         targets=targets,
-        parallelism=int(parallelism) if parallelism is not None else None,
+        parallelism=parallelism,
     )
 
 
@@ -648,17 +655,6 @@ def global_variables(doc: dict[str, Any], name: str, parameters: dict[str, str])
     return out
 
 
-def _declared_inputs(template: dict[str, Any]) -> list[str]:
-    return [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
-
-
-def _kind(template: dict[str, Any]) -> str:
-    for kind in ("steps", "dag", "script", "container", "resource", "suspend", "http", "plugin", "data", "containerSet"):
-        if kind in template:
-            return kind
-    return "unknown"
-
-
 _RESULT_RE = re.compile(r"\.outputs\.result\b")
 
 
@@ -666,63 +662,60 @@ def _reads_result(doc: dict[str, Any]) -> bool:
     return bool(_RESULT_RE.search(json.dumps(doc.get("spec") or {})))
 
 
-def _task(raw: dict[str, Any], templates: dict[str, dict[str, Any]], *, composite_ok: bool, kind: str = "task") -> Task:
-    """A DAG task or a step (the same fields: a step has no depends)."""
-    where = f"{kind} '{raw.get('name')}'"
+def _task(inv: model.DAGTask | model.Step, templates: dict[str, model.Template], *, composite_ok: bool,
+          kind: str = "task") -> Task:
+    """A DAG task or a step (the same fields: a step has no depends), read through the typed model."""
+    where = f"{kind} '{inv.name}'"
     allowed = _TASK_KEYS if kind == "task" else _TASK_KEYS - {"depends", "dependencies"}
-    unknown = set(raw) - allowed
+    unknown = set(inv.raw) - allowed
     if unknown:
         raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
-    depends = raw.get("depends")
-    if depends is None and raw.get("dependencies"):
-        depends = " && ".join(raw["dependencies"])
-    if raw.get("template") not in templates:
-        raise WorkflowSpecError(f"{where} calls unknown template '{raw.get('template')}'")
-    if not composite_ok and _is_composite(templates[raw["template"]], templates):
-        raise WorkflowSpecError(f"{where} calls nested template '{raw['template']}'")
-    fan_out = [k for k in ("withParam", "withItems", "withSequence") if k in raw]
+    depends = (inv.depends or (" && ".join(inv.dependencies) if inv.dependencies else None)) \
+        if isinstance(inv, model.DAGTask) else None
+    if inv.template not in templates:
+        raise WorkflowSpecError(f"{where} calls unknown template '{inv.template}'")
+    if not composite_ok and _is_composite(templates[inv.template], templates):
+        raise WorkflowSpecError(f"{where} calls nested template '{inv.template}'")
+    fan_out = [k for k in ("withParam", "withItems", "withSequence") if k in inv.raw]
     if len(fan_out) > 1:
         raise WorkflowSpecError(f"{where} uses {' and '.join(fan_out)}; a {kind} takes one of them")
-    continue_on = raw.get("continueOn") or {}
-    if set(continue_on) - {"failed", "error"}:
-        raise WorkflowSpecError(f"{where}: continueOn takes failed and error")
-    items = raw.get("withItems")
-    if items is not None and not isinstance(items, list):
+    if "withItems" in inv.raw and not isinstance(inv.raw["withItems"], list):
         raise WorkflowSpecError(f"{where}: withItems must be a list")
+    if inv.arguments.artifacts:
+        raise WorkflowSpecError(f"{where} passes artifacts, which the local executor does not provide")
+    continue_on = inv.continue_on or model.ContinueOn()
     return Task(
-        name=raw["name"],
-        template=raw["template"],
-        arguments={p["name"]: _param_text(p.get("value", "")) for p in (raw.get("arguments") or {}).get("parameters") or []},
+        name=inv.name,
+        template=inv.template,
+        arguments={p.name: p.value or "" for p in inv.arguments.parameters},
         depends=depends,
-        when=None if raw.get("when") is None else str(raw["when"]),
-        with_param=_param_text(raw["withParam"]) if "withParam" in raw else None,
-        with_items=tuple(items) if items is not None else None,
-        with_sequence=_sequence(raw["withSequence"], where) if "withSequence" in raw else None,
+        when=inv.when or None,
+        with_param=inv.with_param if "withParam" in inv.raw else None,
+        with_items=inv.with_items if "withItems" in inv.raw else None,
+        with_sequence=_sequence(inv.with_sequence, where) if "withSequence" in inv.raw else None,
         # Locally a step either exits non-zero or not: Argo's Failed and Errored are one phase here.
-        continue_on_failed=bool(continue_on.get("failed") or continue_on.get("error")),
-        continue_on_error=bool(continue_on.get("error")),
-        continue_on_failed_only=bool(continue_on.get("failed")),
+        continue_on_failed=continue_on.failed or continue_on.error,
+        continue_on_error=continue_on.error,
+        continue_on_failed_only=continue_on.failed,
     )
 
 
-def _is_composite(template: dict[str, Any], templates: dict[str, dict[str, Any]]) -> bool:
+def _is_composite(template: model.Template, templates: dict[str, model.Template]) -> bool:
     """A dag template, or a steps template that is not shaped as a retry wrapper (a retryStrategy and
     one group of one step, with only a wrapper's keys, calling a script or container template): the
     tree engine runs it."""
-    if "dag" in template:
+    if template.dag is not None:
         return True
-    if "steps" not in template:
+    if template.steps is None:
         return False
-    groups = template.get("steps")
+    groups = template.steps
     # A wrapper holds a failure budget: without a retryStrategy it is a steps template like any other.
-    if "retryStrategy" not in template or set(template) - _WRAPPER_KEYS or not isinstance(groups, list) \
-            or len(groups) != 1:
-        return True
-    if not isinstance(groups[0], list) or len(groups[0]) != 1 or not isinstance(groups[0][0], dict):
+    if template.retry_strategy is None or set(template.raw) - _WRAPPER_KEYS or len(groups) != 1 or len(groups[0]) != 1:
         return True
     step = groups[0][0]
-    called = templates.get(step.get("template"))
-    return bool(set(step) - _WRAPPER_STEP_KEYS) or called is None or "dag" in called or "steps" in called
+    called = templates.get(step.template)
+    return bool(set(step.raw) - _WRAPPER_STEP_KEYS) or called is None or called.dag is not None \
+        or called.steps is not None
 
 
 @dataclass(frozen=True)
@@ -744,49 +737,45 @@ class Composite:
 _COMPOSITE_KEYS = {"name", "inputs", "outputs", "metadata", "steps", "dag", "activeDeadlineSeconds", "parallelism"}
 
 
-def _composite(raw: dict[str, Any], templates: dict[str, dict[str, Any]]) -> Composite:
-    name = raw.get("name") or "<unnamed>"
+def _composite(t: model.Template, templates: dict[str, model.Template]) -> Composite:
+    """A steps or dag template, read through the typed model."""
+    name = t.name or "<unnamed>"
     where = f"template '{name}'"
-    unknown = set(raw) - _COMPOSITE_KEYS
+    unknown = set(t.raw) - _COMPOSITE_KEYS
     if unknown:
         raise WorkflowSpecError(f"{where} uses {', '.join(sorted(unknown))}, which the local executor does not run")
-    if raw.get("parallelism") is not None:
+    if t.raw.get("parallelism") is not None:
         raise WorkflowSpecError(f"{where} uses parallelism, which the local executor runs only on spec")
-    inputs = {
-        p["name"]: (_param_text(p["value"]) if "value" in p else (_param_text(p["default"]) if "default" in p else None))
-        for p in (raw.get("inputs") or {}).get("parameters") or []
-    }
     outputs = []
-    for p in (raw.get("outputs") or {}).get("parameters") or []:
-        source = p.get("valueFrom") or {}
-        if set(source) - {"parameter", "default"} or "parameter" not in source:
+    for p in t.outputs.parameters:
+        source = p.value_from or model.ValueFrom()
+        if source != model.ValueFrom(parameter=source.parameter, default=source.default) or not source.parameter:
             raise WorkflowSpecError(
-                f"{where}: output parameter '{p.get('name')}' of a {_kind(raw)} template must be valueFrom.parameter"
+                f"{where}: output parameter '{p.name}' of a {t.kind} template must be valueFrom.parameter"
             )
-        outputs.append((p["name"], str(source["parameter"]),
-                        None if source.get("default") is None else _param_text(source["default"])))
-    deadline = _deadline(raw.get("activeDeadlineSeconds"), where)
-    if "steps" in raw:
-        groups = []
-        for group in raw.get("steps") or []:
-            if not isinstance(group, list):
-                raise WorkflowSpecError(f"{where}: each steps entry must be a list of parallel steps")
-            groups.append(tuple(_task(s, templates, composite_ok=True, kind="step") for s in group))
-        return Composite(name, "steps", inputs, groups=tuple(groups), outputs=tuple(outputs), deadline=deadline)
-    dag = raw["dag"]
-    if set(dag) - {"tasks", "target", "failFast"}:
-        raise WorkflowSpecError(f"{where}: dag uses {', '.join(sorted(set(dag) - {'tasks', 'target', 'failFast'}))}")
-    tasks = [_task(t, templates, composite_ok=True) for t in dag.get("tasks") or []]
-    if len({t.name for t in tasks}) != len(tasks):
+        outputs.append((p.name, source.parameter, source.default))
+    if t.outputs.artifacts:
+        raise WorkflowSpecError(f"{where} uses artifacts, which the local executor does not provide")
+    deadline = _deadline(t.active_deadline_seconds, where)
+    if t.steps is not None:
+        if any(not isinstance(g, list) for g in t.raw.get("steps") or []):
+            raise WorkflowSpecError(f"{where}: each steps entry must be a list of parallel steps")
+        groups = tuple(tuple(_task(s, templates, composite_ok=True, kind="step") for s in g) for g in t.steps)
+        return Composite(name, "steps", _input_defaults(t), groups=groups, outputs=tuple(outputs), deadline=deadline)
+    dag = t.dag or model.DAG()
+    extra = set(t.raw.get("dag") or {}) - {"tasks", "target", "failFast"}
+    if extra:
+        raise WorkflowSpecError(f"{where}: dag uses {', '.join(sorted(extra))}")
+    tasks = [_task(x, templates, composite_ok=True) for x in dag.tasks]
+    if len({x.name for x in tasks}) != len(tasks):
         raise WorkflowSpecError(f"{where}: two tasks have the same name")
-    for t in tasks:
-        for up in t.upstream:
-            if up not in {x.name for x in tasks}:
-                raise WorkflowSpecError(f"{where}: task '{t.name}' depends on unknown task '{up}'")
+    for x in tasks:
+        for up in x.upstream:
+            if up not in {y.name for y in tasks}:
+                raise WorkflowSpecError(f"{where}: task '{x.name}' depends on unknown task '{up}'")
     topological_order(tasks)
-    target = dag.get("target")
-    return Composite(name, "dag", inputs, tasks=tuple(tasks), target_text=str(target) if target else None,
-                     fail_fast=dag.get("failFast", True) is not False, outputs=tuple(outputs), deadline=deadline)
+    return Composite(name, "dag", _input_defaults(t), tasks=tuple(tasks), target_text=dag.target or None,
+                     fail_fast=dag.fail_fast is not False, outputs=tuple(outputs), deadline=deadline)
 
 
 def _targets(target: Any, tasks: list[Task]) -> list[str]:
@@ -803,12 +792,12 @@ def _targets(target: Any, tasks: list[Task]) -> list[str]:
     return out
 
 
-def _sequence(raw: Any, where: str) -> Sequence:
-    if not isinstance(raw, dict) or set(raw) - {"count", "start", "end", "format"}:
+def _sequence(seq: model.Sequence | None, where: str) -> Sequence:
+    if seq is None:
         raise WorkflowSpecError(f"{where}: withSequence takes count, start, end and format")
-    if ("count" in raw) == ("end" in raw):
+    if (seq.count is None) == (seq.end is None):
         raise WorkflowSpecError(f"{where}: withSequence needs either count or end")
-    return Sequence(**{k: str(v) for k, v in raw.items()})
+    return Sequence(count=seq.count, start=seq.start, end=seq.end, format=seq.format or None)
 
 
 _ITEM_TAG_RE = re.compile(r"\{\{\s*item(?:\.([^{}\s]+))?\s*\}\}")
@@ -880,56 +869,69 @@ def children_of(task: Task, items: list[Any]) -> list[Task]:
     return children
 
 
-def _templates(raw_templates: dict[str, dict[str, Any]], *, composites_ok: bool = False) -> dict[str, Template]:
-    leaves = {n: _template(t) for n, t in raw_templates.items() if "dag" not in t and "steps" not in t}
-    wrappers = {n: _wrapper(t, raw_templates, leaves) for n, t in raw_templates.items()
-                if "steps" in t and not (composites_ok and _is_composite(t, raw_templates))}
+def _templates(templates: dict[str, model.Template], *, composites_ok: bool = False) -> dict[str, Template]:
+    leaves = {n: _template(t) for n, t in templates.items() if t.dag is None and t.steps is None}
+    wrappers = {n: _wrapper(t, templates, leaves) for n, t in templates.items()
+                if t.steps is not None and not (composites_ok and _is_composite(t, templates))}
     return {**leaves, **wrappers}
 
 
-def _tree_workflow(doc: dict[str, Any], name: str, parameters: dict[str, str], inputs: dict[str, str], entry: str,
-                   templates: dict[str, dict[str, Any]]) -> Workflow:
-    """A Workflow the tree engine runs (bioinfra.executor.tree): a steps entrypoint, or templates
-    calling steps/dag templates at any depth."""
-    spec = doc.get("spec") or {}
-    if "\x00entry" in entry:  # a pod entrypoint, run as the one-task DAG made for it
-        templates = {**templates, entry: {"name": entry, "dag": {"tasks": [{
-            "name": name, "template": spec["entrypoint"],
-            "arguments": {"parameters": [{"name": k, "value": f"{{{{inputs.parameters.{k}}}}}"} for k in inputs]},
-        }]}}}
-    on_exit = spec.get("onExit")
-    if on_exit is not None and str(on_exit) not in templates:
-        raise WorkflowSpecError(f"spec.onExit names unknown template '{on_exit}'")
-    composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
-    leaves = _templates(templates, composites_ok=True)
-    for c in composites.values():
-        for t in (*c.tasks, *(s for g in c.groups for s in g)):
-            raw_retry = templates[t.template].get("retryStrategy") or {}
-            if raw_retry.get("expression") and not _expressions_available() and t.template in leaves \
-                    and leaves[t.template].attempt is None:
-                raise WorkflowSpecError(
-                    f"template '{t.template}'.retryStrategy uses expression, which the local executor does not "
-                    "evaluate yet"
-                )
-            if templates[t.template].get("retryStrategy") and t.template in composites:
-                raise WorkflowSpecError(
-                    f"template '{t.template}' is a {composites[t.template].kind} template with a retryStrategy, "
-                    "which the local executor retries only on script and container templates"
-                )
+def _spec_numbers(wf: model.Workflow) -> tuple[int | None, float | None]:
+    """spec.parallelism and spec.activeDeadlineSeconds (the model keeps only integers; anything else
+    given is refused here rather than dropped)."""
+    spec = wf.raw.get("spec") or {}
     parallelism = spec.get("parallelism")
     if parallelism is not None and (not str(parallelism).isdigit() or int(parallelism) < 1):
         raise WorkflowSpecError(f"spec.parallelism must be a whole number >= 1 (got {parallelism!r})")
     deadline = spec.get("activeDeadlineSeconds")
     if deadline is not None and not str(deadline).strip().isdigit():
         raise WorkflowSpecError(f"spec.activeDeadlineSeconds must be a whole number of seconds (got {deadline!r})")
+    return (int(parallelism) if parallelism is not None else None,
+            float(deadline) if deadline is not None else None)
+
+
+def _tree_workflow(wf: model.Workflow, name: str, parameters: dict[str, str], inputs: dict[str, str], entry: str,
+                   templates: dict[str, model.Template]) -> Workflow:
+    """A Workflow the tree engine runs (bioinfra.executor.tree): a steps entrypoint, templates
+    calling steps/dag templates at any depth, or an exit handler."""
+    if "\x00entry" in entry:  # a pod entrypoint, run as the one-task DAG made for it
+        templates = {**templates, entry: _pod_entry(entry, name, wf.entrypoint, inputs)}
+    if wf.on_exit and wf.on_exit not in templates:
+        raise WorkflowSpecError(f"spec.onExit names unknown template '{wf.on_exit}'")
+    composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
+    leaves = _templates(templates, composites_ok=True)
+    for c in composites.values():
+        for t in (*c.tasks, *(s for g in c.groups for s in g)):
+            called = templates[t.template]
+            if called.retry_strategy is not None and called.retry_strategy.expression \
+                    and not _expressions_available() and t.template in leaves and leaves[t.template].attempt is None:
+                raise WorkflowSpecError(
+                    f"template '{t.template}'.retryStrategy uses expression, which the local executor does not "
+                    "evaluate yet"
+                )
+            if called.retry_strategy is not None and t.template in composites:
+                raise WorkflowSpecError(
+                    f"template '{t.template}' is a {composites[t.template].kind} template with a retryStrategy, "
+                    "which the local executor retries only on script and container templates"
+                )
+    parallelism, deadline = _spec_numbers(wf)
     return Workflow(
         name=name, parameters=parameters, inputs=inputs, tasks=[], templates=leaves,
-        volumes=[v["name"] for v in spec.get("volumes") or []],
-        parallelism=int(parallelism) if parallelism is not None else None,
-        deadline_seconds=float(deadline) if deadline is not None else None,
-        captures_result=_reads_result(doc), composites=composites, entry=entry,
-        on_exit=str(on_exit) if on_exit is not None else None, globals=global_variables(doc, name, parameters),
+        volumes=[str(v.get("name")) for v in wf.volumes],
+        parallelism=parallelism, deadline_seconds=deadline,
+        captures_result=_reads_result(wf.raw), composites=composites, entry=entry,
+        on_exit=wf.on_exit or None, globals=global_variables(wf.raw, name, parameters),
     )
+
+
+def _pod_entry(entry: str, name: str, pod: str, inputs: dict[str, str]) -> model.Template:
+    """A pod template as the entrypoint: Argo's one node is that pod, named after the Workflow
+    (operator.go executeTemplate on the entrypoint). It runs as a DAG of that one task, which is its
+    own target: the Workflow's phase is the pod's."""
+    return model.Template.parse({"name": entry, "dag": {"tasks": [{
+        "name": name, "template": pod,
+        "arguments": {"parameters": [{"name": k, "value": f"{{{{inputs.parameters.{k}}}}}"} for k in inputs]},
+    }]}})
 
 
 def topological_order(tasks: list[Task]) -> list[str]:
