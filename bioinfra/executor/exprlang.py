@@ -2905,7 +2905,12 @@ def _sprig_untitle(s: str) -> str:
 
 
 def _substr(start: Any, end: Any, s: Any) -> str:
-    a, b, text = _p_int(start, "substr"), _p_int(end, "substr"), _p_str(s, "substr")
+    # Go slices bytes
+    a, b, data = _p_int(start, "substr"), _p_int(end, "substr"), _p_str(s, "substr").encode()
+    return _substr_bytes(a, b, data).decode("utf-8", "replace")
+
+
+def _substr_bytes(a: int, b: int, text: bytes) -> bytes:
     if a < 0:
         if b > len(text):
             raise _Fail(f"runtime error: slice bounds out of range [:{b}] with length {len(text)}")
@@ -2921,10 +2926,11 @@ def _substr(start: Any, end: Any, s: Any) -> str:
 
 def _trunc(c: Any, s: Any) -> str:
     n, text = _p_int(c, "trunc"), _p_str(s, "trunc")
-    if n < 0 and len(text) + n > 0:
-        return text[len(text) + n :]
-    if n >= 0 and len(text) > n:
-        return text[:n]
+    data = text.encode()  # Go counts and slices bytes
+    if n < 0 and len(data) + n > 0:
+        return data[len(data) + n :].decode("utf-8", "replace")
+    if n >= 0 and len(data) > n:
+        return data[:n].decode("utf-8", "replace")
     return text
 
 
@@ -3978,6 +3984,12 @@ def substitute_expressions(
         out.append(text[pos : m.start()])
         pos = m.end()
         out.append(_replace_one(m.group(0), body[1:], env, allow_unresolved, strict_prefixes))
+    # fasttemplate refuses a start tag with no end tag after it (Argo then fails the template)
+    last = text.rfind("{{")
+    if last >= 0 and "}}" not in text[last + 2 :] and _TAG_RE.search(text, last) is None:
+        unclosed = text[last:]
+        if unclosed.startswith("{{=") or simple_tag is not None:
+            raise ExprError(unclosed[:60], 'cannot find end tag "}}"')
     out.append(text[pos:])
     return "".join(out)
 

@@ -528,6 +528,8 @@ def test_a_tag_ends_at_the_first_closing_braces_and_values_are_not_rescanned():
     )
     assert out == "{{=1+1}} 2"
     assert substitute_expressions("no tags {{simple}}", {}) == "no tags {{simple}}"
+    with pytest.raises(ExprError, match="cannot find end tag"):
+        substitute_expressions("a {{=1 + 1", {})
 
 
 # Every `{{=...}}`, retryStrategy.expression and valueFrom.expression in Argo v3.7.18's examples/,
@@ -706,6 +708,8 @@ def test_sprig_date_formats_now_for_a_string_as_sprig_does():
         ("sprig.trimAll('$', '$5.00$')", "5.00"),
         ("sprig.trimPrefix('-', '-x')", "x"),
         ("sprig.substr(0, 5, 'hello world')", "hello"),
+        ("sprig.substr(-1, 3, 'abcdef') + sprig.substr(2, 99, 'abcdef')", "abccdef"),
+        ("sprig.trunc(3, 'héllo')", "hé"),  # Go counts bytes: é is two
         ("sprig.abbrev(5, 'hello world')", "he..."),
         ("sprig.repeat(3, 'ab')", "ababab"),
         ("sprig.contains('cat', 'catch')", True),
