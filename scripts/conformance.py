@@ -91,10 +91,8 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
                 "workflowTemplateRef", "artifactRepositoryRef"):
         if key in spec:
             found.add(f"spec.{key}")
-    for v in spec.get("volumes") or []:
-        for kind in ("persistentVolumeClaim", "secret", "configMap"):
-            if kind in v:
-                found.add(f"a {kind} volume")
+    # Volumes are not listed: the executor's caller gives every volume a folder (volume_roots), as
+    # bioinfra run does for its workspace claim; here each gets a scratch folder (the pod shape).
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, dict):
@@ -199,8 +197,10 @@ def run_child(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
                 if task.phase != "Pending":
                     decided[task.name] = task.phase
 
+        # One step at a time (max_cpus=1): every step's /tmp is the one scratch folder standing in for
+        # each pod's own, so two steps at once would read each other's files.
         executor = LocalExecutor(workflow, volume_roots=roots, state_dir=base / "state", log_dir=base / "logs",
-                                 runtime=runtime, max_cpus=2, reporter=Recorder())
+                                 runtime=runtime, max_cpus=1, reporter=Recorder())
         try:
             result = executor.run()
         except WorkflowSpecError as exc:

@@ -50,6 +50,7 @@ from bioinfra.executor.workflow import (
     container_to_host,
     deadline_seconds,
     expand_items,
+    resolve_sequence,
     topological_order,
 )
 from bioinfra.files import is_disk_full, sha256_file, write_json_atomic
@@ -574,7 +575,7 @@ class LocalExecutor:
                         raise WorkflowSpecError(f"{where}: withParam must be a JSON list, not {type(values).__name__}")
                 else:
                     values = list(task.with_items or ())
-                children = children_of(task, expand_items(values, task.with_sequence))
+                children = children_of(task, expand_items(values, resolve_sequence(task.with_sequence, variables, where)))
             except WorkflowSpecError as exc:  # dag.go: the task's node is an Error; the others go on
                 finish(state, ERROR, exc.message)
                 return

@@ -40,7 +40,14 @@ from bioinfra.executor.expressions import (
 )
 from bioinfra.executor.phase import assess_dag_phase, leaf_tasks
 from bioinfra.executor.runner import with_item
-from bioinfra.executor.workflow import Composite, Task, children_of, deadline_seconds, expand_items
+from bioinfra.executor.workflow import (
+    Composite,
+    Task,
+    children_of,
+    deadline_seconds,
+    expand_items,
+    resolve_sequence,
+)
 
 if TYPE_CHECKING:
     from bioinfra.executor.runner import LocalExecutor, RunResult, TaskState
@@ -283,7 +290,7 @@ class TreeRun:
                 raise WorkflowSpecError(f"'{step.name}': withParam must be a JSON list, not {type(values).__name__}")
         else:
             values = list(step.with_items or ())
-        return children_of(step, expand_items(values, step.with_sequence))
+        return children_of(step, expand_items(values, resolve_sequence(step.with_sequence, scope, f"'{step.name}'")))
 
     def _when(self, step: Task, scope: dict[str, str]) -> tuple[bool, str]:
         if not step.when:

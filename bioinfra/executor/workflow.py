@@ -803,15 +803,27 @@ def _sequence(seq: model.Sequence | None, where: str) -> Sequence:
 _ITEM_TAG_RE = re.compile(r"\{\{\s*item(?:\.([^{}\s]+))?\s*\}\}")
 
 
+def resolve_sequence(sequence: Sequence | None, scope: dict[str, str], where: str) -> Sequence | None:
+    """withSequence's fields with their tags substituted (e.g. count: "{{steps.x.outputs.result}}")."""
+    if sequence is None:
+        return None
+    return Sequence(**{k: (substitute(v, scope, where=f"{where} withSequence") if isinstance(v, str) else v)
+                       for k, v in dataclasses.asdict(sequence).items()})
+
+
 def expand_items(values: list[Any], sequence: Sequence | None = None) -> list[Any]:
     """withSequence's items as Argo makes them (strings, `format` applied); lists pass through."""
     if sequence is None:
         return values
-    start = int(sequence.start or 0)
-    if sequence.count is not None:
-        numbers = list(range(start, start + int(sequence.count)))
-    else:
+    try:
+        start = int(sequence.start or 0)
+        count = int(sequence.count) if sequence.count is not None else None
         end = int(sequence.end or 0)
+    except ValueError:
+        raise WorkflowSpecError(f"withSequence needs whole numbers (got {sequence})") from None
+    if count is not None:
+        numbers = list(range(start, start + count))
+    else:
         numbers = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
     fmt = sequence.format or "%d"
     return [fmt % n for n in numbers]
