@@ -68,6 +68,8 @@ __all__ = [
     "argo_env",
     "compile_expression",
     "evaluate",
+    "go_fmt_v",
+    "go_json",
     "missing_variables",
     "substitute_expressions",
     "tag_text",
@@ -1120,10 +1122,7 @@ class _Parser:
         if name in _PREDICATES:
             kind = _PREDICATES[name]
             self.expect("br", "(")
-            specs = ["expr", "pred"] + (["pred?"] if kind == 1 else []) + (["expr?"] if kind == 2 else [])
-            if kind == 1:
-                specs = ["expr", "pred?"]
-            specs = specs[len(args) :]
+            specs = (["expr", "pred"], ["expr", "pred?"], ["expr", "pred", "expr?"])[kind][len(args) :]
             for i, spec in enumerate(specs):
                 if spec.endswith("?"):
                     if self.cur.is_("br", ")"):

@@ -28,6 +28,7 @@ from bioinfra.executor.exprlang import (
     argo_env,
     compile_expression,
     evaluate,
+    go_fmt_v,
     missing_variables,
     substitute_expressions,
     tag_text,
@@ -678,6 +679,19 @@ def test_every_expression_in_argos_examples_e2e_and_docs_parses():
         except ExprError as exc:
             failures.append(f"{where}: {exc}")
     assert failures == []
+
+
+def test_last_retry_duration_is_go_formatted_seconds():
+    # operator.go: lastRetry.duration = fmt.Sprint(node duration in float seconds); asInt of a
+    # fractional value fails in Argo too (strconv.Atoi), so docs/retries.md's asInt(lastRetry.duration)
+    # works only for whole seconds.
+    assert go_fmt_v(3.0) == "3"
+    assert go_fmt_v(61.5) == "61.5"
+    assert go_fmt_v(1234567.0) == "1.234567e+06"
+    assert evaluate("asInt(lastRetry.duration) < 60", {"lastRetry": {"duration": go_fmt_v(3.0)}}) is True
+    with pytest.raises(ExprError, match=r"invalid operation: int\(61.5\)"):
+        evaluate("asInt(lastRetry.duration) < 60", {"lastRetry": {"duration": go_fmt_v(61.5)}})
+    assert evaluate("asFloat(lastRetry.duration) < 60", {"lastRetry": {"duration": "61.5"}}) is False
 
 
 def test_cron_when_example_with_time_values():
