@@ -30,7 +30,9 @@ fails with ExprError, quickly.
 
 Not covered: sprig's random, crypto, semver, uuid and xstrings case functions (snakecase, ...);
 time methods beyond the common ones; Argo's internal placeholders (`__argo__internal__placeholder`);
-expr's checker on array element types (`'2' in [1, 2]` is false here, an error in expr).
+expr's checker beyond top-level and literal types: element types of arrays reached by indexing,
+ranges or predicates (`filter(1..3, # == 'a')` is [] here, an error in expr) and argument types of
+builtins in a branch that does not run (`false ? round('') : 1`).
 
 Refs (read from the Argo v3.7.18 and expr v1.17.7 sources; Argo pins expr v1.17.7, sprig v3.3.0,
 evilmonkeyinc/jsonpath v0.8.1):
@@ -1705,6 +1707,8 @@ class _Eval:
             return _less(op, a, b)
         if op == "in":
             return _in(a, b)
+        if op in ("contains", "startsWith", "endsWith", "matches") and (a is None or b is None):
+            return False  # a nil operand of unknown type: the runtime gives false
         if op in ("contains", "startsWith", "endsWith"):
             if not isinstance(a, str) or not isinstance(b, str):
                 raise _mismatch(op, a, b)
@@ -1759,6 +1763,9 @@ class _Eval:
         if isinstance(value, (list, tuple)):
             _charge(_cost(value))
             return list(value)
+        if isinstance(value, str):  # a string of unknown type: the VM walks its bytes
+            _charge(8 * len(value))
+            return list(value.encode())
         raise _Fail(f"builtin {name} takes only array (got {_gotype(value)})")
 
     def predicate_loop(self, pred: tuple[Any, ...], items: list[Any]) -> Any:
@@ -2100,19 +2107,18 @@ def _unique(items: list[Any], same: Callable[[Any, Any], bool], numbers_alike: b
 
 
 def _first(v: Any) -> Any:
-    if isinstance(v, (list, tuple, str)) and len(v):
-        return _fetch(v, 0)
-    if v is None or isinstance(v, (list, tuple, str)):
+    """first(): runtime.Fetch(v, 0) with any failure recovered as nil (the checker refuses known non-arrays)."""
+    try:
+        return _fetch(v, 0) if isinstance(v, (list, tuple, str)) else None
+    except _Fail:
         return None
-    raise _Fail(f"cannot get first element from {_gotype(v)}")
 
 
 def _last(v: Any) -> Any:
-    if isinstance(v, (list, tuple, str)) and len(v):
-        return _fetch(v, -1)
-    if v is None or isinstance(v, (list, tuple, str)):
+    try:
+        return _fetch(v, -1) if isinstance(v, (list, tuple, str)) else None
+    except _Fail:
         return None
-    raise _Fail(f"cannot get last element from {_gotype(v)}")
 
 
 def _take(v: Any, n: Any) -> list[Any]:
@@ -2124,7 +2130,9 @@ def _take(v: Any, n: Any) -> list[Any]:
     return items[:n]
 
 
-def _sort(v: Any, order: Any = "asc") -> list[Any]:
+def _sort(v: Any, order: Any = "asc") -> list[Any] | None:
+    if v is None:
+        return None  # a nil slice sorts to nil
     items = _arr(v, "sort")
     if order not in ("asc", "desc"):
         raise _Fail(f'unknown order {go_fmt_v(order)}, use "asc" or "desc"')
@@ -3611,11 +3619,12 @@ class _Checker:
             return _kind(self.env[name])
         if kind == "ptr":
             name = node[1]
-            if name == "index":
+            innermost = self.preds[-1] if self.preds else ""
+            if name == "index" and innermost in ("map", "reduce"):
                 return "int"
-            if name == "" or (name == "acc" and self.preds and self.preds[-1] == "reduce"):
+            if name == "" or (name == "acc" and innermost == "reduce"):
                 return "unknown"
-            raise _Fail(f"unknown pointer #{name}")
+            raise _Fail(f"unknown pointer #{name}")  # #index lives in map and reduce, #acc in reduce
         if kind == "member":
             base, key = self.check(node[1]), self.check(node[2])
             prop = node[2][1] if node[2][0] == "lit" else None
@@ -3631,11 +3640,11 @@ class _Checker:
                 raise _Fail("array elements can only be selected using an integer (got float64)")
             return "unknown"
         if kind == "slice":
-            self.check(node[1])
+            base = self.check(node[1])
             for bound in node[2:]:
                 if bound is not None and self.check(bound) == "float":
                     raise _Fail("non-integer slice index float64")
-            return "unknown"
+            return base if base in ("array", "string") else "unknown"
         if kind == "chain":
             self.check(node[1])
             return "unknown"
@@ -3649,7 +3658,14 @@ class _Checker:
                 raise _Fail(f"invalid operation: {node[1]} (mismatched type {_KIND_GO[operand]})")
             return operand
         if kind == "binary":
-            return self.binary(node[1], self.check(node[2]), self.check(node[3]))
+            left, right = self.check(node[2]), self.check(node[3])
+            if node[1] == "in" and node[3][0] == "array" and node[3][1] and left not in ("unknown", "nil"):
+                # an array literal whose elements share a type is typed ([]int): `'2' in [1, 2]` fails
+                kinds = {self.check(x) for x in node[3][1]}
+                elem = kinds.pop() if len(kinds) == 1 else "unknown"
+                if elem not in ("unknown", "nil", left) and not (left in _NUM and elem in _NUM):
+                    raise _Fail(f"cannot use {_KIND_GO[left]} as type {_KIND_GO[elem]} in array")
+            return self.binary(node[1], left, right)
         if kind == "cond":
             cond = self.check(node[1])
             if cond not in ("bool", "unknown"):
@@ -3710,6 +3726,11 @@ class _Checker:
         else:
             for a in args:
                 self.check(a)
+        if name in ("first", "last") and len(args) == 1:
+            only = self.check(args[0])
+            if only not in ("array", "unknown"):
+                shown = "%!s(<nil>)" if only == "nil" else _KIND_GO[only]
+                raise _Fail(f"cannot get {name} element from {shown}")
         if name in ("max", "min") and len(args) == 1:
             only = self.check(args[0])
             if only not in (*_NUM, "array", "unknown"):

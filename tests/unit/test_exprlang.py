@@ -274,6 +274,9 @@ def test_member_access_and_nil_rules():
         ("[1, 2][1.5]", "array elements can only be selected using an integer"),
         ("filter({a: 1}, # > 0)", "builtin filter takes only array"),
         ("map([1], #acc)", "unknown pointer #acc"),
+        ("filter([1], #index > 0)", "unknown pointer #index"),  # #index lives in map and reduce only
+        ("false in [1, 2]", "cannot use bool as type int in array"),
+        ("first('abc')", "cannot get first element from string"),
         ("let x = 1; let x = 2; x", "cannot redeclare variable x"),
         ("1 % 0", "integer divide by zero"),
         ("!'x'", "invalid operation"),
@@ -330,9 +333,13 @@ def test_run_time_types_of_nested_values():
     with pytest.raises(ExprError, match="mismatched types string and int"):
         evaluate("retries == 1", {"retries": "1"})
     assert evaluate("asInt(retries) == 1", {"retries": "1"}) is True
-    # a string's bytes: Go indexes and slices bytes, len counts runes
+    # nil of unknown type: string operators give false, first/last give nil
+    assert evaluate("v.missing startsWith 'x'", {"v": {}}) is False
+    assert evaluate("first(v.n)", {"v": {"n": 5}}) is None
+    # a string's bytes: Go indexes and slices bytes, len counts runes, predicates walk bytes
     assert evaluate("v.s[1:3]", {"v": {"s": "héllo"}}) == "é"
     assert evaluate("v.s[0]", {"v": {"s": "x"}}) == 120
+    assert evaluate("map(v.s, #)", {"v": {"s": "ab"}}) == [97, 98]
 
 
 def test_env_names_shadow_builtins_only_as_variables():
