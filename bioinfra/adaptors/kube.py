@@ -75,11 +75,13 @@ class Kube:
             return fn(*args, **kwargs)
         except kubernetes.client.exceptions.ApiException as exc:
             if exc.status in (401, 403):
-                raise ClusterUnreachableError(
+                refused = ClusterUnreachableError(
                     f"the cluster refused {what} ({exc.status} {exc.reason}) at {self.server}",
                     hint=f"check the credentials of context '{self.context}' in {self.kubeconfig}"
                     + ("; RBAC must allow it" if exc.status == 403 else ""),
-                ) from None
+                )
+                refused.status = exc.status  # 403: these credentials work, RBAC refuses this one call
+                raise refused from None
             raise KubeApiError(f"{what} failed: {exc.status} {_reason(exc)}", exc.status) from None
         except Exception as exc:
             if _is_transport_error(exc):

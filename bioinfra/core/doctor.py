@@ -470,11 +470,26 @@ def check_node_pools(d: Doctor) -> Check:
     gpu with a gpu pool), at least one Ready, uncordoned node carries the label and has no taint its
     steps do not tolerate. Without one, that pool's pods stay Pending for ever."""
     from bioinfra.pipelines import POOL_LABEL
-    from bioinfra.targets.onprem_nodes import label_command, plan_labels, read_nodes, serving, why_not, workflow_pools
+    from bioinfra.targets.onprem_nodes import (
+        forbidden,
+        label_command,
+        plan_labels,
+        read_nodes,
+        serving,
+        why_not,
+        workflow_pools,
+    )
 
     assert d.kube is not None
     needs = workflow_pools(d.config)
-    nodes = read_nodes(d.kube, _request_timeout=(min(d.timeout, 3.0), d.timeout))
+    try:
+        nodes = read_nodes(d.kube, _request_timeout=(min(d.timeout, 3.0), d.timeout))
+    except ClusterUnreachableError as exc:
+        if not forbidden(exc):
+            raise
+        return warning(f"not checked: {exc.message} (RBAC: list nodes)",
+                       "ask your cluster's admin for `kubectl get nodes -L " + POOL_LABEL + "`: each of "
+                       + ", ".join(f"{POOL_LABEL}={pool}" for pool in needs) + " needs a Ready, schedulable node")
     missing = [need for need in needs.values() if not serving(nodes, need)]
     if not missing:
         return passed("; ".join(f"{POOL_LABEL}={need.pool}: {', '.join(serving(nodes, need))}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bioinfra.errors import ClusterUnreachableError
 from bioinfra.pipelines import POOL_LABEL
 
 if TYPE_CHECKING:
@@ -226,7 +227,17 @@ def offer_labels(config: Config, kube: Any, *, consent: bool | None, ask: Any, s
     given, i.e. at a terminal; False or no answer: nothing changes, the commands are shown). Returns
     the nodes labelled."""
     needs = workflow_pools(config)
-    nodes = read_nodes(kube)
+    try:
+        nodes = read_nodes(kube)
+    except ClusterUnreachableError as exc:
+        if not forbidden(exc):
+            raise
+        # Shared clusters often do not let users list nodes; the addons stack does not need it.
+        warn(f"node pools not checked: {exc.message} (RBAC: list nodes). Each of "
+             + ", ".join(f"{POOL_LABEL}={pool}" for pool in needs)
+             + " must be on a Ready, schedulable node: ask your cluster's admin, or "
+             + label_command("<node>", "<pool>"))
+        return []
     missing = [need for need in needs.values() if not serving(nodes, need)]
     if not missing:
         say("node pools: " + "; ".join(f"{POOL_LABEL}={n.pool} on {', '.join(serving(nodes, n))}"
@@ -251,7 +262,19 @@ def offer_labels(config: Config, kube: Any, *, consent: bool | None, ask: Any, s
         warn("no node labelled: `bioinfra up onprem --label-nodes` labels them as proposed, or run the kubectl "
              "command(s) above; `bioinfra doctor` checks it")
         return []
-    done = apply_labels(kube, plan)
+    try:
+        done = apply_labels(kube, plan)
+    except ClusterUnreachableError as exc:
+        if not forbidden(exc):
+            raise
+        warn(f"no node labelled: {exc.message} (RBAC: patch nodes): ask your cluster's admin to run the kubectl "
+             "command(s) above")
+        return []
     for node in done:
         say(f"node {node} labelled {POOL_LABEL}={plan.labels[node]}")
     return done
+
+
+def forbidden(exc: ClusterUnreachableError) -> bool:
+    """A 403: the API server answered and the credentials work, RBAC refused this one call."""
+    return getattr(exc, "status", None) == 403

@@ -447,3 +447,16 @@ def test_a_gpu_pool_needs_a_gpu_labelled_node(kube_api, registry, tmp_path):
     assert "kubectl label node <node> bioinfra.io/pool=gpu" in pools.fix
     kube_api.add_node("gpu-1", pool="gpu", gpus=1, taints=(("nvidia.com/gpu", "NoSchedule"),))
     assert {c.name: c for c in diagnose(config, path, timeout=3)}["node pools"].status == OK
+
+
+def test_nodes_the_user_may_not_list_are_a_warning_not_a_failure(kube_api, registry, tmp_path):
+    install_addons(kube_api, nodes=False)
+    kube_api.call(lambda: kube_api.k["list nodes.v1"] << 403 << {
+        "kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+        "message": 'nodes is forbidden: User "lab-user" cannot list resource "nodes" at the cluster scope'})
+    by_name, checks = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
+
+    pools = by_name["node pools"]
+    assert pools.status == WARNING and "not checked" in pools.detail and "403" in pools.detail
+    assert "kubectl get nodes -L bioinfra.io/pool" in pools.fix
+    require_ready(checks)

@@ -184,3 +184,24 @@ def test_up_onprem_at_a_terminal_asks_before_labelling(kube_api, env, terraform_
     accepted = up_answering("y")
     assert "node big labelled bioinfra.io/pool=highcpu" in accepted.stderr, accepted.stderr
     _check_patches_against_the_api(kube_api, {"big": "highcpu", "small": "general"})
+
+
+FORBIDDEN = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
+             "message": 'nodes is forbidden: User "lab-user" cannot list resource "nodes" in API group "" at the '
+                        "cluster scope"}
+
+
+def test_rbac_refusing_nodes_does_not_stop_up_onprem(kube_api, cli, env, terraform_config, tmp_path: Path) -> None:
+    """Shared clusters often refuse users cluster-scoped node access (403). `up onprem` still installs the
+    addons stack (it needs no node access) and says what it could not check or label."""
+    env.update(terraform_config)
+    _nodes(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    kube_api.call(lambda: kube_api.k["patch nodes.v1"] << 403 << {**FORBIDDEN, "message": "nodes is forbidden: patch"})
+    proc = cli("up", "onprem", "--yes", "--label-nodes", timeout=300)
+    assert "no node labelled: the cluster refused labelling node big (403 Forbidden)" in proc.stderr, proc.stderr
+    assert proc.returncode == 9 and "terraform init failed in addons" in proc.stderr  # went on to the stack
+    kube_api.call(lambda: kube_api.k["list nodes.v1"] << 403 << FORBIDDEN)
+    proc = cli("up", "onprem", "--yes", "--label-nodes", timeout=300)
+    assert "node pools not checked: the cluster refused listing the cluster's nodes (403 Forbidden)" in proc.stderr
+    assert proc.returncode == 9 and "terraform init failed in addons" in proc.stderr
