@@ -117,7 +117,7 @@ def references(text: str) -> list[str]:
 
 _TOKEN_RE = re.compile(
     r"""\s*(?:
-        (?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\))
+        (?P<op>&&|\|\||==|!=|<=|>=|<|>|!|\(|\)|,)
       | '(?P<sq>[^']*)'
       | "(?P<dq>[^"]*)"
       | (?P<num>-?\d+(?:\.\d+)?)(?![\w.-])
@@ -196,6 +196,17 @@ class _Parser:
 
     def _cmp(self) -> object:
         left = self._atom()
+        tok = self._peek()
+        if tok == ("word", "in"):  # govaluate's membership: x in (a, b, c)
+            self.i += 1
+            if not self._take_op("("):
+                raise WorkflowSpecError(f"'in' needs a parenthesised list in expression {self.expr!r}")
+            members = [self._atom()]
+            while self._take_op(","):
+                members.append(self._atom())
+            if not self._take_op(")"):
+                raise WorkflowSpecError(f"missing ')' in expression {self.expr!r}")
+            return left in members
         op = self._take_op("==", "!=", "<", "<=", ">", ">=")
         if not op:
             return left

@@ -162,7 +162,10 @@ class TreeRun:
             if pname in step.arguments and not is_absent_reference(step.arguments[pname], scope):
                 inputs[pname] = substitute(step.arguments[pname], scope, where=where)
             elif default is not None:
-                inputs[pname] = default
+                # A template's own value/default may use the globals and the inputs before it
+                # (SubstituteParams: inputs are read after the globals pass).
+                own = {**self._globals(), **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+                inputs[pname] = substitute(default, own, where=f"{where} input '{pname}'")
             elif pname in step.arguments:
                 raise WorkflowSpecError(f"{where}: input parameter '{pname}' is an absent optional and has no default")
             else:

@@ -1,30 +1,27 @@
-"""Reading an Argo Workflow (a plain dict) into what the local executor needs.
+"""Reading an Argo Workflow into what the local executor runs (issue #16: Argo v3.7 is the spec).
 
-Supported: a DAG entrypoint whose tasks call `script` or `container` templates, with `depends`
-(or `dependencies`), `when`, `arguments.parameters`, template `inputs.parameters` (with defaults),
-`outputs.parameters[].valueFrom.path`, `retryStrategy` (limit, backoff), `resources.requests.cpu`,
-`env` (values, and `valueFrom.secretKeyRef` with `optional: true`, left unset here: there are no
-Secrets on this machine), `workingDir`, `volumeMounts`, and the `bioinfra.io/outputs` annotation.
+The Workflow is read once through the typed model (bioinfra.argo.model: Workflow, Template,
+DAGTask, Step, RetryStrategy, Parameter, ...); its raw keys are looked at only to refuse what the
+model drops and the executor does not run. Whatever it cannot run as Argo does is refused here,
+before anything runs, with a WorkflowSpecError naming the feature (artifacts, resource / suspend /
+http / plugin / data / containerSet templates, daemons, sidecars, memoize, synchronization,
+metrics, hooks, template `timeout`, ...): see docs/architecture.md, "Local executor: which Argo
+features run, which are rejected".
 
-Also supported, as the one shape of `steps` template: a retry wrapper (issue #6), i.e. a `steps`
-template with exactly one group of exactly one step that calls a script/container template (the
-"attempt"), passes parameters to it (`arguments.parameters`, typically `{{inputs.parameters.x}}`)
-and re-exports its outputs (`outputs.parameters[].valueFrom.parameter:
-"{{steps.<step>.outputs.parameters.<p>}}"`). It runs as the attempt template with the wrapper's
-name, inputs and `retryStrategy` (limit, backoff): the wrapper holds the failure budget. The
-attempt's own `retryStrategy` (node-level: spot preemption, eviction) only applies on a cluster;
-there is no preemption here, so it is ignored. The `bioinfra.io/outputs` annotation belongs on the
-attempt, whose pod writes the files.
+Two shapes come out of parse_workflow:
+- an entrypoint DAG whose tasks call script/container templates or the one-step retry wrapper
+  (our pipelines' shape; `Workflow.tasks`), run by the flat DAG runner (runner.py). A retry
+  wrapper (issue #6: a `steps` template with a retryStrategy and one group of one step calling a
+  script/container template, passing its inputs and re-exporting its outputs through
+  valueFrom.parameter) runs as the attempt template with the wrapper's name, inputs and retry; the
+  attempt's own node-level retryStrategy only applies on a cluster. A pod entrypoint runs as a
+  one-task DAG whose task is named after the Workflow (Argo's one node).
+- anything else with a steps/dag template (a steps entrypoint, templates calling templates at any
+  depth) or spec.onExit: `Workflow.entry` and `Workflow.composites`, run by the tree engine (tree.py).
 
-Fan-out (issues #7, #8): a DAG task may carry `withParam` (a JSON list, usually an earlier task's
-output parameter), `withItems` or `withSequence` (count | start/end, format); it runs once per item
-with `{{item}}` / `{{item.<key>}}` in its arguments, each child named as Argo names it
-("<task>(<i>:<item>)"). `continueOn.failed` on a task and `failFast: false` on the DAG let other
-tasks go on after a failure; `spec.parallelism` caps how many steps run at once. `dag.target`
-(space-separated task names) runs only those tasks and what they depend on, and names the tasks
-whose phases make the run's (else the leaves; bioinfra.executor.phase, Argo's assessDAGPhase).
-
-Anything else a Workflow uses that changes how it runs is rejected up front, not ignored.
+Fan-out (withParam / withItems / withSequence) children are named as Argo names them
+("<task>(<i>:<item>)"). `dag.target` runs only the targets and what they depend on, and names the
+tasks whose phases make the DAG's (else the leaves; bioinfra.executor.phase, Argo's assessDAGPhase).
 """
 
 from __future__ import annotations
@@ -553,11 +550,16 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
     # The entrypoint's inputs come from spec.arguments (operator.go: the entrypoint is executed with
     # the Workflow's arguments), else their defaults.
     inputs: dict[str, str] = {}
+    own_scope = {**global_variables(doc, name, parameters),
+                 **{f"workflow.parameters.{k}": v for k, v in parameters.items()}}
     for p in inputs_of.inputs.parameters:
         if p.name in parameters:
             inputs[p.name] = parameters[p.name]
         elif p.value is not None or p.default is not None:
-            inputs[p.name] = p.value if p.value is not None else (p.default or "")
+            # Its own value/default may use the globals and the inputs before it (SubstituteParams).
+            text = p.value if p.value is not None else (p.default or "")
+            scope = {**own_scope, **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
+            inputs[p.name] = substitute(text, scope, where=f"the entrypoint's input '{p.name}'")
         else:
             raise WorkflowSpecError(f"the entrypoint needs parameter '{p.name}', which spec.arguments does not give")
     dag = entry.dag or model.DAG()

@@ -142,3 +142,16 @@ def test_a_nested_dag_decides_its_phase_as_assess_dag_phase_does(tmp_path):
     # y (the leaf) ran on x's failure and succeeded: the DAG, and the Workflow, succeed.
     assert result.tasks["y"].phase == "Succeeded" and result.tasks["run-dag"].phase == "Succeeded"
     assert result.phase == "Succeeded"
+
+
+def test_a_templates_own_input_values_may_use_earlier_inputs(tmp_path):
+    # SubstituteParams: a template's input value/default is substituted with the globals and the
+    # inputs before it (steps-when-expr-filter.yaml's `list` from `test`).
+    doc = steps_workflow(
+        [[{"name": "s", "template": "keep", "arguments": {"parameters": [{"name": "x", "value": "{{inputs.parameters.b}}"}]}}]],
+        [step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])],
+        entry_extra={"inputs": {"parameters": [{"name": "a", "value": "1"},
+                                               {"name": "b", "value": "{{=asInt(inputs.parameters.a) + 1}}-{{workflow.name}}"}]}},
+    )
+    result, ws = run(doc, tmp_path)
+    assert (ws / "kept").read_text() == "2-wf"

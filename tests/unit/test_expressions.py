@@ -74,3 +74,11 @@ def test_when(expr, expected):
 def test_when_syntax_error():
     with pytest.raises(WorkflowSpecError):
         evaluate_when("'a' == ")
+
+
+def test_govaluate_in_membership():
+    # govaluate's `in` over a parenthesised list (Argo's `when`, e.g. steps-when-expr-filter.yaml).
+    from bioinfra.executor.expressions import evaluate_when
+
+    assert evaluate_when('"a" in ("b", "a")') is True
+    assert evaluate_when("'x' in ('b', '')") is False
