@@ -25,6 +25,7 @@ to be rejected up front (activeDeadlineSeconds, on templates and the spec, the e
 
     python scripts/conformance.py                    # writes docs/argo-conformance.md
     python scripts/conformance.py --only FILE ...    # print verdicts for some files (paths under the reference)
+    python scripts/conformance.py --only FILE ... --update   # and rewrite only their rows and the counts line
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -340,6 +342,54 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _row_line(r: Row, rows: list[Row]) -> tuple[str, str]:
+    """(the file cell, the table line) of one row."""
+    if r.expected and (r.expected.get("phase") or r.expected.get("nodes")):
+        want = r.expected.get("phase") or "phase not asserted"
+        if r.expected.get("nodes"):
+            want += "; " + ", ".join(f"{n}: {p}" for n, p in r.expected["nodes"].items())
+        want += f" ({r.expected['test']})"
+    else:
+        want = "no assertion"
+    if r.features and r.kind != "rejected":
+        want += f"; needs {', '.join(r.features)}"
+    verdict = r.verdict + (f" ({'; '.join(r.notes)})" if r.notes else "")
+    file = r.file if sum(1 for x in rows if x.file == r.file) == 1 else f"{r.file} ({r.name})"
+    return file, f"| {_cell(file)} | {_cell(want)} | {_cell(describe(r.outcome))} | {_cell(verdict)} |"
+
+
+_KINDS = ("same", "rejected", "differs", "no assertion")
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return (f"**same: {counts['same']}** · **rejected: {counts['rejected']}** · **differs: {counts['differs']}** · "
+            f"no assertion: {counts['no assertion']}")
+
+
+def update_table(text: str, rows: list[Row]) -> str:
+    """The committed table with only the rows of the re-run files replaced and the counts line recounted
+    from every row (`--only FILE... --update`: a full run takes half an hour)."""
+    fresh = dict(_row_line(r, rows) for r in rows)
+    files = {r.file for r in rows}
+    out: list[str] = []
+    counts = dict.fromkeys(_KINDS, 0)
+    for line in text.splitlines():
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4 and cells[0] not in ("Workflow file", "---"):
+            if cells[0].split(" (")[0] in files:
+                if cells[0] not in fresh:
+                    raise SystemExit(f"✗ row {cells[0]!r} was not re-run: run the whole file")
+                line = fresh.pop(cells[0])
+                cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+            kind = next(k for k in _KINDS if cells[3].startswith(k))
+            counts[kind] += 1
+        out.append(line)
+    if fresh:
+        raise SystemExit(f"✗ no row in the table for {', '.join(fresh)}: run `make conformance`")
+    new = "\n".join(out) + "\n"
+    return re.sub(r"^\*\*same: \d+\*\*.*$", _counts_line(counts), new, count=1, flags=re.M)
+
+
 def write_table(rows: list[Row], ref: Path) -> str:
     counts = {k: sum(1 for r in rows if r.kind == k) for k in ("same", "rejected", "differs", "no assertion")}
     asserted = sum(1 for r in rows if r.expected and (r.expected.get("phase") or r.expected.get("nodes")))
@@ -350,8 +400,7 @@ def write_table(rows: list[Row], ref: Path) -> str:
         f"Argo v3.7.18 ({len(rows)} Workflows in examples/, test/e2e/functional/, test/e2e/testdata/; "
         f"{asserted} with an outcome Argo's tests assert).",
         "",
-        f"**same: {counts['same']}** · **rejected: {counts['rejected']}** · **differs: {counts['differs']}** · "
-        f"no assertion: {counts['no assertion']}",
+        _counts_line(counts),
         "",
         "How it is made: every Workflow document of those files is parsed by the local executor "
         "(`parse_workflow`); a `WorkflowSpecError` is *rejected* with the executor's own message. One that parses "
@@ -371,24 +420,15 @@ def write_table(rows: list[Row], ref: Path) -> str:
         "|---|---|---|---|",
     ]
     for r in rows:
-        if r.expected and (r.expected.get("phase") or r.expected.get("nodes")):
-            want = r.expected.get("phase") or "phase not asserted"
-            if r.expected.get("nodes"):
-                want += "; " + ", ".join(f"{n}: {p}" for n, p in r.expected["nodes"].items())
-            want += f" ({r.expected['test']})"
-        else:
-            want = "no assertion"
-        if r.features and r.kind != "rejected":
-            want += f"; needs {', '.join(r.features)}"
-        verdict = r.verdict + (f" ({'; '.join(r.notes)})" if r.notes else "")
-        file = r.file if sum(1 for x in rows if x.file == r.file) == 1 else f"{r.file} ({r.name})"
-        lines.append(f"| {_cell(file)} | {_cell(want)} | {_cell(describe(r.outcome))} | {_cell(verdict)} |")
+        lines.append(_row_line(r, rows)[1])
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", help="files to run (paths under the Argo tree); prints verdicts")
+    parser.add_argument("--update", action="store_true",
+                        help="with --only: rewrite only those files' rows and the counts line of the table")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="seconds per Workflow (default 420)")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -407,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         for r in rows:
             print(f"{r.file}\t{r.kind}\t{r.verdict}")
+        if args.update:
+            TABLE.write_text(update_table(TABLE.read_text(), rows))
+            print(f"✓ updated {len(rows)} row(s) of {TABLE.relative_to(ROOT)}", file=sys.stderr)
         return 0
     TABLE.write_text(write_table(rows, ref))
     print(f"✓ wrote {TABLE.relative_to(ROOT)}", file=sys.stderr)
