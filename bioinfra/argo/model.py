@@ -472,6 +472,7 @@ class Workflow:
     service_account_name: str = ""
     priority: int | None = None
     template_defaults: dict | None = None
+    retry_strategy: RetryStrategy | None = None  # spec.retryStrategy: for templates without their own
     workflow_metadata: dict | None = None
     workflow_template_ref: dict | None = None
     status: WorkflowStatus = field(default_factory=WorkflowStatus)
@@ -500,6 +501,7 @@ class Workflow:
             volumes=tuple(_d(v) for v in _l(spec.get("volumes"))),
             service_account_name=_s(spec.get("serviceAccountName")), priority=opt_int(spec.get("priority")),
             template_defaults=opt_obj(spec.get("templateDefaults")),
+            retry_strategy=RetryStrategy.parse(spec.get("retryStrategy")),
             workflow_metadata=opt_obj(spec.get("workflowMetadata")),
             workflow_template_ref=opt_obj(spec.get("workflowTemplateRef")),
             status=WorkflowStatus.parse(raw.get("status")), raw=raw,

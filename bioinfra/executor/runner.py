@@ -150,6 +150,7 @@ class _Resolved:
     max_attempts: int
     deadline: float | None = None  # activeDeadlineSeconds of each attempt
     defaults: dict[str, str] = field(default_factory=dict)  # output parameters' valueFrom.default
+    values: dict[str, str] = field(default_factory=dict)  # output parameters given as `value` (substituted)
 
 
 class LocalExecutor:
@@ -242,7 +243,9 @@ class LocalExecutor:
         outputs = {rel: cwd / rel for rel in (sub(o) for o in template.outputs)}
         params = {
             p.name: container_to_host(sub(p.path), mounts, self.volume_roots) for p in template.output_parameters
+            if p.value is None
         }
+        values = {p.name: sub(p.value) for p in template.output_parameters if p.value is not None}
         command = StepCommand(
             task=task.name,
             argv=argv,
@@ -257,7 +260,7 @@ class LocalExecutor:
         deadline = deadline_seconds(sub(template.deadline), where) if template.deadline else None
         attempts = template.retry.limit + 1 if template.retry.retries_failures() else 1
         return _Resolved(command, script_path, source, outputs, params, attempts, deadline,
-                         {p.name: p.default for p in template.output_parameters if p.default is not None})
+                         {p.name: p.default for p in template.output_parameters if p.default is not None}, values)
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -408,7 +411,7 @@ class LocalExecutor:
 
     def _check_outputs(self, state: TaskState, resolved: _Resolved) -> str:
         """After exit 0: every declared output and output parameter file must exist."""
-        params: dict[str, str] = {}
+        params: dict[str, str] = dict(resolved.values)
         for name, path in resolved.output_parameters.items():
             try:
                 params[name] = path.read_text().strip()

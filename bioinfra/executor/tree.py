@@ -124,6 +124,43 @@ class TreeRun:
         except WorkflowSpecError as exc:
             self._finish(state, ERROR, exc.message)
             return _Outcome(state)
+        if composite.retry is None:
+            phase, message, outputs = self._composite_body(composite, inputs, state.name)
+            state.output_parameters = outputs
+            self._finish(state, phase, message)
+            return _Outcome(state, outputs)
+        return self._retry_node(composite, inputs, state)
+
+    def _retry_node(self, composite: Composite, inputs: dict[str, str], state: TaskState) -> _Outcome:
+        """A Retry node (operator.go executeTemplate + processNodeRetries): each attempt is a child
+        "<node>(i)" running the template; another starts while the last one Failed (Error: with
+        retryPolicy Always/OnError) and the limit allows, after the backoff. The Retry node ends with
+        its last child's phase, message and outputs."""
+        policy = composite.retry
+        assert policy is not None
+        attempt = 0
+        while True:
+            child = self._node(f"{state.name}({attempt})", state.name, composite.name)
+            child.phase = RUNNING
+            child.started = time.time()
+            self.ex.reporter.changed(child)
+            phase, message, outputs = self._composite_body(composite, inputs, child.name)
+            child.output_parameters = outputs
+            self._finish(child, phase, message)
+            retries = phase == FAILED and policy.retries_failures() or \
+                phase == ERROR and policy.policy in ("Always", "OnError")
+            if not retries or attempt >= policy.limit or self._stopped():
+                break
+            attempt += 1
+            delay = policy.delay(attempt)
+            if delay > 0 and self.ex._stop.wait(delay):
+                break
+        state.output_parameters = outputs
+        self._finish(state, phase, message)
+        return _Outcome(state, outputs)
+
+    def _composite_body(self, composite: Composite, inputs: dict[str, str], node: str) -> tuple[str, str, dict[str, str]]:
+        """Run a steps/dag template's body as node `node`: its phase, message and outputs."""
         scope = {**self._globals(), **{f"inputs.parameters.{k}": v for k, v in inputs.items()}}
         timer = None
         if composite.deadline:
@@ -131,17 +168,16 @@ class TreeRun:
                 seconds = deadline_seconds(substitute(composite.deadline, scope, where=f"template '{composite.name}'"),
                                            f"template '{composite.name}'")
             except WorkflowSpecError as exc:
-                self._finish(state, ERROR, exc.message)
-                return _Outcome(state)
+                return ERROR, exc.message, {}
             deadline_hit = threading.Event()
             timer = threading.Timer(seconds, deadline_hit.set)
             timer.daemon = True
             timer.start()
         try:
             if composite.kind == "steps":
-                phase, message = self._steps(composite, scope, state.name)
+                phase, message = self._steps(composite, scope, node)
             else:
-                phase, message = self._dag(composite, scope, state.name)
+                phase, message = self._dag(composite, scope, node)
         finally:
             if timer is not None:
                 timer.cancel()
@@ -151,9 +187,7 @@ class TreeRun:
                 outputs = self._outputs(composite, scope)
             except WorkflowSpecError as exc:
                 phase, message = ERROR, exc.message
-        state.output_parameters = outputs
-        self._finish(state, phase, message)
-        return _Outcome(state, outputs)
+        return phase, message, outputs
 
     def _inputs(self, step: Task, declared: dict[str, str | None], scope: dict[str, str]) -> dict[str, str]:
         where = f"step '{step.name}'"

@@ -52,6 +52,7 @@ _SPEC_KEYS = {
     "imagePullSecrets", "podMetadata", "priority", "podPriorityClassName", "podPriority", "workflowMetadata",
     "archiveLogs", "dnsPolicy", "dnsConfig", "executor", "podDisruptionBudget", "hostAliases",
     "automountServiceAccountToken", "schedulerName", "shutdown", "hostNetwork", "podSpecPatch", "onExit",
+    "retryStrategy",
 }
 _TASK_KEYS = {
     "name", "template", "arguments", "depends", "dependencies", "when", "withParam", "withItems", "withSequence",
@@ -91,6 +92,10 @@ class OutputParameter:
     name: str
     path: str  # container path, tags not yet substituted
     default: str | None = None  # valueFrom.default: the value when the file is missing, or the node Skipped/Omitted
+    # `value` with no valueFrom: the controller substitutes it with the pod's inputs and the
+    # executor keeps it as it is (workflow/executor/executor.go SaveParameters skips a parameter
+    # without valueFrom.path), so the node's output is that text.
+    value: str | None = None
 
 
 @dataclass(frozen=True)
@@ -305,6 +310,9 @@ def _template(t: model.Template) -> Template:
     env, unset_env = _env(body.get("env") or [], where)
     output_parameters = []
     for p in t.outputs.parameters:
+        if p.value_from is None and p.value is not None:
+            output_parameters.append(OutputParameter(p.name, "", None, _param_text(p.value)))
+            continue
         source = p.value_from or model.ValueFrom()
         unknown = [k for k, v in (("jqFilter", source.jq_filter), ("jsonPath", source.json_path),
                                   ("parameter", source.parameter), ("expression", source.expression),
@@ -506,7 +514,9 @@ def _wrapper(t: model.Template, templates: dict[str, model.Template], leaves: di
                 f"{where}: output parameter '{p.name}' must be valueFrom.parameter "
                 f"\"{{{{steps.{step_name}.outputs.parameters.<p>}}}}\" naming an output parameter of '{target}'"
             )
-        output_parameters.append(OutputParameter(p.name, bind(inner_outputs[m.group(1)].path)))
+        inner = inner_outputs[m.group(1)]
+        output_parameters.append(OutputParameter(p.name, bind(inner.path), None,
+                                                 bind(inner.value) if inner.value is not None else None))
     return dataclasses.replace(
         attempt,
         name=name,
@@ -563,7 +573,7 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         else:
             raise WorkflowSpecError(f"the entrypoint needs parameter '{p.name}', which spec.arguments does not give")
     dag = entry.dag or model.DAG()
-    if entry.steps is not None or wf.on_exit or any(
+    if entry.steps is not None or wf.on_exit or wf.retry_strategy is not None or any(
         t.template in templates and _is_composite(templates[t.template], templates) for t in dag.tasks
     ):
         return _tree_workflow(wf, name, parameters, inputs, entry.name, templates)
@@ -734,6 +744,10 @@ class Composite:
     fail_fast: bool = True
     outputs: tuple[tuple[str, str | None, str | None], ...] = ()  # (name, valueFrom.parameter, default)
     deadline: str | None = None
+    # spec.retryStrategy, which Argo applies to every template without its own, steps and dag ones
+    # too (operator.go wfOperationCtx.retryStrategy, used by executeTemplate): a Retry node whose
+    # children "<node>(0)", "<node>(1)", ... each run the template.
+    retry: RetryPolicy | None = None
 
 
 _COMPOSITE_KEYS = {"name", "inputs", "outputs", "metadata", "steps", "dag", "activeDeadlineSeconds", "parallelism"}
@@ -914,6 +928,22 @@ def _tree_workflow(wf: model.Workflow, name: str, parameters: dict[str, str], in
         raise WorkflowSpecError(f"spec.onExit names unknown template '{wf.on_exit}'")
     composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
     leaves = _templates(templates, composites_ok=True)
+    if wf.retry_strategy is not None:
+        # spec.retryStrategy is the retryStrategy of every template that has none (operator.go
+        # wfOperationCtx.retryStrategy): pods retry in the attempt loop, steps/dag templates as a
+        # Retry node. The pod entrypoint's one-task DAG is ours, not Argo's: its pod retries instead.
+        default = _retry(wf.retry_strategy, "spec")
+        if default.expression and composites:
+            raise WorkflowSpecError(
+                "spec.retryStrategy uses expression, which the local executor evaluates only on script and "
+                "container templates"
+            )
+        leaves = {n: t if templates.get(n) is None or templates[n].retry_strategy is not None
+                  else dataclasses.replace(t, retry=default) for n, t in leaves.items()}
+        composites = {n: c if "\x00entry" in n else dataclasses.replace(
+                          c, retry=_retry(templates[n].retry_strategy, f"template '{n}'")
+                          if templates[n].retry_strategy is not None else default)
+                      for n, c in composites.items()}
     for c in composites.values():
         for t in (*c.tasks, *(s for g in c.groups for s in g)):
             called = templates[t.template]

@@ -74,6 +74,8 @@ MUST_BE_SAME = [
     "test/e2e/functional/dag-empty-param.yaml",
     "examples/dag-conditional-parameters.yaml",
     "test/e2e/testdata/exit-1.yaml",
+    "test/e2e/functional/parameter-aggregation-dag-with-retry.yaml",
+    "test/e2e/functional/parameter-aggregation-steps-with-retry.yaml",
 ]
 
 

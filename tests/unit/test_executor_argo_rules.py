@@ -247,3 +247,39 @@ def test_a_failed_exit_handler_fails_a_succeeded_workflow(tmp_path):
     result, _ = run(doc, tmp_path)
     assert result.tasks["a"].phase == "Succeeded" and result.tasks["wf.onExit"].phase == "Failed"
     assert result.phase == "Failed" and result.argo_phase == "Failed"
+
+
+def _no_retry(t: dict) -> dict:
+    t.pop("retryStrategy", None)
+    return t
+
+
+def test_spec_retry_strategy_is_the_default_of_every_template_without_one(tmp_path):
+    # operator.go wfOperationCtx.retryStrategy: a template's own retryStrategy, else spec.retryStrategy,
+    # for steps/dag templates too (executeTemplate makes a Retry node "<node>" whose attempts are
+    # "<node>(0)", "<node>(1)", ...: functional_test.go TestParameterAggregationDAGWithRetry asserts
+    # "parameter-aggregation-dag-with-retry(0)"). A pod's own retryStrategy (limit 0) wins.
+    doc = workflow([{"name": "flaky", "template": "flaky"}, {"name": "once", "template": "once"}],
+                   [_no_retry(step("flaky", "echo x >> tries; [ $(wc -l < tries) -ge 2 ]\n")),
+                    step("once", "echo y >> once; exit 1\n")])
+    doc["metadata"] = {"name": "wf"}
+    doc["spec"]["retryStrategy"] = {"limit": 2}
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["flaky"].attempts == 2 and result.tasks["flaky"].phase == "Succeeded"
+    assert (ws / "once").read_text().count("y") == 3  # the DAG is retried: each attempt runs "once" again
+    assert [n for n in result.tasks if n.startswith("wf(") and "." not in n] == ["wf(0)", "wf(1)", "wf(2)"]
+    assert result.tasks["wf"].phase == "Failed" and result.tasks["wf(2)"].phase == "Failed"
+
+
+def test_a_pod_output_parameter_given_as_value_is_substituted_and_kept(tmp_path):
+    # executor.go SaveParameters skips a parameter without valueFrom.path: its value is the template's,
+    # substituted with the inputs (functional_test.go TestParameterAggregationDAGWithRetry: ["1","2","3"]).
+    echo = step("echo", "true\n", params=["m"])
+    echo["outputs"] = {"parameters": [{"name": "out", "value": "v{{inputs.parameters.m}}"}]}
+    doc = workflow([{"name": "e", "template": "echo", "withItems": [1, 2],
+                     "arguments": {"parameters": [{"name": "m", "value": "{{item}}"}]}},
+                    {"name": "c", "template": "keep", "depends": "e",
+                     "arguments": {"parameters": [{"name": "x", "value": "{{tasks.e.outputs.parameters.out}}"}]}}],
+                   [echo, step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])])
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded" and json.loads((ws / "kept").read_text()) == ["v1", "v2"]
