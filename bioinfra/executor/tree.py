@@ -211,6 +211,10 @@ class TreeRun:
         out: dict[str, str] = {}
         for name, parameter, default in composite.outputs:
             try:
+                if name in composite.output_expressions:
+                    out[name] = _output_expression(composite.output_expressions[name], scope,
+                                                   f"template '{composite.name}' output '{name}'")
+                    continue
                 out[name] = substitute(parameter or "", scope, where=f"template '{composite.name}' output '{name}'")
             except WorkflowSpecError:
                 if default is None:
@@ -572,6 +576,22 @@ class TreeRun:
                            argo_phase=argo_phase)
         self.ex.reporter.finished(result)
         return result
+
+
+def _output_expression(expression: str, scope: dict[str, str], where: str) -> str:
+    """valueFrom.expression of a steps/dag output (scope.go wfScope.resolveParameter): expr over the
+    node's scope, an absent optional as nil; a nil result is an error (then valueFrom.default, in
+    getTemplateOutputsFromScope), anything else its fmt "%v" text (ParseAnyString)."""
+    from bioinfra.executor import exprlang
+
+    env = {k: (None if v is ABSENT else v) for k, v in scope.items()}
+    try:
+        value = exprlang.evaluate(expression, env)
+    except exprlang.ExprError as exc:
+        raise WorkflowSpecError(f"{where}: {exc.message}") from None
+    if value is None:
+        raise WorkflowSpecError(f"{where}: failed to evaluate expression {expression!r}")
+    return exprlang.go_fmt_v(value)
 
 
 def _failures(states: list[TaskState]) -> str:

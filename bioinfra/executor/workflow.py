@@ -748,6 +748,7 @@ class Composite:
     # too (operator.go wfOperationCtx.retryStrategy, used by executeTemplate): a Retry node whose
     # children "<node>(0)", "<node>(1)", ... each run the template.
     retry: RetryPolicy | None = None
+    output_expressions: dict[str, str] = field(default_factory=dict)  # output name -> valueFrom.expression
 
 
 _COMPOSITE_KEYS = {"name", "inputs", "outputs", "metadata", "steps", "dag", "activeDeadlineSeconds", "parallelism"}
@@ -763,11 +764,18 @@ def _composite(t: model.Template, templates: dict[str, model.Template]) -> Compo
     if t.raw.get("parallelism") is not None:
         raise WorkflowSpecError(f"{where} uses parallelism, which the local executor runs only on spec")
     outputs = []
+    expressions: dict[str, str] = {}
     for p in t.outputs.parameters:
         source = p.value_from or model.ValueFrom()
+        if source.expression and source == model.ValueFrom(expression=source.expression, default=source.default):
+            # scope.go wfScope.resolveParameter: expr over the node's scope (getTemplateOutputsFromScope).
+            expressions[p.name] = source.expression
+            outputs.append((p.name, None, source.default))
+            continue
         if source != model.ValueFrom(parameter=source.parameter, default=source.default) or not source.parameter:
             raise WorkflowSpecError(
-                f"{where}: output parameter '{p.name}' of a {t.kind} template must be valueFrom.parameter"
+                f"{where}: output parameter '{p.name}' of a {t.kind} template must be valueFrom.parameter "
+                "or valueFrom.expression"
             )
         outputs.append((p.name, source.parameter, source.default))
     if t.outputs.artifacts:
@@ -777,7 +785,8 @@ def _composite(t: model.Template, templates: dict[str, model.Template]) -> Compo
         if any(not isinstance(g, list) for g in t.raw.get("steps") or []):
             raise WorkflowSpecError(f"{where}: each steps entry must be a list of parallel steps")
         groups = tuple(tuple(_task(s, templates, composite_ok=True, kind="step") for s in g) for g in t.steps)
-        return Composite(name, "steps", _input_defaults(t), groups=groups, outputs=tuple(outputs), deadline=deadline)
+        return Composite(name, "steps", _input_defaults(t), groups=groups, outputs=tuple(outputs), deadline=deadline,
+                         output_expressions=expressions)
     dag = t.dag or model.DAG()
     extra = set(t.raw.get("dag") or {}) - {"tasks", "target", "failFast"}
     if extra:
@@ -791,7 +800,8 @@ def _composite(t: model.Template, templates: dict[str, model.Template]) -> Compo
                 raise WorkflowSpecError(f"{where}: task '{x.name}' depends on unknown task '{up}'")
     topological_order(tasks)
     return Composite(name, "dag", _input_defaults(t), tasks=tuple(tasks), target_text=dag.target or None,
-                     fail_fast=dag.fail_fast is not False, outputs=tuple(outputs), deadline=deadline)
+                     fail_fast=dag.fail_fast is not False, outputs=tuple(outputs), deadline=deadline,
+                     output_expressions=expressions)
 
 
 def _targets(target: Any, tasks: list[Task]) -> list[str]:

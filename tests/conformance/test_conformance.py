@@ -76,6 +76,7 @@ MUST_BE_SAME = [
     "test/e2e/testdata/exit-1.yaml",
     "test/e2e/functional/parameter-aggregation-dag-with-retry.yaml",
     "test/e2e/functional/parameter-aggregation-steps-with-retry.yaml",
+    "examples/conditional-parameters.yaml",
 ]
 
 

@@ -155,3 +155,27 @@ def test_a_templates_own_input_values_may_use_earlier_inputs(tmp_path):
     )
     result, ws = run(doc, tmp_path)
     assert (ws / "kept").read_text() == "2-wf"
+
+
+def test_a_steps_output_from_an_expression(tmp_path):
+    # scope.go wfScope.resolveParameter / operator.go getTemplateOutputsFromScope (examples/
+    # conditional-parameters.yaml): valueFrom.expression is expr over the node's scope; its value is
+    # fmt "%v" text; nil is an error that valueFrom.default stands in for, else the node is Error.
+    def doc_with(outputs: list[dict]) -> dict:
+        return steps_workflow(
+            [[{"name": "flip", "template": "say"}],
+             [{"name": "heads", "template": "say", "when": "{{steps.flip.outputs.result}} == heads"},
+              {"name": "tails", "template": "say", "when": "{{steps.flip.outputs.result}} == tails"}]],
+            [step("say", "echo heads\n")], entry_extra={"outputs": {"parameters": outputs}})
+
+    doc = doc_with([
+        {"name": "r", "valueFrom": {"expression":
+                                    "steps.flip.outputs.result == 'heads' ? steps.heads.outputs.result : 'no'"}},
+        {"name": "n", "valueFrom": {"expression": "len(steps.flip.outputs.result) + 1"}},
+        {"name": "d", "valueFrom": {"expression": "nil", "default": "fallback"}},
+    ])
+    result, _ = run(doc, tmp_path)
+    assert result.tasks["tails"].phase == "Skipped"
+    assert result.tasks["wf"].output_parameters == {"r": "heads", "n": "6", "d": "fallback"}
+    result, _ = run(doc_with([{"name": "x", "valueFrom": {"expression": "nil"}}]), tmp_path / "nil")
+    assert result.tasks["wf"].phase == "Error" and "failed to evaluate" in result.tasks["wf"].message
