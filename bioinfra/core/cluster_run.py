@@ -333,8 +333,11 @@ def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:
 
 
 def as_workflow(workflow: Union[dict[str, Any], Workflow]) -> Workflow:
-    """The typed Argo model (bioinfra.argo.model) of a Workflow object, parsed once."""
-    return workflow if isinstance(workflow, Workflow) else Workflow.parse(workflow)
+    """The typed Argo model (bioinfra.argo.model) of a Workflow object, parsed once. A large run's
+    nodes, which Argo stores compressed in status.compressedNodes, are decoded first (argo_nodes)."""
+    from bioinfra.core.argo_nodes import inflate_nodes
+
+    return workflow if isinstance(workflow, Workflow) else Workflow.parse(inflate_nodes(workflow))
 
 
 def dag_tasks(workflow: Union[dict[str, Any], Workflow]) -> list[str]:
@@ -463,10 +466,12 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
            namespace: str = NAMESPACE, keeper: Optional[LogKeeper] = None) -> dict[str, Any]:
     """Watch the Workflow until it ends, reporting each step's changes and (with `keeper`) saving each
     step's log as its node finishes; returns the final object."""
+    from bioinfra.core.argo_nodes import inflate_nodes
+
     watch = kube.watch_workflow(namespace, submitted_name)
     seen: dict[str, tuple[Any, ...]] = {}
     started = False
-    workflow = next(watch)
+    workflow = inflate_nodes(next(watch))
     try:
         while True:
             wf = as_workflow(workflow)  # parsed once per status seen
@@ -487,7 +492,7 @@ def follow(kube: Any, submitted_name: str, tasks: list[str], log_dir: Path, retr
                 except StopIteration:
                     pass
                 return workflow
-            workflow = next(watch)
+            workflow = inflate_nodes(next(watch))
     finally:
         watch.close()
 
@@ -753,9 +758,10 @@ def list_runs(kube: Any) -> list[RunSummary]:
 
 def get_run(kube: Any, run_id: str) -> dict[str, Any]:
     from bioinfra.adaptors.kube import KubeApiError
+    from bioinfra.core.argo_nodes import inflate_nodes
 
     try:
-        return kube.get_workflow(NAMESPACE, run_id)
+        return inflate_nodes(kube.get_workflow(NAMESPACE, run_id))
     except KubeApiError as exc:
         if exc.status == 404:
             raise InputError(f"no run {run_id} on the cluster ({NAMESPACE} namespace)",
@@ -776,7 +782,7 @@ def run_logs(kube: Any, run_id: str, step: Optional[str]) -> Iterator[tuple[str,
     tasks = dag_tasks(workflow)
     if step is not None and step not in tasks:
         raise InputError(f"run {run_id} has no step '{step}'", hint=f"steps: {', '.join(tasks)}")
-    wf = Workflow.parse(workflow)
+    wf = as_workflow(workflow)
     pods = pod_names(kube, wf.name, NAMESPACE)
     steps = [s for s in _log_steps(workflow) if step is None or s == step or task_of(f"{wf.name}.{s}", wf.name) == step]
     for name, nodes in pod_nodes_by_step(wf, steps).items():

@@ -32,6 +32,9 @@ log answers 404, as the API server's does for a missing pod.
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 import re
 import threading
 import time
@@ -43,6 +46,7 @@ TEXT = {"Content-Type": "text/plain"}
 LIVED_S = 5.0  # how long the pods of nodes finished before the last update wait for their logs to be read
 STARTED = "2026-11-27T08:00:00Z"
 FINISHED = "2026-11-27T08:09:00Z"
+MAX_WORKFLOW_SIZE = 1024 * 1024  # packer.go getMaxWorkflowSize's default
 
 
 def created_workflow(api, timeout: float = 60) -> dict[str, Any]:
@@ -98,8 +102,10 @@ def _pod_log(api, pod: str, text: str) -> bytes:
 class ArgoStatus:
     """One Workflow's status, built as Argo's controller would, and written with `patch`/`finish`."""
 
-    def __init__(self, api, s3, workflow: dict[str, Any]):
+    def __init__(self, api, s3, workflow: dict[str, Any], *, max_workflow_size: int = MAX_WORKFLOW_SIZE):
         self.api, self.s3, self.workflow = api, s3, workflow
+        self.max_workflow_size = max_workflow_size
+        self.compressed_writes = 0  # status writes that carried compressedNodes instead of nodes
         self.name = workflow["metadata"]["name"]
         self.run_dir = f"runs/{self.name}"
         self.nodes: dict[str, Any] = {}
@@ -151,7 +157,7 @@ class ArgoStatus:
 
     def patch(self, **extra: Any) -> None:
         """The Workflow still Running, with the nodes so far."""
-        self.api.patch_status(self.name, {"phase": "Running", "startedAt": STARTED, "nodes": self.nodes, **extra})
+        self._write({"phase": "Running", "startedAt": STARTED, "nodes": self.nodes, **extra})
         self.seen_done |= {i for i in self.pods if self.nodes[i]["phase"] in ("Succeeded", "Failed", "Error")}
 
     def omitted(self, task: str) -> None:
@@ -169,9 +175,26 @@ class ArgoStatus:
         strategy = (self.workflow["spec"].get("podGC") or {}).get("strategy", "")
         if (strategy == "OnWorkflowSuccess" and phase == "Succeeded") or strategy == "OnWorkflowCompletion":
             self._collect_pods()
-        self.api.patch_status(self.name, {"phase": phase, "finishedAt": FINISHED, "nodes": self.nodes,
-                                          **({"message": message} if message else {})})
+        self._write({"phase": phase, "finishedAt": FINISHED, "nodes": self.nodes,
+                     **({"message": message} if message else {})})
         return phase
+
+    def _write(self, status: dict[str, Any]) -> None:
+        """One status write, its nodes compressed as packer.go CompressWorkflowIfNeeded does when the
+        Workflow's JSON (spec, metadata, status) is over max_workflow_size. Go's json.Marshal writes
+        no spaces; the gzip is Go's (pgzip by default), which Python's gzip reads and writes alike."""
+        def size(obj: Any) -> int:
+            return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
+
+        status = {**status, "compressedNodes": None}  # a merge patch: null removes what an earlier write set
+        if size({**self.workflow, "status": status}) > self.max_workflow_size:
+            blob = base64.b64encode(gzip.compress(json.dumps(status["nodes"], separators=(",", ":")).encode()))
+            status = {**status, "nodes": None, "compressedNodes": blob.decode()}
+            if size({**self.workflow, "status": status}) > self.max_workflow_size:
+                raise AssertionError("workflow is longer than maximum allowed size (packer.go): Argo would "
+                                     "offload the nodes to a database, which bioinfra's addons do not set up")
+            self.compressed_writes += 1
+        self.api.patch_status(self.name, status)
 
     def _collect_pods(self) -> None:
         """podGC: every pod of the Workflow deleted (see the module docstring), after the client has had
@@ -339,7 +362,8 @@ class ArgoStatus:
         return node_id
 
 
-def play(api, s3, script: Callable[[ArgoStatus, dict[str, Any]], None]) -> threading.Thread:
+def play(api, s3, script: Callable[[ArgoStatus, dict[str, Any]], None], *,
+         max_workflow_size: int = MAX_WORKFLOW_SIZE) -> threading.Thread:
     """Plays the controller in a thread: waits for the Workflow, then `script(status, result)`.
     thread.result["workflow"] is the Workflow as created; ["error"] what went wrong in the script."""
     result: dict[str, Any] = {}
@@ -348,7 +372,9 @@ def play(api, s3, script: Callable[[ArgoStatus, dict[str, Any]], None]) -> threa
         try:
             workflow = created_workflow(api)
             result["workflow"] = workflow
-            script(ArgoStatus(api, s3, workflow), result)
+            status = ArgoStatus(api, s3, workflow, max_workflow_size=max_workflow_size)
+            result["argo"] = status
+            script(status, result)
         except Exception as exc:  # surfaced by the test through result["error"]
             result["error"] = exc
 
