@@ -54,6 +54,14 @@ NAMESPACE = "bioinfra"
 MINIO_SERVICE = "bioinfra-minio"
 MINIO_USER_KEY, MINIO_PASSWORD_KEY = "root-user", "root-password"
 RUN_LABEL = "bioinfra.io/run-id"
+
+
+def run_label(run_id: str) -> str:
+    """The bioinfra.io/run-id label value of a run: a run id may be 100 characters and end in '_'
+    (core.run.check_run_id), a label value may not (63, alphanumeric ends: the API server answers
+    422). Set and selected through this one function so both always agree."""
+    return label_value(run_id)
+
 MANAGED_LABEL = ("app.kubernetes.io/managed-by", "bioinfra")
 # Argo's phases -> the executor's (the progress display and manifest speak the executor's).
 _PHASES = {"Pending": PENDING, "Running": RUNNING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Error": FAILED,
@@ -314,7 +322,7 @@ def build_workflow(config: Config, run_id: str, sample: str, staged: list[Staged
     meta["name"] = run_id
     meta["namespace"] = NAMESPACE
     labels = meta.setdefault("labels", {})
-    labels[RUN_LABEL] = run_id
+    labels[RUN_LABEL] = run_label(run_id)
     # The rendered label is already a valid label value (pipelines.label_value); sample[:63] was not
     # ("S1_", or a cut ending in '-': the API server answers 422).
     labels.setdefault("bioinfra.io/sample", label_value(sample))

@@ -25,6 +25,7 @@ from bioinfra.core.cluster_run import (
     _yaml,
     checked_submission,
     results_location,
+    run_label,
 )
 from bioinfra.core.samples import check_samples, normalised_sheet, read_sheet, reference_path, samples_params
 from bioinfra.errors import InputError
@@ -79,7 +80,7 @@ def submit_samples(config: Config, config_path: Optional[Path], req: ClusterSamp
     meta = workflow["metadata"]
     meta.pop("generateName", None)
     meta.update(name=run_id, namespace=NAMESPACE)
-    meta.setdefault("labels", {}).update({RUN_LABEL: run_id})
+    meta.setdefault("labels", {}).update({RUN_LABEL: run_label(run_id)})
     checked_submission(workflow)
     fresh = [item for item in staged if not store.has(item.workspace_path, item.sha256)]
     for item in fresh:

@@ -31,6 +31,7 @@ from bioinfra.core.cluster_run import (
     checked_submission,
     parse_input,
     results_location,
+    run_label,
     upload_inputs,
 )
 from bioinfra.core.screening import (
@@ -122,7 +123,7 @@ def build_screen_workflow(config: Config, run_id: str, paths: dict[str, str], st
     meta.pop("generateName", None)
     meta["name"] = run_id
     meta["namespace"] = NAMESPACE
-    meta.setdefault("labels", {}).update({RUN_LABEL: run_id})
+    meta.setdefault("labels", {}).update({RUN_LABEL: run_label(run_id)})
     return checked_submission(workflow)
 
 
