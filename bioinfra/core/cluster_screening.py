@@ -109,14 +109,25 @@ def check_cluster_screen(config: Config, req: ClusterScreenRequest) -> tuple[dic
 
 def build_screen_workflow(config: Config, run_id: str, paths: dict[str, str], staged: list[StagedInput], *,
                           batch_size: int, title: str, max_parallel: Optional[int], stage_out: str,
-                          images: Optional[dict[str, str]] = None) -> dict[str, Any]:
+                          images: Optional[dict[str, str]] = None, image_sets: Optional[int] = None
+                          ) -> dict[str, Any]:
     from bioinfra.pipelines import CellProfilerParams, load_workflow, render_cellprofiler
 
+    if image_sets is None:
+        # The data file is a local file on every cluster path (only --images may be remote): its rows
+        # are the image sets, so the render checks the fan-out width (pipelines.MAX_FAN_OUT_PODS)
+        # before anything is submitted, with its message, not the plan step in the cluster.
+        data_file = next((s for s in staged if s.role == "data_file" and s.remote is None), None)
+        if data_file is not None:
+            try:
+                image_sets = len(plan_module().read_data_file(data_file.source)[1])
+            except plan_module().PlanError as exc:
+                raise InputError(f"--data-file {exc}") from None
     stage_in = "\n".join(f"{s.remote.rclone()}\t{s.workspace_path}" for s in staged if s.remote is not None)
     params = CellProfilerParams(
         images_dir=paths["images"], data_file=paths["data_file"], illum_pipeline=paths["illum_pipeline"],
         analysis_pipeline=paths["analysis_pipeline"], run_dir=f"runs/{run_id}", batch_size=batch_size, title=title,
-        parallelism=max_parallel, stage_in=stage_in, stage_out=stage_out,
+        parallelism=max_parallel, stage_in=stage_in, stage_out=stage_out, image_sets=image_sets or None,
     )
     workflow = load_workflow(render_cellprofiler(config, config.target, params, images))
     meta = workflow["metadata"]

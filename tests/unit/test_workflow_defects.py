@@ -325,3 +325,27 @@ def test_the_plan_steps_refuse_a_wider_run_in_the_cluster_too(tmp_path):
     proc = subprocess.run(["bash", "-c", source], cwd=tmp_path, capture_output=True, text=True,
                           env={"PATH": os.environ["PATH"], "RUN_DIR": "run", "SHEET": "sheet.tsv", "CHUNK_SIZE": "auto"})
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_cluster_screen_wider_than_the_cap_is_refused_before_submission_by_the_render(tmp_path):
+    """The cluster path (cluster_screening.build_screen_workflow) counts the data file's rows, so the
+    fan-out cap is enforced with the render's message before anything is submitted, not first by the
+    plan step in the cluster."""
+    from bioinfra.core.cluster_screening import build_screen_workflow
+
+    data = tmp_path / "d.csv"
+    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * (4 * MAX_FAN_OUT_PODS + 1))
+    images = cluster_run.RemoteInput("s3://lab-hcs/plate1/", "lab-hcs", "plate1/")
+    staged = [cluster_run.StagedInput("images", images.url, "inputs/remote-5c1e0b9d7a3f2e11/images", remote=images),
+              cluster_run.StagedInput("data_file", str(data), SCREEN.data_file, "0" * 64, data.stat().st_size)]
+    paths = {"images": "inputs/remote-5c1e0b9d7a3f2e11/images", "data_file": SCREEN.data_file,
+             "illum_pipeline": SCREEN.illum_pipeline, "analysis_pipeline": SCREEN.analysis_pipeline}
+    stage_out = cluster_run.results_location(AWS, "cellprofiler-t")[0]
+    with pytest.raises(InputError) as info:
+        build_screen_workflow(AWS, "cellprofiler-t", paths, staged, batch_size=4, title="t", max_parallel=None,
+                              stage_out=stage_out)
+    assert info.value.message == ("cellprofiler: 4,801 image sets in batches of 4 make 1,201 analyze batches; "
+                                  "one run may have at most 1,200")
+    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * (4 * MAX_FAN_OUT_PODS))
+    build_screen_workflow(AWS, "cellprofiler-t", paths, staged, batch_size=4, title="t", max_parallel=None,
+                          stage_out=stage_out)
