@@ -476,6 +476,7 @@ def check_node_pools(d: Doctor) -> Check:
         plan_labels,
         read_nodes,
         serving,
+        unserved_effect,
         why_not,
         workflow_pools,
     )
@@ -498,8 +499,8 @@ def check_node_pools(d: Doctor) -> Check:
     problems, fixes = [], []
     for need in missing:
         reason = why_not(nodes, need)
-        problems.append(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} (selected by "
-                        f"{', '.join(need.steps)}): those pods would stay Pending" + (f" ({reason})" if reason else ""))
+        problems.append(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} ({unserved_effect(need)})"
+                        + (f" ({reason})" if reason else ""))
         node = next((n for n, pool in plan.labels.items() if pool == need.pool), None)
         if node is not None:
             fixes.append(label_command(node, need.pool))
@@ -508,6 +509,9 @@ def check_node_pools(d: Doctor) -> Check:
     fix = "; ".join(fixes)
     if plan.labels:
         fix = f"`bioinfra up onprem --label-nodes` labels {', '.join(f'{n} {POOL_LABEL}={p}' for n, p in plan.labels.items())}; or {fix}"
+    if not any(need.required for need in missing):
+        # onprem Workflows only prefer their pool (#16): the steps still run, on any node.
+        return warning("; ".join(problems), fix)
     return failed("; ".join(problems), fix)
 
 

@@ -38,6 +38,9 @@ class PoolNeed:
     pool: str
     steps: list[str] = field(default_factory=list)
     tolerated: frozenset[str] = frozenset()
+    # False when every step only prefers the pool (onprem Workflows: nodeAffinity preferred..., #16):
+    # without a node carrying it those steps run on any Ready node, they do not stay Pending.
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,9 +81,12 @@ def workflow_pools(config: Config) -> dict[str, PoolNeed]:
     for workflow in _rendered_workflows(config):
         for template in Workflow.parse(workflow).templates:
             pool = template.node_selector.get(POOL_LABEL)
-            if not pool:
+            preferred = _preferred_pool(template.raw) if not pool else None
+            if not pool and not preferred:
                 continue
-            need = needs.setdefault(str(pool), PoolNeed(str(pool)))
+            pool = pool or preferred
+            need = needs.setdefault(str(pool), PoolNeed(str(pool), required=False))
+            need.required = need.required or not preferred
             step = template.name.removesuffix("-attempt")  # the retry wrapper's inner template
             if step not in need.steps:
                 need.steps.append(step)
@@ -92,6 +98,18 @@ def workflow_pools(config: Config) -> dict[str, PoolNeed]:
         needs["gpu"] = PoolNeed("gpu", ["the NVIDIA device plugin (node_pools.gpu)"], frozenset({GPU_TAINT_KEY}))
     order = {"general": 0, "highcpu": 1, "gpu": 2}
     return dict(sorted(needs.items(), key=lambda kv: (order.get(kv[0], 9), kv[0])))
+
+
+def _preferred_pool(raw: Any) -> str | None:
+    """The pool a template prefers: affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+    with a `bioinfra.io/pool In [pool]` expression (templates/workflows/_steps.j2 `pool`, onprem)."""
+    terms = (((raw or {}).get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "preferredDuringSchedulingIgnoredDuringExecution") or []
+    for term in terms:
+        for expr in ((term or {}).get("preference") or {}).get("matchExpressions") or []:
+            if expr.get("key") == POOL_LABEL and expr.get("operator") == "In" and expr.get("values"):
+                return str(expr["values"][0])
+    return None
 
 
 def _rendered_workflows(config: Config) -> list[dict[str, Any]]:
@@ -245,8 +263,7 @@ def offer_labels(config: Config, kube: Any, *, consent: bool | None, ask: Any, s
         return []
     plan = plan_labels(nodes, needs)
     for need in missing:
-        warn(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} (selected by {', '.join(need.steps)}): "
-             "those pods would stay Pending")
+        warn(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} ({unserved_effect(need)})")
     for pool, why in plan.unserved.items():
         warn(f"{POOL_LABEL}={pool}: {why}: {label_command('<node>', pool)}")
     if not plan.labels:
@@ -273,6 +290,14 @@ def offer_labels(config: Config, kube: Any, *, consent: bool | None, ask: Any, s
     for node in done:
         say(f"node {node} labelled {POOL_LABEL}={plan.labels[node]}")
     return done
+
+
+def unserved_effect(need: PoolNeed) -> str:
+    """What a pool no node serves does to its steps."""
+    if need.required:
+        return f"selected by {', '.join(need.steps)}: those pods would stay Pending"
+    return (f"preferred by {', '.join(need.steps)}: they run on any Ready, schedulable node instead; "
+            "label a node to keep them on it")
 
 
 def forbidden(exc: ClusterUnreachableError) -> bool:

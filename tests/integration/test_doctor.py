@@ -396,7 +396,7 @@ def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, 
 # -- node pools (#16: onprem pods stay Pending when no node carries the pool a step selects) ---------
 
 
-def test_unlabelled_nodes_fail_naming_each_missing_label_and_the_fix(kube_api, registry, cli, tmp_path):
+def test_unlabelled_nodes_warn_naming_each_missing_label_and_the_fix(kube_api, registry, cli, tmp_path):
     install_addons(kube_api, nodes=False)
     kube_api.add_node("cp", control_plane=True, taints=(("node-role.kubernetes.io/control-plane", "NoSchedule"),))
     kube_api.add_node("small", cpu="4")
@@ -405,16 +405,19 @@ def test_unlabelled_nodes_fail_naming_each_missing_label_and_the_fix(kube_api, r
 
     proc = cli("--config", str(config), "doctor", timeout=120)
 
-    assert proc.returncode == 12, proc.stderr
+    # onprem Workflows prefer their pool (nodeAffinity preferred..., #16): unlabelled nodes still run
+    # every step, so this is a warning naming the labels to set, not a failure.
+    assert proc.returncode == 0, proc.stderr
     lines = proc.stderr.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith("✗ node pools"))
-    assert "no Ready, schedulable node carries bioinfra.io/pool=general (selected by" in lines[at]
-    assert "no Ready, schedulable node carries bioinfra.io/pool=highcpu (selected by" in lines[at]
-    assert "align" in lines[at] and "would stay Pending" in lines[at]
+    at = next(i for i, line in enumerate(lines) if line.startswith("! node pools"))
+    assert "no Ready, schedulable node carries bioinfra.io/pool=general (preferred by" in lines[at]
+    assert "no Ready, schedulable node carries bioinfra.io/pool=highcpu (preferred by" in lines[at]
+    assert "align" in lines[at] and "run on any Ready, schedulable node instead" in lines[at]
+    assert "Pending" not in lines[at]
     fix = lines[at + 1]
     assert "`bioinfra up onprem --label-nodes` labels big bioinfra.io/pool=highcpu, small bioinfra.io/pool=general" in fix
     assert "kubectl label node big bioinfra.io/pool=highcpu" in fix and "kubectl label node small bioinfra.io/pool=general" in fix
-    assert "✗ not ready: 1 of 12 checks failed (node pools)" in proc.stderr
+    assert "checks failed" not in proc.stderr
     assert kube_api.node_patches() == []  # a doctor only reads
 
 
@@ -426,7 +429,7 @@ def test_a_labelled_node_that_cannot_run_pods_does_not_count(kube_api, registry,
     by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry)
 
     pools = by_name["node pools"]
-    assert pools.status == FAILED
+    assert pools.status == WARNING  # onprem steps only prefer the pool (#16)
     assert "bioinfra.io/pool=general" not in pools.detail  # served by worker-1
     assert "bioinfra.io/pool=highcpu" in pools.detail
     assert "worker-2 is cordoned" in pools.detail and "worker-3 is not Ready" in pools.detail

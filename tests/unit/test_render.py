@@ -34,6 +34,7 @@ PARAMS = FastqcToBwaParams(
 )
 GCP = parse_config({"target": "gcp", "name": "lab-seq", "project": "my-lab-project", "region": "europe-west2"})
 AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
+ONPREM = parse_config({"target": "onprem", "name": "lab-seq"})
 # What the cluster code fills in on aws: inputs read in place from S3, results copied back.
 AWS_STAGED = FastqcToBwaParams(
     **{
@@ -51,6 +52,7 @@ CASES = {
     "local-qc-gate": (Config(), "local", FastqcToBwaParams(**{**PARAMS.__dict__, "qc_gate": True})),
     "gcp": (GCP, "gcp", PARAMS),
     "aws-staged": (AWS, "aws", AWS_STAGED),
+    "onprem": (ONPREM, "onprem", PARAMS),
 }
 STEPS = ("fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-in", "stage-out")
 
@@ -228,3 +230,27 @@ def test_argo_schema_is_current():
 
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "generate_argo_schema.py"), "--check"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_onprem_steps_prefer_their_pool_and_clouds_require_it():
+    """#16: on onprem a one-node cluster (one bioinfra.io/pool value per node) or unlabelled nodes left
+    general or highcpu steps Pending; there the pool is only preferred. aws/gcp keep the nodeSelector."""
+    from bioinfra.pipelines import CellProfilerParams, render_cellprofiler
+    from tests.unit.test_no_code_injection import SCREEN
+
+    for text in (rendered("onprem"), render_cellprofiler(ONPREM, "onprem", SCREEN)):
+        pods = [t for t in yaml.safe_load(text)["spec"]["templates"] if "script" in t or "container" in t]
+        assert pods
+        for t in pods:
+            assert "bioinfra.io/pool" not in (t.get("nodeSelector") or {}), t["name"]
+            assert "requiredDuringSchedulingIgnoredDuringExecution" not in (t.get("affinity") or {}).get(
+                "nodeAffinity", {})
+            term = t["affinity"]["nodeAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+            expr = term["preference"]["matchExpressions"][0]
+            assert expr["key"] == "bioinfra.io/pool" and expr["operator"] == "In"
+            assert expr["values"] in (["general"], ["highcpu"])
+    assert isinstance(CellProfilerParams, type)
+    for case in ("gcp", "aws-staged"):
+        for t in yaml.safe_load(rendered(case))["spec"]["templates"]:
+            if "script" in t or "container" in t:
+                assert t["nodeSelector"]["bioinfra.io/pool"] in ("general", "highcpu") and "affinity" not in t
