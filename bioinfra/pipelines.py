@@ -26,6 +26,14 @@ from bioinfra.targets import get_target
 from bioinfra.targets.addons import WORKFLOW_NAMESPACE
 
 POOL_LABEL = "bioinfra.io/pool"
+# podGC.deleteDelayDuration of every Workflow (#16). OnWorkflowSuccess deletes a succeeded run's pods
+# after the controller's podGCDeleteDelayDuration (5 s by default), before a --detach run's logs or the
+# last node's log can be read. Argo v3.7.18 pod_cleanup.go getPodGCDelay: a Workflow's own
+# podGC.deleteDelayDuration (workflow_types.go PodGC, a Go duration) overrides the controller's. Chosen
+# over archiveLogs to MinIO: the addons stack configures no artifact repository for Argo, and logs
+# read from pods need nothing new. The pods' resources are released when they end; only the Pod
+# objects stay this long (ttlStrategy removes the Workflow after a day anyway).
+POD_GC_DELETE_DELAY = "24h"
 SPOT_TAINT_KEY = "bioinfra.io/spot"
 WORKSPACE_CLAIM = "bioinfra-workspace"
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"
@@ -258,6 +266,7 @@ def common_variables(config: Config, target_name: str, images: dict[str, str] | 
             "cellprofiler": images.get("cellprofiler") or image_ref(registry, "cellprofiler"),
         },
         "pool_label": POOL_LABEL,
+        "pod_gc_delay": POD_GC_DELETE_DELAY,
         "pools": {"general": "general", "highcpu": "highcpu"},
         # onprem prefers the pool instead of requiring it (templates/workflows/_steps.j2 `pool`): an
         # existing cluster's nodes may carry no bioinfra.io/pool label, and a one-node cluster can hold

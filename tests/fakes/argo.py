@@ -23,7 +23,9 @@ operator.go `operate` calls `queuePodsForCleanup` (pod_cleanup.go), and pod/clea
 `determinePodCleanupAction` deletes every pod of the Workflow for `podGC.strategy`
 OnWorkflowSuccess when the Workflow Succeeded (OnWorkflowCompletion: when it completed;
 OnPodCompletion/OnPodSuccess are not played). The deletion waits podGCDeleteDelayDuration (5 s by
-default, 0 allowed: docs/workflow-controller-configmap.md); `finish` plays the worst case, the pods
+default, 0 allowed: docs/workflow-controller-configmap.md), or the Workflow's own
+podGC.deleteDelayDuration (pod_cleanup.go getPodGCDelay); a delay of a minute or more outlives any
+test, so those pods are not deleted here; `finish` plays the worst case, the pods
 gone before the client has seen the final status. Pods whose nodes finished in an earlier status
 update had lived on for as long as the later steps ran: `finish` stands in for that time by giving
 the client up to LIVED_S seconds to read their logs before it deletes them. Once a pod is deleted its
@@ -47,6 +49,15 @@ LIVED_S = 5.0  # how long the pods of nodes finished before the last update wait
 STARTED = "2026-11-27T08:00:00Z"
 FINISHED = "2026-11-27T08:09:00Z"
 MAX_WORKFLOW_SIZE = 1024 * 1024  # packer.go getMaxWorkflowSize's default
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a Go duration ("24h", "1h30m", "90s") or plain seconds (ParseStringToDuration)."""
+    if re.fullmatch(r"\d+", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(h|ms|m|s)", text)
+    assert parts and "".join(a + b for a, b in parts) == text, f"not a Go duration: {text!r}"
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in parts)
 
 
 def created_workflow(api, timeout: float = 60) -> dict[str, Any]:
@@ -172,8 +183,13 @@ class ArgoStatus:
         if expect is not None and expect != phase:
             raise AssertionError(f"the script expected the Workflow to end {expect}; Argo's assessDAGPhase says {phase}")
         self.nodes[self.root_id] = {**self.nodes[self.root_id], "phase": phase, "finishedAt": FINISHED}
-        strategy = (self.workflow["spec"].get("podGC") or {}).get("strategy", "")
-        if (strategy == "OnWorkflowSuccess" and phase == "Succeeded") or strategy == "OnWorkflowCompletion":
+        pod_gc = self.workflow["spec"].get("podGC") or {}
+        strategy = pod_gc.get("strategy", "")
+        # pod_cleanup.go getPodGCDelay: podGC.deleteDelayDuration, when set, overrides the controller's
+        # 5 s; a delay longer than any test means the pods outlive it (deleted later, not played).
+        delay = go_duration(pod_gc["deleteDelayDuration"]) if pod_gc.get("deleteDelayDuration") else None
+        if ((strategy == "OnWorkflowSuccess" and phase == "Succeeded") or strategy == "OnWorkflowCompletion") and (
+                delay is None or delay < 60):
             self._collect_pods()
         self._write({"phase": phase, "finishedAt": FINISHED, "nodes": self.nodes,
                      **({"message": message} if message else {})})

@@ -98,11 +98,12 @@ def test_run_on_onprem_uploads_submits_follows_and_copies_back(onprem, cli, tmp_
     assert CREDS["root-password"] not in everything and CREDS["root-user"] not in everything
 
 
-def test_logs_of_a_succeeded_run_are_kept_though_argo_deletes_its_pods(onprem, cli, tmp_path: Path) -> None:
+def test_logs_of_a_succeeded_run_are_kept_and_its_pods_outlive_it_for_runs_logs(onprem, cli, tmp_path: Path) -> None:
     """#16: the Workflows ask for podGC OnWorkflowSuccess, so Argo deletes every pod once the run
-    succeeds (tests/fakes/argo.py plays it: pods and their logs gone before the final status is
-    seen). Each step's log is read as its node finishes while the run is followed: all are kept.
-    (Before the fix, save_logs read them at the end and found no pod: no log at all.)"""
+    succeeds, 5 s later by default. Each step's log is read as its node finishes while the run is
+    followed, and podGC.deleteDelayDuration (pipelines.POD_GC_DELETE_DELAY; Argo v3.7.18
+    pod_cleanup.go getPodGCDelay) keeps the pods, so `runs logs` still reads them afterwards
+    (before: "pod deleted")."""
     api, s3 = onprem["api"], onprem["s3"]
     argo = play_argo(api, s3)
     out = tmp_path / "out"
@@ -111,21 +112,36 @@ def test_logs_of_a_succeeded_run_are_kept_though_argo_deletes_its_pods(onprem, c
     assert "error" not in argo.result, argo.result.get("error")
     assert proc.returncode == 0, proc.stderr
     wf = argo.result["workflow"]
-    assert wf["spec"]["podGC"]["strategy"] == "OnWorkflowSuccess"
+    assert wf["spec"]["podGC"] == {"strategy": "OnWorkflowSuccess", "deleteDelayDuration": "24h"}
     run_id = wf["metadata"]["name"]
     ran = [t for t in ArgoStatus(api, s3, wf).tasks if not t.startswith("stage-")]
-    assert not [p for p in api.call(lambda: list(api.k.objects.keys())) if p[0].plural == "pods"
-                and not api.k.objects[p].deleted], "the stand-in collected the pods"
     for task in ran:
         text = (out / "logs" / f"{task}.log").read_text()
         assert f"{task} attempt 0: done" in text and "===== attempt 1: pod " in text, (task, text)
-    # On the cluster the pods are gone: `runs logs` says so and where the saved log is.
     logs = cli("runs", "logs", run_id, "--step", "align", "--target", "onprem")
     assert logs.returncode == 0, logs.stderr
-    assert "pod deleted" in logs.stdout and "logs/align.log" in logs.stdout
+    assert "pod deleted" not in logs.stdout and "align attempt 0: done" in logs.stdout
 
 
-def test_a_step_ending_with_the_workflow_says_its_pod_is_gone(onprem, cli, tmp_path: Path) -> None:
+def test_logs_of_a_detached_succeeded_run_can_be_read_afterwards(onprem, cli, tmp_path: Path) -> None:
+    """#16: `run --detach` follows nothing, so no log is read while the run goes; after it succeeded
+    `runs logs` reads every step's log from its pod (kept by podGC.deleteDelayDuration)."""
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo(api, s3)
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), "--detach", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    argo.join(30)
+    assert "error" not in argo.result, argo.result.get("error")
+    run_id = argo.result["workflow"]["metadata"]["name"]
+    logs = cli("runs", "logs", run_id, "--target", "onprem")
+    assert logs.returncode == 0, logs.stderr
+    assert "pod deleted" not in logs.stdout
+    for task in [t for t in ArgoStatus(api, s3, argo.result["workflow"]).tasks if not t.startswith("stage-")]:
+        assert f"{task} attempt 0: done" in logs.stdout, task
+
+
+def test_a_step_ending_with_the_workflow_keeps_its_log(onprem, cli, tmp_path: Path) -> None:
     """The last node can finish in the very update that completes the Workflow, and podGC may delete
     its pod before bioinfra reads it (podGCDeleteDelayDuration 0): its log file says so, the run
     still succeeds, and the steps finished earlier keep their logs."""
@@ -151,7 +167,8 @@ def test_a_step_ending_with_the_workflow_says_its_pod_is_gone(onprem, cli, tmp_p
     assert "error" not in argo.result, argo.result.get("error")
     assert proc.returncode == 0, proc.stderr
     last = argo.result["last"]
-    assert "log not available: the pod is gone" in (out / "logs" / f"{last}.log").read_text()
+    # podGC.deleteDelayDuration keeps the pod: the last node's log is read too (#16; before, "gone").
+    assert f"{last}: done" in (out / "logs" / f"{last}.log").read_text()
     assert "align: done" in (out / "logs" / "align.log").read_text()
 
 
