@@ -89,10 +89,13 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
     """Features of a Workflow that change its outcome and that no local run can provide."""
     spec = doc.get("spec") or {}
     found: set[str] = set()
-    for key in ("hooks", "volumeClaimTemplates", "synchronization",
-                "workflowTemplateRef", "artifactRepositoryRef"):
+    for key in ("volumeClaimTemplates", "synchronization", "workflowTemplateRef", "artifactRepositoryRef"):
         if key in spec:
             found.add(f"spec.{key}")
+    # Exit hooks (hooks.exit, onExit) run locally; hooks run on an expression (running, success, ...)
+    # watch a live node and do not.
+    if isinstance(spec.get("hooks"), dict) and set(spec["hooks"]) - {"exit"}:
+        found.add("spec.hooks")
     # Volumes are not listed: the executor's caller gives every volume a folder (volume_roots), as
     # bioinfra run does for its workspace claim; here each gets a scratch folder (the pod shape).
 
@@ -100,12 +103,14 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
         if isinstance(node, dict):
             for k, v in node.items():
                 if k in ("resource", "suspend", "http", "plugin", "data", "containerSet", "sidecars",
-                         "initContainers", "memoize", "synchronization", "templateRef", "hooks", "onExit",
+                         "initContainers", "memoize", "synchronization", "templateRef",
                          "timeout", "artifacts", "archiveLocation"):
                     if not (k == "artifacts" and not v):
                         found.add(k)
                 if k == "daemon" and v:
                     found.add("daemon")
+                if k == "hooks" and isinstance(v, dict) and set(v) - {"exit"}:
+                    found.add("hooks")
                 if k in ("configMapKeyRef", "secretKeyRef", "fieldRef"):
                     found.add(f"valueFrom.{k}")
                 if k == "name" and isinstance(v, str) and v.startswith("ARGO_DEBUG_PAUSE"):
@@ -123,7 +128,15 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
 # -- the pod shape a native run needs (see the module docstring) --------------------------------
 
 def with_pod_shape(doc: dict[str, Any]) -> dict[str, Any]:
+    from bioinfra.errors import WorkflowSpecError
+    from bioinfra.executor.workflow import apply_template_defaults
+
     doc = json.loads(json.dumps(doc))
+    try:
+        # The shape is given to each template as it runs: with spec.templateDefaults merged in.
+        doc = apply_template_defaults(doc)
+    except WorkflowSpecError:
+        pass  # parse_workflow rejects it, naming it
     spec = doc.setdefault("spec", {})
     for t in spec.get("templates") or []:
         body = t.get("script") if isinstance(t.get("script"), dict) else t.get("container")
@@ -239,7 +252,9 @@ def run_one(doc: dict[str, Any], timeout: float) -> dict[str, Any]:
     proc = subprocess.Popen([sys.executable, __file__, "--child", str(timeout)], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        out, err = proc.communicate(json.dumps(doc), timeout=timeout + 5)
+        # Each step is stopped at `timeout` (the runtime's `timeout`); the run gets a minute more, in
+        # which exit handlers still run after a step that sleeps on purpose until it is stopped.
+        out, err = proc.communicate(json.dumps(doc), timeout=timeout + 60)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -16,12 +16,10 @@ the recorded size and SHA-256, provided nothing upstream of it ran again in this
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import shlex
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -802,42 +800,11 @@ def _printed(log: Path, start: int) -> str:
 
 
 def terminate_step(runtime: Runtime, command: StepCommand) -> None:
-    """Stop one running step (its deadline passed). The runtimes stop all their steps at once
-    (terminate_all); one step is found in their own records: a native step's process group by its
-    command line (a wrapping runtime may prefix it), a container by its io.bioinfra.step label."""
+    """Stop one running step (its deadline passed) through the runtime's own terminate_step; a
+    runtime without one cannot stop a single step and lets it run to its end."""
     stop = getattr(runtime, "terminate_step", None)
     if callable(stop):
         stop(command)
-        return
-    lock = getattr(runtime, "_lock", None)
-    procs = getattr(runtime, "_procs", None)
-    if lock is not None and isinstance(procs, dict):
-        with lock:
-            mine = [p for p in procs.values()
-                    if isinstance(p.args, list) and p.args[len(p.args) - len(command.argv):] == command.argv]
-        for proc in mine:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=2)
-                    break
-                except Exception:  # noqa: BLE001 - still running: SIGKILL next
-                    continue
-        return
-    running = getattr(runtime, "_running", None)
-    if lock is not None and isinstance(running, dict):
-        with lock:
-            containers = list(running.values())
-        for container in containers:
-            labels = getattr(container, "labels", None) or {}
-            if labels.get("io.bioinfra.step") == command.task:
-                try:
-                    container.stop(timeout=2)
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
 
 
 def task_state_dict(state: TaskState) -> dict[str, Any]:

@@ -38,6 +38,8 @@ class Runtime(Protocol):
 
     def terminate_all(self) -> None: ...
 
+    def terminate_step(self, command: StepCommand) -> None: ...
+
 
 class NativeRuntime:
     """Runs each step as a local process group.
@@ -83,6 +85,19 @@ class NativeRuntime:
         finally:
             with self._lock:
                 self._procs.pop(proc.pid, None)
+
+    def terminate_step(self, command: StepCommand) -> None:
+        """Stop one running step (its own deadline passed): SIGTERM its process group, SIGKILL after
+        2 s. It is found by its command line, which a wrapping runtime may prefix (the end matches)."""
+        with self._lock:
+            mine = [p for p in self._procs.values()
+                    if isinstance(p.args, list) and p.args[len(p.args) - len(command.argv):] == command.argv]
+        for proc in mine:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc.pid, signal.SIGKILL)
 
     def terminate_all(self) -> None:
         """SIGTERM every running step's process group, then SIGKILL what is left after the grace."""
@@ -191,6 +206,18 @@ class DockerRuntime:
                 container.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone
                 pass
+
+    def terminate_step(self, command: StepCommand) -> None:
+        """Stop one running step (its own deadline passed): its container, by its io.bioinfra.step label."""
+        with self._lock:
+            containers = list(self._running.values())
+        for container in containers:
+            labels = getattr(container, "labels", None) or {}
+            if labels.get("io.bioinfra.step") == command.task:
+                try:
+                    container.stop(timeout=2)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
 
     def terminate_all(self) -> None:
         with self._lock:

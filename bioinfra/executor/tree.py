@@ -340,7 +340,29 @@ class TreeRun:
         return evaluate_when(condition), condition
 
     def _leaf_step(self, step: Task, scope: dict[str, str], parent: str) -> _Outcome:
-        """One (expanded) step or task: its `when`, then its template."""
+        """One (expanded) step or task: its `when`, then its template, then its exit hook."""
+        outcome = self._leaf_node(step, scope, parent)
+        if step.exit_hook is not None and not self._stopped():
+            self._step_exit_hook(step, outcome, scope)
+        return outcome
+
+    def _step_exit_hook(self, step: Task, outcome: _Outcome, scope: dict[str, str]) -> None:
+        """A step's or task's hooks.exit / onExit (exit_handler.go runOnExitNode, called by steps.go
+        executeStepGroup and dag.go processTask once the node is completed, Skipped included): node
+        "<node>.onExit", its arguments substituted in the caller's scope plus the node's own outputs
+        and status as steps.<name>.* / tasks.<name>.* (resolveExitTmplArgument); empty arguments are
+        the Workflow's (WithArgs). The step group or DAG waits for it; its phase changes neither the
+        step's node nor the group's (only Workflow-level onExit decides a Workflow's phase)."""
+        assert step.exit_hook is not None
+        template, args = step.exit_hook
+        hook_scope = dict(with_item(step, scope))
+        self._publish(hook_scope, f"{step.hook_of}.{step.name}", outcome, step.template)
+        display = f"{outcome.state.name}.onExit"
+        arguments = dict(args) if args else dict(self.wf.parameters)
+        self.call(Task(name=display, template=template, arguments=arguments, depends=None, when=None),
+                  hook_scope, display, outcome.state.name)
+
+    def _leaf_node(self, step: Task, scope: dict[str, str], parent: str) -> _Outcome:
         try:
             proceed, condition = self._when(step, scope)
         except WorkflowSpecError as exc:
@@ -519,8 +541,10 @@ class TreeRun:
         Succeeded and the handler Failed or Errored (operator.go operate, the onExit switch)."""
         scope = {**self._globals(), "workflow.status": status, "workflow.failures": _failures(list(self.states.values()))}
         display = f"{self.wf.name}.onExit"
-        outcome = self.call(Task(name=display, template=self.wf.on_exit or "", arguments={}, depends=None, when=None),
-                            scope, display, None)
+        # The handler's arguments: hooks.exit's own, else the Workflow's (GetExitHook / WithArgs).
+        arguments = self.wf.on_exit_arguments or dict(self.wf.parameters)
+        outcome = self.call(Task(name=display, template=self.wf.on_exit or "", arguments=arguments, depends=None,
+                                 when=None), scope, display, None)
         if status == SUCCEEDED and outcome.phase in (FAILED, ERROR):
             return outcome.phase
         return status

@@ -5,7 +5,7 @@ DAGTask, Step, RetryStrategy, Parameter, ...); its raw keys are looked at only t
 model drops and the executor does not run. Whatever it cannot run as Argo does is refused here,
 before anything runs, with a WorkflowSpecError naming the feature (artifacts, resource / suspend /
 http / plugin / data / containerSet templates, daemons, sidecars, memoize, synchronization,
-metrics, hooks, template `timeout`, ...): see docs/architecture.md, "Local executor: which Argo
+metrics, hooks run on an expression, template `timeout`, ...): see docs/architecture.md, "Local executor: which Argo
 features run, which are rejected".
 
 Two shapes come out of parse_workflow:
@@ -17,7 +17,7 @@ Two shapes come out of parse_workflow:
   attempt's own node-level retryStrategy only applies on a cluster. A pod entrypoint runs as a
   one-task DAG whose task is named after the Workflow (Argo's one node).
 - anything else with a steps/dag template (a steps entrypoint, templates calling templates at any
-  depth) or spec.onExit: `Workflow.entry` and `Workflow.composites`, run by the tree engine (tree.py).
+  depth), spec.onExit / hooks.exit, step or task exit hooks or spec.retryStrategy: `Workflow.entry` and `Workflow.composites`, run by the tree engine (tree.py).
 
 Fan-out (withParam / withItems / withSequence) children are named as Argo names them
 ("<task>(<i>:<item>)"). `dag.target` runs only the targets and what they depend on, and names the
@@ -52,11 +52,11 @@ _SPEC_KEYS = {
     "imagePullSecrets", "podMetadata", "priority", "podPriorityClassName", "podPriority", "workflowMetadata",
     "archiveLogs", "dnsPolicy", "dnsConfig", "executor", "podDisruptionBudget", "hostAliases",
     "automountServiceAccountToken", "schedulerName", "shutdown", "hostNetwork", "podSpecPatch", "onExit",
-    "retryStrategy",
+    "retryStrategy", "hooks",
 }
 _TASK_KEYS = {
     "name", "template", "arguments", "depends", "dependencies", "when", "withParam", "withItems", "withSequence",
-    "continueOn",
+    "continueOn", "hooks", "onExit",
 }
 # A retry wrapper (see the module docstring): what its template and its one step may use.
 _WRAPPER_KEYS = {"name", "inputs", "outputs", "metadata", "retryStrategy", "steps"}
@@ -148,6 +148,10 @@ class Task:
     item: Any = None  # a fan-out child's item (for expression tags reading `item`)
     group: str | None = None  # for a fan-out child: the task it was expanded from
     upstream_of_group: tuple[str, ...] = ()  # a child's upstream is its parent's
+    # hooks.exit / onExit of the step or task: (template, arguments), run after its node completes
+    # as "<node>.onExit" (exit_handler.go runOnExitNode); `hook_of` is "steps" or "tasks".
+    exit_hook: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    hook_of: str = "tasks"
 
     @property
     def upstream(self) -> list[str]:
@@ -183,7 +187,8 @@ class Workflow:
     # The tree engine's Workflows (bioinfra.executor.tree): steps/dag templates by name, and the entrypoint.
     composites: dict[str, Any] = field(default_factory=dict)
     entry: str | None = None
-    on_exit: str | None = None  # spec.onExit: the exit handler's template (runs after the entrypoint)
+    on_exit: str | None = None  # spec.onExit / hooks.exit: the exit handler's template (runs after the entrypoint)
+    on_exit_arguments: dict[str, str] = field(default_factory=dict)  # hooks.exit's arguments (else the Workflow's)
     # The global variables Argo documents (docs/variables.md "Global"): workflow.namespace, uid,
     # creationTimestamp (and its strftime forms), labels, annotations, parameters.json, ...
     globals: dict[str, str] = field(default_factory=dict)
@@ -534,11 +539,69 @@ def _wrapper(t: model.Template, templates: dict[str, model.Template], leaves: di
     )
 
 
+# Template types (wfv1.TemplateType): a templateDefaults section of one applies only to templates of
+# that type (operator.go mergedTemplateDefaultsInto unsets the others).
+_TEMPLATE_TYPES = ("container", "containerSet", "steps", "script", "resource", "dag", "suspend", "data", "http",
+                   "plugin")
+# Lists the strategic merge merges by a key (their patchMergeKey in the Kubernetes / Argo types);
+# any other list of the template replaces the default's.
+_MERGE_KEYS = {"env": "name", "volumeMounts": "mountPath", "ports": "containerPort", "volumes": "name",
+               "volumeDevices": "devicePath", "hostAliases": "ip", "tolerations": None, "imagePullSecrets": "name"}
+
+
+def _strategic_merge(default: Any, own: Any) -> Any:
+    """strategicpatch.StrategicMergePatch(defaults, template): maps merge key by key with the
+    template's values winning, lists with a merge key merge item by item, other lists and scalars are
+    the template's."""
+    if isinstance(default, dict) and isinstance(own, dict):
+        out = dict(default)
+        for k, v in own.items():
+            if k in out and isinstance(out[k], list) and isinstance(v, list) and _MERGE_KEYS.get(k):
+                key = _MERGE_KEYS[k]
+                merged = {x.get(key): x for x in out[k] if isinstance(x, dict)}
+                for x in v:
+                    if isinstance(x, dict) and x.get(key) in merged:
+                        merged[x.get(key)] = _strategic_merge(merged[x.get(key)], x)
+                    elif isinstance(x, dict):
+                        merged[x.get(key)] = x
+                # the template's items first, in its order, then the defaults' own (the patch's order)
+                own_keys = [x.get(key) for x in v if isinstance(x, dict)]
+                out[k] = [merged[n] for n in own_keys] + [merged[n] for n in merged if n not in own_keys]
+            else:
+                out[k] = _strategic_merge(out[k], v) if k in out else v
+        return out
+    return own
+
+
+def apply_template_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    """spec.templateDefaults merged into every template (operator.go mergedTemplateDefaultsInto, as
+    executeTemplate does for each template it runs): a strategic merge of the template over the
+    defaults, a type's section (container, script, steps, ...) only into templates of that type.
+    Returns the Workflow without templateDefaults (applying it again changes nothing)."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict) or "templateDefaults" not in spec:
+        return doc
+    defaults = spec.get("templateDefaults")
+    if defaults is not None and not isinstance(defaults, dict):
+        raise WorkflowSpecError("spec.templateDefaults must be a template")
+    templates = []
+    for t in spec.get("templates") or []:
+        if isinstance(t, dict) and defaults:
+            kinds = [k for k in _TEMPLATE_TYPES if k in t]
+            applicable = {k: v for k, v in defaults.items() if k not in _TEMPLATE_TYPES or k in kinds}
+            t = _strategic_merge(applicable, t)
+        templates.append(t)
+    new_spec = {k: v for k, v in spec.items() if k != "templateDefaults"}
+    new_spec["templates"] = templates
+    return {**doc, "spec": new_spec}
+
+
 def parse_workflow(doc: dict[str, Any]) -> Workflow:
     """The Workflow the local executor runs, read once through the typed Argo model
     (bioinfra.argo.model.Workflow); what it cannot run as Argo does is refused here, naming it."""
     if doc.get("apiVersion") != "argoproj.io/v1alpha1" or doc.get("kind") != "Workflow":
         raise WorkflowSpecError("not an Argo Workflow (apiVersion argoproj.io/v1alpha1, kind Workflow)")
+    doc = apply_template_defaults(doc)
     _unsupported(doc)
     wf = model.Workflow.parse(doc)
     templates = {t.name: t for t in wf.templates}
@@ -573,7 +636,8 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
         else:
             raise WorkflowSpecError(f"the entrypoint needs parameter '{p.name}', which spec.arguments does not give")
     dag = entry.dag or model.DAG()
-    if entry.steps is not None or wf.on_exit or wf.retry_strategy is not None or any(
+    if entry.steps is not None or wf.on_exit or wf.hooks or wf.retry_strategy is not None or any(
+        t.has_exit_hook() or t.hooks for t in dag.tasks) or any(
         t.template in templates and _is_composite(templates[t.template], templates) for t in dag.tasks
     ):
         return _tree_workflow(wf, name, parameters, inputs, entry.name, templates)
@@ -696,7 +760,10 @@ def _task(inv: model.DAGTask | model.Step, templates: dict[str, model.Template],
     if inv.arguments.artifacts:
         raise WorkflowSpecError(f"{where} passes artifacts, which the local executor does not provide")
     continue_on = inv.continue_on or model.ContinueOn()
+    exit_hook = _exit_hook(inv.on_exit, inv.hooks, templates, where)
     return Task(
+        exit_hook=exit_hook,
+        hook_of="tasks" if kind == "task" else "steps",
         name=inv.name,
         template=inv.template,
         arguments={p.name: p.value or "" for p in inv.arguments.parameters},
@@ -710,6 +777,33 @@ def _task(inv: model.DAGTask | model.Step, templates: dict[str, model.Template],
         continue_on_error=continue_on.error,
         continue_on_failed_only=continue_on.failed,
     )
+
+
+def _exit_hook(on_exit: str, hooks: dict[str, model.LifecycleHook], templates: dict[str, model.Template],
+               where: str) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """onExit, else hooks.exit (workflow_types.go GetExitHook: onExit wins; a hook's own arguments,
+    else the Workflow's: LifecycleHook.WithArgs). Hooks run on an expression (any other key) are refused."""
+    other = sorted(k for k in hooks if k != "exit")
+    if other or any(h.expression for h in hooks.values()):
+        raise WorkflowSpecError(
+            f"{where} uses hooks run on an expression ({', '.join(other) or 'exit.expression'}), which the local "
+            "executor does not run (only hooks.exit)"
+        )
+    hook = hooks.get("exit")
+    if not on_exit and hook is None:
+        return None
+    if hook is not None and not on_exit:
+        if hook.arguments.artifacts:
+            raise WorkflowSpecError(f"{where}: hooks.exit passes artifacts, which the local executor does not provide")
+        if not hook.template:
+            raise WorkflowSpecError(f"{where}: hooks.exit names no template (templateRef is not run locally)")
+        template, args = hook.template, tuple((p.name, _param_text(p.value) if p.value is not None else "")
+                                              for p in hook.arguments.parameters)
+    else:
+        template, args = on_exit, ()
+    if template not in templates:
+        raise WorkflowSpecError(f"{where}: its exit handler names unknown template '{template}'")
+    return template, args
 
 
 def _is_composite(template: model.Template, templates: dict[str, model.Template]) -> bool:
@@ -936,6 +1030,8 @@ def _tree_workflow(wf: model.Workflow, name: str, parameters: dict[str, str], in
         templates = {**templates, entry: _pod_entry(entry, name, wf.entrypoint, inputs)}
     if wf.on_exit and wf.on_exit not in templates:
         raise WorkflowSpecError(f"spec.onExit names unknown template '{wf.on_exit}'")
+    # spec.onExit, else spec.hooks.exit (workflow_types.go WorkflowSpec.GetExitHook): one exit handler.
+    exit_hook = _exit_hook(wf.on_exit, wf.hooks, templates, "spec")
     composites = {n: _composite(t, templates) for n, t in templates.items() if _is_composite(t, templates)}
     leaves = _templates(templates, composites_ok=True)
     if wf.retry_strategy is not None:
@@ -974,7 +1070,8 @@ def _tree_workflow(wf: model.Workflow, name: str, parameters: dict[str, str], in
         volumes=[str(v.get("name")) for v in wf.volumes],
         parallelism=parallelism, deadline_seconds=deadline,
         captures_result=_reads_result(wf.raw), composites=composites, entry=entry,
-        on_exit=wf.on_exit or None, globals=global_variables(wf.raw, name, parameters),
+        on_exit=exit_hook[0] if exit_hook else None, on_exit_arguments=dict(exit_hook[1]) if exit_hook else {},
+        globals=global_variables(wf.raw, name, parameters),
     )
 
 

@@ -77,6 +77,9 @@ MUST_BE_SAME = [
     "test/e2e/functional/parameter-aggregation-dag-with-retry.yaml",
     "test/e2e/functional/parameter-aggregation-steps-with-retry.yaml",
     "examples/conditional-parameters.yaml",
+    "test/e2e/testdata/workflow-hook-parameter.yaml",
+    "examples/exit-handler-with-param.yaml",
+    "test/e2e/functional/template-default-image.yaml",
 ]
 
 

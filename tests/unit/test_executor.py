@@ -174,7 +174,7 @@ def test_resume_skips_complete_steps_and_reruns_from_a_damaged_one(tmp_path):
 
 
 def test_unsupported_workflow_features_are_rejected(tmp_path):
-    doc = workflow([{"name": "a", "template": "t", "hooks": {"exit": {"template": "t"}}}], [step("t", "true\n")])
+    doc = workflow([{"name": "a", "template": "t", "hooks": {"running": {"template": "t", "expression": "true"}}}], [step("t", "true\n")])
     with pytest.raises(WorkflowSpecError, match="hooks"):
         parse_workflow(doc)
     cyclic = workflow(

@@ -193,7 +193,7 @@ def test_the_entrypoints_inputs_and_a_target_from_a_parameter(tmp_path):
     (lambda d: d["spec"]["templates"][1].update(outputs={"artifacts": [{"name": "a", "path": "/ws/a"}]}),
      "template 'ok' uses artifacts"),
     (lambda d: d["spec"]["templates"][1].update(timeout="10s"), "template 'ok' uses timeout"),
-    (lambda d: d["spec"].update(hooks={"exit": {"template": "ok"}}), "spec uses hooks"),
+    (lambda d: d["spec"].update(hooks={"running": {"template": "ok", "expression": "true"}}), "spec uses hooks"),
     (lambda d: d["spec"]["templates"][1]["container"].update(tty=True) if "container" in d["spec"]["templates"][1]
      else d["spec"]["templates"][1]["script"].update(tty=True), "uses tty"),
     (lambda d: d["spec"]["templates"][1].update(resource={"action": "create"}), "uses resource"),
@@ -283,3 +283,28 @@ def test_a_pod_output_parameter_given_as_value_is_substituted_and_kept(tmp_path)
                    [echo, step("keep", "printf '%s' '{{inputs.parameters.x}}' > kept\n", params=["x"])])
     result, ws = run(doc, tmp_path)
     assert result.phase == "Succeeded" and json.loads((ws / "kept").read_text()) == ["v1", "v2"]
+
+
+def test_template_defaults_are_merged_under_each_template(tmp_path):
+    # operator.go mergedTemplateDefaultsInto (functional_test.go TestTemplateDefaultImage): a strategic
+    # merge of each template over spec.templateDefaults; a type's section (script, container, ...)
+    # only into templates of that type; env merges by name, the template's value winning.
+    from bioinfra.executor.workflow import apply_template_defaults
+
+    t = step("s", "printf '%s %s' \"$A\" \"$B\" > seen\n")
+    t["script"]["env"] = [{"name": "B", "value": "own"}]
+    t["script"].pop("workingDir")
+    doc = workflow([{"name": "a", "template": "s"}], [t])
+    doc["spec"]["templateDefaults"] = {
+        "script": {"workingDir": "/ws", "env": [{"name": "A", "value": "default"}, {"name": "B", "value": "x"}]},
+        "container": {"image": "never-used"},
+        "activeDeadlineSeconds": 600,
+    }
+    merged = apply_template_defaults(doc)
+    assert "templateDefaults" not in merged["spec"] and apply_template_defaults(merged) == merged
+    main, s = merged["spec"]["templates"]
+    assert main.get("activeDeadlineSeconds") == 600 and "script" not in main and "container" not in main
+    assert s["script"]["env"] == [{"name": "B", "value": "own"}, {"name": "A", "value": "default"}]
+    assert "container" not in s
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded" and (ws / "seen").read_text() == "default own"
