@@ -155,8 +155,19 @@ class Kube:
         kwargs: dict[str, Any] = {"container": container}
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
-        return self.call(f"reading the log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace,
-                         **kwargs) or ""
+        # The raw body, decoded here: the generated client's own deserialising turns a log into the repr
+        # of its bytes ("b'...'") in kubernetes 36 (kubernetes-client/python#2596, the version pinned
+        # here), and before that it json-loaded a log that happened to be JSON and gave back Python's
+        # repr of it ('{"a": 1}' became "{'a': 1}", kubernetes-client/python#811). The API server sends
+        # the log as text/plain bytes (core/v1 readNamespacedPodLog).
+        response = self.call(f"reading the log of pod {pod}", self.core.read_namespaced_pod_log, pod, namespace,
+                             _preload_content=False, **kwargs)
+        if response is None:
+            return ""
+        data = response.data if hasattr(response, "data") else response
+        if isinstance(data, bytes):
+            return data.decode("utf-8", errors="replace")
+        return str(data)
 
     def secret_values(self, namespace: str, name: str) -> dict[str, str]:
         """A Secret's data, decoded. Never logged or printed by callers."""

@@ -118,6 +118,7 @@ def test_logs_of_a_succeeded_run_are_kept_and_its_pods_outlive_it_for_runs_logs(
     for task in ran:
         text = (out / "logs" / f"{task}.log").read_text()
         assert f"{task} attempt 0: done" in text and "===== attempt 1: pod " in text, (task, text)
+        assert "b'" not in text, (task, text)  # the text itself, not the repr of its bytes (kube.pod_log)
     logs = cli("runs", "logs", run_id, "--step", "align", "--target", "onprem")
     assert logs.returncode == 0, logs.stderr
     assert "pod deleted" not in logs.stdout and "align attempt 0: done" in logs.stdout
