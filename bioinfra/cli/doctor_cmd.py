@@ -27,7 +27,7 @@ def doctor(
 
     One line per check on stderr: ✓ passed, ✗ failed (the fix on the next line), ! skipped because an earlier check failed, or a warning (e.g. not checked). Nothing is changed.
 
-    local: the native tools (or the Docker daemon with local.runtime docker), the workspace. aws/gcp: credentials, terraform >= 1.5, the cluster, its kubeconfig (`bioinfra kubeconfig TARGET`), the API server. onprem: onprem.kubeconfig and its context, the API server. Then on every cluster: Argo Workflows served and its controller ready, the storage class, the workspace volume Bound, MinIO's Service and Secret (values never shown), the workflow service account (and its cloud identity); onprem: a Ready, schedulable node carrying each bioinfra.io/pool label the Workflows select; the tool images in the target's registry.
+    local: the native tools (or the Docker daemon with local.runtime docker), the workspace. aws/gcp: credentials, terraform >= 1.5, the cluster, its kubeconfig (`bioinfra kubeconfig TARGET`), the API server. onprem: onprem.kubeconfig and its context, the API server. Then on every cluster: Argo Workflows served and its controller ready, the storage class, the workspace volume Bound, MinIO's Service and Secret (values never shown), the workflow service account (and its cloud identity); onprem: a Ready, schedulable node carrying each bioinfra.io/pool label the Workflows prefer (a warning: without one, steps run on any node); the tool images in the target's registry.
 
     Exit 0 when every check passes, 12 when any failed ("not ready"), 3 when bioinfra.yaml is invalid.
 

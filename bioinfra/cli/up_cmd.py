@@ -46,7 +46,7 @@ def _ttl_recorder(ctx: typer.Context, target: str, ttl: str):
 
 
 def _offer_node_labels(ctx: typer.Context, target: str, consent: Optional[bool], dry_run: bool) -> None:
-    """onprem: the pool labels the Workflows' nodeSelectors need, offered before the addons stack
+    """onprem: the pool labels the Workflows' node affinities prefer, offered before the addons stack
     (core: bioinfra.targets.onprem_nodes.offer_labels). Never without consent."""
     import sys
 
@@ -90,7 +90,7 @@ def up(
     ),
     label_nodes: Optional[bool] = typer.Option(
         None, "--label-nodes/--no-label-nodes",
-        help="onprem: label nodes with the bioinfra.io/pool values the Workflows select (general, highcpu) where "
+        help="onprem: label nodes with the bioinfra.io/pool values the Workflows prefer (general, highcpu) where "
              "no node carries one; without either flag you are asked at a terminal, and elsewhere nothing is "
              "labelled (the proposed kubectl commands are shown).",
     ),
@@ -108,7 +108,7 @@ def up(
 
     aws and gcp end with the addons stack (Argo Workflows, the RWX storage class and workspace claim, MinIO, the workflow service account bound to cloud IAM; on aws the cluster autoscaler; the NVIDIA device plugin with a GPU pool).
 
-    onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer. Every Workflow step selects a node pool (nodeSelector bioinfra.io/pool: general or highcpu): where no Ready, schedulable node carries one, `up` shows which node would get which label and labels them only with your consent (--label-nodes, or yes at the prompt).
+    onprem: your existing cluster (onprem.kubeconfig, onprem.context): only the addons stack, with an NFS provisioner or onprem.storage_class. Exit 13 if the API server does not answer. Every Workflow step prefers a node pool (node affinity on bioinfra.io/pool: general or highcpu; without such a node it runs on any Ready node, a GPU step still needs a GPU node): where no Ready, schedulable node carries one, `up` shows which node would get which label and labels them only with your consent (--label-nodes, or yes at the prompt).
       bioinfra up onprem --yes --label-nodes
 
     --ttl (aws, gcp, onprem) records when `bioinfra destroy` is due in .bioinfra/<name>/<target>/ttl.json; `bioinfra status TARGET` warns once it is past. Re-run `up --ttl` to move it; `destroy` removes it.

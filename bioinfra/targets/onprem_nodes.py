@@ -1,13 +1,14 @@
 """onprem: the node pools the Workflows ask for, found (or not) among an existing cluster's nodes.
 
-Every Workflow step selects a pool with `nodeSelector: bioinfra.io/pool: general|highcpu` (and a GPU
-step would select `gpu`). On aws and gcp the node groups carry those labels; an existing cluster's
-nodes carry none until someone labels them, and until then every pod stays Pending. This module
-reads which pools the rendered Workflows select (with the taints their steps tolerate), which Ready,
-schedulable nodes serve each, and proposes labels for the pools nobody serves. Labelling happens
-only in `bioinfra up onprem` with the user's consent; `bioinfra doctor` only reads.
-
-A node carries one value of `bioinfra.io/pool`, so serving general and highcpu takes two nodes.
+On aws and gcp every Workflow step requires its pool (`nodeSelector: bioinfra.io/pool: general|highcpu`):
+the node groups carry those labels. On onprem the steps only *prefer* it (node affinity,
+preferredDuringScheduling): an existing cluster's nodes carry no such label until someone labels them,
+and a node carries one value of `bioinfra.io/pool`, so a one-node cluster could never serve both
+general and highcpu; without a labelled node a step runs on any Ready node (a GPU step still needs a
+node with the GPU resource). This module reads which pools the rendered Workflows ask for (with the
+taints their steps tolerate), which Ready, schedulable nodes serve each, and proposes labels for the
+pools nobody serves. Labelling happens only in `bioinfra up onprem` with the user's consent;
+`bioinfra doctor` only reads and warns.
 """
 
 from __future__ import annotations
