@@ -428,7 +428,7 @@ def write_table(rows: list[Row], ref: Path) -> str:
         "has the Workflow and node phases its Go test asserts, cited by file:line and function. *same*: the "
         "asserted phases match; *differs*: they do not, or the run was rejected only after some step ran or was "
         "judged (Skipped, Omitted), hung, or "
-        "ran a Workflow that needs what only a cluster provides (artifacts, onExit, a deadline, ...) instead "
+        "ran a Workflow that needs what only a cluster provides (artifacts, a hook run on an expression, ...) instead "
         "of rejecting it; *no assertion*: it ran and no Go test asserts its outcome.",
         "",
         "| Workflow file | Argo expects (Go test) | bioinfra | verdict |",

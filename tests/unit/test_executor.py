@@ -225,3 +225,37 @@ def test_plain_display_one_line_per_change(tmp_path):
     lines = stream.getvalue().splitlines()
     assert lines[0].endswith("running 1 steps: a")
     assert any("… a: running" in line for line in lines) and lines[-1].split("] ", 1)[1].startswith("✓ a: succeeded")
+
+
+def test_native_runtime_terminate_step_stops_only_that_step(tmp_path):
+    # A step's own deadline (activeDeadlineSeconds) stops that step through Runtime.terminate_step;
+    # another step running beside it goes on.
+    import threading
+    import time
+
+    from bioinfra.executor.runtime import StepCommand
+
+    runtime = NativeRuntime(grace_seconds=1.0)
+    codes: dict[str, int] = {}
+
+    def start(name: str, seconds: str) -> StepCommand:
+        command = StepCommand(task=name, argv=["sleep", seconds], env={}, cwd=tmp_path, cpus=1)
+
+        def go() -> None:
+            with open(tmp_path / f"{name}.log", "wb") as log:
+                codes[name] = runtime.run(command, log)
+
+        threading.Thread(target=go, daemon=True).start()
+        return command
+
+    slow = start("slow", "30")
+    start("short", "1.5")
+    time.sleep(0.5)
+    began = time.monotonic()
+    runtime.terminate_step(slow)
+    for _ in range(100):
+        if "slow" in codes and "short" in codes:
+            break
+        time.sleep(0.05)
+    assert codes["slow"] < 0 and time.monotonic() - began < 5
+    assert codes["short"] == 0
