@@ -50,17 +50,21 @@ def substitute(text: str, variables: Mapping[str, str], *, where: str) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group(1):
             raise WorkflowSpecError(f"{where}: expression tags ({{{{={match.group(2)}}}}}) are not supported locally")
-        name = match.group(2)
-        if name not in variables:
-            raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
-        value = variables[name]
-        if value is ABSENT:
-            raise WorkflowSpecError(
-                f"{where}: {{{{{name}}}}} is an absent optional (skipped/omitted node output with no default)"
-            )
-        return str(value)
+        return _tag_value(match.group(2), variables, where)
 
     return _TAG_RE.sub(replace, text)
+
+
+def _tag_value(name: str, variables: Mapping[str, str], where: str) -> str:
+    """A simple tag's value; an unknown name or an absent optional is an error (the node's Error)."""
+    if name not in variables:
+        raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
+    value = variables[name]
+    if value is ABSENT:
+        raise WorkflowSpecError(
+            f"{where}: {{{{{name}}}}} is an absent optional (skipped/omitted node output with no default)"
+        )
+    return str(value)
 
 
 _EXPRESSION_RE = re.compile(r"\{\{\s*=")
@@ -78,15 +82,7 @@ def _substitute_with_expressions(text: str, variables: Mapping[str, str], *, whe
         env["item"] = variables[ITEM]
 
     def simple(body: str) -> str:
-        name = body.strip()
-        if name not in variables:
-            raise WorkflowSpecError(f"{where}: unknown variable {{{{{name}}}}}")
-        value = variables[name]
-        if value is ABSENT:
-            raise WorkflowSpecError(
-                f"{where}: {{{{{name}}}}} is an absent optional (skipped/omitted node output with no default)"
-            )
-        return str(value)
+        return _tag_value(body.strip(), variables, where)
 
     try:
         return exprlang.substitute_expressions(text, env, simple_tag=simple)

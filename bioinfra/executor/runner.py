@@ -44,11 +44,10 @@ from bioinfra.executor.workflow import (
     Task,
     Template,
     Workflow,
-    children_of,
+    aggregate_outputs,
     container_to_host,
     deadline_seconds,
-    expand_items,
-    resolve_sequence,
+    expand_fan_out,
     topological_order,
 )
 from bioinfra.files import is_disk_full, sha256_file, write_json_atomic
@@ -507,31 +506,9 @@ class LocalExecutor:
                 variables.setdefault(f"{prefix}.result", ABSENT)
 
         def publish_group(parent: str) -> None:
-            """A fan-out's outputs once it is done: each output parameter as the JSON list of its
-            Succeeded children's values, in item order (operator.go processAggregateNodeOutputs,
-            aggregatedJSONValueList: the values as JSON if every one parses, else as strings);
-            outputs.result as the list of the children's results parsed as JSON."""
-            done = [states[c] for c in groups[parent] if states[c].phase == SUCCEEDED]
-            values: dict[str, list[str]] = {}
-            for child in done:
-                for key, value in child.output_parameters.items():
-                    values.setdefault(key, []).append(value)
-            prefix = f"tasks.{parent}.outputs"
-            for key, vals in values.items():
-                try:
-                    variables[f"{prefix}.parameters.{key}"] = json.dumps([json.loads(v) for v in vals])
-                except ValueError:
-                    variables[f"{prefix}.parameters.{key}"] = json.dumps(vals)
-            variables[f"{prefix}.parameters"] = json.dumps([c.output_parameters for c in done if c.output_parameters])
-            results = [c.result for c in done if c.result is not None]
-            if results:
-                items: list[Any] = []
-                for r in results:
-                    try:
-                        items.append(json.loads(r))
-                    except ValueError:
-                        items.append(r)
-                variables[f"{prefix}.result"] = json.dumps(items)
+            """A fan-out's outputs once it is done (workflow.aggregate_outputs)."""
+            variables.update(aggregate_outputs(f"tasks.{parent}", [
+                (states[c].output_parameters, states[c].result) for c in groups[parent] if states[c].phase == SUCCEEDED]))
 
         def settle_group(parent: str, child: str | None = None) -> None:
             """A fan-out task's phase from its children's (Argo's TaskGroup node): after `child`
@@ -566,17 +543,7 @@ class LocalExecutor:
             where = f"task '{task.name}'"
             state = states[task.name]
             try:
-                if task.with_param is not None:
-                    text = substitute(task.with_param, variables, where=f"{where} withParam")
-                    try:
-                        values = json.loads(text)
-                    except ValueError:
-                        raise WorkflowSpecError(f"{where}: withParam is not JSON: {text[:200]!r}") from None
-                    if not isinstance(values, list):
-                        raise WorkflowSpecError(f"{where}: withParam must be a JSON list, not {type(values).__name__}")
-                else:
-                    values = list(task.with_items or ())
-                children = children_of(task, expand_items(values, resolve_sequence(task.with_sequence, variables, where)))
+                children = expand_fan_out(task, variables, where)
             except WorkflowSpecError as exc:  # dag.go: the task's node is an Error; the others go on
                 finish(state, ERROR, exc.message)
                 return

@@ -43,10 +43,9 @@ from bioinfra.executor.runner import with_item
 from bioinfra.executor.workflow import (
     Composite,
     Task,
-    children_of,
+    aggregate_outputs,
     deadline_seconds,
-    expand_items,
-    resolve_sequence,
+    expand_fan_out,
 )
 
 if TYPE_CHECKING:
@@ -299,39 +298,11 @@ class TreeRun:
 
     @staticmethod
     def _publish_group(scope: dict[str, str], prefix: str, outcomes: list[_Outcome]) -> None:
-        """processAggregateNodeOutputs: JSON lists of the Succeeded children's outputs, in item order."""
-        done = [o for o in outcomes if o.phase == SUCCEEDED]
-        values: dict[str, list[str]] = {}
-        for o in done:
-            for k, v in o.outputs.items():
-                values.setdefault(k, []).append(v)
-        for k, vals in values.items():
-            try:
-                scope[f"{prefix}.outputs.parameters.{k}"] = json.dumps([json.loads(v) for v in vals])
-            except ValueError:
-                scope[f"{prefix}.outputs.parameters.{k}"] = json.dumps(vals)
-        scope[f"{prefix}.outputs.parameters"] = json.dumps([o.outputs for o in done if o.outputs])
-        items: list[Any] = []
-        for o in done:
-            if o.state.result is not None:
-                try:
-                    items.append(json.loads(o.state.result))
-                except ValueError:
-                    items.append(o.state.result)
-        scope[f"{prefix}.outputs.result"] = json.dumps(items)
+        scope.update(aggregate_outputs(
+            prefix, [(o.outputs, o.state.result) for o in outcomes if o.phase == SUCCEEDED]))
 
     def _expand(self, step: Task, scope: dict[str, str]) -> list[Task]:
-        if step.with_param is not None:
-            text = substitute(step.with_param, scope, where=f"'{step.name}' withParam")
-            try:
-                values = json.loads(text)
-            except ValueError:
-                raise WorkflowSpecError(f"'{step.name}': withParam is not JSON: {text[:200]!r}") from None
-            if not isinstance(values, list):
-                raise WorkflowSpecError(f"'{step.name}': withParam must be a JSON list, not {type(values).__name__}")
-        else:
-            values = list(step.with_items or ())
-        return children_of(step, expand_items(values, resolve_sequence(step.with_sequence, scope, f"'{step.name}'")))
+        return expand_fan_out(step, scope, f"'{step.name}'")
 
     def _when(self, step: Task, scope: dict[str, str]) -> tuple[bool, str]:
         if not step.when:

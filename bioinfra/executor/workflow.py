@@ -980,6 +980,51 @@ def bind_item(text: str, item: Any, where: str) -> str:
     return _ITEM_TAG_RE.sub(replace, text)
 
 
+def expand_fan_out(task: Task, variables: dict[str, str], where: str) -> list[Task]:
+    """A fanned-out task's or step's children: `withParam` (a JSON list once its tags are
+    substituted), else `withItems`, or `withSequence` (its fields may be tags). A WorkflowSpecError
+    here is the node's Error in Argo (dag.go executeDAGTask, steps.go expandStepGroup)."""
+    if task.with_param is not None:
+        text = substitute(task.with_param, variables, where=f"{where} withParam")
+        try:
+            values = json.loads(text)
+        except ValueError:
+            raise WorkflowSpecError(f"{where}: withParam is not JSON: {text[:200]!r}") from None
+        if not isinstance(values, list):
+            raise WorkflowSpecError(f"{where}: withParam must be a JSON list, not {type(values).__name__}")
+    else:
+        values = list(task.with_items or ())
+    return children_of(task, expand_items(values, resolve_sequence(task.with_sequence, variables, where)))
+
+
+def aggregate_outputs(prefix: str, succeeded: list[tuple[dict[str, str], str | None]]) -> dict[str, str]:
+    """A fan-out's outputs once it is done, from its Succeeded children's (output parameters,
+    result) in item order, as operator.go processAggregateNodeOutputs makes them: each output
+    parameter as the JSON list of the children's values (aggregatedJSONValueList: as JSON if every
+    value parses, else as strings), `outputs.parameters` as the list of each child's map, and
+    `outputs.result` as the list of the children's results parsed as JSON (set even when empty)."""
+    variables: dict[str, str] = {}
+    values: dict[str, list[str]] = {}
+    for parameters, _ in succeeded:
+        for key, value in parameters.items():
+            values.setdefault(key, []).append(value)
+    for key, vals in values.items():
+        try:
+            variables[f"{prefix}.outputs.parameters.{key}"] = json.dumps([json.loads(v) for v in vals])
+        except ValueError:
+            variables[f"{prefix}.outputs.parameters.{key}"] = json.dumps(vals)
+    variables[f"{prefix}.outputs.parameters"] = json.dumps([p for p, _ in succeeded if p])
+    items: list[Any] = []
+    for _, result in succeeded:
+        if result is not None:
+            try:
+                items.append(json.loads(result))
+            except ValueError:
+                items.append(result)
+    variables[f"{prefix}.outputs.result"] = json.dumps(items)
+    return variables
+
+
 def children_of(task: Task, items: list[Any]) -> list[Task]:
     """One child task per item, named "<task>(<i>:<item>)" as Argo names them."""
     children = []
