@@ -129,12 +129,13 @@ def cluster_features(doc: dict[str, Any]) -> list[str]:
 
 def with_pod_shape(doc: dict[str, Any]) -> dict[str, Any]:
     from bioinfra.errors import WorkflowSpecError
-    from bioinfra.executor.workflow import apply_template_defaults
+    from bioinfra.executor.workflow import apply_template_defaults, hoist_inline_templates
 
     doc = json.loads(json.dumps(doc))
     try:
-        # The shape is given to each template as it runs: with spec.templateDefaults merged in.
-        doc = apply_template_defaults(doc)
+        # The shape is given to each template as it runs: with spec.templateDefaults merged in, inline
+        # templates among them (parse_workflow hoists them the same way).
+        doc = apply_template_defaults(hoist_inline_templates(doc))
     except WorkflowSpecError:
         pass  # parse_workflow rejects it, naming it
     spec = doc.setdefault("spec", {})

@@ -46,6 +46,7 @@ from bioinfra.executor.workflow import (
     aggregate_outputs,
     deadline_seconds,
     expand_fan_out,
+    is_inline_template,
 )
 
 if TYPE_CHECKING:
@@ -592,7 +593,7 @@ def _output_expression(expression: str, scope: dict[str, str], where: str) -> st
 def _failures(states: list[TaskState]) -> str:
     """{{workflow.failures}}: the Failed and Error nodes as JSON (operator.go failedNodeStatus)."""
     return json.dumps([
-        {"displayName": s.name, "message": s.message, "templateName": s.template, "phase": s.phase,
+        {"displayName": s.name, "message": s.message, "templateName": "" if is_inline_template(s.template) else s.template, "phase": s.phase,
          "podName": s.name, "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(s.finished or 0))}
         for s in states if s.phase in (FAILED, ERROR)
     ], separators=(",", ":"))

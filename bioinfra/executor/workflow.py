@@ -573,6 +573,59 @@ def _strategic_merge(default: Any, own: Any) -> Any:
     return own
 
 
+INLINE_SUFFIX = ".inline"
+
+
+def is_inline_template(name: str) -> bool:
+    """A name hoist_inline_templates gave an inline template (no user template has a '.' in its name:
+    validate.go validateWorkflowFieldNames allows only letters, digits and '-')."""
+    return name.endswith(INLINE_SUFFIX) and "." in name[: -len(INLINE_SUFFIX)]
+
+
+def hoist_inline_templates(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every DAG task's or step's `inline` template made a template of the Workflow's own, named
+    '<caller>.<task or step>.inline', and the task or step made to call it by that name. Argo resolves an
+    inline template in place (templateresolution/context.go resolveTemplateImpl: GetTemplate returns the
+    holder's Inline; workflow_types.go DAGTask/WorkflowStep.GetTemplate) and runs it as any other
+    (operator.go executeTemplate, templateDefaults merged in as well), its node carrying no templateName
+    (operator.go initializeNode: orgTmpl.GetTemplateName() is the holder's empty Template). An inline
+    template may itself hold inline templates (validate.go validates them in place, nesting allowed)."""
+    spec = doc.get("spec")
+    if not isinstance(spec, dict) or not isinstance(spec.get("templates"), list):
+        return doc
+    out: list[Any] = []
+
+    def hoist(t: Any) -> Any:
+        if not isinstance(t, dict):
+            return t
+        caller = str(t.get("name") or "")
+        t = dict(t)
+
+        def fix(inv: Any, kind: str) -> Any:
+            if not isinstance(inv, dict) or "inline" not in inv:
+                return inv
+            where = f"{kind} '{inv.get('name')}'"
+            body = inv.get("inline")
+            if not isinstance(body, dict):
+                raise WorkflowSpecError(f"{where}: inline must be a template")
+            if inv.get("template") or inv.get("templateRef"):
+                raise WorkflowSpecError(f"{where} names a template and an inline template; a {kind} takes one")
+            name = f"{caller}.{inv.get('name')}{INLINE_SUFFIX}"
+            out.append(hoist({**body, "name": name}))
+            return {**{k: v for k, v in inv.items() if k != "inline"}, "template": name}
+
+        if isinstance(t.get("dag"), dict) and isinstance(t["dag"].get("tasks"), list):
+            t["dag"] = {**t["dag"], "tasks": [fix(x, "task") for x in t["dag"]["tasks"]]}
+        if isinstance(t.get("steps"), list):
+            t["steps"] = [[fix(x, "step") for x in g] if isinstance(g, list) else g for g in t["steps"]]
+        return t
+
+    templates = [hoist(t) for t in spec["templates"]]
+    if not out:
+        return doc
+    return {**doc, "spec": {**spec, "templates": templates + out}}
+
+
 def apply_template_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     """spec.templateDefaults merged into every template (operator.go mergedTemplateDefaultsInto, as
     executeTemplate does for each template it runs): a strategic merge of the template over the
@@ -601,7 +654,7 @@ def parse_workflow(doc: dict[str, Any]) -> Workflow:
     (bioinfra.argo.model.Workflow); what it cannot run as Argo does is refused here, naming it."""
     if doc.get("apiVersion") != "argoproj.io/v1alpha1" or doc.get("kind") != "Workflow":
         raise WorkflowSpecError("not an Argo Workflow (apiVersion argoproj.io/v1alpha1, kind Workflow)")
-    doc = apply_template_defaults(doc)
+    doc = apply_template_defaults(hoist_inline_templates(doc))
     _unsupported(doc)
     wf = model.Workflow.parse(doc)
     templates = {t.name: t for t in wf.templates}

@@ -80,6 +80,8 @@ MUST_BE_SAME = [
     "test/e2e/testdata/workflow-hook-parameter.yaml",
     "examples/exit-handler-with-param.yaml",
     "test/e2e/functional/template-default-image.yaml",
+    "examples/dag-inline-workflow.yaml",
+    "examples/steps-inline-workflow.yaml",
 ]
 
 

@@ -179,3 +179,66 @@ def test_a_steps_output_from_an_expression(tmp_path):
     assert result.tasks["wf"].output_parameters == {"r": "heads", "n": "6", "d": "fallback"}
     result, _ = run(doc_with([{"name": "x", "valueFrom": {"expression": "nil"}}]), tmp_path / "nil")
     assert result.tasks["wf"].phase == "Error" and "failed to evaluate" in result.tasks["wf"].message
+
+
+def _inline(source: str, **kw) -> dict:
+    """A step() template as an inline body (no name: Argo's inline templates have none)."""
+    body = step("x", source, **kw)
+    body.pop("name")
+    return body
+
+
+def test_inline_templates_run_in_place_nested_with_arguments_and_outputs(tmp_path):
+    # templateresolution/context.go resolveTemplateImpl: an inline template is the holder's own
+    # (DAGTask/WorkflowStep.GetTemplate); it takes the holder's arguments and yields its outputs, and it
+    # may hold inline templates itself. A user template named like the step does not collide with it.
+    doc = steps_workflow(
+        [[{"name": "a", "inline": _inline("echo -n from-a > a.v\n", out_params={"v": "/ws/a.v"})}],
+         [{"name": "b", "arguments": {"parameters": [{"name": "x", "value": "{{steps.a.outputs.parameters.v}}"}]},
+           "inline": {"inputs": {"parameters": [{"name": "x"}]}, "dag": {"tasks": [
+               {"name": "c", "arguments": {"parameters": [{"name": "y", "value": "{{inputs.parameters.x}}"}]},
+                "inline": _inline("printf '%s' '{{inputs.parameters.y}}' > seen\n", params=["y"])}]}}}],
+         [{"name": "d", "template": "a"}]],
+        [step("a", "touch user-a\n")],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded", {n: (t.phase, t.message) for n, t in result.tasks.items()}
+    assert (ws / "seen").read_text() == "from-a" and (ws / "user-a").exists()
+
+
+def test_an_inline_dag_task_runs_on_the_flat_runner(tmp_path):
+    doc = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"name": "wf"},
+           "spec": {"entrypoint": "main", "volumes": [{"name": "ws", "emptyDir": {}}],
+                    "templates": [{"name": "main", "dag": {"tasks": [
+                        {"name": "a", "inline": _inline("touch a\n")},
+                        {"name": "b", "depends": "a", "inline": _inline("touch b\n")}]}}]}}
+    assert not parse_workflow(doc).tree
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Succeeded" and (ws / "a").exists() and (ws / "b").exists()
+
+
+def test_what_an_inline_template_uses_that_the_executor_does_not_run_is_rejected():
+    import pytest
+
+    from bioinfra.errors import WorkflowSpecError
+
+    body = {**_inline("true\n"), "daemon": True}
+    doc = steps_workflow([[{"name": "a", "inline": body}]], [])
+    with pytest.raises(WorkflowSpecError, match="uses daemon, which the local executor does not run"):
+        parse_workflow(doc)
+    doc = steps_workflow([[{"name": "a", "template": "t", "inline": _inline("true\n")}]], [step("t", "true\n")])
+    with pytest.raises(WorkflowSpecError, match="names a template and an inline template"):
+        parse_workflow(doc)
+
+
+def test_a_failed_inline_nodes_failure_has_no_template_name(tmp_path):
+    # operator.go initializeNode: TemplateName is orgTmpl.GetTemplateName(), the holder's empty
+    # template field for an inline template; failedNodeStatus copies it into workflow.failures.
+    doc = steps_workflow([[{"name": "bad", "inline": _inline("exit 3\n")}]],
+                         [step("exit", "printf '%s' '{{workflow.failures}}' > failures\n")],
+                         )
+    doc["spec"]["onExit"] = "exit"
+    result, ws = run(doc, tmp_path)
+    assert result.phase == "Failed"
+    failures = {f["displayName"]: f for f in json.loads((ws / "failures").read_text())}
+    assert failures["bad"]["templateName"] == ""
