@@ -48,6 +48,7 @@ from bioinfra.executor.workflow import (
     container_to_host,
     deadline_seconds,
     expand_fan_out,
+    node_scope,
     topological_order,
 )
 from bioinfra.files import is_disk_full, sha256_file, write_json_atomic
@@ -466,6 +467,7 @@ class LocalExecutor:
 
         def finish(state: TaskState, phase: str, message: str = "") -> None:
             state.phase = phase
+            variables[f"tasks.{state.name}.status"] = phase  # every terminal phase, as buildLocalScope
             state.message = message
             state.started = state.started or time.time()
             state.finished = time.time()
@@ -485,13 +487,8 @@ class LocalExecutor:
                 done.put(state.name)
 
         def publish(state: TaskState) -> None:
-            prefix = f"tasks.{state.name}.outputs"
-            for key, value in state.output_parameters.items():
-                variables[f"{prefix}.parameters.{key}"] = value
-            if state.result is not None:
-                variables[f"{prefix}.result"] = state.result
-            if state.exit_code is not None:
-                variables[f"{prefix}.exitCode"] = str(state.exit_code)
+            variables.update(node_scope(f"tasks.{state.name}", state.phase, state.output_parameters, state.result,
+                                        state.exit_code))
 
         def publish_absent(state: TaskState) -> None:
             """A Skipped/Omitted node's outputs: each parameter's valueFrom.default, else absent

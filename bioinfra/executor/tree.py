@@ -47,6 +47,7 @@ from bioinfra.executor.workflow import (
     deadline_seconds,
     expand_fan_out,
     is_inline_template,
+    node_scope,
 )
 
 if TYPE_CHECKING:
@@ -279,13 +280,7 @@ class TreeRun:
         if state.phase in (SKIPPED, OMITTED):
             self._publish_absent(scope, prefix, template)
             return
-        for k, v in outcome.outputs.items():
-            scope[f"{prefix}.outputs.parameters.{k}"] = v
-        if state.result is not None:
-            scope[f"{prefix}.outputs.result"] = state.result
-        if state.exit_code is not None:
-            scope[f"{prefix}.exitCode"] = str(state.exit_code)
-            scope[f"{prefix}.outputs.exitCode"] = str(state.exit_code)
+        scope.update(node_scope(prefix, state.phase, outcome.outputs, state.result, state.exit_code))
 
     def _publish_absent(self, scope: dict[str, str], prefix: str, template: str) -> None:
         pod = self.wf.templates.get(template)

@@ -1050,6 +1050,20 @@ def expand_fan_out(task: Task, variables: dict[str, str], where: str) -> list[Ta
     return children_of(task, expand_items(values, resolve_sequence(task.with_sequence, variables, where)))
 
 
+def node_scope(prefix: str, phase: str, parameters: dict[str, str], result: str | None,
+               exit_code: int | None) -> dict[str, str]:
+    """The tags a finished node gives the nodes after it, under `tasks.X` / `steps.X` (operator.go
+    buildLocalScope and addOutputsToLocalScope): `.status`, `.outputs.parameters.<p>`,
+    `.outputs.result` and `.exitCode` (docs/variables.md; there is no `.outputs.exitCode`)."""
+    scope = {f"{prefix}.status": phase}
+    scope.update({f"{prefix}.outputs.parameters.{k}": v for k, v in parameters.items()})
+    if result is not None:
+        scope[f"{prefix}.outputs.result"] = result
+    if exit_code is not None:
+        scope[f"{prefix}.exitCode"] = str(exit_code)
+    return scope
+
+
 def aggregate_outputs(prefix: str, succeeded: list[tuple[dict[str, str], str | None]]) -> dict[str, str]:
     """A fan-out's outputs once it is done, from its Succeeded children's (output parameters,
     result) in item order, as operator.go processAggregateNodeOutputs makes them: each output

@@ -93,7 +93,7 @@ def test_outputs_result_and_aggregated_fan_out_outputs(tmp_path):
                                        {"name": "rs", "value": "{{tasks.each.outputs.result}}"}]}},
          {"name": "gate", "template": "sum2", "depends": "sum",
           "when": "'{{tasks.sum.outputs.result}}' == 'done'",
-          "arguments": {"parameters": [{"name": "xs", "value": "{{tasks.sum.outputs.exitCode}}"}]}}],
+          "arguments": {"parameters": [{"name": "xs", "value": "{{tasks.sum.exitCode}}"}]}}],
         [step("sq", "echo $(( {{inputs.parameters.x}} * 10 )); echo {{inputs.parameters.x}} > v\n",
               params=["x"], out_params={"v": "/ws/v"}),
          step("sum", "printf '%s|%s' '{{inputs.parameters.xs}}' '{{inputs.parameters.rs}}' > agg; echo done\n",
@@ -308,3 +308,20 @@ def test_template_defaults_are_merged_under_each_template(tmp_path):
     assert "container" not in s
     result, ws = run(doc, tmp_path)
     assert result.phase == "Succeeded" and (ws / "seen").read_text() == "default own"
+
+
+def test_a_tasks_status_and_exit_code_reach_later_tasks(tmp_path):
+    # docs/variables.md (DAG templates): tasks.<TASKNAME>.status and tasks.<TASKNAME>.exitCode;
+    # operator.go buildLocalScope (.status of every node) and addOutputsToLocalScope (.exitCode).
+    doc = workflow(
+        [{"name": "a", "template": "fails"},
+         {"name": "s", "template": "skipped", "when": "false"},
+         {"name": "b", "template": "see", "depends": "a.Failed && s.Skipped",
+          "arguments": {"parameters": [
+              {"name": "v", "value": "{{tasks.a.status}} {{tasks.a.exitCode}} {{tasks.s.status}}"}]}}],
+        [step("fails", "exit 3\n"), step("skipped", "true\n"),
+         step("see", "printf '%s' '{{inputs.parameters.v}}' > seen\n", params=["v"])],
+    )
+    result, ws = run(doc, tmp_path)
+    assert result.tasks["b"].phase == "Succeeded", result.tasks["b"].message
+    assert (ws / "seen").read_text() == "Failed 3 Skipped"
