@@ -301,6 +301,25 @@ class LocalSettings(StrictModel):
         return v
 
 
+class PipelinePathSettings(StrictModel):
+    """Where `bioinfra run NAME` and `bioinfra pipelines list` find pipelines besides the built-ins
+    (docs/pipelines/write-your-own.md): each entry a folder of pipeline folders, or one pipeline
+    folder. Relative paths are relative to the config file's folder."""
+
+    path: list[Path] = Field(default_factory=list, description="folders searched for pipeline folders, in order")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _paths(cls, v: Any) -> Any:
+        if isinstance(v, (str, Path)):
+            v = [v]
+        if isinstance(v, list):
+            for item in v:
+                if isinstance(item, (str, Path)):
+                    _must_match(_WORKSPACE_PATH_RE, str(item), "a folder path of letters, digits, spaces and _ . / ~ + @ , = -")
+        return v
+
+
 class OnpremSettings(StrictModel):
     kubeconfig: Path = Path("~/.kube/config")
     context: Optional[str] = None
@@ -623,6 +642,9 @@ STEP_DEADLINE_DEFAULTS: dict[str, str] = {
     "fastqc": "4h",            # per sample
     "align": "48h",            # per sample: 30x whole-genome on 8 threads is about a day
     "samtools-stats": "6h",
+    "call": "48h",             # variant-calling: bcftools mpileup | call, single-threaded, per sample
+    "bcftools-stats": "6h",
+    "compare-truth": "1h",     # variant-calling: scoring the calls against a truth set
     "stats": "6h",             # per sample (--samples)
     "multiqc": "2h",
     "report": "2h",            # --samples: MultiQC over every sample
@@ -721,7 +743,8 @@ class RunSettings(StrictModel):
     def step_deadline(self, step: str, items: int = 1) -> int:
         """activeDeadlineSeconds of one attempt of `step` whose pod is given `items` samples / image
         sets: the configured (or default) deadline times items, never past the Workflow's own."""
-        per_item = self.step_deadlines.get(step) or duration_seconds(STEP_DEADLINE_DEFAULTS[step])
+        # A step of a user's pipeline that bioinfra has no default for: a day per item.
+        per_item = self.step_deadlines.get(step) or duration_seconds(STEP_DEADLINE_DEFAULTS.get(step, "24h"))
         return min(per_item * max(items, 1), self.workflow_deadline)
 
 
@@ -746,6 +769,7 @@ class Config(StrictModel):
     buckets: Buckets = Field(default_factory=Buckets)
     registry: Registry = Field(default_factory=Registry)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    pipelines: PipelinePathSettings = Field(default_factory=PipelinePathSettings)
     local: LocalSettings = Field(default_factory=LocalSettings)
     onprem: OnpremSettings = Field(default_factory=OnpremSettings)
     state: StateSettings = Field(default_factory=StateSettings)
@@ -760,7 +784,7 @@ class Config(StrictModel):
     def _empty_sections_are_defaults(cls, data: Any) -> Any:
         # A section whose keys are all commented out parses as None: treat it as "use defaults".
         if isinstance(data, dict):
-            sections = ("node_pools", "buckets", "registry", "pipeline", "local", "onprem", "state", "aws", "gcp",
+            sections = ("node_pools", "buckets", "registry", "pipeline", "pipelines", "local", "onprem", "state", "aws", "gcp",
                         "addons", "budget", "run")
             data = {k: v for k, v in data.items() if not (k in sections and v is None)}
             # Pools not named take the target's defaults (AWS instance types on aws, GCP ones elsewhere).

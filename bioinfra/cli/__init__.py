@@ -61,7 +61,10 @@ def _register() -> None:
     app.command("init")(init_cmd.init)
     app.add_typer(config_cmd.app, name="config")
     app.command("render")(render_cmd.render)
-    app.command("run")(run_cmd.run)
+    # The pipeline's own options are parsed by its own command (run_cmd.pipeline_command), so `run`
+    # passes every argument after PIPELINE through, --help included.
+    app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                         "help_option_names": []}, add_help_option=False)(run_cmd.run)
     app.command("up")(up_cmd.up)
     app.command("destroy")(up_cmd.destroy)
     app.command("plan")(cloud_cmd.plan)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from bioinfra.core.runtimes import PIPELINE_IMAGES
+from bioinfra.core.runtimes import pipeline_images
 from bioinfra.errors import BioinfraError, ClusterUnreachableError, PreflightError
 from bioinfra.targets.addons import (
     MINIO_NAME,
@@ -531,7 +531,7 @@ def expected_images(config: Config) -> dict[str, list[str]]:
     registry = target.registry(config).rstrip("/")
     records = read_records(default_workspace(config))
     refs: dict[str, list[str]] = {}
-    for name in dict.fromkeys(name for names in PIPELINE_IMAGES.values() for name in names):
+    for name in dict.fromkeys(name for names in pipeline_images().values() for name in names):
         record = records.get(name) or {}
         candidates = []
         if record.get("pinned") and target.serves(config, record["pinned"]):
@@ -590,14 +590,14 @@ def _missing_images(config: Config, where: str, present: list[str], missing: dic
     """The check's verdict from name -> 'what was looked for' of each image not found (and the images
     behind a login): failed when the main pipeline lacks one, else a warning for what is behind a login,
     else a warning naming the pipelines that need the missing others."""
-    required = set(PIPELINE_IMAGES[MAIN_PIPELINE])
+    required = set(pipeline_images()[MAIN_PIPELINE])
     if required & set(missing):
         return failed(f"not in {where}: {'; '.join(missing.values())}", _push_fix(config))
     if unknown:
         return warning(f"not checked: the registry wants a login for {', '.join(unknown)}",
                        "docker login to it, then `docker manifest inspect IMAGE` checks by hand")
     if missing:
-        needs = {name: [p for p, names in PIPELINE_IMAGES.items() if name in names] for name in missing}
+        needs = {name: [p for p, names in pipeline_images().items() if name in names] for name in missing}
         said = "; ".join(f"{looked} (only `run {', '.join(needs[name])}` needs it)" for name, looked in missing.items())
         return warning(f"{'; '.join(present)}; not in {where}: {said}", _push_fix(config, list(missing)))
     return passed("; ".join(present))

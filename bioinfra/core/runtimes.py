@@ -10,12 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from bioinfra.core.tools import require_cellprofiler, require_tools
+from bioinfra.core.tools import require_tools
 from bioinfra.errors import BioinfraError, RunLockedError, ToolMissingError
 from bioinfra.executor.runtime import DockerRuntime, NativeRuntime, Runtime
 
-# The images each pipeline's steps run on this machine (stage-in/out never run here).
-PIPELINE_IMAGES = {"fastqc-to-bwa": ("fastqc", "bwa-mem2"), "cellprofiler": ("cellprofiler",)}
+
+
+def pipeline_images() -> dict[str, tuple[str, ...]]:
+    """The images each built-in pipeline's steps run on (pipeline.yaml `images`)."""
+    from bioinfra.engine.spec import discover
+
+    return {name: tuple(spec.images) for name, spec in discover().items() if spec.builtin}
 
 
 @dataclass
@@ -29,18 +34,20 @@ class RuntimeChoice:
     path_prepend: tuple[str, ...] = ()  # native: folders put first on the steps' PATH
 
 
-def choose_runtime(requested: str, workspace: Path, pipeline: str = "fastqc-to-bwa") -> RuntimeChoice:
+def choose_runtime(requested: str, workspace: Path, *, images: tuple[str, ...], tools: dict[str, str]) -> RuntimeChoice:
+    """`images`: the pipeline's images (pipeline.yaml `images`); `tools`: the programs its steps
+    need on PATH natively (pipeline.yaml `tools`, bioinfra.core.tools.require_tools)."""
     if requested == "native":
-        return _native("as asked", pipeline)
+        return _native("as asked", tools)
     if requested == "docker":
-        return _docker(workspace, "as asked", pipeline)
+        return _docker(workspace, "as asked", images)
     try:
         # Cheap check first: without recorded images, do not import the Docker SDK or ping a
         # daemon (about 0.25 s of every native run otherwise).
-        _recorded_images(workspace, pipeline)
-        return _docker(workspace, "auto: a Docker daemon answers and the images are built", pipeline)
+        _recorded_images(workspace, images)
+        return _docker(workspace, "auto: a Docker daemon answers and the images are built", images)
     except BioinfraError as exc:
-        return _native(f"auto: not docker, because {exc.message}", pipeline)
+        return _native(f"auto: not docker, because {exc.message}", tools)
 
 
 def _images_missing(missing: list[str]) -> ToolMissingError:
@@ -50,32 +57,29 @@ def _images_missing(missing: list[str]) -> ToolMissingError:
     )
 
 
-def _recorded_images(workspace: Path, pipeline: str) -> dict[str, Any]:
+def _recorded_images(workspace: Path, images: tuple[str, ...]) -> dict[str, Any]:
     from bioinfra.core.images import read_records
 
     records = read_records(workspace)
-    missing = [name for name in PIPELINE_IMAGES[pipeline] if not (records.get(name) or {}).get("ref")]
+    missing = [name for name in images if not (records.get(name) or {}).get("ref")]
     if missing:
         raise _images_missing(missing)
     return records
 
 
-def _native(reason: str, pipeline: str) -> RuntimeChoice:
-    if pipeline == "cellprofiler":
-        found, prepend = require_cellprofiler()
-        return RuntimeChoice("native", reason, found, path_prepend=prepend)
-    tools = require_tools()
-    return RuntimeChoice("native", reason, tools.found, tools.notes)
+def _native(reason: str, tools: dict[str, str]) -> RuntimeChoice:
+    check = require_tools(tools)
+    return RuntimeChoice("native", reason, check.found, check.notes, path_prepend=check.path_prepend)
 
 
-def _docker(workspace: Path, reason: str, pipeline: str) -> RuntimeChoice:
+def _docker(workspace: Path, reason: str, wanted: tuple[str, ...]) -> RuntimeChoice:
     from bioinfra.adaptors.docker import client as docker_client
     from bioinfra.adaptors.docker import sdk
 
     client = docker_client()
-    records = _recorded_images(workspace, pipeline)
+    records = _recorded_images(workspace, wanted)
     missing = []
-    for name in PIPELINE_IMAGES[pipeline]:  # recorded, but still in Docker's image store?
+    for name in wanted:  # recorded, but still in Docker's image store?
         try:
             client.images.get(records[name]["ref"])
         except sdk().errors.ImageNotFound:
@@ -83,7 +87,7 @@ def _docker(workspace: Path, reason: str, pipeline: str) -> RuntimeChoice:
     if missing:
         raise _images_missing(missing)
     # After `images push`, name each image by digest: exactly what was built and pushed.
-    images = {name: records[name].get("pinned") or records[name]["ref"] for name in PIPELINE_IMAGES[pipeline]}
+    images = {name: records[name].get("pinned") or records[name]["ref"] for name in wanted}
     notes = []
     if (records.get("bwa-mem2") or {}).get("aligner") == "bwa" and "bwa-mem2" in images:
         notes.append("the aligner image was built with ALIGNER=bwa: the align step will use 'bwa mem' (same alignments)")

@@ -14,40 +14,63 @@ from pathlib import Path
 
 from bioinfra.errors import ToolMissingError
 
-# program -> Debian package that provides it
-REQUIRED = {"bash": "bash", "fastqc": "fastqc", "samtools": "samtools", "multiqc": "multiqc"}
+# The main pipeline's programs (templates/pipelines/fastqc-to-bwa/pipeline.yaml `tools`), for
+# callers that check the machine rather than one pipeline (doctor, the local target's `up`).
+MAIN_PIPELINE = "fastqc-to-bwa"
 
 
 @dataclass
 class ToolCheck:
     found: dict[str, str]
     notes: list[str] = field(default_factory=list)
+    path_prepend: tuple[str, ...] = ()
 
 
-def require_tools() -> ToolCheck:
+def _which(program: str) -> tuple[str, tuple[str, ...]]:
+    """(path or "", folders to put first on the steps' PATH). CellProfiler may live in its own venv."""
+    if program == "cellprofiler":
+        try:
+            found, prepend = require_cellprofiler()
+        except ToolMissingError:
+            return "", ()
+        return found["cellprofiler"], prepend
+    return shutil.which(program) or "", ()
+
+
+def require_tools(tools: dict[str, str] | None = None) -> ToolCheck:
+    """Every program a pipeline's steps need on PATH (pipeline.yaml `tools`: program -> Debian
+    package). A key "a|b" takes the first one found, and says so when it had to fall back (e.g.
+    "bwa-mem2|bwa": bwa-mem2 is in no Debian release; `bwa mem` gives the same alignments)."""
+    if tools is None:
+        from bioinfra.engine.spec import discover
+
+        tools = discover()[MAIN_PIPELINE].tools
     found: dict[str, str] = {}
     missing: list[str] = []
-    for program, package in REQUIRED.items():
-        path = shutil.which(program)
-        if path:
-            found[program] = path
+    notes: list[str] = []
+    prepend: tuple[str, ...] = ()
+    for programs, package in tools.items():
+        choices = programs.split("|")
+        for n, program in enumerate(choices):
+            path, extra = _which(program)
+            if path:
+                found[program] = path
+                prepend += extra
+                if n:
+                    notes.append(f"{choices[0]} is not installed: the steps will use {program} "
+                                 + ("('bwa mem', same alignments)" if program == "bwa" else "instead"))
+                break
         else:
             missing.append(package)
-    notes = []
-    aligner = shutil.which("bwa-mem2")
-    if aligner:
-        found["bwa-mem2"] = aligner
-    elif shutil.which("bwa"):
-        found["bwa"] = shutil.which("bwa") or "bwa"
-        notes.append("bwa-mem2 is not installed: the align step will use 'bwa mem' (same alignments)")
-    else:
-        missing.append("bwa")
+    if "cellprofiler" in [p for k in tools for p in k.split("|")] and "cellprofiler" not in found:
+        require_cellprofiler()  # its own message: how to install it (a venv), not an apt package
     if missing:
         raise ToolMissingError(
-            f"the native runtime needs programs that are not on PATH: {', '.join(missing)}",
-            hint=f"install them with: apt-get install -y --no-install-recommends {' '.join(missing)} (or run `make setup`)",
+            f"the native runtime needs programs that are not on PATH: {', '.join(dict.fromkeys(missing))}",
+            hint=f"install them with: apt-get install -y --no-install-recommends {' '.join(dict.fromkeys(missing))} "
+                 "(or run `make setup`)",
         )
-    return ToolCheck(found=found, notes=notes)
+    return ToolCheck(found=found, notes=notes, path_prepend=prepend)
 
 
 # Where `make cellprofiler` (scripts/cellprofiler-venv.sh) installs headless CellProfiler.

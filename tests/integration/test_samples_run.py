@@ -64,7 +64,9 @@ def test_three_samples_one_workflow_one_report(cli, cohort: Path, tmp_path: Path
     assert "S1" not in workflow and "runs/" in workflow and (out / "sheet.tsv").is_file()
     # --max-parallel 1: no two steps ran at the same time.
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["mode"] == "samples" and manifest["sheet"]["samples"] == 3 and manifest["sheet"]["chunk_size"] == 1
+    # The engine's one manifest: the sheet is the `samples` input; its chunking is the run's fan-out.
+    assert manifest["mode"] == "samples" and manifest["inputs"]["samples"]["samples"] == 3
+    assert manifest["fan_out"]["per_pod"] == 1
     spans = sorted((s["started"], s["finished"]) for name, s in manifest["steps"].items()
                    if s["phase"] == "Succeeded" and not s["cached"] and s["started"] and name not in ("fastqc", "align", "stats"))
     assert len(spans) == 3 * 3 + 3  # 3 chunks x fastqc, align, stats; plan, index-reference, report

@@ -321,6 +321,8 @@ def report(batches, tables, missing, complete) -> dict:
         "batches_complete": complete,
         "complete": not missing,
         "missing": missing,
+        # For the run's failure summary (pipeline.yaml outputs.failure): "5-8, 13-16".
+        "missing_image_sets": ", ".join(f"{m['first']}-{m['last']}" for m in missing),
         "tables": {name: len(table.rows) for name, table in sorted(tables.items())},
     }
 
