@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what `make demo` and `make test` need on a Debian machine, skipping what is already there.
-#   - apt: the native runtime's tools (fastqc, bwa, samtools, multiqc) and python3-venv if missing
+#   - apt: the native runtime's tools (fastqc, bwa, samtools, bcftools, multiqc) and python3-venv if missing
 #   - .venv: bioinfra itself (editable) with its test extras
 # Needs root (or sudo) only when an apt package is missing.
 set -euo pipefail
@@ -10,7 +10,7 @@ PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
 apt_missing=()
-for tool in fastqc bwa samtools multiqc; do
+for tool in fastqc bwa samtools bcftools multiqc; do
   command -v "$tool" >/dev/null 2>&1 || apt_missing+=("$tool")
 done
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

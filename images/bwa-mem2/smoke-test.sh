@@ -1,6 +1,6 @@
 #!/bin/sh
 # bioinfra smoke test for the aligner image: runs inside the container, exits non-zero on failure.
-# Indexes a 1 kb reference, aligns 4 read pairs with bwa-mem2 (or bwa), sorts and flagstats.
+# Indexes a 1 kb reference, aligns 4 read pairs with bwa-mem2 (or bwa), sorts and flagstats; bcftools runs.
 set -eu
 
 DATA=/usr/local/share/bioinfra-smoke
@@ -24,6 +24,10 @@ else
     bwa 2>&1 | grep -i '^version' || { echo "FAIL: cannot get bwa version" >&2; exit 1; }
 fi
 samtools --version | head -n 1
+# The variant-calling pipeline's call and bcftools-stats steps run bcftools from this image.
+# (POSIX sh has no pipefail: bcftools' own exit status is checked before head.)
+bcftools --version > "$work/bcftools.version" || { echo "FAIL: bcftools does not run" >&2; exit 1; }
+head -n 1 "$work/bcftools.version"
 bash --version | head -n 1
 
 echo "== $aligner index + mem (4 pairs) | samtools sort | samtools flagstat"
