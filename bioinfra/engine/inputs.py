@@ -229,11 +229,12 @@ def check_scalar(i: InputSpec, value: Any) -> CheckedInput:
 
 
 def _mate_label(spec: PipelineSpec, i: InputSpec) -> str:
-    if i.mate:
-        return "R1"
-    if any(o.mate == i.name for o in spec.inputs):
-        return "R2"
-    return i.name
+    """R1 or R2: of two mates, the one declared first is read 1 (either may name the other)."""
+    names = [o.name for o in spec.inputs]
+    partner = i.mate or next((o.name for o in spec.inputs if o.mate == i.name), None)
+    if partner is None:
+        return i.name
+    return "R1" if names.index(i.name) < names.index(partner) else "R2"
 
 
 def _stem_for(spec: PipelineSpec, i: InputSpec, values: dict[str, Any]) -> Optional[str]:
@@ -414,8 +415,8 @@ def _data_file(spec: PipelineSpec, i: InputSpec, ref: Union[Path, RemoteInput], 
     checked = _file(i.model_copy(update={"stage_as": i.stage_as or "data-file.csv"}), ref)
     checked.items = len(rows)
     plates = sorted({row.get("Metadata_Plate", "") for row in rows} - {""})
-    checked.summary = f"{len(rows):,} image sets" + (f" on {len(plates)} plate(s) ({', '.join(plates[:10])})"
-                                                       if plates else "") + f" ({ref})"
+    checked.summary = f"{ref}: {len(rows):,} image sets" + (f" on {len(plates)} plate(s) ({', '.join(plates[:10])})"
+                                                              if plates else "")
     checked.record.update(image_sets=len(rows), plates=plates)
     checked.extra.update(rows=rows, header=header, first_image=names[0] if names else None)
     return checked, names

@@ -107,7 +107,7 @@ class LocalBackend:
             body["makespan_seconds"] = round(makespan, 3)
             body[("tool_paths" if self.choice.name == "native" else "images")] = self.choice.tools
             body["steps"] = rundir.manifest_steps(result, output, STEP_KEYS)
-            body["outputs"] = _output_files(result, output, run_id)
+            body["outputs"] = _output_files(result, output, run_id, prepared.outputs)
             body["workflow_sha256"] = sha256_file(output / "workflow.yaml")
             return body
 
@@ -146,15 +146,21 @@ def _same_inputs(prepared: Prepared) -> str:
     return (" " + " ".join(given)) if given else ""
 
 
-def _output_files(result: Any, output: Path, run_id: str) -> dict[str, Any]:
+def _output_files(result: Any, output: Path, run_id: str, outputs: Any) -> dict[str, Any]:
     """Each file a step declared (bioinfra.io/outputs), relative to the run folder, with its digest;
-    and any report not declared by a step."""
+    and what a step wrote that it could not declare beforehand: the pipeline's results folder
+    (pipeline.yaml outputs.results, e.g. one table per object found) and its report."""
     files: dict[str, Any] = {}
     prefix = f"runs/{run_id}/"
     for state in result.tasks.values():
         for rel, facts in state.outputs.items():
             if rel.startswith(prefix) and "/.bioinfra/" not in rel:
                 files[rel[len(prefix):]] = facts
-    for path in sorted((output / "multiqc").glob("*.html")) if (output / "multiqc").is_dir() else []:
+    found = sorted((output / "multiqc").glob("*.html")) if (output / "multiqc").is_dir() else []
+    if outputs.results not in (".", "") and (output / outputs.results).is_dir():
+        found += sorted(p for p in (output / outputs.results).rglob("*") if p.is_file())
+    if outputs.report and (output / outputs.report).is_file():
+        found.append(output / outputs.report)
+    for path in found:
         files.setdefault(str(path.relative_to(output)), {"bytes": path.stat().st_size, "sha256": sha256_file(path)})
     return dict(sorted(files.items()))
