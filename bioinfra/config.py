@@ -740,11 +740,12 @@ class RunSettings(StrictModel):
             raise ValueError("\n".join(longer))
         return self
 
-    def step_deadline(self, step: str, items: int = 1) -> int:
+    def step_deadline(self, step: str, items: int = 1, default: Optional[str] = None) -> int:
         """activeDeadlineSeconds of one attempt of `step` whose pod is given `items` samples / image
-        sets: the configured (or default) deadline times items, never past the Workflow's own."""
-        # A step of a user's pipeline that bioinfra has no default for: a day per item.
-        per_item = self.step_deadlines.get(step) or duration_seconds(STEP_DEADLINE_DEFAULTS.get(step, "24h"))
+        sets: the configured deadline, else the pipeline's own default (pipeline.yaml `deadlines`),
+        else bioinfra's, else a day; times items, never past the Workflow's own."""
+        fallback = default or STEP_DEADLINE_DEFAULTS.get(step, "24h")
+        per_item = self.step_deadlines.get(step) or duration_seconds(fallback)
         return min(per_item * max(items, 1), self.workflow_deadline)
 
 

@@ -237,12 +237,15 @@ SAMPLES_STEPS = ("stage-in", "plan", "index-reference", "fastqc", "align", "stat
 CELLPROFILER_STEPS = ("stage-in", "plan", "illum", "analyze", "gather", "stage-out")
 
 
-def deadline_variables(config: Config, steps: tuple[str, ...], items: dict[str, int] | None = None) -> dict[str, Any]:
+def deadline_variables(config: Config, steps: tuple[str, ...], items: dict[str, int] | None = None,
+                       defaults: dict[str, str] | None = None) -> dict[str, Any]:
     """activeDeadlineSeconds of the Workflow and of each step's attempt, whole seconds from the
     validated config (config.RunSettings): ints, never text. `items`: how many samples / image sets
-    one pod of a fan-out step is given (its deadline is per item)."""
+    one pod of a fan-out step is given (its deadline is per item). `defaults`: a pipeline's own
+    per-step defaults (pipeline.yaml `deadlines`), used where the config sets none."""
     items = items or {}
-    deadlines = {step: config.run.step_deadline(step, items.get(step, 1)) for step in steps}
+    defaults = defaults or {}
+    deadlines = {step: config.run.step_deadline(step, items.get(step, 1), defaults.get(step)) for step in steps}
     values = [config.run.workflow_deadline, *deadlines.values()]
     if not all(type(v) is int and v > 0 for v in values):  # noqa: E721 - exactly int, not bool
         raise TypeError(f"deadlines must be positive whole seconds: {values}")

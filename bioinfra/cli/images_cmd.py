@@ -34,7 +34,7 @@ def build(
     from bioinfra.adaptors.docker import client
     from bioinfra.config import load_config
     from bioinfra.core.images import build_images
-    from bioinfra.core.run import usable_workspace
+    from bioinfra.engine.rundir import usable_workspace
     from bioinfra.errors import InputError
     from bioinfra.images import IMAGES
     from bioinfra.targets import get_target
@@ -74,7 +74,7 @@ def push(
     from bioinfra.adaptors.docker import client, docker_login
     from bioinfra.config import load_config
     from bioinfra.core.images import cloud_registry, push_images, read_records, retag
-    from bioinfra.core.run import default_workspace
+    from bioinfra.engine.rundir import default_workspace
 
     config = load_config(ctx.obj["config_path"])
     workspace = default_workspace(config)
@@ -99,7 +99,7 @@ def list_images(ctx: typer.Context) -> None:
     """Show the images recorded as built on this machine."""
     from bioinfra.config import load_config
     from bioinfra.core.images import read_records
-    from bioinfra.core.run import default_workspace
+    from bioinfra.engine.rundir import default_workspace
 
     for name, record in sorted(read_records(default_workspace(load_config(ctx.obj["config_path"]))).items()):
         typer.echo(f"{name}\t{record['ref']}\t{record['id']}")

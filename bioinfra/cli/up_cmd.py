@@ -148,7 +148,7 @@ def up(
     from bioinfra.config import load_config
     from bioinfra.core.images import build_images, push_images
     from bioinfra.core.local_target import up_local
-    from bioinfra.core.run import usable_workspace
+    from bioinfra.engine.rundir import usable_workspace
     from bioinfra.errors import InputError
 
     if aligner not in ("bwa-mem2", "bwa"):
@@ -206,7 +206,7 @@ def destroy(
         return
     from bioinfra.config import load_config
     from bioinfra.core.local_target import destroy_local
-    from bioinfra.core.run import default_workspace
+    from bioinfra.engine.rundir import default_workspace
 
     removed = destroy_local(default_workspace(load_config(ctx.obj["config_path"])),
                             say=lambda msg: typer.echo(f"✓ {msg}", err=True))

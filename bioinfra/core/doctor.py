@@ -191,7 +191,7 @@ def check_docker(d: Doctor) -> Check:
 
 
 def check_workspace(d: Doctor) -> Check:
-    from bioinfra.core.run import default_workspace
+    from bioinfra.engine.rundir import default_workspace
 
     workspace = default_workspace(d.config)
     fix = "set local.workspace in bioinfra.yaml to a folder you can write"
@@ -523,7 +523,7 @@ def expected_images(config: Config) -> dict[str, list[str]]:
     from this machine, the tag built here under this target's registry, else the tag these sources
     build (bwa-mem2: either aligner variant)."""
     from bioinfra.core.images import read_records
-    from bioinfra.core.run import default_workspace
+    from bioinfra.engine.rundir import default_workspace
     from bioinfra.images import image_ref
     from bioinfra.targets import get_target
 

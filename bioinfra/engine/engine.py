@@ -161,9 +161,12 @@ def fan_out(spec: PipelineSpec, mode: ModeSpec, checked: dict[str, CheckedInput]
 
 
 def prepare(config: Config, spec: PipelineSpec, given: dict[str, Any], options: RunOptions, backend: Backend, *,
-            say: Say, progress: inputs_mod.Progress = None, vet: bool = True) -> Prepared:
+            say: Say, progress: inputs_mod.Progress = None, vet: bool = True, run_id: Optional[str] = None,
+            check_files: bool = True) -> Prepared:
     """check -> parameters -> what to stage -> render (and lint): everything `run` does before it
-    creates anything, shared with --dry-run."""
+    creates anything, shared with --dry-run. Without `vet` (`render`) no output folder is looked at
+    and the run id is `run_id` (else a new one); without `check_files` a sample sheet's FASTQs are
+    not read (`render` reads the sheet's shape only, fast for 100,000 rows)."""
     from bioinfra.engine.rundir import new_run_id, vet_output
 
     mode = spec.mode_for({k for k, v in given.items() if v is not None})
@@ -173,10 +176,11 @@ def prepare(config: Config, spec: PipelineSpec, given: dict[str, Any], options: 
         if options.target != "local":
             output, run_id, record = _cluster_output(spec, options, output, run_id)
     else:
-        run_id = new_run_id(pipeline=spec.name)
+        run_id = run_id or new_run_id(pipeline=spec.name)
         output, record = (options.output or Path("results") / run_id), None
     values = inputs_mod.resolve_values(spec, mode, given)
-    checked = inputs_mod.check_inputs(spec, mode, values, options.target, progress, backend.check_remote)
+    checked = inputs_mod.check_inputs(spec, mode, values, options.target, progress, backend.check_remote,
+                                      check_files=check_files)
     if record is not None:
         _check_resume_matches(record, checked)
     values = {n: c.value for n, c in checked.items()}

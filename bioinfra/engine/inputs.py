@@ -224,7 +224,9 @@ def check_scalar(i: InputSpec, value: Any) -> CheckedInput:
     if not pattern.fullmatch(text):
         rule = f"it must match {i.pattern}" if i.pattern else \
             "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        raise InputError(f"{i.option} {facts_mod.shown(text)} is not allowed: {rule}")
+        what = "sample name" if (i.derive or "").startswith("sample_name:") else i.option
+        raise InputError(f"{what} {facts_mod.shown(text)} is not allowed: {rule}",
+                         hint=f"{i.option}: {i.help}")
     return CheckedInput(i, text, text, record={"value": text})
 
 
@@ -349,12 +351,18 @@ def _folder(i: InputSpec, ref: Union[Path, RemoteInput], names: Optional[list[st
 # -- sample sheets and LoadData files ---------------------------------------------------------------
 
 
-def _sheet(i: InputSpec, ref: Union[Path, RemoteInput], progress: Progress) -> CheckedInput:
+def _sheet(i: InputSpec, ref: Union[Path, RemoteInput], progress: Progress, check_files: bool = True
+           ) -> CheckedInput:
     from bioinfra.engine.sheets import check_samples, normalised_sheet, read_sheet
 
     if isinstance(ref, RemoteInput):
         raise InputError(f"{i.option} {ref.url}: a sample sheet is a local file (its FASTQs may be anywhere local)")
     sheet = read_sheet(ref, i.option)
+    if not check_files:  # `render`: the sheet's shape only; the Workflow names the sheet, not its rows
+        return CheckedInput(i, ref, "{run_dir}/sheet.tsv", [], {"path": str(sheet.path.resolve()),
+                                                               "sha256": sheet.sha256, "samples": len(sheet.rows)},
+                            f"{len(sheet.rows)} samples (sheet {ref}; FASTQs not read)", items=len(sheet.rows),
+                            extra={"sheet": sheet})
     samples = check_samples(sheet, progress)
     staged = []
     for s in samples:
@@ -426,10 +434,11 @@ def _data_file(spec: PipelineSpec, i: InputSpec, ref: Union[Path, RemoteInput], 
 
 
 def check_inputs(spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], target: str,
-                 progress: Progress = None, check_remote: Optional[Callable[[RemoteInput, str], None]] = None
-                 ) -> dict[str, CheckedInput]:
+                 progress: Progress = None, check_remote: Optional[Callable[[RemoteInput, str], None]] = None,
+                 *, check_files: bool = True) -> dict[str, CheckedInput]:
     """Check every input of the mode; files are read in parallel (zlib and hashlib release the GIL).
-    Problems are reported in the inputs' order, so the first one does not depend on timing."""
+    Problems are reported in the inputs' order, so the first one does not depend on timing.
+    `check_files=False`: a sample sheet's FASTQs are not read (`render`)."""
     names = mode.inputs
     checked: dict[str, CheckedInput] = {}
     refs: dict[str, Union[Path, RemoteInput]] = {}
@@ -458,7 +467,7 @@ def check_inputs(spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], tar
         if i.type == "fasta":
             return _fasta(i, ref, progress)
         if i.type == "sample_sheet":
-            return _sheet(i, ref, progress)
+            return _sheet(i, ref, progress, check_files)
         if i.type in FOLDER_TYPES:
             return _folder(i, ref, image_names.get(n))
         return _file(i, ref)

@@ -69,7 +69,7 @@ def jinja_variables(spec: PipelineSpec, mode: ModeSpec, config: Config, target_n
     steps = tuple(mode.steps)
     return {
         **common_variables(config, target_name, images),
-        **deadline_variables(config, steps, items),
+        **deadline_variables(config, steps, items, spec.deadlines),
         "align_threads": config.pipeline.align_threads,
         "align_memory": config.pipeline.align_memory,
         "max_fan_out": MAX_FAN_OUT_PODS,

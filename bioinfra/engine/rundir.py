@@ -428,8 +428,8 @@ def vet_output(pipeline: str, output: Optional[Path], resume: bool, mode: str = 
             raise InputError(f"--resume: {folder} holds no bioinfra run to resume", hint="check --output")
         if record.get("pipeline") != pipeline:
             raise InputError(f"--resume: {folder} holds a '{record.get('pipeline')}' run, not {pipeline}")
-        if record.get("mode", "default") != mode:
-            raise InputError(f"--resume: {folder} holds a {record.get('mode', 'default')} run of {pipeline}, "
+        if record.get("mode") not in (None, mode):  # None: a record written before modes had names
+            raise InputError(f"--resume: {folder} holds a {record.get('mode')} run of {pipeline}, "
                              f"not a {mode} one", hint="resume with the same inputs (e.g. the same --samples sheet)")
         if record.get("target", "local") != "local":
             raise InputError(f"--resume: {folder} holds a run on target {record.get('target')}",

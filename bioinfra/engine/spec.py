@@ -261,6 +261,9 @@ class PipelineSpec(_Strict):
     description: str = Field(min_length=1, max_length=2000)
     workflow: Optional[str] = None  # the template (when there are no modes)
     steps: list[str] = Field(default_factory=list)
+    # Each step's default deadline per item (e.g. align: 48h), where bioinfra.yaml's
+    # run.step_deadlines sets none; steps bioinfra knows have its defaults, others a day.
+    deadlines: dict[str, str] = Field(default_factory=dict)
     items_per_pod: dict[str, str] = Field(default_factory=dict)
     modes: list[ModeSpec] = Field(default_factory=list)
     inputs: list[InputSpec] = Field(default_factory=list)
@@ -284,6 +287,20 @@ class PipelineSpec(_Strict):
     def _name(cls, v: str) -> str:
         if not NAME_RE.fullmatch(v):
             raise ValueError("a pipeline name is 2-42 lowercase letters, digits and '-' (it names runs and labels)")
+        return v
+
+    @field_validator("deadlines")
+    @classmethod
+    def _deadlines(cls, v: dict[str, str]) -> dict[str, str]:
+        from bioinfra.config import MAX_DEADLINE, MIN_STEP_DEADLINE, duration_seconds
+
+        for step, text in v.items():
+            try:
+                seconds = duration_seconds(text)
+            except ValueError as exc:
+                raise ValueError(f"deadlines.{step}: {exc}") from None
+            if not MIN_STEP_DEADLINE <= seconds <= MAX_DEADLINE:
+                raise ValueError(f"deadlines.{step}: between 1m and 30d")
         return v
 
     @field_validator("scripts")

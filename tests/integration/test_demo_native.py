@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bioinfra.core.run import lock_holders
+from bioinfra.engine.rundir import lock_holders
 from bioinfra.errors import ExitCode
 from bioinfra.sampledata import bundled
 from bioinfra.sampledata.simulate import read_planted_snps, simulate

@@ -130,7 +130,7 @@ def test_a_run_killed_while_staging_can_be_run_again(cli, env, tmp_path, again):
 
 
 def test_a_record_left_running_by_a_dead_process_reads_as_interrupted(cli, tmp_path):
-    from bioinfra.core.run import RunLock, read_run_record
+    from bioinfra.engine.rundir import RunLock, read_run_record
 
     out = tmp_path / "out"
     (out / ".bioinfra").mkdir(parents=True)

@@ -173,7 +173,7 @@ def test_resume_without_output_picks_the_latest_run(tmp_path, monkeypatch):
     import json
     import os
 
-    from bioinfra.core.run import RunRequest, vet_output
+    from bioinfra.engine.rundir import vet_output
 
     monkeypatch.chdir(tmp_path)
     for i, name in enumerate(["fastqc-to-bwa-20260101-000000-aaaa", "fastqc-to-bwa-20260102-000000-bbbb"]):
@@ -181,5 +181,5 @@ def test_resume_without_output_picks_the_latest_run(tmp_path, monkeypatch):
         state.mkdir(parents=True)
         (state / "run.json").write_text(json.dumps({"run_id": name, "pipeline": "fastqc-to-bwa"}))
         os.utime(state / "run.json", (1_000_000 + i, 1_000_000 + i))
-    output, run_id, record = vet_output(RunRequest(resume=True))
+    output, run_id, record = vet_output("fastqc-to-bwa", None, True, "single")
     assert run_id == "fastqc-to-bwa-20260102-000000-bbbb" and output.name == run_id and record["run_id"] == run_id
