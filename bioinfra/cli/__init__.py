@@ -60,7 +60,9 @@ def _register() -> None:
 
     app.command("init")(init_cmd.init)
     app.add_typer(config_cmd.app, name="config")
-    app.command("render")(render_cmd.render)
+    # As `run`: the pipeline's own options are parsed by its own command (render_cmd.render_command).
+    app.command("render", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                            "help_option_names": []}, add_help_option=False)(render_cmd.render)
     # The pipeline's own options are parsed by its own command (run_cmd.pipeline_command), so `run`
     # passes every argument after PIPELINE through, --help included.
     app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
@@ -79,6 +81,9 @@ def _register() -> None:
     app.command("doctor")(doctor_cmd.doctor)
     app.add_typer(runs_cmd.app, name="runs")
     app.command("lint")(lint_cmd.lint)
+    from bioinfra.cli import pipelines_cmd
+
+    app.add_typer(pipelines_cmd.app, name="pipelines")
 
 
 _register()

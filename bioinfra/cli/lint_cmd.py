@@ -1,15 +1,28 @@
-"""`bioinfra lint FILE|-`: our `argo lint`, thin over bioinfra.argo.validate."""
+"""`bioinfra lint FILE|FOLDER|-`: our `argo lint`, thin over bioinfra.argo.validate; for a pipeline
+folder, its pipeline.yaml checked and every mode rendered for every target, each Workflow linted."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
+LINT_TARGETS = ("local", "onprem", "aws", "gcp")
+# Placeholder configs: what a pipeline's Workflow depends on per target (images, pools, namespace).
+_TARGET_CONFIGS: dict[str, dict[str, Any]] = {
+    "local": {},
+    "onprem": {"target": "onprem", "name": "lint"},
+    "aws": {"target": "aws", "name": "lint", "region": "eu-west-2"},
+    "gcp": {"target": "gcp", "name": "lint", "project": "lint-project", "region": "europe-west2"},
+}
+
 
 def lint(
-    file: str = typer.Argument(..., metavar="FILE|-", help="A Workflow YAML file (several `---` documents are fine), or - for stdin."),
+    file: str = typer.Argument(..., metavar="FILE|FOLDER|-",
+                               help="A Workflow YAML file (several `---` documents are fine), a pipeline folder, or - "
+                                    "for stdin."),
     allow_missing_arguments: bool = typer.Option(
         False, "--allow-missing-arguments",
         help="Like `argo lint`: accept spec.arguments parameters without a value (given at submit time). "
@@ -26,11 +39,14 @@ def lint(
 
     One line per problem on stdout: ✗ <message>. Like Argo, the controller's rules stop at the first broken one: fix it and lint again. A warning (!) is something Argo admits but cannot run as meant (spec.parallelism 0, a `depends` expression that does not parse: the task ends in Error at run time); a note (•) says what needs the cluster to check (templateRef targets).
 
+    A pipeline folder (pipeline.yaml beside its template): pipeline.yaml is validated, then each of its modes is rendered for local, onprem, aws and gcp with placeholder values (every bool input off and on), and each Workflow is linted; every line names the mode and target.
+
     Exit 0 when Argo would accept every document (warnings and notes included), 4 when it would refuse one.
 
     \b
     Examples:
       bioinfra lint wf.yaml
+      bioinfra lint ./my-pipeline/
       bioinfra render fastqc-to-bwa --target gcp | bioinfra lint -
       bioinfra lint --allow-missing-arguments wf-with-open-parameters.yaml
 
@@ -43,7 +59,10 @@ def lint(
     from bioinfra.argo.validate import lint_yaml, schema_available
     from bioinfra.errors import InputError, WorkflowInvalidError
 
-    if file == "-":
+    if file != "-" and Path(file).is_dir():
+        docs = lint_folder(Path(file), schema=schema)
+        source = file
+    elif file == "-":
         text, source = sys.stdin.read(), "stdin"
     else:
         path = Path(file)
@@ -51,10 +70,11 @@ def lint(
             text, source = path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"cannot read {path}: {exc}") from None
-    try:
-        docs = lint_yaml(text, schema=schema, lint_mode=allow_missing_arguments)
-    except InputError as exc:
-        raise InputError(f"{source}: {exc.message}") from None
+    if not Path(file).is_dir() or file == "-":
+        try:
+            docs = lint_yaml(text, schema=schema, lint_mode=allow_missing_arguments)
+        except InputError as exc:
+            raise InputError(f"{source}: {exc.message}") from None
     if schema and not schema_available():
         typer.echo("! schema not checked: the jsonschema package is not installed (pip install jsonschema)", err=True)
     refused = []
@@ -76,3 +96,76 @@ def lint(
         problems = [p.message for d in refused for p in d.errors]
         name = refused[0].name if len(refused) == 1 else f"{len(refused)} of {len(docs)} documents in {source}"
         raise WorkflowInvalidError(name, problems)
+
+
+def lint_folder(folder: Path, *, schema: bool = True) -> list[Any]:
+    """A pipeline folder: pipeline.yaml validated (InputError naming each field), then each mode
+    rendered for each target with placeholder values, as `run` renders it (bioinfra.engine.render:
+    Jinja from config-side variables, values set on the parsed Workflow) and linted. Returns one
+    LintedDocument per (mode, target, bool setting), named "mode M on T"."""
+    import itertools
+
+    from bioinfra.argo.validate import LintedDocument, LintProblem, lint
+    from bioinfra.config import parse_config
+    from bioinfra.engine.render import fill, jinja_variables, render_text
+    from bioinfra.engine.spec import load_spec
+    from bioinfra.errors import BioinfraError
+    from bioinfra.pipelines import load_workflow
+
+    spec = load_spec(folder)
+    modes = spec.modes or [spec.mode_for(set())]
+    out = []
+    for mode, target in itertools.product(modes, LINT_TARGETS):
+        config = parse_config(_TARGET_CONFIGS[target])
+        cluster = target != "local"
+        bools = [n for n in mode.inputs if spec.input(n).type == "bool"]
+        for setting in ([False, True] if bools else [None]):
+            values, parameters = _placeholders(spec, mode, setting)
+            parameters.update({"run-dir": "runs/lint", "stage-in": _STAGE_IN if cluster else "",
+                               "stage-out": _STAGE_OUT if cluster else ""})
+            name = f"mode {mode.name} on {target}" + (f" ({', '.join(bools)} {'on' if setting else 'off'})"
+                                                      if bools else "")
+            try:
+                variables = jinja_variables(spec, mode, config, target, values=values, stage_in=cluster,
+                                            stage_out=cluster, items=dict.fromkeys(mode.items_per_pod, 1) or None,
+                                            extra={"fan_out": {}})
+                workflow = fill(load_workflow(render_text(spec, mode, variables)), spec, parameters, {})
+                problems = tuple(lint(workflow, schema=schema))
+            except BioinfraError as exc:
+                problems = (LintProblem(exc.message, "bioinfra"),)
+            except Exception as exc:  # noqa: BLE001 - e.g. YAML the template rendered badly
+                problems = (LintProblem(f"{mode.workflow} does not render a Workflow: {exc}", "bioinfra"),)
+            out.append(LintedDocument(name, tuple(LintProblem(f"{name}: {p.message}", p.source, p.severity)
+                                                  for p in problems)))
+    return out
+
+
+_STAGE_IN = ":s3,provider=AWS,env_auth=true:lint-bucket/input.txt\tinputs/remote-0000000000000000/input.txt"
+_STAGE_OUT = ":s3,provider=AWS,env_auth=true:lint-results/runs/lint"
+_PLACEHOLDER_DIGEST = "0000000000000000"
+
+
+def _placeholders(spec: Any, mode: Any, bools: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    """Values for every input of the mode: workspace paths for files and folders, defaults (or a
+    plain word, the minimum, 1) for the rest; bools all `bools` (None: their defaults)."""
+    values: dict[str, Any] = {}
+    parameters: dict[str, str] = {}
+    for n in mode.inputs:
+        i = spec.input(n)
+        if i.type == "bool":
+            value: Any = bool(i.default) if bools is None else bools
+            text = "true" if value else "false"
+        elif i.type == "int":
+            value = i.default if isinstance(i.default, int) else (i.min if i.min is not None else 1)
+            text = str(value)
+        elif i.type == "string":
+            value = text = i.default if isinstance(i.default, str) else "placeholder"
+        elif i.type == "sample_sheet":
+            value, text = None, "runs/lint/sheet.tsv"
+        else:
+            value, text = None, f"inputs/{_PLACEHOLDER_DIGEST}/{i.stage_as or n}"
+        if value is not None:
+            values[n] = value
+        if i.param:
+            parameters[i.param] = text
+    return values, parameters
