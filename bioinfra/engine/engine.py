@@ -318,7 +318,7 @@ def manifest_body(prepared: Prepared, tasks: dict[str, TaskState], output: Path,
         body["fan_out"] = prepared.fan_out
     if outputs.items is not None:
         body["items"] = items_table(outputs, output)
-    if outputs.summary_file:
+    if outputs.summary_file or summary:
         body["summary"] = {"lines": summary, "data": data}
     return body
 
