@@ -23,17 +23,10 @@ import pytest
 import yaml
 
 from bioinfra.config import Config, parse_config
-from bioinfra.core.cluster_run import RemoteInput, StagedInput, build_workflow, results_location
-from bioinfra.core.cluster_screening import build_screen_workflow
+from bioinfra.engine.render import dump
 from bioinfra.errors import InputError
-from bioinfra.pipelines import (
-    CellProfilerParams,
-    FastqcToBwaParams,
-    SamplesParams,
-    render_cellprofiler,
-    render_fastqc_to_bwa,
-    render_samples,
-)
+from bioinfra.sampledata import DATA_DIR
+from tests import render_engine
 
 TAG_RE = re.compile(r"\{\{\s*(=?)([^{}]*?)\s*\}\}")
 WHEN_ALLOWED = {
@@ -48,57 +41,55 @@ CONFIGS = {
     "aws": parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"}),
     "gcp": parse_config({"target": "gcp", "name": "lab-seq", "project": "my-lab-project", "region": "europe-west2"}),
 }
-FASTQ = FastqcToBwaParams(sample="S1", r1="inputs/ae63f46049d7afc0/S1_R1.fastq.gz",
-                          r2="inputs/1917d8cac872af5f/S1_R2.fastq.gz",
-                          reference="references/08fe207fcb4bbe47/reference.fa.gz", run_dir="runs/preview")
-SCREEN = CellProfilerParams(images_dir="inputs/3f0c1a2b4d5e6f70/images",
-                            data_file="inputs/9a8b7c6d5e4f3a2b/data-file.csv",
-                            illum_pipeline="inputs/0011223344556677/illum.cppipe",
-                            analysis_pipeline="inputs/8899aabbccddeeff/analysis.cppipe", run_dir="runs/preview",
-                            title="plate 1")
-SHEET = SamplesParams(sheet="runs/preview/sheet.tsv", reference=FASTQ.reference, run_dir="runs/preview",
-                      title="cohort-7")
+# Workflow parameters as the engine makes them (workspace-relative paths, checked names).
+FASTQ = {"sample": "S1", "r1": "inputs/ae63f46049d7afc0/S1_R1.fastq.gz", "r2": "inputs/1917d8cac872af5f/S1_R2.fastq.gz",
+         "reference": "references/08fe207fcb4bbe47/reference.fa.gz", "run-dir": "runs/preview"}
+SCREEN = {"images-dir": "inputs/3f0c1a2b4d5e6f70/images", "data-file": "inputs/9a8b7c6d5e4f3a2b/data-file.csv",
+          "illum-pipeline": "inputs/0011223344556677/illum.cppipe",
+          "analysis-pipeline": "inputs/8899aabbccddeeff/analysis.cppipe", "run-dir": "runs/preview", "title": "plate 1"}
+SHEET = {"sheet": "runs/preview/sheet.tsv", "reference": FASTQ["reference"], "run-dir": "runs/preview",
+         "title": "cohort-7"}
+VARIANT = {"sample": "S1", "r1": FASTQ["r1"], "r2": FASTQ["r2"], "reference": FASTQ["reference"],
+           "truth": "inputs/5a5a5a5a5a5a5a5a/truth.tsv", "run-dir": "runs/preview"}
+SCREEN_FILES = {"data_file": str(DATA_DIR / "cellprofiler" / "images" / "images.csv"),
+                "illum": str(DATA_DIR / "cellprofiler" / "illum.cppipe"),
+                "analysis": str(DATA_DIR / "cellprofiler" / "analysis.cppipe")}
 
 
-def _remote(url: str) -> RemoteInput:
-    scheme, rest = url.split("://", 1)
-    bucket, key = rest.split("/", 1)
-    return RemoteInput(url, bucket, key)
-
-
-def _staged_fastq(scheme: str) -> list[StagedInput]:
-    return [StagedInput(role, f"{scheme}://lab-data/{name}", f"{folder}/remote-0123456789abcdef/{name}",
-                        remote=_remote(f"{scheme}://lab-data/{name}"))
-            for role, folder, name in (("r1", "inputs", "S1_R1.fastq.gz"), ("r2", "inputs", "S1_R2.fastq.gz"),
-                                       ("reference", "references", "ref.fa.gz"))]
+def staged(name: str, config, target: str, given: dict, **kwargs) -> str:
+    """A cluster run's Workflow through the engine: s3:// / gs:// inputs staged in, results out."""
+    p = render_engine.prepared(name, config, target, given, run_id=f"{name}-t", **kwargs)
+    return dump(p.workflow, p.spec, p.mode)
 
 
 def variants() -> dict[str, str]:
     """Every Workflow the CLI can render: each pipeline on each target, single sample, --qc-gate,
-    --samples, cellprofiler, with s3:// / gs:// inputs staged in and results staged out."""
+    --samples, cellprofiler, variant-calling, with s3:// / gs:// inputs staged in and results staged out."""
     out = {}
     for target, config in CONFIGS.items():
         for gate in (False, True):
-            params = FastqcToBwaParams(**{**FASTQ.__dict__, "qc_gate": gate})
-            out[f"fastqc-to-bwa.{target}{'.qc-gate' if gate else ''}"] = render_fastqc_to_bwa(config, target, params)
-        out[f"samples.{target}"] = render_samples(config, target, SamplesParams(**{**SHEET.__dict__, "parallelism": 4}))
-        out[f"cellprofiler.{target}"] = render_cellprofiler(config, target, SCREEN)
+            out[f"fastqc-to-bwa.{target}{'.qc-gate' if gate else ''}"] = render_engine.text(
+                "fastqc-to-bwa", config, target, FASTQ, values={"qc_gate": gate})
+        out[f"samples.{target}"] = render_engine.text("fastqc-to-bwa", config, target, SHEET, mode="samples",
+                                                      parallelism=4)
+        out[f"cellprofiler.{target}"] = render_engine.text("cellprofiler", config, target, SCREEN,
+                                                           values={"batch_size": 4})
+        out[f"variant-calling.{target}"] = render_engine.text("variant-calling", config, target, VARIANT)
     for target, scheme in (("aws", "s3"), ("gcp", "gs")):
         config = CONFIGS[target]
-        stage_out = results_location(config, "fastqc-to-bwa-t")[0]
+        reads = {"r1": f"{scheme}://lab-data/S1_R1.fastq.gz", "r2": f"{scheme}://lab-data/S1_R2.fastq.gz",
+                 "reference": f"{scheme}://lab-data/ref.fa.gz"}
         for gate in (False, True):
-            wf = build_workflow(config, "fastqc-to-bwa-t", "S1", _staged_fastq(scheme), qc_gate=gate,
-                                stage_out=stage_out)
-            out[f"fastqc-to-bwa.{target}.staged{'.qc-gate' if gate else ''}"] = yaml.safe_dump(wf)
-        images = _remote(f"{scheme}://lab-hcs/plate1/")
-        staged = [StagedInput("images", images.url, "inputs/remote-5c1e0b9d7a3f2e11/images", remote=images)]
-        paths = {"images": "inputs/remote-5c1e0b9d7a3f2e11/images", "data_file": SCREEN.data_file,
-                 "illum_pipeline": SCREEN.illum_pipeline, "analysis_pipeline": SCREEN.analysis_pipeline}
-        wf = build_screen_workflow(config, "cellprofiler-t", paths, staged, batch_size=50, title="plate 1",
-                                   max_parallel=8, stage_out=stage_out)
-        out[f"cellprofiler.{target}.staged"] = yaml.safe_dump(wf)
-        out[f"samples.{target}.staged"] = render_samples(config, target, SamplesParams(**{
-            **SHEET.__dict__, "chunk_size": 25, "stage_out": stage_out}))
+            out[f"fastqc-to-bwa.{target}.staged{'.qc-gate' if gate else ''}"] = staged(
+                "fastqc-to-bwa", config, target, {**reads, "sample": "S1", "qc_gate": gate})
+        out[f"cellprofiler.{target}.staged"] = staged(
+            "cellprofiler", config, target, {"images": f"{scheme}://lab-hcs/plate1/", **SCREEN_FILES, "batch_size": 50,
+                                             "title": "plate 1"}, max_parallel=8)
+        out[f"variant-calling.{target}.staged"] = staged(
+            "variant-calling", config, target, {**reads, "truth": f"{scheme}://lab-data/truth.tsv", "sample": "S1"})
+        out[f"samples.{target}.staged"] = render_engine.text(
+            "fastqc-to-bwa", config, target, {**SHEET, "stage-out": render_engine.STAGE_OUT[target].format(
+                run_id="fastqc-to-bwa-t")}, mode="samples", values={"chunk_size": 25}, items=25)
     return out
 
 
@@ -197,8 +188,8 @@ def test_the_qc_gate_output_is_one_of_four_words():
 
 def test_templates_hold_no_tag_in_code_even_unrendered():
     """The Jinja sources themselves, so a variant the list above misses cannot bring one back."""
-    root = Path(__file__).resolve().parents[2] / "templates" / "workflows"
-    for path in root.glob("*.j2"):
+    root = Path(__file__).resolve().parents[2] / "templates"
+    for path in [*root.glob("workflows/*.j2"), *root.glob("pipelines/*/*.j2"), *root.glob("scaffold/*.j2")]:
         for line in path.read_text().splitlines():
             stripped = line.strip()
             if "{{ '{{" not in stripped:
@@ -208,23 +199,48 @@ def test_templates_hold_no_tag_in_code_even_unrendered():
             assert ok, f"{path.name}: {stripped}"
 
 
-@pytest.mark.parametrize("field, value", [
-    ("sample", 'S1"; touch CANARY; echo "'), ("sample", "S1{{inputs.parameters.reads}}"),
-    ("run_dir", "runs/../../etc"), ("run_dir", "runs/x$(id)"), ("reference", "/etc/passwd"),
-    ("r1", "inputs/x/a\nb.fq"), ("stage_in", ":s3,provider=AWS,env_auth=true:b/k$(id)\tinputs/x/k"),
-    ("stage_in", ":s3,provider=AWS,env_auth=true:b/k\t../k"), ("stage_out", ":s3:b/'x"),
+BUNDLED = {"r1": str(DATA_DIR / "lambda_R1.fastq.gz"), "r2": str(DATA_DIR / "lambda_R2.fastq.gz"),
+           "reference": str(DATA_DIR / "lambda_phage.fa.gz")}
+REMOTE = {"r1": "s3://b/k.fq.gz", "r2": "s3://b/k2.fq.gz", "reference": "s3://b/r.fa.gz"}
+
+
+@pytest.mark.parametrize("target, given, start", [
+    ("local", {"sample": 'S1"; touch CANARY; echo "'}, "sample name"),
+    ("local", {"sample": "S1{{inputs.parameters.reads}}"}, "sample name"),
+    ("local", {"run_id": "../../etc"}, "--run-id"), ("local", {"run_id": "x$(id)"}, "--run-id"),
+    ("local", {**BUNDLED, "reference": "/etc/passwd"}, "reference"),
+    ("local", {**BUNDLED, "r1": "inputs/x/a\nb.fq", "sample": "S1"}, "R1 file"),
+    ("aws", {**REMOTE, "r1": "s3://b/k$(id)"}, "--r1"), ("aws", {**REMOTE, "r2": "s3://b/../k"}, "--r2"),
 ])
-def test_render_refuses_values_that_are_not_plain(field, value):
-    """The last line of defence, at the one place every Workflow is made: exit 4, naming the value."""
-    params = FastqcToBwaParams(**{**FASTQ.__dict__, field: value})
+def test_render_refuses_values_that_are_not_plain(target, given, start):
+    """The line of defence at the one place every Workflow is made (engine.prepare, which `render`
+    and `run` call): exit 4, naming the value, before anything is rendered."""
+    from bioinfra.cli.render_cmd import render_text
+
+    given = dict(given)
+    run_id = given.pop("run_id", "preview")
+    config = {"local": None, "aws": "aws"}[target]
     with pytest.raises(InputError) as err:
-        render_fastqc_to_bwa(Config(), "local", params)
-    assert err.value.message.startswith("sample name" if field == "sample" else field.replace("_", "-"))
+        render_text({}, render_engine.spec("fastqc-to-bwa"), given, target=config, run_id=run_id)
+    assert err.value.message.startswith(start), err.value.message
+
+
+def test_a_results_bucket_that_is_not_plain_is_refused_with_the_config():
+    """The stage-out destination is made from the config's results bucket, refused when it is read."""
+    from bioinfra.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2", "buckets": {"results": "b/'x"}})
+    assert any(p.startswith("buckets.results") for p in err.value.problems), err.value.problems
 
 
 @pytest.mark.parametrize("title", ['x"; touch CANARY; "', "a`id`", "a\nb", "{{workflow.name}}", "$(id)"])
-def test_render_refuses_titles_with_anything_but_plain_text(title):
+def test_render_refuses_titles_with_anything_but_plain_text(title, tmp_path):
+    from bioinfra.cli.render_cmd import render_text
+
+    sheet = tmp_path / "s.csv"
+    sheet.write_text(f"sample,r1,r2\nS1,{BUNDLED['r1']},{BUNDLED['r2']}\n")
     with pytest.raises(InputError, match="--title"):
-        render_cellprofiler(Config(), "local", CellProfilerParams(**{**SCREEN.__dict__, "title": title}))
+        render_text({}, render_engine.spec("cellprofiler"), {"title": title}, target=None)
     with pytest.raises(InputError, match="--title"):
-        render_samples(Config(), "local", SamplesParams(**{**SHEET.__dict__, "title": title}))
+        render_text({}, render_engine.spec("fastqc-to-bwa"), {"samples": str(sheet), "title": title}, target=None)

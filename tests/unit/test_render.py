@@ -12,12 +12,8 @@ import yaml
 
 from bioinfra.config import Config, parse_config
 from bioinfra.core.init import config_text
-from bioinfra.pipelines import (
-    PREEMPTION_MESSAGE_PATTERN,
-    PREEMPTION_RETRY_EXPRESSION,
-    FastqcToBwaParams,
-    render_fastqc_to_bwa,
-)
+from bioinfra.pipelines import PREEMPTION_MESSAGE_PATTERN, PREEMPTION_RETRY_EXPRESSION
+from tests import render_engine
 from tests.argo_pods import pods_for
 from tests.conftest import REPO, assert_golden
 
@@ -25,46 +21,66 @@ from tests.conftest import REPO, assert_golden
 K8S_VERSIONS = ["1.30.0", "1.31.0", "1.32.0", "1.33.0"]
 ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
 
-PARAMS = FastqcToBwaParams(
-    sample="lambda",
-    r1="inputs/ae63f46049d7afc0/lambda_R1.fastq.gz",
-    r2="inputs/1917d8cac872af5f/lambda_R2.fastq.gz",
-    reference="references/08fe207fcb4bbe47/reference.fa.gz",
-    run_dir="runs/preview",
-)
+# The Workflow parameters the engine makes from the bundled sample (workspace-relative paths).
+PARAMS = {
+    "sample": "lambda",
+    "r1": "inputs/ae63f46049d7afc0/lambda_R1.fastq.gz",
+    "r2": "inputs/1917d8cac872af5f/lambda_R2.fastq.gz",
+    "reference": "references/08fe207fcb4bbe47/reference.fa.gz",
+    "run-dir": "runs/preview",
+}
 GCP = parse_config({"target": "gcp", "name": "lab-seq", "project": "my-lab-project", "region": "europe-west2"})
 AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
 ONPREM = parse_config({"target": "onprem", "name": "lab-seq"})
 # What the cluster code fills in on aws: inputs read in place from S3, results copied back.
-AWS_STAGED = FastqcToBwaParams(
-    **{
-        **PARAMS.__dict__,
-        "stage_in": (
-            ":s3,provider=AWS,env_auth=true:lab-data/S1_R1.fastq.gz\tinputs/ae63f46049d7afc0/lambda_R1.fastq.gz\n"
-            ":s3,provider=AWS,env_auth=true:lab-data/S1_R2.fastq.gz\tinputs/1917d8cac872af5f/lambda_R2.fastq.gz"
-        ),
-        "stage_out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview",
-    }
-)
+AWS_STAGED = {
+    **PARAMS,
+    "stage-in": (
+        ":s3,provider=AWS,env_auth=true:lab-data/S1_R1.fastq.gz\tinputs/ae63f46049d7afc0/lambda_R1.fastq.gz\n"
+        ":s3,provider=AWS,env_auth=true:lab-data/S1_R2.fastq.gz\tinputs/1917d8cac872af5f/lambda_R2.fastq.gz"
+    ),
+    "stage-out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview",
+}
 
 CASES = {
-    "local": (Config(), "local", PARAMS),
-    "local-qc-gate": (Config(), "local", FastqcToBwaParams(**{**PARAMS.__dict__, "qc_gate": True})),
-    "gcp": (GCP, "gcp", PARAMS),
-    "aws-staged": (AWS, "aws", AWS_STAGED),
-    "onprem": (ONPREM, "onprem", PARAMS),
+    "local": (Config(), "local", PARAMS, {}),
+    "local-qc-gate": (Config(), "local", PARAMS, {"qc_gate": True}),
+    "gcp": (GCP, "gcp", PARAMS, {}),
+    "aws-staged": (AWS, "aws", AWS_STAGED, {}),
+    "onprem": (ONPREM, "onprem", PARAMS, {}),
 }
 STEPS = ("fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-in", "stage-out")
 
 
 def rendered(case: str) -> str:
-    config, target, params = CASES[case]
-    return render_fastqc_to_bwa(config, target, params)
+    config, target, params, values = CASES[case]
+    return render_engine.text("fastqc-to-bwa", config, target, params, values={"qc_gate": False, **values})
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_workflow_matches_golden(case):
     assert_golden(f"workflows/fastqc-to-bwa.{case}.yaml", rendered(case))
+
+
+SHEET_PARAMS = {"sheet": "runs/preview/sheet.tsv", "reference": PARAMS["reference"], "title": "cohort-7"}
+SAMPLES_CASES = {
+    "local": (Config(), "local", SHEET_PARAMS, {}, None),
+    "aws-staged": (AWS, "aws", {**SHEET_PARAMS, "stage-out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview"},
+                   {"chunk_size": 25}, 40),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAMPLES_CASES))
+def test_samples_workflow_matches_golden_and_passes_strict_argo_schema(case):
+    config, target, params, values, parallelism = SAMPLES_CASES[case]
+    text = render_engine.text("fastqc-to-bwa", config, target, params, mode="samples", values=values,
+                              items=values.get("chunk_size", 1), parallelism=parallelism)
+    assert_golden(f"workflows/fastqc-to-bwa-samples.{case}.yaml", text)
+    doc = yaml.safe_load(text)
+    errors = sorted(jsonschema.Draft202012Validator(ARGO_SCHEMA).iter_errors(doc), key=str)
+    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
+    for pod in pods_for(doc):
+        kubernetes_validate.validate(pod, "1.32.0", strict=True)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -148,7 +164,7 @@ def test_every_step_is_a_wrapper_with_the_failure_budget_around_a_preemption_bud
 
 def test_preemption_budget_follows_the_config():
     config = parse_config({"pipeline": {"preemption_retries": 0, "retries": 4}})
-    doc = yaml.safe_load(render_fastqc_to_bwa(config, "local", PARAMS))
+    doc = yaml.safe_load(render_engine.text("fastqc-to-bwa", config, "local", PARAMS, values={"qc_gate": False}))
     templates = {t["name"]: t for t in doc["spec"]["templates"]}
     assert templates["align"]["retryStrategy"]["limit"] == "4"
     assert templates["align-attempt"]["retryStrategy"]["limit"] == "0"
@@ -213,7 +229,7 @@ def test_qc_gate_adds_when_and_keeps_report():
 
 
 def test_rendered_file_names_its_template():
-    assert rendered("local").startswith("# generated by bioinfra from templates/workflows/fastqc-to-bwa.yaml.j2")
+    assert rendered("local").startswith("# generated by bioinfra from templates/pipelines/fastqc-to-bwa/workflow.yaml.j2")
 
 
 @pytest.mark.parametrize("target", ["local", "onprem", "gcp", "aws"])
@@ -235,10 +251,10 @@ def test_argo_schema_is_current():
 def test_onprem_steps_prefer_their_pool_and_clouds_require_it():
     """#16: on onprem a one-node cluster (one bioinfra.io/pool value per node) or unlabelled nodes left
     general or highcpu steps Pending; there the pool is only preferred. aws/gcp keep the nodeSelector."""
-    from bioinfra.pipelines import CellProfilerParams, render_cellprofiler
     from tests.unit.test_no_code_injection import SCREEN
 
-    for text in (rendered("onprem"), render_cellprofiler(ONPREM, "onprem", SCREEN)):
+    for text in (rendered("onprem"), render_engine.text("cellprofiler", ONPREM, "onprem", SCREEN,
+                                                         values={"batch_size": 4})):
         pods = [t for t in yaml.safe_load(text)["spec"]["templates"] if "script" in t or "container" in t]
         assert pods
         for t in pods:
@@ -249,7 +265,6 @@ def test_onprem_steps_prefer_their_pool_and_clouds_require_it():
             expr = term["preference"]["matchExpressions"][0]
             assert expr["key"] == "bioinfra.io/pool" and expr["operator"] == "In"
             assert expr["values"] in (["general"], ["highcpu"])
-    assert isinstance(CellProfilerParams, type)
     for case in ("gcp", "aws-staged"):
         for t in yaml.safe_load(rendered(case))["spec"]["templates"]:
             if "script" in t or "container" in t:

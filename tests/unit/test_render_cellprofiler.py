@@ -12,34 +12,41 @@ import pytest
 import yaml
 
 from bioinfra.config import Config, parse_config
+from bioinfra.engine.render import step_scripts
 from bioinfra.executor.workflow import parse_workflow
-from bioinfra.pipelines import CellProfilerParams, load_workflow, render_cellprofiler, screening_scripts
+from bioinfra.pipelines import load_workflow
+from tests import render_engine
 from tests.argo_pods import pods_for
 from tests.conftest import REPO, assert_golden
 
 ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
-PARAMS = CellProfilerParams(
-    images_dir="inputs/3f0c1a2b4d5e6f70/images",
-    data_file="inputs/9a8b7c6d5e4f3a2b/images.csv",
-    illum_pipeline="inputs/0011223344556677/illum.cppipe",
-    analysis_pipeline="inputs/8899aabbccddeeff/analysis.cppipe",
-    run_dir="runs/preview",
-    title="bundled synthetic screen",
-)
+# The Workflow parameters the engine makes from a screen's inputs (workspace-relative paths).
+PARAMS = {
+    "images-dir": "inputs/3f0c1a2b4d5e6f70/images",
+    "data-file": "inputs/9a8b7c6d5e4f3a2b/images.csv",
+    "illum-pipeline": "inputs/0011223344556677/illum.cppipe",
+    "analysis-pipeline": "inputs/8899aabbccddeeff/analysis.cppipe",
+    "run-dir": "runs/preview",
+    "title": "bundled synthetic screen",
+}
 AWS = parse_config({"target": "aws", "name": "lab-hcs", "region": "eu-west-2"})
 CASES = {
-    "local": (Config(), "local", PARAMS),
-    "aws-staged": (AWS, "aws", CellProfilerParams(**{
-        **PARAMS.__dict__, "batch_size": 50, "parallelism": 20,
-        "stage_in": ":s3,provider=AWS,env_auth=true:lab-hcs-data/plate1/\tinputs/remote-5c1e0b9d7a3f2e11/images",
-        "stage_out": ":s3,provider=AWS,env_auth=true:lab-hcs-results/runs/preview",
-    })),
+    "local": (Config(), "local", PARAMS, 4, None),
+    "aws-staged": (AWS, "aws", {
+        **PARAMS,
+        "stage-in": ":s3,provider=AWS,env_auth=true:lab-hcs-data/plate1/\tinputs/remote-5c1e0b9d7a3f2e11/images",
+        "stage-out": ":s3,provider=AWS,env_auth=true:lab-hcs-results/runs/preview",
+    }, 50, 20),
 }
 
 
+def render(config, target, params, batch_size=4, parallelism=None) -> str:
+    return render_engine.text("cellprofiler", config, target, params, values={"batch_size": batch_size},
+                              items=batch_size, parallelism=parallelism)
+
+
 def rendered(case: str) -> str:
-    config, target, params = CASES[case]
-    return render_cellprofiler(config, target, params)
+    return render(*CASES[case])
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -95,8 +102,7 @@ def test_size_does_not_grow_with_the_screen(tmp_path):
         import hashlib
 
         digest = hashlib.sha256(data.read_bytes()).hexdigest()[:16]
-        params = CellProfilerParams(**{**PARAMS.__dict__, "data_file": f"inputs/{digest}/images.csv"})
-        text = render_cellprofiler(Config(), "local", params)
+        text = render(Config(), "local", {**PARAMS, "data-file": f"inputs/{digest}/images.csv"})
         assert f"inputs/{digest}/images.csv" in text
         sizes[image_sets] = len(text.encode())
     assert sizes[10] == sizes[10_000]
@@ -109,7 +115,7 @@ def test_parallelism_only_when_asked():
 
 
 def test_scripts_go_in_verbatim_and_argo_finds_no_tags_in_them():
-    scripts = screening_scripts()
+    scripts = {k: v for k, v in step_scripts(render_engine.spec("cellprofiler")).items() if "." not in k}
     text = rendered("local")
     for name, source in scripts.items():
         assert "{{" not in source, name

@@ -3,7 +3,6 @@ the namespace `render` names, deadlines, label values, and the fan-out width cap
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -15,24 +14,30 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bioinfra.config import Config, parse_config
-from bioinfra.core import cluster_run
 from bioinfra.errors import ConfigError, InputError
-from bioinfra.pipelines import (
-    MAX_FAN_OUT_PODS,
-    SAMPLE_NAME_RE,
-    CellProfilerParams,
-    FastqcToBwaParams,
-    SamplesParams,
-    check_sample_name,
-    label_value,
-    load_workflow,
-    render_cellprofiler,
-    render_fastqc_to_bwa,
-    render_samples,
-)
+from bioinfra.pipelines import MAX_FAN_OUT_PODS, SAMPLE_NAME_RE, check_sample_name, label_value
+from bioinfra.sampledata import DATA_DIR
 from bioinfra.targets import addons
+from tests import render_engine
 from tests.argo_status import MIB, simulated_workflow, stored_sizes
 from tests.unit.test_no_code_injection import FASTQ, SCREEN, SHEET, VARIANTS
+
+FILES = {"illum": str(DATA_DIR / "cellprofiler" / "illum.cppipe"),
+         "analysis": str(DATA_DIR / "cellprofiler" / "analysis.cppipe")}
+
+
+def fastqc_to_bwa(config, target, params, **kwargs):
+    return render_engine.workflow("fastqc-to-bwa", config, target, params, values={"qc_gate": False}, **kwargs)
+
+
+def samples(config, target, params, chunk_size=None, items=1):
+    return render_engine.workflow("fastqc-to-bwa", config, target, params, mode="samples",
+                                  values={"chunk_size": chunk_size}, items=items)
+
+
+def screen(config, target, params, batch_size=4):
+    return render_engine.workflow("cellprofiler", config, target, params, values={"batch_size": batch_size},
+                                  items=batch_size)
 
 # -- render names the namespace ----------------------------------------------------------------
 
@@ -42,7 +47,7 @@ def test_every_workflow_names_the_namespace_the_controller_watches(name):
     """The addons stack installs Argo to watch WORKFLOW_NAMESPACE only; a Workflow `render` prints
     (and `kubectl create -f` would create) must land there, as the cluster path submits it."""
     workflow = yaml.safe_load(VARIANTS[name])
-    assert workflow["metadata"]["namespace"] == addons.WORKFLOW_NAMESPACE == cluster_run.NAMESPACE
+    assert workflow["metadata"]["namespace"] == addons.WORKFLOW_NAMESPACE
 
 
 # -- deadlines ------------------------------------------------------------------------------------
@@ -72,23 +77,22 @@ def test_every_step_attempt_and_the_workflow_have_a_deadline(name):
 
 def test_deadlines_come_from_bioinfra_yaml_per_step_and_per_item():
     config = parse_config({"run": {"workflow_deadline": "2d", "step_deadlines": {"align": "3h", "analyze": 600}}})
-    single = load_workflow(render_fastqc_to_bwa(config, "local", FASTQ))
+    single = fastqc_to_bwa(config, "local", FASTQ)
     by_name = {t["name"]: t for t in single["spec"]["templates"]}
     assert single["spec"]["activeDeadlineSeconds"] == 2 * 86400
     assert by_name["align-attempt"]["activeDeadlineSeconds"] == 3 * 3600
     assert by_name["fastqc-attempt"]["activeDeadlineSeconds"] == 4 * 3600  # bioinfra's default
     # A chunk's pod is given several samples: its deadline is per sample, capped by the Workflow's.
-    chunks = load_workflow(render_samples(config, "aws", SamplesParams(**{**SHEET.__dict__, "per_chunk": 5})))
+    chunks = samples(config, "aws", SHEET, items=5)
     by_name = {t["name"]: t for t in chunks["spec"]["templates"]}
     assert by_name["align-attempt"]["activeDeadlineSeconds"] == 5 * 3 * 3600
     assert by_name["fastqc-attempt"]["activeDeadlineSeconds"] == 5 * 4 * 3600
     assert by_name["report-attempt"]["activeDeadlineSeconds"] == 2 * 3600  # not a fan-out: once
-    chunks = load_workflow(render_samples(config, "aws", SamplesParams(**{**SHEET.__dict__, "chunk_size": 20})))
+    chunks = samples(config, "aws", SHEET, chunk_size=20, items=20)
     by_name = {t["name"]: t for t in chunks["spec"]["templates"]}
     assert by_name["align-attempt"]["activeDeadlineSeconds"] == 2 * 86400  # 20 x 3h, capped at 2d
-    screen = load_workflow(render_cellprofiler(config, "gcp", CellProfilerParams(**{**SCREEN.__dict__,
-                                                                                    "batch_size": 7})))
-    by_name = {t["name"]: t for t in screen["spec"]["templates"]}
+    screen_wf = screen(config, "gcp", SCREEN, batch_size=7)
+    by_name = {t["name"]: t for t in screen_wf["spec"]["templates"]}
     assert by_name["analyze-attempt"]["activeDeadlineSeconds"] == 7 * 600
 
 
@@ -109,16 +113,15 @@ def test_a_bad_deadline_is_refused_naming_its_field(run, problem):
 
 
 def test_a_sheets_chunk_deadline_counts_the_samples_auto_chunking_gives_each_pod(tmp_path):
-    from bioinfra.core.samples import read_sheet, samples_params
-
     path = tmp_path / "s.csv"
     path.write_text("sample,r1,r2\n" + "".join(f"S{i},a{i}.fq,b{i}.fq\n" for i in range(450)))
-    params = samples_params(Config(), read_sheet(path), SHEET.reference, "r", chunk_size=None, max_parallel=None,
-                            title="t")
-    assert params.chunk_size is None and params.per_chunk == 3  # "auto": 450 samples in at most 200 chunks
-    small = samples_params(Config(), read_sheet(path), SHEET.reference, "r", chunk_size=1000, max_parallel=None,
-                           title="t")
-    assert small.per_chunk == 450  # never more than the sheet holds
+    auto = render_engine.prepared("fastqc-to-bwa", Config(), "local", {"samples": str(path)})
+    # "auto": 450 samples in at most 200 chunks; the plan step decides (chunk-size "")
+    assert auto.parameters["chunk-size"] == "" and auto.fan_out["per_pod_in_pod"] == 3
+    by_name = {t["name"]: t for t in auto.workflow["spec"]["templates"]}
+    assert by_name["align-attempt"]["activeDeadlineSeconds"] == 3 * Config().run.step_deadline("align")
+    small = render_engine.prepared("fastqc-to-bwa", Config(), "local", {"samples": str(path), "chunk_size": 1000})
+    assert small.fan_out["per_pod_in_pod"] == 450  # never more than the sheet holds
 
 
 # -- label values ---------------------------------------------------------------------------------
@@ -145,8 +148,7 @@ def assert_labels_valid(workflow: dict) -> None:
 @given(sample=SAMPLE_NAMES)
 def test_every_label_value_rendered_from_a_sample_name_is_valid(sample):
     check_sample_name(sample)  # every name bioinfra accepts, on any path, renders
-    workflow = load_workflow(render_fastqc_to_bwa(Config(), "aws", FastqcToBwaParams(**{**FASTQ.__dict__,
-                                                                                        "sample": sample})))
+    workflow = fastqc_to_bwa(Config(), "aws", {**FASTQ, "sample": sample})
     assert_labels_valid(workflow)
     label = workflow["metadata"]["labels"]["bioinfra.io/sample"]
     if len(sample) <= 63 and K8S_LABEL_VALUE.fullmatch(sample):
@@ -173,12 +175,9 @@ def test_names_that_differ_past_the_cut_get_different_labels():
     assert label_value(a) != label_value(b)
 
 
-def _staged(sample: str) -> list[cluster_run.StagedInput]:
-    return [cluster_run.StagedInput(role, f"s3://lab-data/{name}", f"{folder}/remote-0123456789abcdef/{name}",
-                                    remote=cluster_run.RemoteInput(f"s3://lab-data/{name}", "lab-data", name))
-            for role, folder, name in (("r1", "inputs", f"{sample}_R1.fastq.gz"),
-                                       ("r2", "inputs", f"{sample}_R2.fastq.gz"),
-                                       ("reference", "references", "ref.fa.gz"))]
+def _remote(sample: str) -> dict[str, str]:
+    return {"r1": f"s3://lab-data/{sample}_R1.fastq.gz", "r2": f"s3://lab-data/{sample}_R2.fastq.gz",
+            "reference": "s3://lab-data/ref.fa.gz"}
 
 
 @settings(max_examples=50, deadline=None)
@@ -186,28 +185,32 @@ def _staged(sample: str) -> list[cluster_run.StagedInput]:
 @given(sample=SAMPLE_NAMES)
 def test_the_cluster_path_submits_only_valid_label_values(sample):
     config = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
-    workflow = cluster_run.build_workflow(config, "fastqc-to-bwa-t", sample, _staged(sample), qc_gate=False,
-                                          stage_out=cluster_run.results_location(config, "fastqc-to-bwa-t")[0])
+    workflow = render_engine.prepared("fastqc-to-bwa", config, "aws", {**_remote(sample), "sample": sample},
+                                      run_id="fastqc-to-bwa-t").workflow
     assert_labels_valid(workflow)
 
 
+class _NoCloudCalls(render_engine.StagingBackend):
+    def check_remote(self, ref, role):
+        pytest.fail("a cloud call before the name check")
+
+
 @pytest.mark.parametrize("key", ["runs/-bad_R1.fastq.gz", "runs/S1%_R1.fastq.gz"])
-def test_remote_inputs_check_the_sample_name_before_any_cloud_call(monkeypatch, key):
+def test_remote_inputs_check_the_sample_name_before_any_cloud_call(key):
     """With s3:// inputs the sample name (given or taken from the object's name) is checked as a
     local run checks it, before the object is looked at."""
     config = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
-    monkeypatch.setattr(cluster_run, "check_remote", lambda *a: pytest.fail("a cloud call before the name check"))
-    req = cluster_run.ClusterRunRequest(target="aws", r1=f"s3://lab-data/{key}", r2="s3://lab-data/runs/x_R2.fq.gz",
-                                        reference="s3://lab-data/ref.fa.gz")
+    given = {"r1": f"s3://lab-data/{key}", "r2": "s3://lab-data/runs/x_R2.fq.gz", "reference": "s3://lab-data/ref.fa.gz"}
     with pytest.raises(InputError, match="sample name"):
-        cluster_run.check_cluster_inputs(config, req)
+        render_engine.prepared("fastqc-to-bwa", config, "aws", given, backend=_NoCloudCalls("aws"))
     for bad in ("S1 x", "-S1", "S" * 65, "S1\n"):
         with pytest.raises(InputError, match="sample name"):
-            cluster_run.check_cluster_inputs(config, dataclasses.replace(req, sample=bad))
+            render_engine.prepared("fastqc-to-bwa", config, "aws", {**given, "sample": bad},
+                                   backend=_NoCloudCalls("aws"))
 
 
 def test_a_sheets_sample_names_are_checked_as_every_other_path_checks_them(tmp_path):
-    from bioinfra.core.samples import read_sheet
+    from bioinfra.engine.sheets import read_sheet
 
     path = tmp_path / "s.csv"
     path.write_text('sample,r1,r2\n"S1\n",a.fq,b.fq\n' + "S" * 65 + ",c.fq,d.fq\nS3_,e.fq,f.fq\n")
@@ -228,16 +231,14 @@ BATCH = 4
 
 
 def widest_screen(batches: int, failures: int = 0) -> dict:
-    params = CellProfilerParams(**{**SCREEN.__dict__, "batch_size": BATCH, "image_sets": batches * BATCH})
-    spec = load_workflow(render_cellprofiler(AWS, "aws", params))
+    spec = screen(AWS, "aws", SCREEN, batch_size=BATCH)
     items = [{"first": 1 + BATCH * i, "last": BATCH * (i + 1)} for i in range(batches)]
     return simulated_workflow(spec, "cellprofiler-20261206-040000-a1b2", CELLPROFILER_TASKS, {"analyze": items},
                               ("plan:batches", json.dumps(items, separators=(",", ":"))), failures)
 
 
 def widest_sheet(chunks: int, failures: int = 0) -> dict:
-    params = SamplesParams(**{**SHEET.__dict__, "chunk_size": 1, "samples": chunks})
-    spec = load_workflow(render_samples(AWS, "aws", params))
+    spec = samples(AWS, "aws", SHEET, chunk_size=1)
     items = [{"first": i + 1, "last": i + 1} for i in range(chunks)]
     return simulated_workflow(spec, "fastqc-to-bwa-20261206-040000-a1b2", SAMPLES_TASKS,
                               dict.fromkeys(("fastqc", "align", "stats"), items),
@@ -264,45 +265,50 @@ def test_the_status_of_the_widest_allowed_run_fits_argos_object_with_margin(wide
 def test_without_the_cap_a_screen_outgrows_the_object():
     """What the cap prevents: 6,000 batches (24,000 image sets of 4) no longer fit even compressed."""
     items = [{"first": 1 + BATCH * i, "last": BATCH * (i + 1)} for i in range(6000)]
-    spec = load_workflow(render_cellprofiler(AWS, "aws", CellProfilerParams(**{**SCREEN.__dict__, "batch_size": BATCH})))
+    spec = screen(AWS, "aws", SCREEN, batch_size=BATCH)
     wf = simulated_workflow(spec, "cellprofiler-20261206-040000-a1b2", CELLPROFILER_TASKS, {"analyze": items},
                             ("plan:batches", json.dumps(items, separators=(",", ":"))))
     assert stored_sizes(wf)["compressed"] > MIB
 
 
-def test_a_screen_wider_than_the_cap_is_refused_at_render_saying_why_and_what_to_do():
-    at_cap = CellProfilerParams(**{**SCREEN.__dict__, "batch_size": 4, "image_sets": 4 * MAX_FAN_OUT_PODS})
-    render_cellprofiler(Config(), "local", at_cap)
+def _screen_files(tmp_path, image_sets: int) -> dict[str, str]:
+    images = tmp_path / "images"
+    images.mkdir(exist_ok=True)
+    (images / "a.png").write_bytes(b"x")
+    data = tmp_path / "d.csv"
+    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * image_sets)
+    return {"images": str(images), "data_file": str(data), **FILES}
+
+
+def test_a_screen_wider_than_the_cap_is_refused_at_render_saying_why_and_what_to_do(tmp_path):
+    render_engine.prepared("cellprofiler", Config(), "local", {**_screen_files(tmp_path, 4 * MAX_FAN_OUT_PODS),
+                                                               "batch_size": 4})
     with pytest.raises(InputError) as info:
-        render_cellprofiler(Config(), "local", dataclasses.replace(at_cap, image_sets=4 * MAX_FAN_OUT_PODS + 1))
-    assert info.value.message == ("cellprofiler: 4,801 image sets in batches of 4 make 1,201 analyze batches; "
+        render_engine.prepared("cellprofiler", Config(), "local",
+                               {**_screen_files(tmp_path, 4 * MAX_FAN_OUT_PODS + 1), "batch_size": 4})
+    assert info.value.message == ("cellprofiler: 4,801 image sets in groups of 4 make 1,201 pods per step; "
                                   "one run may have at most 1,200")
-    assert "use --batch-size 5 or more, or split the screen" in info.value.hint and "1 MiB" in info.value.hint
+    assert "use --batch-size 5 or more, or split the input" in info.value.hint and "1 MiB" in info.value.hint
 
 
 def test_a_sheet_wider_than_the_cap_is_refused_at_render_saying_why_and_what_to_do(tmp_path):
-    from bioinfra.core.samples import read_sheet, samples_params
-
     path = tmp_path / "s.csv"
     path.write_text("sample,r1,r2\n" + "".join(f"S{i},a{i}.fq,b{i}.fq\n" for i in range(1000)))
-    sheet = read_sheet(path)
     for chunk_size in (None, 3):  # auto (200 chunks) and 334 chunks of 3: allowed
-        render_samples(Config(), "local", samples_params(Config(), sheet, SHEET.reference, "r", chunk_size=chunk_size,
-                                                         max_parallel=None, title="t"))
+        render_engine.prepared("fastqc-to-bwa", Config(), "local", {"samples": str(path), "chunk_size": chunk_size})
     with pytest.raises(InputError) as info:
-        render_samples(Config(), "local", samples_params(Config(), sheet, SHEET.reference, "r", chunk_size=2,
-                                                         max_parallel=None, title="t"))
-    assert info.value.message == ("fastqc-to-bwa --samples: 1,000 samples in chunks of 2 make 500 chunks; "
-                                  "one run may have at most 400 (3 pods each)")
-    assert "use --chunk-size 3 or more, leave --chunk-size out" in info.value.hint
+        render_engine.prepared("fastqc-to-bwa", Config(), "local", {"samples": str(path), "chunk_size": 2})
+    assert info.value.message == ("fastqc-to-bwa: 1,000 samples in groups of 2 make 500 pods per step; "
+                                  "one run may have at most 400 (3 fan-out steps)")
+    assert "use --chunk-size 3 or more" in info.value.hint
 
 
 def test_the_plan_steps_refuse_a_wider_run_in_the_cluster_too(tmp_path):
     """A Workflow submitted with other parameters (argo submit -p batch-size=1) or built by a path
     that did not count: the plan step refuses before any fan-out."""
-    from bioinfra.core.screening import plan_module
+    from bioinfra.engine.inputs import loaddata_module
 
-    plan = plan_module()
+    plan = loaddata_module()
     images = tmp_path / "images"
     images.mkdir()
     (images / "a.png").write_bytes(b"x")
@@ -310,11 +316,11 @@ def test_the_plan_steps_refuse_a_wider_run_in_the_cluster_too(tmp_path):
     data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * 5)
     with pytest.raises(plan.PlanError, match="5 image sets in batches of 1 make 5 batches; one run may have at most 4"):
         plan.run(str(data), str(images), str(tmp_path / "illum"), str(tmp_path / "out"), 1, max_batches=4)
-    screen = load_workflow(render_cellprofiler(Config(), "local", SCREEN))
-    plan_step = next(t for t in screen["spec"]["templates"] if t["name"] == "plan-attempt")
+    screen_wf = screen(Config(), "local", SCREEN)
+    plan_step = next(t for t in screen_wf["spec"]["templates"] if t["name"] == "plan-attempt")
     assert f"--max-batches {MAX_FAN_OUT_PODS} " in plan_step["script"]["source"]
     # The sheet's plan (awk): 401 samples in chunks of 1 against a cap of 400.
-    sheet_wf = load_workflow(render_samples(Config(), "local", SHEET))
+    sheet_wf = samples(Config(), "local", SHEET)
     source = next(t for t in sheet_wf["spec"]["templates"] if t["name"] == "plan-attempt")["script"]["source"]
     (tmp_path / "fq").write_text("x")
     (tmp_path / "sheet.tsv").write_text("sample\tr1\tr2\n" + "".join(f"S{i}\tfq\tfq\n" for i in range(401)))
@@ -328,24 +334,14 @@ def test_the_plan_steps_refuse_a_wider_run_in_the_cluster_too(tmp_path):
 
 
 def test_a_cluster_screen_wider_than_the_cap_is_refused_before_submission_by_the_render(tmp_path):
-    """The cluster path (cluster_screening.build_screen_workflow) counts the data file's rows, so the
-    fan-out cap is enforced with the render's message before anything is submitted, not first by the
-    plan step in the cluster."""
-    from bioinfra.core.cluster_screening import build_screen_workflow
-
-    data = tmp_path / "d.csv"
-    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * (4 * MAX_FAN_OUT_PODS + 1))
-    images = cluster_run.RemoteInput("s3://lab-hcs/plate1/", "lab-hcs", "plate1/")
-    staged = [cluster_run.StagedInput("images", images.url, "inputs/remote-5c1e0b9d7a3f2e11/images", remote=images),
-              cluster_run.StagedInput("data_file", str(data), SCREEN.data_file, "0" * 64, data.stat().st_size)]
-    paths = {"images": "inputs/remote-5c1e0b9d7a3f2e11/images", "data_file": SCREEN.data_file,
-             "illum_pipeline": SCREEN.illum_pipeline, "analysis_pipeline": SCREEN.analysis_pipeline}
-    stage_out = cluster_run.results_location(AWS, "cellprofiler-t")[0]
+    """A cluster run (remote images, a local data file) counts the data file's rows, so the fan-out
+    cap is enforced with the render's message before anything is submitted, not first by the plan
+    step in the cluster."""
+    files = _screen_files(tmp_path, 4 * MAX_FAN_OUT_PODS + 1)
+    given = {**files, "images": "s3://lab-hcs/plate1/", "batch_size": 4}
     with pytest.raises(InputError) as info:
-        build_screen_workflow(AWS, "cellprofiler-t", paths, staged, batch_size=4, title="t", max_parallel=None,
-                              stage_out=stage_out)
-    assert info.value.message == ("cellprofiler: 4,801 image sets in batches of 4 make 1,201 analyze batches; "
+        render_engine.prepared("cellprofiler", AWS, "aws", given, run_id="cellprofiler-t")
+    assert info.value.message == ("cellprofiler: 4,801 image sets in groups of 4 make 1,201 pods per step; "
                                   "one run may have at most 1,200")
-    data.write_text("FileName_DNA,Metadata_Plate\n" + "a.png,P1\n" * (4 * MAX_FAN_OUT_PODS))
-    build_screen_workflow(AWS, "cellprofiler-t", paths, staged, batch_size=4, title="t", max_parallel=None,
-                          stage_out=stage_out)
+    _screen_files(tmp_path, 4 * MAX_FAN_OUT_PODS)
+    render_engine.prepared("cellprofiler", AWS, "aws", given, run_id="cellprofiler-t")
