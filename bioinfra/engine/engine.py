@@ -186,11 +186,14 @@ def prepare(config: Config, spec: PipelineSpec, given: dict[str, Any], options: 
     values = {n: c.value for n, c in checked.items()}
     shape = fan_out(spec, mode, checked, values)
     run_dir = f"runs/{run_id}"
-    parameters = {c.spec.param: c.parameter.replace("{run_dir}", run_dir) for c in checked.values() if c.spec.param}
+    # A plain Workflow file keeps the values it declares for the parameters not given (-p).
+    parameters = {c.spec.param: c.parameter.replace("{run_dir}", run_dir) for c in checked.values()
+                  if c.spec.param and not (spec.plain and c.value is None)}
     staged = inputs_mod.staged_files(checked)
     stage_in = "\n".join(f"{f.remote.rclone()}\t{f.workspace_path}" for f in staged if f.remote is not None)
     stage_out, _url = backend.stage_out(run_id)
-    parameters.update({"run-dir": run_dir, "stage-in": stage_in, "stage-out": stage_out})
+    if not spec.plain:  # a plain Workflow file declares only its own parameters
+        parameters.update({"run-dir": run_dir, "stage-in": stage_in, "stage-out": stage_out})
     cpus = backend.max_cpus(options)
     align_threads = min(config.pipeline.align_threads, cpus) if cpus else config.pipeline.align_threads
     labels = {c.spec.label: str(c.value) for c in checked.values() if c.spec.label and c.value is not None}
@@ -314,6 +317,9 @@ def manifest_body(prepared: Prepared, tasks: dict[str, TaskState], output: Path,
     }
     for key, ref in outputs.record.items():
         body[key] = step_value(tasks, ref)
+    if prepared.spec.plain:  # a plain Workflow file: every parameter as it ran, by its Argo name
+        body["parameters"] = {p.get("name"): p.get("value") for p in
+                              prepared.workflow["spec"].get("arguments", {}).get("parameters", [])}
     if prepared.fan_out:
         body["fan_out"] = prepared.fan_out
     if outputs.items is not None:

@@ -200,7 +200,9 @@ def _path_or_remote(i: InputSpec, value: Any, target: str) -> Union[Path, Remote
     return remote if remote is not None else Path(str(value)).expanduser()
 
 
-def check_scalar(i: InputSpec, value: Any) -> CheckedInput:
+def check_scalar(i: InputSpec, value: Any, *, verbatim: bool = False) -> CheckedInput:
+    """`verbatim`: a string is taken as given (a plain Workflow file's parameter, as `argo submit -p`
+    takes it: it reaches the Workflow only as the parameter's value)."""
     if value is None:
         return CheckedInput(i, None, "", record={"value": None})
     if i.type == "bool":
@@ -220,6 +222,8 @@ def check_scalar(i: InputSpec, value: Any) -> CheckedInput:
             raise InputError(f"{i.option} must be {bounds} (got {number})")
         return CheckedInput(i, number, str(number), record={"value": number})
     text = str(value)
+    if verbatim:
+        return CheckedInput(i, text, text, record={"value": text})
     pattern = re.compile(i.pattern) if i.pattern else DEFAULT_STRING_RE
     if not pattern.fullmatch(text):
         rule = f"it must match {i.pattern}" if i.pattern else \
@@ -445,7 +449,7 @@ def check_inputs(spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], tar
     for n in names:
         i = spec.input(n)
         if i.type not in FILE_TYPES + FOLDER_TYPES:
-            checked[n] = check_scalar(i, values.get(n))
+            checked[n] = check_scalar(i, values.get(n), verbatim=spec.plain)
         elif values.get(n) is not None:
             refs[n] = _path_or_remote(i, values[n], target)
     for n in names:

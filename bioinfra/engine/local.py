@@ -113,7 +113,7 @@ class LocalBackend:
 
         result, manifest_path, manifest = rundir.execute(output, prepare, manifest_for)
         outputs = prepared.outputs
-        resume_cmd = f"bioinfra run {spec.name if spec.builtin else spec.folder} --resume --output {output}"
+        resume_cmd = f"bioinfra run {spec.name if spec.builtin else spec.source} --resume --output {output}"
         if result.interrupted:
             raise InterruptedRunError(f"run {run_id} interrupted; finished steps are kept",
                                       hint=f"continue with: {resume_cmd}" + _same_inputs(prepared))

@@ -87,6 +87,8 @@ def render_text(spec: PipelineSpec, mode: ModeSpec, variables: dict[str, Any]) -
     """Stage 1: the template's text from config-side variables (no user value in it)."""
     import jinja2
 
+    if spec.plain:  # a plain Workflow file: its `{{...}}` are Argo's, never Jinja's
+        return (spec.folder / mode.workflow).read_text()
     try:
         body = _environment(str(spec.folder)).get_template(mode.workflow).render(**variables)
     except jinja2.TemplateError as exc:
@@ -149,13 +151,18 @@ def render_pipeline(spec: PipelineSpec, mode: ModeSpec, config: Config, target_n
     from bioinfra.argo import check_workflow
     from bioinfra.pipelines import load_workflow
 
-    variables = jinja_variables(spec, mode, config, target_name, values=values, images=images, stage_in=stage_in,
-                                stage_out=stage_out, items=items, extra=extra)
+    variables = {} if spec.plain else jinja_variables(
+        spec, mode, config, target_name, values=values, images=images, stage_in=stage_in, stage_out=stage_out,
+        items=items, extra=extra)
     text = render_text(spec, mode, variables)
     try:
         workflow = load_workflow(text)
     except Exception as exc:  # noqa: BLE001 - yaml's errors, named with the template
         raise InputError(f"pipeline {spec.name}: {mode.workflow} does not render valid YAML: {exc}") from None
     workflow = fill(workflow, spec, parameters, labels, parallelism)
+    if spec.plain:  # its `workspace` claim is bioinfra's workspace; locally, where its steps run
+        from bioinfra.engine.workflow_file import shape
+
+        shape(workflow, target_name)
     check_workflow(workflow)
     return workflow

@@ -289,6 +289,8 @@ def manifest_steps(result: RunResult, output: Path, keys: tuple[str, ...] = STEP
 
 def dry_run_steps(workflow: Any, fan_out: int) -> list[str]:
     """`step<TAB>...` lines of --dry-run, a fan-out shown with how many items it will have."""
+    if not workflow.tasks and workflow.entry in workflow.composites:  # the tree engine's (a steps entrypoint)
+        return _tree_steps(workflow, workflow.entry, "", set())
     lines = []
     for name in topological_order(workflow.tasks):
         task = workflow.task(name)
@@ -296,6 +298,28 @@ def dry_run_steps(workflow: Any, fan_out: int) -> list[str]:
         after = f" after {task.depends}" if task.depends else ""
         when = f" when {task.when}" if task.when else ""
         lines.append(f"step\t{name}{fan} ({task.template}, {workflow.templates[task.template].cpu:g} cpu){after}{when}")
+    return lines
+
+
+def _tree_steps(workflow: Any, name: str, prefix: str, seen: set[str]) -> list[str]:
+    """`step<TAB>...` lines of a steps/dag template, in order (a steps template by group), nested
+    steps/dag templates under their caller ("outer/inner"); a template calling itself is listed once."""
+    composite = workflow.composites[name]
+    seen = seen | {name}
+    lines = []
+    placed = [(t, f", group {i}") for i, group in enumerate(composite.groups, 1) for t in group]
+    placed += [(t, f" after {t.depends}" if t.depends else "") for t in composite.tasks]
+    for task, where in placed:
+        fan = " (fan-out)" if task.fans_out else ""
+        when = f" when {task.when}" if task.when else ""
+        leaf = workflow.templates.get(task.template)
+        if leaf is not None:
+            what = f"{leaf.cpu:g} cpu"
+        else:
+            what = workflow.composites[task.template].kind if task.template in workflow.composites else "?"
+        lines.append(f"step\t{prefix}{task.name}{fan} ({task.template}, {what}){where}{when}")
+        if task.template in workflow.composites and task.template not in seen:
+            lines += _tree_steps(workflow, task.template, f"{prefix}{task.name}/", seen)
     return lines
 
 

@@ -251,6 +251,50 @@ class ResourceSpec(_Strict):
     memory: str = "1Gi"
 
 
+# What `bioinfra estimate` measures in a run's inputs (bioinfra.core.estimate.measure_inputs):
+# fastq inputs and a sample sheet's FASTQs -> reads, read_pairs, read_bases; fasta -> reference_bases;
+# data_file -> image_sets; a sample sheet's rows (else 1 for FASTQ inputs) -> samples.
+WORK_UNITS = ("reads", "read_pairs", "read_bases", "reference_bases", "image_sets", "samples")
+
+
+class WorkSpec(_Strict):
+    """Work that grows with one quantity of the inputs: `unit`s / `rate` CPU-seconds."""
+
+    unit: Literal["reads", "read_pairs", "read_bases", "reference_bases", "image_sets", "samples"]
+    # Units per second per core; or [[reference_bases, rate], ...]: the rate at each reference length,
+    # a power law between two points (log-log), the first point's rate below it, the last two's law beyond.
+    rate: Union[float, list[tuple[float, float]]]
+    of: Optional[str] = None  # one input's quantity only (e.g. r1: that file's reads), else the run's
+    per_item: bool = False  # counted once for each item its pod is given (e.g. an index loaded per sample)
+
+    @field_validator("rate")
+    @classmethod
+    def _rate(cls, v: Union[float, list[tuple[float, float]]]) -> Union[float, list[tuple[float, float]]]:
+        points = v if isinstance(v, list) else [(1.0, v)]
+        if not points or any(x <= 0 or r <= 0 for x, r in points):
+            raise ValueError("a rate is positive (units per second per core), or [[reference_bases, rate], ...]")
+        if [x for x, _ in points] != sorted({x for x, _ in points}):
+            raise ValueError("[[reference_bases, rate], ...]: reference lengths ascending, each once")
+        return v
+
+
+class ThroughputSpec(_Strict):
+    """How long one pod of a step works, for `bioinfra estimate` (docs/cost.md): CPU-seconds =
+    start + per_item x the items it is given (samples, image sets) + each `work` term's units / rate.
+    Write where each number comes from beside it; `measured: false` says it is a guess."""
+
+    start: float = Field(0.0, ge=0)  # seconds once per pod (start-up: a JVM, Python, an index)
+    per_item: float = Field(0.0, ge=0)  # seconds per item the pod is given
+    work: list[WorkSpec] = Field(default_factory=list)
+    threaded: bool = False  # runs its CPU request as threads (else one core, whatever it requests)
+    efficiency: float = Field(1.0, gt=0, le=1)  # of those threads, when more than one
+    # The step runs the user's own program (a CellProfiler pipeline): `bioinfra estimate
+    # --seconds-per-set S` replaces the fan-out step's per_item with S and scales the others' by as much.
+    user_work: bool = False
+    measured: bool = True  # false: the numbers are an unmeasured estimate (said in the assumptions)
+    note: str = ""  # printed with the estimate's assumptions
+
+
 class PipelineSpec(_Strict):
     """The model of pipeline.yaml."""
 
@@ -276,11 +320,16 @@ class PipelineSpec(_Strict):
     scripts: list[str] = Field(default_factory=list)
     # Per step: what one pod requests (the cost estimate reads these).
     resources: dict[str, ResourceSpec] = Field(default_factory=dict)
-    # Throughput hints for `bioinfra estimate`: step -> reads (or items) per second per core.
-    throughput: dict[str, float] = Field(default_factory=dict)
+    # `bioinfra estimate`'s work model: step (a DAG task, else its template) -> start-up, seconds per
+    # item and units of the inputs per second per core (ThroughputSpec).
+    throughput: dict[str, ThroughputSpec] = Field(default_factory=dict)
 
     folder: Path = Field(default=Path("."), exclude=True)
     builtin: bool = Field(default=False, exclude=True)
+    # A plain Argo Workflow file (`bioinfra run FILE.yaml`, bioinfra.engine.workflow_file): its
+    # template is the file itself, used verbatim (its `{{...}}` are Argo's, not Jinja's); its inputs
+    # are its spec.arguments.parameters, and only those given are set.
+    plain: bool = Field(default=False, exclude=True)
 
     @field_validator("name")
     @classmethod
@@ -301,6 +350,16 @@ class PipelineSpec(_Strict):
                 raise ValueError(f"deadlines.{step}: {exc}") from None
             if not MIN_STEP_DEADLINE <= seconds <= MAX_DEADLINE:
                 raise ValueError(f"deadlines.{step}: between 1m and 30d")
+        return v
+
+    @field_validator("throughput")
+    @classmethod
+    def _throughput(cls, v: dict[str, ThroughputSpec], info: Any) -> dict[str, ThroughputSpec]:
+        names = {i.name for i in info.data.get("inputs", [])}
+        for step, entry in v.items():
+            for term in entry.work:
+                if term.of is not None and term.of not in names:
+                    raise ValueError(f"{step}: `of: {term.of}` names no input")
         return v
 
     @field_validator("scripts")
@@ -361,6 +420,8 @@ class PipelineSpec(_Strict):
 
     @property
     def source(self) -> str:
+        if self.plain:
+            return str(self.folder / (self.workflow or ""))
         return "built-in" if self.builtin else str(self.folder)
 
 
