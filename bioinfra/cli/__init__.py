@@ -77,7 +77,9 @@ def _register() -> None:
 
     app.command("kubeconfig")(cluster_cmd.kubeconfig)
     app.command("status")(cluster_cmd.status)
-    app.command("estimate")(estimate_cmd.estimate)
+    # As `run`: the pipeline's own options are parsed by its own command (estimate_cmd.estimate_command).
+    app.command("estimate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                              "help_option_names": []}, add_help_option=False)(estimate_cmd.estimate)
     app.command("doctor")(doctor_cmd.doctor)
     app.add_typer(runs_cmd.app, name="runs")
     app.command("lint")(lint_cmd.lint)

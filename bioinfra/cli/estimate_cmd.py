@@ -1,54 +1,101 @@
-"""`bioinfra estimate PIPELINE --target aws|gcp`: thin over bioinfra.core.estimate."""
+"""`bioinfra estimate PIPELINE|FOLDER [its options] --target aws|gcp`: thin over bioinfra.core.estimate.
+
+The pipeline's own options come from its pipeline.yaml (typed inputs), built as `bioinfra run` builds
+them (run_cmd.input_option), so `bioinfra estimate NAME --help` shows what NAME takes; what each step
+costs is that pipeline.yaml's `throughput` and `resources`. No per-pipeline code here.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Optional
+from typing import Any, Optional
 
+import click
 import typer
 
-from bioinfra.cli import options as opts
+ESTIMATE_HELP = """Estimate the node-hours and cost of a run in the cloud, before running it.
+
+Per step: the pool and machine type it runs on (from bioinfra.yaml's node_pools), spot or on-demand, how many of its pods share a node, node-hours and USD; then the nodes the autoscaler adds, the pools' standing nodes and the control plane for the run's makespan. The pipeline's typed inputs say what is measured (reads, reference bases, image sets; chunk and batch sizes), its pipeline.yaml's `throughput` what each step's work is (measured with bioinfra's own steps, each number's source beside it); prices come from the price table shipped with bioinfra (list prices of the date it names; spot prices vary). Without bioinfra.yaml, the defaults `bioinfra init --target TARGET` writes. The assumptions are listed under the table; docs/cost.md explains the model.
+
+`bioinfra run` refuses a run whose estimate is above budget.max_usd (exit 14) unless --over-budget.
+
+PIPELINE is a pipeline name (`bioinfra pipelines list`) or a pipeline folder; its own options are those of `bioinfra run PIPELINE` (`bioinfra estimate PIPELINE --help` lists them).
+
+\b
+Examples:
+  bioinfra estimate fastqc-to-bwa --target aws                         # the bundled sample
+  bioinfra estimate fastqc-to-bwa --target gcp --samples samples.csv --reference GRCh38.fa.gz
+  bioinfra estimate fastqc-to-bwa -t aws --r1 a_R1.fq.gz --r2 a_R2.fq.gz --reference ref.fa
+  bioinfra estimate cellprofiler -t gcp --data-file images.csv --batch-size 50 --seconds-per-set 40
+  bioinfra estimate variant-calling -t aws --r1 a_R1.fq.gz --r2 a_R2.fq.gz --reference GRCh38.fa.gz
+  bioinfra estimate ./my-pipeline/ -t gcp --input data.csv             # your own pipeline folder
+  bioinfra estimate fastqc-to-bwa -t aws --samples samples.csv --json | jq .total_usd
+"""
+
+# The options `estimate` has for every pipeline (a pipeline's input may not take these flags).
+OWN_FLAGS = ("--target", "-t", "--json", "--seconds-per-set")
 
 
 def estimate(
     ctx: typer.Context,
-    pipeline: opts.Pipeline,
-    target: Optional[str] = typer.Option(
-        None, "--target", "-t", help="aws | gcp (default: the config's target). onprem and local have no prices."),
-    samples: opts.Samples = None,
-    r1: opts.R1 = None,
-    r2: opts.R2 = None,
-    reference: opts.Reference = None,
-    chunk_size: opts.ChunkSize = None,
-    data_file: opts.DataFile = None,
-    batch_size: opts.BatchSize = 4,
-    seconds_per_set: Optional[float] = typer.Option(
-        None, "--seconds-per-set", min=0.01,
-        help="cellprofiler: wall seconds your analysis pipeline takes per image set (default: the bundled "
-             "screen's, far less than a real screen's: measure a few of your sets locally)."),
-    as_json: bool = typer.Option(False, "--json", help="The whole estimate as JSON on stdout."),
+    pipeline: Optional[str] = typer.Argument(None, metavar="PIPELINE", show_default=False,
+                                             help="A pipeline name or a pipeline folder."),
 ) -> None:
-    """Estimate the node-hours and cost of a run in the cloud, before running it.
+    from bioinfra.cli.run_cmd import _folder, find, known_pipelines
+    from bioinfra.engine.spec import looks_like_path
 
-    Per step: the pool and machine type it runs on (from bioinfra.yaml's node_pools), spot or on-demand, how many of its pods share a node, node-hours and USD; then the nodes the autoscaler adds, the pools' standing nodes and the control plane for the run's makespan. Work per step comes from measurements of bioinfra's own steps, prices from the price table shipped with bioinfra (list prices of the date it names; spot prices vary). Without bioinfra.yaml, the defaults `bioinfra init --target TARGET` writes. The assumptions are listed under the table; docs/cost.md explains the model.
+    if pipeline is None:
+        raise click.UsageError("name the pipeline: bioinfra estimate PIPELINE [OPTIONS] (`bioinfra estimate --help`)")
+    if pipeline in ("--help", "-h"):
+        typer.echo(ctx.get_help())
+        typer.echo("\nPipelines (`bioinfra pipelines list`):")
+        for name in known_pipelines(ctx):
+            typer.echo(f"  {name}")
+        return
+    if pipeline.startswith("-"):
+        raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra estimate PIPELINE [OPTIONS]")
+    spec = find(ctx, pipeline) if not looks_like_path(pipeline) else _folder(pipeline)
+    estimate_command(ctx, spec, pipeline).main(args=list(ctx.args), prog_name=f"bioinfra estimate {pipeline}",
+                                               standalone_mode=False, obj=ctx.obj)
 
-    `bioinfra run` refuses a run whose estimate is above budget.max_usd (exit 14) unless --over-budget.
 
-    \b
-    Examples:
-      bioinfra estimate fastqc-to-bwa --target aws                         # the bundled sample
-      bioinfra estimate fastqc-to-bwa --target gcp --samples samples.csv --reference GRCh38.fa.gz
-      bioinfra estimate fastqc-to-bwa -t aws --r1 a_R1.fq.gz --r2 a_R2.fq.gz --reference ref.fa
-      bioinfra estimate cellprofiler -t gcp --data-file images.csv --batch-size 50 --seconds-per-set 40
-      bioinfra estimate fastqc-to-bwa -t aws --samples samples.csv --json | jq .total_usd
-    """
-    from bioinfra.core.estimate import estimate as make_estimate
-    from bioinfra.core.estimate import estimate_config
+estimate.__doc__ = ESTIMATE_HELP
 
-    config, note = estimate_config(ctx.obj["config_path"], target)
-    found = make_estimate(config, pipeline, samples=samples, r1=r1, r2=r2, reference=reference,
-                          data_file=data_file, batch_size=batch_size, chunk_size=chunk_size,
-                          seconds_per_set=seconds_per_set)
+
+def estimate_command(ctx: typer.Context, spec: Any, ref: str) -> click.Command:
+    from bioinfra.cli.run_cmd import input_option
+    from bioinfra.errors import InputError
+
+    taken = [i.option for i in spec.inputs if i.option in OWN_FLAGS or (i.short or "") in OWN_FLAGS]
+    if taken:
+        raise InputError(f"{spec.name}: input option(s) {', '.join(taken)} clash with `bioinfra estimate`'s own",
+                         hint="rename them in its pipeline.yaml (`flag:`)")
+
+    def callback(**kwargs: Any) -> None:
+        given = {i.name: kwargs.get(i.name) for i in spec.inputs}
+        run_estimate(ctx.obj or {}, spec, given, target=kwargs["target"], as_json=kwargs["as_json"],
+                     seconds_per_set=kwargs["seconds_per_set"])
+
+    params = [input_option(i) for i in spec.inputs] + [
+        click.Option(["--target", "-t"], help="aws | gcp (default: the config's target). onprem and local have no prices."),
+        click.Option(["as_json", "--json"], is_flag=True, help="The whole estimate as JSON on stdout."),
+        click.Option(["--seconds-per-set"], type=click.FloatRange(min=0.01),
+                     help="Seconds one item (an image set) takes in a step that runs your own program (pipeline.yaml "
+                          "throughput `user_work`, e.g. cellprofiler's analyze; default: the bundled data's, far "
+                          "less than a real screen's: measure a few of your sets locally)."),
+    ]
+    source = "built-in" if spec.builtin else f"from {spec.folder}"
+    return click.Command(name=ref, callback=callback, params=params, context_settings={"max_content_width": 110},
+                         help=f"Estimate the cost of a run of {spec.name} {spec.version} ({source}) on aws or gcp: "
+                              f"{spec.description}\n\nWork per step: its pipeline.yaml `throughput` (docs/cost.md).")
+
+
+def run_estimate(ctx_obj: dict[str, Any], spec: Any, given: dict[str, Any], *, target: Optional[str], as_json: bool,
+                 seconds_per_set: Optional[float]) -> None:
+    from bioinfra.core.estimate import estimate_config, estimate_pipeline
+
+    config, note = estimate_config(ctx_obj.get("config_path"), target)
+    found = estimate_pipeline(config, spec, given, seconds_per_set=seconds_per_set)
     if note:
         found.assumptions.insert(0, note)
     for warning in found.warnings:

@@ -2,14 +2,20 @@
 
 The model, in four steps, each stated in the estimate's `assumptions`:
 
-1. **Work per step.** Each step of the pipeline's Workflow costs CPU-seconds = a fixed start-up
-   per pod + a cost per unit of input (read base, read pair, reference base, image set). The
-   constants below were MEASURED with bioinfra's own steps (see MEASURED_ON and docs/cost.md);
-   the one that cannot be measured here, aligning against a large genome, is a published ballpark
-   and says so. A pod's hours = its CPU-seconds / the threads it runs (align: its CPU request).
+1. **Work per step.** The pipeline's typed inputs say what to measure (bioinfra.engine.spec
+   WORK_UNITS): FASTQ inputs and a sample sheet's FASTQs give reads, read pairs and read bases
+   (sampled, not read whole), a FASTA the reference's bases, a LoadData file its image sets, and an
+   int input such as --batch-size / --chunk-size how many pods a fan-out step has (the engine's
+   `fan_out`). Each step's CPU-seconds come from its pipeline.yaml `throughput` entry, data and not
+   code: a start-up per pod + seconds per item (sample, image set) + units / rate (units per second
+   per core) for each work term. The numbers of the built-ins were MEASURED with bioinfra's own
+   steps and each says how beside it in templates/pipelines/NAME/pipeline.yaml (docs/cost.md);
+   an unmeasured one says so. A pod's hours = its CPU-seconds / the threads it runs (a `threaded`
+   step: its CPU request).
 2. **Where it runs.** The pool, CPU and memory request of every step are read from the Workflow
-   the run would submit (rendered here with the same config), so the estimate follows the
-   templates; the pool's machine type and spot setting come from `node_pools`.
+   the run would submit (rendered here with the same config by the engine), so the estimate
+   follows the templates (pipeline.yaml `resources` where a template requests nothing); the pool's
+   machine type and spot setting come from `node_pools`.
 3. **What it pays.** A pod pays the share of a node it occupies: if k such pods fit on a node
    (allocatable = capacity less the kubelet's reservations and the daemonsets), 1/k of the node's
    hourly price per hour it runs. Pools that grow for the run pay each added node's boot and the
@@ -40,74 +46,15 @@ from bioinfra.errors import InputError, OverBudgetError, UnsupportedError
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
+    from bioinfra.engine.spec import ModeSpec, PipelineSpec, ThroughputSpec
 
 PRICES_FILE = Path(__file__).resolve().parents[1] / "data" / "prices.yaml"
 PRICED_TARGETS = ("aws", "gcp")
 STALE_AFTER_DAYS = 180  # a price table older than this is said to be stale
+# The engine's copies in and out of the workspace: not counted (see "not counted" above).
+COPY_STEPS = ("stage-in", "stage-out")
 
-# -- measured constants -----------------------------------------------------------------------------
-# MEASURED ON 2026-11-27 on a 2-core AMD EPYC VM (shared: load average 4-10 during the runs), with
-# the tools bioinfra's native runtime used (the cluster images run the same programs):
-#   bioinfra run fastqc-to-bwa -o /tmp/est-measure                 bundled sample, 6,000 read pairs
-#   bioinfra run fastqc-to-bwa --r1/--r2 (100,000 pairs, `bioinfra sample-data generate --pairs 100000`)
-#   the steps' own commands under /usr/bin/time on 500,000 / 1,000,000 / 2,000,000 reads (the same
-#     files concatenated), bwa index on the lambda phage and on a 20 Mb random reference
-#   bioinfra run cellprofiler (16 image sets) with --batch-size 4, 16 and 2
-# CPU-seconds (user + sys) where a step is one program, since wall time on a shared machine
-# overstates it; wall seconds from manifest.json where the step is mostly start-up (MultiQC,
-# CellProfiler), which errs high. Reads: 2 x 100 bp, simulated from the lambda phage.
-MEASURED_ON = ("2026-11-27, 2-core AMD EPYC VM (shared), native runtime: FastQC 0.11.9, bwa 0.7.17, samtools 1.16.1, "
-               "MultiQC 1.14, CellProfiler 5.0.0.dev784 (bundled synthetic screen)")
-
-# FastQC, one read file, --threads 1: 500k reads 8.09 s, 1M 11.72 s, 2M 20.34 s CPU (least squares:
-# 3.8 s + 8.2 us per 100-bp read). The 6,000-read bundled files: 7.8 / 6.9 s wall in manifest.json.
-FASTQC_START_S = 3.8
-FASTQC_PER_BASE_S = 8.2e-8
-# A sample sheet's chunks run one FastQC (one JVM) for both read files: the bundled pair took 5.10 s
-# CPU that way against 3.35 s for R1 alone, so the second file adds 1.7 s, not a second start-up.
-FASTQC_SECOND_FILE_S = 1.7
-# bwa index: lambda phage (48,502 bases) 0.01 s; 20,000,000 random bases 18.99 s CPU -> 0.95 us/base
-# (~49 min for GRCh38, in line with the usual "about an hour"). Counted once per run even though a
-# workspace that already holds the index skips it (the marker file): an estimate errs high.
-INDEX_START_S = 0.1
-INDEX_PER_BASE_S = 0.95e-6
-# bwa mem -t 2 | samtools sort | samtools index, against the lambda phage: 6,000 pairs 0.50 s,
-# 100,000 pairs 7.88 s, 500,000 pairs 34.98 s CPU (-t 1: 33.81 s) -> 70 us per 2 x 100 bp pair,
-# 3.5e-7 s per read base. 2 threads used 3% more CPU than 1: threads scale almost linearly.
-ALIGN_START_S = 0.5
-ALIGN_MEASURED_REF_BASES = 48_502
-ALIGN_PER_READ_BASE_S = 3.5e-7
-# NOT MEASURED (no large genome here): against GRCh38, bwa mem takes about 2.5 CPU-hours per Gbp of
-# reads (a commonly quoted ballpark from 30x whole-genome benchmarks: ~200-300 CPU-hours for ~100
-# Gbp) = 9e-6 s per read base. Between the two points the cost per read base follows a power law
-# in the reference's length (exponent ~0.29). bwa-mem2, the cluster image's aligner, is ~1.5-3x
-# faster (Vasimuddin et al., IPDPS 2019): not credited, so the estimate errs high.
-ALIGN_LARGE_REF_BASES = 3.1e9
-ALIGN_LARGE_PER_READ_BASE_S = 9e-6
-ALIGN_THREAD_EFFICIENCY = 0.9  # assumption: sort and I/O phases keep 8 threads from being 8x faster
-# Loading the index over the shared workspace once per sample (~1.7 bytes per reference base at
-# ~170 MB/s): an assumption, 30 s for GRCh38.
-ALIGN_INDEX_LOAD_PER_REF_BASE_S = 1e-8
-# samtools flagstat + stats + idxstats: 100,000 pairs 0.51 s, 500,000 pairs 1.86 s CPU.
-STATS_START_S = 0.05
-STATS_PER_PAIR_S = 3.7e-6
-# MultiQC: 3.1-4.0 s wall (1.9 s CPU: Python start-up is I/O) for one sample; 20 samples' samtools
-# reports added 0.5 s CPU. Wall counted.
-MULTIQC_START_S = 3.5
-MULTIQC_PER_SAMPLE_S = 0.05
-PLAN_S = 0.2  # the plan steps (read the sheet / data file, write chunks): 0.07-0.19 s measured
-# CellProfiler, bundled synthetic screen (16 one-channel 128 px image sets): analyze batches of 2
-# (serial): 5.8-10.4 s wall, median 7.0 s; one batch of 16: 27.2 s -> 4.1 s start-up (Python, Java)
-# + 1.44 s per image set. illum over 16 sets: 6.2 s (8.2 and 18.9 s under heavier load). gather:
-# 0.5-1.1 s. Real screens (several channels of 1-4 Mpx) cost far more per set: measure yours (run
-# a data file of a few rows locally; manifest.json: analyze wall / sets) and pass --seconds-per-set.
-CP_ILLUM_START_S = 4.0
-CP_ILLUM_PER_SET_S = 0.15
-CP_ANALYZE_START_S = 4.1
-CP_ANALYZE_PER_SET_S = 1.44
-CP_GATHER_START_S = 0.5
-CP_GATHER_PER_SET_S = 0.03
-
+# -- sizing inputs without reading them whole ---------------------------------------------------------
 # Reads: bytes per read pair of the bundled gzip files (1,012,237 B / 6,000 pairs = 168.7; the
 # 100,000-pair simulation: 168.1) and of plain FASTQ (221 B per 100-bp read). Used only for files
 # that cannot be sampled (each local FASTQ's first MiB is read to measure its own ratio).
@@ -408,7 +355,7 @@ def size_fastqs(paths: list[Union[str, Path]]) -> tuple[list[ReadsInfo], list[st
     return infos, missing
 
 
-def reference_bases(reference: Union[str, Path, None]) -> tuple[float, str]:
+def reference_bases(reference: Union[str, Path, None], flag: str = "--reference") -> tuple[float, str]:
     """The reference's length in bases, from its size (or its .fai), and how it was found."""
     from bioinfra.sampledata import bundled
 
@@ -418,7 +365,7 @@ def reference_bases(reference: Union[str, Path, None]) -> tuple[float, str]:
         return UNKNOWN_REFERENCE_BASES, f"{reference} not sized: taken as {UNKNOWN_REFERENCE_BASES:,.0f} bases (GRCh38)"
     path = Path(reference)
     if not path.is_file():
-        raise InputError(f"--reference {path} does not exist", hint="check the path")
+        raise InputError(f"{flag} {path} does not exist", hint="check the path")
     fai = path.with_name(path.name + ".fai")
     if fai.is_file():
         try:
@@ -431,17 +378,17 @@ def reference_bases(reference: Union[str, Path, None]) -> tuple[float, str]:
     return size * (GZ_BASES_PER_BYTE if gz else PLAIN_BASES_PER_BYTE), "from its file size"
 
 
-def count_image_sets(data_file: Path) -> int:
+def count_image_sets(data_file: Path, flag: str = "--data-file") -> int:
     """Rows of a LoadData CSV (one per image set); blank lines skipped."""
     try:
         with open(data_file, newline="", encoding="utf-8-sig") as fh:
             rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
     except FileNotFoundError:
-        raise InputError(f"--data-file {data_file}: no such file") from None
+        raise InputError(f"{flag} {data_file}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--data-file {data_file}: cannot read it ({exc})") from None
+        raise InputError(f"{flag} {data_file}: cannot read it ({exc})") from None
     if len(rows) < 2:
-        raise InputError(f"--data-file {data_file}: no image sets (a header and one row per image set)")
+        raise InputError(f"{flag} {data_file}: no image sets (a header and one row per image set)")
     return len(rows) - 1
 
 
@@ -522,28 +469,39 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Work:
-    """A step's work: `pods` pods of `cpu_seconds` each (threaded: spread over its CPU request)."""
+    """A step's work: `pods` pods of `cpu_seconds` each (threaded: spread over its CPU request at
+    `efficiency`)."""
 
     pods: int
     cpu_seconds: float
     basis: str
     threaded: bool = False
+    efficiency: float = 1.0
 
 
-def estimate(config: Config, pipeline: str, *, samples: Optional[Path] = None,
-             r1: Union[str, Path, None] = None, r2: Union[str, Path, None] = None,
-             reference: Union[str, Path, None] = None, data_file: Optional[Path] = None, batch_size: int = 4,
-             chunk_size: Optional[int] = None, seconds_per_set: Optional[float] = None,
-             prices: Optional[PriceTable] = None, today: Optional[dt.date] = None) -> Estimate:
-    """Node-hours and USD of running `pipeline` with these inputs on config.target (aws or gcp).
+def estimate(config: Config, pipeline: Union[str, PipelineSpec], *, prices: Optional[PriceTable] = None,
+             today: Optional[dt.date] = None, seconds_per_set: Optional[float] = None,
+             search_path: Union[list[Path], tuple[Path, ...]] = (), **given: Any) -> Estimate:
+    """`estimate_pipeline` for a pipeline by name (built-in or on `search_path`), folder or spec,
+    its inputs as keywords named as in its pipeline.yaml (r1=..., samples=..., batch_size=...)."""
+    from bioinfra.engine.spec import PipelineSpec, find_pipeline
 
-    The same inputs as `bioinfra run` takes; none given: the bundled sample / screen. Raises
-    UnsupportedError for targets without prices (local, onprem) or unpriced machine types, and
-    InputError for missing input files (all of them named)."""
-    from bioinfra.pipelines import PIPELINES
+    spec = pipeline if isinstance(pipeline, PipelineSpec) else find_pipeline(str(pipeline), search_path)
+    return estimate_pipeline(config, spec, given, prices=prices, today=today, seconds_per_set=seconds_per_set)
 
-    if pipeline not in PIPELINES:
-        raise InputError(f"unknown pipeline '{pipeline}'; known: {', '.join(PIPELINES)}")
+
+def estimate_pipeline(config: Config, spec: PipelineSpec, given: dict[str, Any], *,
+                      prices: Optional[PriceTable] = None, today: Optional[dt.date] = None,
+                      seconds_per_set: Optional[float] = None) -> Estimate:
+    """Node-hours and USD of running `spec` with these inputs (input name -> value, as `bioinfra run`
+    takes them; none given: the bundled sample) on config.target (aws or gcp). The typed inputs say
+    what is measured, the pipeline.yaml's `throughput` what each step's work is: no per-pipeline code.
+
+    Raises UnsupportedError for targets without prices (local, onprem) or unpriced machine types, and
+    InputError for missing input files (all of them named) or inputs the pipeline does not take."""
+    from bioinfra.engine.engine import fan_out
+    from bioinfra.engine.inputs import CheckedInput
+
     if config.target not in PRICED_TARGETS:
         raise UnsupportedError(
             f"no prices for target {config.target}: {'your own hardware' if config.target == 'onprem' else 'this machine'}"
@@ -553,165 +511,329 @@ def estimate(config: Config, pipeline: str, *, samples: Optional[Path] = None,
     prices = prices or PriceTable.load()
     assumptions: list[str] = []
     warnings: list[str] = []
-    if pipeline == "cellprofiler":
-        if samples is not None or r1 is not None or r2 is not None or reference is not None:
-            raise InputError("--samples, --r1, --r2, --reference: fastqc-to-bwa options; cellprofiler takes --data-file")
-        workflow, work, inputs = _cellprofiler_work(config, data_file, batch_size, seconds_per_set, assumptions)
-    else:
-        if data_file is not None or seconds_per_set is not None:
-            raise InputError("--data-file and --seconds-per-set are cellprofiler options")
-        workflow, work, inputs = _fastqc_to_bwa_work(config, samples, r1, r2, reference, chunk_size, assumptions,
-                                                     warnings)
-    return _cost(config, pipeline, workflow, work, inputs, prices, assumptions, warnings, today or dt.date.today())
+    mode, values, defaulted = estimate_values(spec, given)
+    measured = measure_inputs(spec, mode, values, assumptions, warnings, defaulted)
+    stand_ins = [spec.input(n).option for n in measured.sized if n in defaulted]
+    if stand_ins and any(n not in defaulted for n in measured.sized):
+        assumptions.append(f"{', '.join(stand_ins)}: not given, so the bundled sample's is counted")
+    holder = next((n for n in measured.sized if measured.item_counts.get(n)), None)
+    checked = {holder: CheckedInput(spec.input(holder), values[holder], items=measured.item_counts[holder])} \
+        if holder else {}
+    shape = fan_out(spec, mode, checked, values)
+    inputs = dict(measured.inputs)
+    if shape:
+        size_input = next(iter(set(mode.items_per_pod.values())))
+        inputs[size_input] = shape["per_pod"]
+        inputs[_pods_key(size_input)] = shape["pods"]
+    workflow = workflow_for(config, spec, mode, values, shape)
+    shapes = workflow_tasks(workflow)
+    work = step_work(spec, mode, shapes, measured, shape, seconds_per_set, assumptions, warnings)
+    where = (f"templates/pipelines/{spec.name}/pipeline.yaml" if spec.builtin else str(spec.folder / "pipeline.yaml"))
+    assumptions.insert(0, f"work per step: the `throughput` of {where}, where each number says how it was measured "
+                          "(docs/cost.md)")
+    return _cost(config, spec, workflow, work, inputs, prices, assumptions, warnings, today or dt.date.today())
 
 
-def _bundled_data_file() -> Path:
-    return Path(__file__).resolve().parents[1] / "sampledata" / "data" / "cellprofiler" / "images" / "images.csv"
+def _pods_key(size_input: str) -> str:
+    """The estimate's `inputs` key for a fan-out's pod count: chunk_size -> chunks, batch_size -> batches."""
+    if not size_input.endswith("_size"):
+        return "pods"
+    stem = size_input[: -len("_size")]
+    return stem + ("es" if stem.endswith(("s", "x", "ch", "sh")) else "s")
 
 
-def _cellprofiler_work(config: Config, data_file: Optional[Path], batch_size: int, seconds_per_set: Optional[float],
-                       assumptions: list[str]) -> tuple[dict[str, Any], dict[str, Work], dict[str, Any]]:
-    from bioinfra.pipelines import CellProfilerParams, load_workflow, render_cellprofiler
-
-    sets = count_image_sets(data_file or _bundled_data_file())
-    if batch_size < 1:
-        raise InputError("--batch-size must be at least 1")
-    batches = math.ceil(sets / batch_size)
-    per_set = seconds_per_set if seconds_per_set is not None else CP_ANALYZE_PER_SET_S
-    if seconds_per_set is None:
-        assumptions.append(f"analyze: {CP_ANALYZE_PER_SET_S} s per image set, measured on the bundled synthetic "
-                           "screen (one small channel); real screens cost far more per set: pass --seconds-per-set "
-                           "measured on a few of your own sets")
-    else:
-        assumptions.append(f"analyze: {seconds_per_set:g} s per image set (--seconds-per-set)")
-    # illum's per-set cost scales with the analysis' (both read every image once).
-    illum_per_set = CP_ILLUM_PER_SET_S * (per_set / CP_ANALYZE_PER_SET_S)
-    work = {
-        "plan": Work(1, PLAN_S, "the data file"),
-        "illum": Work(1, CP_ILLUM_START_S + illum_per_set * sets, f"{sets:,} image sets, one pod"),
-        "analyze": Work(batches, CP_ANALYZE_START_S + per_set * sets / batches,
-                        f"{sets:,} image sets in {batches:,} batches of up to {batch_size}"),
-        "gather": Work(1, CP_GATHER_START_S + CP_GATHER_PER_SET_S * sets, f"{batches:,} batches' tables"),
-    }
-    params = CellProfilerParams(images_dir="inputs/estimate/images", data_file="inputs/estimate/images.csv",
-                                illum_pipeline="inputs/estimate/illum.cppipe",
-                                analysis_pipeline="inputs/estimate/analysis.cppipe", run_dir="runs/estimate",
-                                batch_size=batch_size)
-    workflow = load_workflow(render_cellprofiler(config, config.target, params))
-    inputs = {"image_sets": sets, "batch_size": batch_size, "batches": batches,
-              "data_file": str(data_file) if data_file else "bundled synthetic screen"}
-    return workflow, work, inputs
+# -- inputs: what the typed inputs say to measure -------------------------------------------------
 
 
-def _fastqc_to_bwa_work(config: Config, samples: Optional[Path], r1: Union[str, Path, None],
-                        r2: Union[str, Path, None], reference: Union[str, Path, None], chunk_size: Optional[int],
-                        assumptions: list[str], warnings: list[str]
-                        ) -> tuple[dict[str, Any], dict[str, Work], dict[str, Any]]:
-    from bioinfra.pipelines import load_workflow
-    from bioinfra.sampledata import bundled
+def estimate_values(spec: PipelineSpec, given: dict[str, Any]) -> tuple[ModeSpec, dict[str, Any], list[str]]:
+    """The run's mode and every input's value: given, else its default (the bundled sample's data).
+    Unlike `run`, a bundled input may stand in for one not given (an estimate of your reads against
+    the bundled reference is still an estimate, and says so), except a FASTQ's mate: R1 and R2 go
+    together. Returns (mode, values, the names whose bundled default was used)."""
+    from bioinfra.engine.inputs import check_scalar, resolve_values
+    from bioinfra.engine.spec import FILE_TYPES, FOLDER_TYPES
 
-    if samples is not None:
-        if r1 is not None or r2 is not None:
-            raise InputError("--r1/--r2: not with --samples (the sheet names each sample's reads)")
-        from bioinfra.core.samples import read_sheet
+    known = {i.name for i in spec.inputs}
+    unknown = [n for n, v in given.items() if v is not None and n not in known]
+    if unknown:
+        raise InputError(f"{', '.join('--' + n.replace('_', '-') for n in unknown)}: not an input of {spec.name} "
+                         f"(its inputs: {', '.join(i.option for i in spec.inputs)})",
+                         hint=f"`bioinfra estimate {spec.name} --help` lists them")
+    present = {n for n, v in given.items() if v is not None}
+    mode = spec.mode_for(present)
+    outside = [spec.input(n).option for n in present if n not in mode.inputs]
+    if outside:
+        raise InputError(f"{', '.join(outside)}: not with this run's inputs "
+                         f"({', '.join(spec.input(n).option for n in mode.inputs)})")
+    for n in mode.inputs:
+        i = spec.input(n)
+        partner = i.mate or next((o.name for o in spec.inputs if o.mate == n), None)
+        if partner and partner in mode.inputs and (n in present) != (partner in present) and n in present:
+            first, second = sorted((n, partner), key=[o.name for o in spec.inputs].index)
+            raise InputError(f"give {spec.input(first).option} and {spec.input(second).option} together "
+                             "(or neither, for the bundled sample)")
+    bundled = {n for n in mode.inputs
+               if isinstance(spec.input(n).default, str) and str(spec.input(n).default).startswith("bundled:")}
+    values = resolve_values(spec, mode, {n: v for n, v in given.items() if v is not None and n not in bundled})
+    for n in bundled & present:
+        values[n] = given[n]
+    for n in mode.inputs:
+        if spec.input(n).type not in FILE_TYPES + FOLDER_TYPES and values.get(n) is not None:
+            values[n] = check_scalar(spec.input(n), values[n]).value
+    return mode, values, sorted(bundled - present, key=mode.inputs.index)
 
-        sheet = read_sheet(samples)
-        names = [row.sample for row in sheet.rows]
-        files = [p for row in sheet.rows for p in (row.r1, row.r2)]
-        where = {str(p): f"line {row.line} ({row.sample}) {mate}"
-                 for row in sheet.rows for mate, p in (("r1", row.r1), ("r2", row.r2))}
-    else:
-        if (r1 is None) != (r2 is None):
-            raise InputError("give --r1 and --r2 together (or neither, for the bundled sample)")
-        data = bundled()
-        if r1 is None:
-            r1, r2 = data.r1, data.r2
-            reference = reference or data.reference
-        names = ["sample"]
-        files = [r1, r2]
-        where = {str(r1): "--r1", str(r2): "--r2"}
-    infos, missing = size_fastqs(files)
+
+@dataclass
+class Measured:
+    """What the work model counts in a run's inputs (bioinfra.engine.spec WORK_UNITS)."""
+
+    totals: dict[str, float] = field(default_factory=dict)  # unit -> the run's total
+    by_input: dict[str, dict[str, float]] = field(default_factory=dict)  # input -> unit -> its own
+    item_counts: dict[str, int] = field(default_factory=dict)  # input -> the items it holds (fan-out)
+    items: int = 1  # samples / image sets of the run
+    noun: str = "item"
+    sized: list[str] = field(default_factory=list)  # the inputs measured
+    uneven: bool = False  # items of different sizes (a fan-out's pods differ from the mean)
+    inputs: dict[str, Any] = field(default_factory=dict)  # the estimate's `inputs` record
+
+    def add(self, name: str, **units: float) -> None:
+        own = self.by_input.setdefault(name, {})
+        for unit, amount in units.items():
+            own[unit] = own.get(unit, 0.0) + amount
+            self.totals[unit] = self.totals.get(unit, 0.0) + amount
+
+
+def _pair(a: ReadsInfo, b: ReadsInfo) -> float:
+    return min(a.reads, b.reads) if a.reads and b.reads else max(a.reads, b.reads)
+
+
+def measure_inputs(spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], assumptions: list[str],
+                   warnings: list[str], defaulted: Union[list[str], tuple[str, ...]] = ()) -> Measured:
+    """Size every input the work model counts, by its type, cheaply: FASTQs from their first MiB
+    (size_fastqs), a reference from its .fai or size, a LoadData file by its rows. Every missing FASTQ
+    is named at once."""
+    from bioinfra.engine.sheets import read_sheet
+
+    m = Measured()
+    fastqs: list[tuple[str, Union[str, Path]]] = []  # (input or "sheet row", path)
+    where: dict[str, str] = {}
+    sheets: dict[str, Any] = {}
+    for n in mode.inputs:
+        i = spec.input(n)
+        value = values.get(n)
+        if value is None:
+            continue
+        if i.type == "fastq":
+            fastqs.append((n, value))
+            where[str(value)] = i.option
+        elif i.type == "sample_sheet":
+            if _remote(value):
+                raise InputError(f"{i.option} {value}: a sample sheet is a local file (its FASTQs may be anywhere local)")
+            sheet = read_sheet(Path(value), i.option)
+            sheets[n] = sheet
+            for row in sheet.rows:
+                for mate, path in (("r1", row.r1), ("r2", row.r2)):
+                    fastqs.append((n, path))
+                    where[str(path)] = f"line {row.line} ({row.sample}) {mate}"
+    infos, missing = size_fastqs([p for _n, p in fastqs])
     if missing:
-        shown = [f"{where.get(m, m)}: {m}" for m in missing]
+        shown = [f"{where.get(x, x)}: {x}" for x in missing]
         raise InputError(f"{len(missing)} FASTQ file(s) not found:\n  " + "\n  ".join(shown[:50])
                          + ("\n  ..." if len(shown) > 50 else ""),
                          hint="fix the paths (a sheet's relative paths start from the sheet's folder)")
-    unsized = [i.path for i in infos if i.how == "not sized"]
-    if unsized:
-        warnings.append(f"{len(unsized)} remote input(s) not sized ({unsized[0]}{', ...' if len(unsized) > 1 else ''}):"
-                        " counted as no reads, so this is a lower bound")
-    ref_bases, ref_how = reference_bases(reference)
-    per_read_base = align_cost_per_read_base(ref_bases)
-    if ref_bases > ALIGN_MEASURED_REF_BASES * 10:
-        assumptions.append(f"align: {per_read_base * 1e6:.2f} us CPU per read base against {ref_bases:,.0f} bases, "
-                           f"between the measured {ALIGN_PER_READ_BASE_S * 1e6:.2f} us (lambda phage) and a published "
-                           f"~{ALIGN_LARGE_PER_READ_BASE_S * 1e6:.0f} us for GRCh38 (power law in the reference length)")
-    sample_reads = [(infos[2 * i], infos[2 * i + 1]) for i in range(len(names))]
-    pairs = [min(a.reads, b.reads) if a.reads and b.reads else max(a.reads, b.reads) for a, b in sample_reads]
-    bases = [a.bases + b.bases for a, b in sample_reads]
-    n = len(names)
-    fastqc_s = [FASTQC_START_S + FASTQC_SECOND_FILE_S + FASTQC_PER_BASE_S * b for b in bases]
-    align_s = [ALIGN_START_S + ALIGN_INDEX_LOAD_PER_REF_BASE_S * ref_bases + per_read_base * b for b in bases]
-    stats_s = [STATS_START_S + STATS_PER_PAIR_S * p for p in pairs]
-    index = Work(1, INDEX_START_S + INDEX_PER_BASE_S * ref_bases, f"reference {ref_bases:,.0f} bases ({ref_how})")
-    inputs: dict[str, Any] = {
-        "samples": n, "read_pairs": round(sum(pairs)), "read_bases": round(sum(bases)),
-        "reference_bases": round(ref_bases), "fastq_bytes": sum(i.bytes for i in infos),
-        "reads_sized_by": sorted({i.how for i in infos}),
-    }
-    hows = inputs["reads_sized_by"]
-    if "sampled" in hows or "typical ratio" in hows:
-        assumptions.append("reads per FASTQ file: its size x the bytes per read of its first MiB (the first "
-                           f"{FASTQ_SAMPLED_FILES} files; the others take their median)")
-    if samples is not None:
-        from bioinfra.pipelines import MAX_CHUNKS, SamplesParams, render_samples
+    by_input: dict[str, list[ReadsInfo]] = {}
+    for (n, _path), info in zip(fastqs, infos, strict=True):  # missing files raised above: aligned
+        by_input.setdefault(n, []).append(info)
+    samples: list[tuple[str, list[ReadsInfo]]] = []  # (input, its sample's files)
+    for n in mode.inputs:
+        i = spec.input(n)
+        if n in sheets:
+            files = by_input[n]
+            samples += [(n, files[2 * k: 2 * k + 2]) for k in range(len(sheets[n].rows))]
+            m.item_counts[n] = len(sheets[n].rows)
+            m.inputs["sheet"] = str(sheets[n].path)
+        elif i.type == "fastq" and n in by_input:
+            partner = i.mate or next((o.name for o in spec.inputs if o.mate == n), None)
+            if partner in by_input and [o.name for o in spec.inputs].index(partner) < [
+                    o.name for o in spec.inputs].index(n):
+                continue  # counted with its mate, declared first
+            samples.append((n, by_input[n] + (by_input[partner] if partner in by_input else [])))
+        else:
+            continue
+        m.sized.append(n)
+    for n, files in by_input.items():  # each input's own reads (`of: r1`)
+        own = m.by_input.setdefault(n, {})
+        own["reads"] = sum(f.reads for f in files)
+        own["read_bases"] = sum(f.bases for f in files)
+        own["read_pairs"] = own["reads"] if spec.input(n).type == "fastq" else 0.0
+    per_sample_pairs = [_pair(*files) if len(files) == 2 else files[0].reads for _n, files in samples]
+    for n, _files in samples:
+        if spec.input(n).type == "fastq":
+            partner = spec.input(n).mate or next((o.name for o in spec.inputs if o.mate == n), None)
+            if partner in by_input and partner not in m.sized:
+                m.sized.append(partner)
+    for (n, files), pairs in zip(samples, per_sample_pairs, strict=True):
+        m.totals["reads"] = m.totals.get("reads", 0.0) + sum(f.reads for f in files)
+        m.totals["read_bases"] = m.totals.get("read_bases", 0.0) + sum(f.bases for f in files)
+        m.totals["read_pairs"] = m.totals.get("read_pairs", 0.0) + pairs
+        m.totals["samples"] = m.totals.get("samples", 0.0) + 1
+        if spec.input(n).type == "sample_sheet":
+            own = m.by_input[n]
+            own["read_pairs"] += pairs
+            own["samples"] = own.get("samples", 0.0) + 1
+    if samples:
+        m.noun = "sample"
+    all_infos = infos
+    if all_infos:
+        unsized = [i.path for i in all_infos if i.how == "not sized"]
+        if unsized:
+            warnings.append(f"{len(unsized)} remote input(s) not sized ({unsized[0]}"
+                            f"{', ...' if len(unsized) > 1 else ''}): counted as no reads, so this is a lower bound")
+        hows = sorted({i.how for i in all_infos})
+        m.inputs.update({"samples": round(m.totals.get("samples", 0)), "read_pairs": round(m.totals["read_pairs"]),
+                         "read_bases": round(m.totals["read_bases"]),
+                         "fastq_bytes": sum(i.bytes for i in all_infos), "reads_sized_by": hows})
+        if "sampled" in hows or "typical ratio" in hows:
+            assumptions.append("reads per FASTQ file: its size x the bytes per read of its first MiB (the first "
+                               f"{FASTQ_SAMPLED_FILES} files; the others take their median)")
+        m.uneven = len({round(p) for p in per_sample_pairs}) > 1
+    for n in mode.inputs:
+        i = spec.input(n)
+        value = values.get(n)
+        if value is None:
+            continue
+        if i.type == "fasta":
+            bases, how = reference_bases(value, i.option)
+            m.add(n, reference_bases=bases)
+            m.sized.append(n)
+            m.inputs["reference_bases"] = round(m.totals["reference_bases"])
+            m.inputs.setdefault("reference_sized_by", []).append(how)
+        elif i.type == "data_file":
+            sets = count_image_sets(Path(value), i.option)
+            m.add(n, image_sets=sets)
+            m.sized.append(n)
+            m.item_counts[n] = sets
+            m.noun = "image set"
+            m.inputs.update({"image_sets": round(m.totals["image_sets"]),
+                             n: "the bundled sample" if n in defaulted else str(value)})
+    m.items = next((c for c in m.item_counts.values()), None) or int(m.totals.get("samples", 0)) or 1
+    return m
 
-        size = chunk_size or max(1, math.ceil(n / MAX_CHUNKS))
-        chunks = math.ceil(n / size)
-        inputs.update({"sheet": str(samples), "chunk_size": size, "chunks": chunks})
-        per = f"{n:,} samples in {chunks:,} chunk(s) of up to {size}"
-        work = {
-            "plan": Work(1, PLAN_S, "the sheet"),
-            "index-reference": index,
-            "fastqc": Work(chunks, sum(fastqc_s) / chunks, per),
-            "align": Work(chunks, sum(align_s) / chunks, per, threaded=True),
-            "stats": Work(chunks, sum(stats_s) / chunks, per),
-            "report": Work(1, MULTIQC_START_S + MULTIQC_PER_SAMPLE_S * n, f"MultiQC over {n:,} samples"),
-        }
-        if chunks > 1 and len(set(round(p) for p in pairs)) > 1:
-            assumptions.append("chunks: the samples' work spread evenly over the chunks (a chunk of large samples "
-                               "takes longer than the mean)")
-        params = SamplesParams(sheet="runs/estimate/sheet.tsv", reference="references/estimate/reference.fa",
-                               run_dir="runs/estimate", chunk_size=size)
-        workflow = load_workflow(render_samples(config, config.target, params))
-    else:
-        from bioinfra.pipelines import FastqcToBwaParams, render_fastqc_to_bwa
 
-        r1_info, r2_info = sample_reads[0]
-        work = {
-            "fastqc-r1": Work(1, FASTQC_START_S + FASTQC_PER_BASE_S * r1_info.bases, f"{r1_info.reads:,.0f} reads"),
-            "fastqc-r2": Work(1, FASTQC_START_S + FASTQC_PER_BASE_S * r2_info.bases, f"{r2_info.reads:,.0f} reads"),
-            "index-reference": index,
-            "align": Work(1, align_s[0], f"{pairs[0]:,.0f} read pairs", threaded=True),
-            "stats": Work(1, stats_s[0], f"{pairs[0]:,.0f} read pairs"),
-            "multiqc": Work(1, MULTIQC_START_S + MULTIQC_PER_SAMPLE_S, "one sample"),
-        }
-        params = FastqcToBwaParams(sample=names[0], r1="inputs/estimate/r1.fastq.gz",
-                                   r2="inputs/estimate/r2.fastq.gz", reference="references/estimate/reference.fa",
-                                   run_dir="runs/estimate")
-        workflow = load_workflow(render_fastqc_to_bwa(config, config.target, params))
-    assumptions.append("index-reference counted although a workspace that already holds the index skips it")
-    return workflow, work, inputs
+def rate_at(rate: Union[float, list[tuple[float, float]]], reference: float) -> float:
+    """A work term's units per second: the number itself, or from [[reference_bases, rate], ...]: the
+    first point's rate up to its length, then the power law through the two points around (or, beyond
+    the last, the last two: extrapolated)."""
+    if not isinstance(rate, list):
+        return float(rate)
+    points = sorted((float(x), float(r)) for x, r in rate)
+    if len(points) == 1 or reference <= points[0][0]:
+        return points[0][1]
+    for (x0, r0), (x1, r1) in zip(points, points[1:], strict=False):
+        if reference <= x1 or (x1, r1) == points[-1]:
+            k = math.log(r1 / r0) / math.log(x1 / x0)
+            return r0 * (reference / x0) ** k
+    return points[-1][1]  # not reached
 
 
-def align_cost_per_read_base(ref_bases: float) -> float:
-    """CPU-seconds per read base: the measured value up to the measured reference's length, then a
-    power law through the published GRCh38 figure (extrapolated beyond it)."""
-    if ref_bases <= ALIGN_MEASURED_REF_BASES:
-        return ALIGN_PER_READ_BASE_S
-    k = math.log(ALIGN_LARGE_PER_READ_BASE_S / ALIGN_PER_READ_BASE_S) / math.log(
-        ALIGN_LARGE_REF_BASES / ALIGN_MEASURED_REF_BASES)
-    return ALIGN_PER_READ_BASE_S * (ref_bases / ALIGN_MEASURED_REF_BASES) ** k
+def _entry(spec: PipelineSpec, shape: TaskShape) -> tuple[Optional[str], Optional[ThroughputSpec]]:
+    """A task's throughput: by its name, else by its template's (fastqc-r1 -> fastqc)."""
+    for key in (shape.task, shape.step):
+        if key in spec.throughput:
+            return key, spec.throughput[key]
+    return None, None
+
+
+def step_work(spec: PipelineSpec, mode: ModeSpec, shapes: dict[str, TaskShape], m: Measured,
+              fan: dict[str, int], seconds_per_set: Optional[float], assumptions: list[str],
+              warnings: list[str]) -> dict[str, Work]:
+    """Each task's pods and CPU-seconds per pod, from its pipeline.yaml `throughput` entry: start +
+    per_item x the items in the pod + each work term's units in the pod / rate."""
+    reference = m.totals.get("reference_bases", 0.0)
+    entries = {t: _entry(spec, s) for t, s in shapes.items()}
+    fan_steps = {t for t, s in shapes.items() if t in mode.items_per_pod or s.step in mode.items_per_pod}
+    scale = 1.0
+    user = [t for t, (_k, e) in entries.items() if e is not None and e.user_work]
+    if seconds_per_set is not None:
+        if not user:
+            raise InputError(f"--seconds-per-set: no step of {spec.name} runs a program of yours whose time per item "
+                             "it would set (pipeline.yaml throughput: `user_work: true`)")
+        main = next((t for t in user if t in fan_steps), user[0])
+        entry = entries[main][1]
+        assert entry is not None
+        per_item = entry.per_item + sum(1 / rate_at(w.rate, reference) for w in entry.work
+                                        if w.unit in ("image_sets", "samples") and not w.per_item)
+        if per_item <= 0:
+            raise InputError(f"--seconds-per-set: {spec.name}'s {main} step has no per-item work to set")
+        scale = seconds_per_set / per_item
+        others = [t for t in user if t != main]
+        assumptions.append(f"{main}: {seconds_per_set:g} s per {m.noun} (--seconds-per-set)"
+                           + (f"; {', '.join(others)} scaled by as much ({per_item:g} s measured)" if others else ""))
+    size_input = next(iter(set(mode.items_per_pod.values())), "")
+    pods_noun = _pods_key(size_input) if fan else "pods"
+    work: dict[str, Work] = {}
+    bare: list[str] = []
+    noted: set[str] = set()
+    unmeasured: list[str] = []
+    for task, shape in shapes.items():
+        key, entry = entries[task]
+        if task in COPY_STEPS or shape.step in COPY_STEPS:
+            continue
+        pods = fan.get("pods", 1) if task in fan_steps else 1
+        items = m.items / pods
+        if entry is None:
+            bare.append(task)
+            work[task] = Work(pods, 0.0, "no throughput in pipeline.yaml: its pod's start only")
+            continue
+        k = scale if entry.user_work else 1.0
+        seconds = entry.start + entry.per_item * k * items
+        basis = []
+        for term in entry.work:
+            own = m.by_input.get(term.of, {}) if term.of else m.totals
+            total = own.get(term.unit, 0.0)
+            amount = total * items if term.per_item else total / pods
+            rate = rate_at(term.rate, reference)
+            seconds += amount / rate * k
+            label = term.unit.replace("_", " ") + (f" of {spec.input(term.of).option}" if term.of else "")
+            basis.append(f"{total:,.0f} {label} per {m.noun}" if term.per_item else
+                         f"{amount:,.0f} {label}" + (" per pod" if pods > 1 else ""))
+            if isinstance(term.rate, list) and reference > min(x for x, _r in term.rate) * 10:
+                assumptions.append(
+                    f"{task}: {1e6 / rate:.2f} us CPU per {term.unit.replace('_', ' ').rstrip('s')} against "
+                    f"{reference:,.0f} reference bases: a power law in the reference length through pipeline.yaml's "
+                    + ", ".join(f"{1e6 / r:.2f} us at {x:,.0f}" for x, r in term.rate))
+        if task in fan_steps and fan:
+            basis.insert(0, f"{m.items:,} {m.noun}s in {pods:,} {pods_noun} of up to {fan['per_pod']}")
+        elif entry.per_item and not entry.work:
+            basis.append(f"{m.items:,} {m.noun}{'s' if m.items != 1 else ''}")
+        work[task] = Work(pods, seconds, "; ".join(basis) or "start-up only", entry.threaded, entry.efficiency)
+        if key not in noted:
+            noted.add(key or task)
+            if not entry.measured:
+                unmeasured.append(task)
+            if entry.note and not (entry.user_work and seconds_per_set is not None):
+                assumptions.append(f"{task}: {entry.note}")
+    if unmeasured:
+        assumptions.append(f"{', '.join(unmeasured)}: unmeasured estimates (their pipeline.yaml entries say why)")
+    if bare:
+        warnings.append(f"{', '.join(bare)}: no throughput in {spec.name}'s pipeline.yaml, so only their pods' start "
+                        f"({POD_START_S:g} s) is counted: a lower bound")
+    if fan and fan.get("pods", 1) > 1 and m.uneven and fan_steps & set(work):
+        assumptions.append(f"fan-out: the {m.noun}s' work spread evenly over the pods (a pod of large {m.noun}s "
+                           "takes longer than the mean)")
+    return work
+
+
+def workflow_for(config: Config, spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], fan: dict[str, int]
+            ) -> dict[str, Any]:
+    """The Workflow the run would submit, rendered by the engine with this config (its pools and
+    requests); no input value is set (the estimate only reads its shape)."""
+    from bioinfra.engine.render import render_pipeline
+
+    scalars = {n: v for n, v in values.items() if type(v) in (int, bool)}  # noqa: E721 - exactly int/bool
+    items = {step: fan.get("per_pod_in_pod", 1) for step in mode.items_per_pod} if fan else None
+    return render_pipeline(spec, mode, config, config.target, values=scalars, parameters={}, labels={}, items=items,
+                           extra={"align_threads": config.pipeline.align_threads, "fan_out": fan})
 
 
 # -- from the Workflow: pools, requests, the DAG ----------------------------------------------------
@@ -724,6 +846,8 @@ class TaskShape:
     cpu: float
     memory_gib: float
     after: tuple[str, ...]
+    step: str = ""  # the template the task runs (fastqc-r1 -> fastqc)
+    requested: bool = True  # whether the template requests cpu/memory (else the 1 CPU / 1 GiB shown)
 
 
 def workflow_tasks(workflow: Union[dict[str, Any], Workflow]) -> dict[str, TaskShape]:
@@ -746,7 +870,8 @@ def workflow_tasks(workflow: Union[dict[str, Any], Workflow]) -> dict[str, TaskS
         after = tuple(n for n in names if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", task.depends))
         shapes[task.name] = TaskShape(task.name, str(template.node_selector.get(POOL_LABEL, "general")),
                                       cpu_quantity(requests.get("cpu", "1")),
-                                      memory_gib(requests.get("memory", "1Gi")), after)
+                                      memory_gib(requests.get("memory", "1Gi")), after, task.template,
+                                      bool(requests))
     return shapes
 
 
@@ -779,12 +904,28 @@ def longest_path(duration: dict[str, float], after: dict[str, tuple[str, ...]]) 
     return max((end(name) for name in duration), default=0.0)
 
 
-def _cost(config: Config, pipeline: str, workflow: dict[str, Any], work: dict[str, Work], inputs: dict[str, Any],
-          prices: PriceTable, assumptions: list[str], warnings: list[str], today: dt.date) -> Estimate:
-    shapes = workflow_tasks(workflow)
-    unknown = sorted(set(work) - set(shapes))
-    if unknown:  # the model and the template disagree: a bug, caught by the tests
-        raise RuntimeError(f"estimate model names steps the {pipeline} Workflow does not have: {', '.join(unknown)}")
+def requests_of(config: Config, spec: PipelineSpec, shape: TaskShape, warnings: list[str]) -> TaskShape:
+    """A task's CPU and memory request: the rendered Workflow's (what the cluster is asked for), else
+    the pipeline.yaml `resources` of its task or template; a disagreement is warned about."""
+    entry = spec.resources.get(shape.task) or spec.resources.get(shape.step)
+    if entry is None:
+        return shape
+    named = {"align_threads": config.pipeline.align_threads, "align_memory": config.pipeline.align_memory}
+    cpu = cpu_quantity(named.get(str(entry.cpu), entry.cpu))
+    memory = memory_gib(named.get(entry.memory, entry.memory))
+    if not shape.requested:
+        return TaskShape(shape.task, shape.pool, cpu, memory, shape.after, shape.step, True)
+    if (cpu, memory) != (shape.cpu, shape.memory_gib):
+        warnings.append(f"{shape.task}: {spec.name}'s pipeline.yaml resources say {cpu:g} CPU / {memory:g} GiB, its "
+                        f"template requests {shape.cpu:g} CPU / {shape.memory_gib:g} GiB: the template's are priced")
+    return shape
+
+
+def _cost(config: Config, spec: PipelineSpec, workflow: dict[str, Any], work: dict[str, Work],
+          inputs: dict[str, Any], prices: PriceTable, assumptions: list[str], warnings: list[str], today: dt.date
+          ) -> Estimate:
+    pipeline = spec.name
+    shapes = {name: requests_of(config, spec, shape, warnings) for name, shape in workflow_tasks(workflow).items()}
     steps: list[StepCost] = []
     duration: dict[str, float] = {}  # seconds from a task's start (its dependencies done) to its end
     pool_nodes: dict[str, int] = {}
@@ -813,7 +954,7 @@ def _cost(config: Config, pipeline: str, workflow: dict[str, Any], work: dict[st
             warnings.append(f"{name}: one pod per {price.machine_type} uses {shape.cpu / alloc_cpu:.0%} of its "
                             "allocatable CPU; the rest is paid for and idle")
         threads = max(1.0, shape.cpu) if w.threaded else 1.0
-        efficiency = ALIGN_THREAD_EFFICIENCY if w.threaded and threads > 1 else 1.0
+        efficiency = w.efficiency if w.threaded and threads > 1 else 1.0
         seconds = POD_START_S + w.cpu_seconds / (threads * efficiency)
         hours = seconds / 3600
         node_hours = w.pods * hours / fit
@@ -862,12 +1003,14 @@ def _cost(config: Config, pipeline: str, workflow: dict[str, Any], work: dict[st
         warnings.append(f"the price table is {age} days old (as of {prices.as_of}): refresh "
                         f"bioinfra/data/prices.yaml (it says how) before trusting the numbers")
     price_region = next(iter(pool_price.values())).region if pool_price else str(config.region)
-    assumptions[:0] = [
-        f"work per step: CPU-seconds measured {MEASURED_ON}; see bioinfra/core/estimate.py and docs/cost.md",
+    threaded = [f"{name} at {w.efficiency:.0%} efficiency" for name, w in work.items() if w.threaded]
+    assumptions[1:1] = [
         "a pod pays 1/k of its node, k = how many such pods fit in the node's allocatable CPU and memory "
         f"(kubelet reservations as on GKE, plus {DAEMONSET_CPU:g} CPU / {DAEMONSET_MEMORY_GIB:g} GiB of daemonsets)",
-        f"each pod: {POD_START_S:g} s to start; align runs its CPU request as threads at "
-        f"{ALIGN_THREAD_EFFICIENCY:.0%} efficiency; other steps are single-threaded",
+        f"each pod: {POD_START_S:g} s to start; "
+        + (f"{', '.join(t.split(' at ')[0] for t in threaded)} run{'s' if len(threaded) == 1 else ''} its CPU request "
+           f"as threads at {', '.join(t.split(' at ')[1] for t in threaded)}; other steps are single-threaded"
+           if threaded else "every step is single-threaded"),
         f"a pool that grows pays each added node's boot ({NODE_START_S / 60:g} min) and the autoscaler's scale-down "
         f"delay ({SCALE_DOWN_S / 60:g} min); a pool's standing nodes (min) are paid for the makespan",
         "prices: list prices of the table's date, spot prices typical of it; the machine_type of each pool "

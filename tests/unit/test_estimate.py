@@ -15,10 +15,32 @@ import yaml
 from bioinfra.config import DEFAULT_POOLS, NodePool, parse_config
 from bioinfra.core import estimate as est
 from bioinfra.core.init import GPU_TYPES, MACHINE_TYPES, config_text
+from bioinfra.engine.spec import discover, find_pipeline
 from bioinfra.errors import ExitCode, InputError, OverBudgetError, UnsupportedError
 from bioinfra.sampledata import bundled
 
 TODAY = dt.date(2025, 7, 1)  # within STALE_AFTER_DAYS of the table's as_of, so no staleness warning
+
+# The measured work model now lives in each pipeline's pipeline.yaml `throughput` (issue 17): the
+# constants these tests once imported from bioinfra.core.estimate, read from there.
+FTB = find_pipeline("fastqc-to-bwa").throughput
+CP = find_pipeline("cellprofiler").throughput
+FASTQC_START_S = FTB["fastqc-r1"].start
+FASTQC_PER_BASE_S = 1 / FTB["fastqc-r1"].work[0].rate
+FASTQC_SECOND_FILE_S = FTB["fastqc"].per_item - FASTQC_START_S
+ALIGN_START_S = FTB["align"].per_item
+ALIGN_INDEX_LOAD_PER_REF_BASE_S = 1 / FTB["align"].work[0].rate
+ALIGN_POINTS = FTB["align"].work[1].rate
+(ALIGN_MEASURED_REF_BASES, _measured_rate), (ALIGN_LARGE_REF_BASES, _large_rate) = ALIGN_POINTS
+ALIGN_PER_READ_BASE_S = 1 / _measured_rate
+ALIGN_LARGE_PER_READ_BASE_S = 1 / _large_rate
+ALIGN_THREAD_EFFICIENCY = FTB["align"].efficiency
+CP_ANALYZE_START_S = CP["analyze"].start
+CP_ANALYZE_PER_SET_S = CP["analyze"].per_item
+
+
+def align_cost_per_read_base(reference_bases: float) -> float:
+    return 1 / est.rate_at(ALIGN_POINTS, reference_bases)
 
 
 def template_config(target: str, **changes) -> object:
@@ -145,11 +167,11 @@ def test_quantities():
 
 
 def test_align_cost_follows_the_measured_point_then_the_power_law():
-    assert est.align_cost_per_read_base(1000) == est.ALIGN_PER_READ_BASE_S
-    assert est.align_cost_per_read_base(est.ALIGN_MEASURED_REF_BASES) == pytest.approx(est.ALIGN_PER_READ_BASE_S)
-    assert est.align_cost_per_read_base(est.ALIGN_LARGE_REF_BASES) == pytest.approx(est.ALIGN_LARGE_PER_READ_BASE_S)
-    mid = est.align_cost_per_read_base(5e6)
-    assert est.ALIGN_PER_READ_BASE_S < mid < est.ALIGN_LARGE_PER_READ_BASE_S
+    assert align_cost_per_read_base(1000) == ALIGN_PER_READ_BASE_S
+    assert align_cost_per_read_base(ALIGN_MEASURED_REF_BASES) == pytest.approx(ALIGN_PER_READ_BASE_S)
+    assert align_cost_per_read_base(ALIGN_LARGE_REF_BASES) == pytest.approx(ALIGN_LARGE_PER_READ_BASE_S)
+    mid = align_cost_per_read_base(5e6)
+    assert ALIGN_PER_READ_BASE_S < mid < ALIGN_LARGE_PER_READ_BASE_S
 
 
 def test_bundled_sample_on_aws_step_by_step(prices):
@@ -163,7 +185,7 @@ def test_bundled_sample_on_aws_step_by_step(prices):
     fastqc = steps["fastqc-r1"]
     general = prices.data["aws"]["regions"]["eu-west-2"]["m6i.xlarge"]["on_demand"]
     assert (fastqc.pool, fastqc.machine_type, fastqc.spot, fastqc.cpu_request) == ("general", "m6i.xlarge", False, 1)
-    assert fastqc.hours_per_pod * 3600 == pytest.approx(est.POD_START_S + est.FASTQC_START_S + est.FASTQC_PER_BASE_S * 600_000)
+    assert fastqc.hours_per_pod * 3600 == pytest.approx(est.POD_START_S + FASTQC_START_S + FASTQC_PER_BASE_S * 600_000)
     cpu, mem = est.allocatable(4, 16)
     assert fastqc.pods_per_node == math.floor(min(cpu / 1, mem / 1))
     assert fastqc.node_hours == pytest.approx(fastqc.hours_per_pod / fastqc.pods_per_node)
@@ -176,9 +198,9 @@ def test_bundled_sample_on_aws_step_by_step(prices):
     assert align.pods_per_node == 1  # 2 x 8 CPU do not fit in 15.6 allocatable: said in a warning
     assert any("align: one pod per c6i.4xlarge" in w for w in e.warnings)
     reference = bundled().reference.stat().st_size * est.GZ_BASES_PER_BYTE
-    cpu_s = (est.ALIGN_START_S + est.ALIGN_INDEX_LOAD_PER_REF_BASE_S * reference
-             + est.align_cost_per_read_base(reference) * 1_200_000)
-    assert align.hours_per_pod * 3600 == pytest.approx(est.POD_START_S + cpu_s / (8 * est.ALIGN_THREAD_EFFICIENCY))
+    cpu_s = (ALIGN_START_S + ALIGN_INDEX_LOAD_PER_REF_BASE_S * reference
+             + align_cost_per_read_base(reference) * 1_200_000)
+    assert align.hours_per_pod * 3600 == pytest.approx(est.POD_START_S + cpu_s / (8 * ALIGN_THREAD_EFFICIENCY))
     assert align.usd == pytest.approx(align.node_hours * highcpu)
 
     over = {o.name: o for o in e.overheads}
@@ -280,7 +302,7 @@ def test_a_sample_sheet_is_sized_per_sample_and_chunked(tmp_path, prices):
     steps = {s.step: s for s in e.steps}
     assert set(steps) == {"plan", "index-reference", "fastqc", "align", "stats", "report"}
     assert steps["align"].pods == 2 and steps["report"].pods == 1
-    per_sample = est.FASTQC_START_S + est.FASTQC_SECOND_FILE_S + est.FASTQC_PER_BASE_S * 1_200_000
+    per_sample = FASTQC_START_S + FASTQC_SECOND_FILE_S + FASTQC_PER_BASE_S * 1_200_000
     assert steps["fastqc"].hours_per_pod * 3600 == pytest.approx(est.POD_START_S + 3 * per_sample / 2)
     assert "3 samples, 18,000 read pairs" == e.summary
 
@@ -302,7 +324,7 @@ def test_a_sheet_with_missing_files_names_every_one(tmp_path, prices):
 def test_single_sample_flags_go_together(prices):
     with pytest.raises(InputError, match="--r1 and --r2 together"):
         est.estimate(template_config("aws"), "fastqc-to-bwa", r1=str(bundled().r1), prices=prices)
-    with pytest.raises(InputError, match="cellprofiler options"):
+    with pytest.raises(InputError, match="--data-file: not an input of fastqc-to-bwa"):
         est.estimate(template_config("aws"), "fastqc-to-bwa", data_file=Path("x.csv"), prices=prices)
 
 
@@ -311,28 +333,46 @@ def test_cellprofiler_counts_image_sets_and_batches(tmp_path, prices):
     steps = {s.step: s for s in e.steps}
     assert e.inputs["image_sets"] == 16 and steps["analyze"].pods == 4 and steps["analyze"].pool == "highcpu"
     assert steps["analyze"].hours_per_pod * 3600 == pytest.approx(
-        est.POD_START_S + est.CP_ANALYZE_START_S + 4 * est.CP_ANALYZE_PER_SET_S)
+        est.POD_START_S + CP_ANALYZE_START_S + 4 * CP_ANALYZE_PER_SET_S)
     data_file = tmp_path / "images.csv"
     data_file.write_text("Metadata_Plate,FileName_DNA,PathName_DNA\n" + "".join(f"P1,{i}.png,.\n" for i in range(10)))
     e = est.estimate(template_config("gcp"), "cellprofiler", data_file=data_file, batch_size=3, seconds_per_set=30,
                      prices=prices, today=TODAY)
     steps = {s.step: s for s in e.steps}
     assert e.inputs["image_sets"] == 10 and steps["analyze"].pods == 4
-    assert steps["analyze"].hours_per_pod * 3600 == pytest.approx(est.POD_START_S + est.CP_ANALYZE_START_S + 30 * 10 / 4)
+    assert steps["analyze"].hours_per_pod * 3600 == pytest.approx(est.POD_START_S + CP_ANALYZE_START_S + 30 * 10 / 4)
     assert any("--seconds-per-set" in a for a in e.assumptions)
     with pytest.raises(InputError, match="no such file"):
         est.estimate(template_config("gcp"), "cellprofiler", data_file=tmp_path / "none.csv", prices=prices)
 
 
-def test_every_modelled_step_is_a_task_of_the_rendered_workflow(prices):
-    # estimate() raises when the model names a step the template lacks; this also reads the pools.
-    from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
+def _rendered(config, spec, mode):
+    values = {n: spec.input(n).default for n in mode.inputs
+              if spec.input(n).type in ("int", "bool") and spec.input(n).default is not None}
+    return est.workflow_for(config, spec, mode, values, {})
 
+
+def test_every_modelled_step_is_a_task_of_the_rendered_workflow(prices):
+    # Every throughput and resources key of a built-in names a task (or its template) of one of its
+    # modes' Workflows, every task but the copies has a throughput, and `resources` says what the
+    # template requests; this also reads the pools.
     config = template_config("aws")
-    wf = load_workflow(render_fastqc_to_bwa(config, "aws", FastqcToBwaParams("s", "a", "b", "r", "runs/x")))
-    tasks = est.workflow_tasks(wf)
+    spec = find_pipeline("fastqc-to-bwa")
+    tasks = est.workflow_tasks(_rendered(config, spec, spec.mode_for(set())))
     assert tasks["align"].pool == "highcpu" and tasks["align"].after == ("fastqc-r1", "fastqc-r2", "index-reference")
     assert tasks["multiqc"].after == ("fastqc-r1", "fastqc-r2", "stats")
+    for spec in discover().values():
+        names: set[str] = set()
+        for mode in spec.modes or [spec.mode_for(set())]:
+            shapes = est.workflow_tasks(_rendered(config, spec, mode))
+            names |= {s.task for s in shapes.values()} | {s.step for s in shapes.values()}
+            for shape in shapes.values():
+                if shape.task not in est.COPY_STEPS:
+                    assert shape.task in spec.throughput or shape.step in spec.throughput, (spec.name, shape.task)
+                    assert spec.resources.get(shape.task) or spec.resources.get(shape.step), (spec.name, shape.task)
+                warnings: list[str] = []
+                assert est.requests_of(config, spec, shape, warnings) == shape and warnings == [], (spec.name, warnings)
+        assert set(spec.throughput) <= names and set(spec.resources) <= names, spec.name
 
 
 # -- the budget -------------------------------------------------------------------------------------
@@ -425,3 +465,151 @@ def test_run_refuses_above_budget_before_anything_and_over_budget_goes_on(cli, t
                                                                    "AWS_CONFIG_FILE": str(tmp_path / "none")})
     assert forced.returncode != ExitCode.OVER_BUDGET
     assert "not checking the estimate against budget.max_usd" in forced.stderr
+
+
+# -- any pipeline folder: the work model is its pipeline.yaml's data ------------------------------
+
+OWN_PIPELINE = """\
+apiVersion: bioinfra.io/v1alpha1
+kind: Pipeline
+name: read-counter
+version: 0.1.0
+description: Counts a FASTQ's reads, then writes a summary.
+workflow: workflow.yaml.j2
+steps: [count, summarise]
+inputs:
+  - name: reads
+    type: fastq
+    default: bundled:r1
+    help: reads to count
+resources:
+  count: {cpu: 2, memory: 3Gi}
+throughput:
+  count:
+    start: 2
+    threaded: true
+    efficiency: 0.5
+    work: [{unit: read_bases, rate: 1.0e+6}]
+  summarise: {start: 1, measured: false, note: a guess}
+"""
+
+OWN_WORKFLOW = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: read-counter-
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+      - {name: reads, value: ""}
+      - {name: run-dir, value: ""}
+      - {name: stage-in, value: ""}
+      - {name: stage-out, value: ""}
+  templates:
+    - name: main
+      dag:
+        tasks:
+          - {name: count, template: count}
+          - {name: summarise, template: summarise, depends: count}
+    - name: count
+      script:
+        image: busybox
+        command: [sh]
+        source: zcat "$READS" | wc -l
+        env:
+          - {name: READS, value: "{{ '{{workflow.parameters.reads}}' }}"}
+    - name: summarise
+      script:
+        image: busybox
+        command: [sh]
+        source: echo done
+"""
+
+
+@pytest.fixture
+def own_pipeline(tmp_path: Path) -> Path:
+    folder = tmp_path / "elsewhere" / "read-counter"
+    folder.mkdir(parents=True)
+    (folder / "pipeline.yaml").write_text(OWN_PIPELINE)
+    (folder / "workflow.yaml.j2").write_text(OWN_WORKFLOW)
+    return folder
+
+
+def test_a_pipeline_folder_outside_the_repo_is_estimated_from_its_own_throughput(own_pipeline, prices, tmp_path):
+    """No code knows read-counter: its typed input says what to measure (a FASTQ: read bases), its
+    throughput how long each step works, its resources what `count` requests (its template asks
+    for nothing)."""
+    e = est.estimate(template_config("aws"), str(own_pipeline), prices=prices, today=TODAY)
+    steps = {s.step: s for s in e.steps}
+    assert list(steps) == ["count", "summarise"]
+    assert e.pipeline == "read-counter" and e.summary == "1 sample, 6,000 read pairs"
+    assert e.inputs["read_bases"] == 600_000
+    count = steps["count"]
+    assert (count.cpu_request, count.memory_request_gib, count.pool) == (2, 3, "general")
+    assert count.hours_per_pod * 3600 == pytest.approx(est.POD_START_S + (2 + 600_000 / 1e6) / (2 * 0.5))
+    assert steps["summarise"].hours_per_pod * 3600 == pytest.approx(est.POD_START_S + 1)
+    assert (steps["summarise"].cpu_request, steps["summarise"].memory_request_gib) == (1, 1)  # the defaults
+    assert "summarise: a guess" in e.assumptions
+    assert "summarise: unmeasured estimates (their pipeline.yaml entries say why)" in e.assumptions
+    assert any(str(own_pipeline / "pipeline.yaml") in a for a in e.assumptions)
+    # Its own reads: the typed input is measured, not the bundled sample's.
+    mine = tmp_path / "mine_R1.fastq.gz"
+    mine.write_bytes(bundled().r1.read_bytes() * 2)
+    e2 = est.estimate(template_config("aws"), str(own_pipeline), reads=mine, prices=prices, today=TODAY)
+    assert e2.inputs["read_bases"] == pytest.approx(1_200_000, rel=0.01)
+
+
+def test_cli_estimates_a_pipeline_folder_and_shows_its_options(cli, own_pipeline):
+    help_text = cli("estimate", str(own_pipeline), "--help", check=True).stdout
+    assert "--reads FASTQ" in help_text and "--seconds-per-set" in help_text and "--json" in help_text
+    data = json.loads(cli("estimate", str(own_pipeline), "--target", "gcp", "--json", check=True).stdout)
+    assert [s["step"] for s in data["steps"]] == ["count", "summarise"] and data["pipeline"] == "read-counter"
+    proc = cli("estimate", str(own_pipeline), "--target", "gcp", "--seconds-per-set", "3")
+    assert proc.returncode == ExitCode.INPUT_INVALID and "no step of read-counter runs a program of yours" in proc.stderr
+
+
+def test_a_step_without_throughput_counts_its_pod_start_and_says_so(own_pipeline, prices):
+    text = (own_pipeline / "pipeline.yaml").read_text()
+    (own_pipeline / "pipeline.yaml").write_text(text.split("throughput:")[0])
+    e = est.estimate(template_config("gcp"), str(own_pipeline), prices=prices, today=TODAY)
+    assert all(s.hours_per_pod * 3600 == pytest.approx(est.POD_START_S) for s in e.steps)
+    assert any("count, summarise: no throughput in read-counter's pipeline.yaml" in w for w in e.warnings)
+
+
+def test_a_throughput_naming_no_input_is_refused(own_pipeline):
+    text = (own_pipeline / "pipeline.yaml").read_text().replace("{unit: read_bases,", "{unit: read_bases, of: r9,")
+    (own_pipeline / "pipeline.yaml").write_text(text)
+    with pytest.raises(InputError, match="throughput: Value error, count: `of: r9` names no input"):
+        find_pipeline(str(own_pipeline))
+
+
+def test_variant_calling_is_estimated_with_honest_hints(prices, tmp_path):
+    e = est.estimate(template_config("aws"), "variant-calling", prices=prices, today=TODAY)
+    steps = {s.step: s for s in e.steps}
+    assert list(steps) == ["index-reference", "align", "call", "bcftools-stats", "compare-truth", "multiqc"]
+    assert e.summary == "1 sample, 6,000 read pairs" and steps["align"].cpu_request == 8
+    call = find_pipeline("variant-calling").throughput["call"]
+    reference = e.inputs["reference_bases"]
+    assert steps["call"].hours_per_pod * 3600 == pytest.approx(
+        est.POD_START_S + call.start + 1_200_000 / call.work[0].rate + reference / call.work[1].rate)
+    assert "bcftools-stats, compare-truth: unmeasured estimates (their pipeline.yaml entries say why)" in e.assumptions
+    assert any(a.startswith("call: measured against the lambda phage only") for a in e.assumptions)
+    # the truth set is not measured, and a user's reads against the bundled reference say so
+    with pytest.raises(InputError, match="give --r1 and --r2 together"):
+        est.estimate(template_config("aws"), "variant-calling", r2=bundled().r2, prices=prices)
+    e = est.estimate(template_config("aws"), "variant-calling", r1=bundled().r1, r2=bundled().r2, prices=prices,
+                     today=TODAY)
+    assert "--reference: not given, so the bundled sample's is counted" in e.assumptions
+
+
+def test_seconds_per_set_needs_a_step_that_runs_the_users_program(prices):
+    with pytest.raises(InputError, match="--seconds-per-set: no step of fastqc-to-bwa"):
+        est.estimate(template_config("aws"), "fastqc-to-bwa", seconds_per_set=3, prices=prices)
+
+
+def test_no_pipeline_is_named_in_the_estimate_code():
+    source = Path(est.__file__).read_text()
+    for name in discover():
+        assert f'"{name}"' not in source, name
+    assert "pipeline ==" not in source
