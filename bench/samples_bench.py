@@ -44,15 +44,13 @@ def write_sheet(path: Path, n: int) -> Path:
 
 
 def render_once(sheet: Path) -> tuple[float, int]:
-    from bioinfra.config import Config
-    from bioinfra.core.samples import read_sheet, samples_params
-    from bioinfra.pipelines import render_samples
+    from bioinfra.cli.render_cmd import render_text
+    from bioinfra.engine.spec import builtin_root, load_spec
 
+    spec = load_spec(builtin_root() / "fastqc-to-bwa", builtin=True)
     started = time.perf_counter()
-    parsed = read_sheet(sheet)
-    params = samples_params(Config(), parsed, "references/08fe207fcb4bbe47/reference.fa.gz", "bench",
-                            chunk_size=None, max_parallel=None, title="bench")
-    text = render_samples(Config(), "local", params)
+    # What `bioinfra render fastqc-to-bwa --samples SHEET` does in-process (the bundled reference).
+    text = render_text({}, spec, {"samples": str(sheet), "title": "bench"}, target="local", run_id="bench")
     return time.perf_counter() - started, len(text.encode())
 
 
@@ -78,7 +76,11 @@ def render_rows(work: Path) -> list[tuple[int, int, float, float]]:
 
 def packing(work: Path, repeats: int) -> list[dict[str, float]]:
     from bioinfra.config import parse_config
-    from bioinfra.core.samples import SamplesRequest, run_samples
+    from bioinfra.engine.engine import RunOptions, execute
+    from bioinfra.engine.local import LocalBackend
+    from bioinfra.engine.spec import builtin_root, load_spec
+
+    spec = load_spec(builtin_root() / "fastqc-to-bwa", builtin=True)
 
     reads = work / "reads"
     reads.mkdir(parents=True, exist_ok=True)
@@ -93,7 +95,9 @@ def packing(work: Path, repeats: int) -> list[dict[str, float]]:
     for rep in range(repeats + 1):  # the first one warms the page cache and MultiQC's font cache
         config = parse_config({"local": {"workspace": str(work / f"ws-{rep}"), "runtime": "native"}})
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        outcome = run_samples(config, SamplesRequest(samples=sheet, output=work / f"out-{rep}", runtime="native"))
+        outcome = execute(config, spec, {"samples": str(sheet)},
+                          RunOptions(output=work / f"out-{rep}", runtime="native"),
+                          LocalBackend(config, requested_runtime="native"), say=lambda _m: None, reporter=None)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         import json

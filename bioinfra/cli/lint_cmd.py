@@ -100,37 +100,26 @@ def lint(
 
 def lint_folder(folder: Path, *, schema: bool = True) -> list[Any]:
     """A pipeline folder: pipeline.yaml validated (InputError naming each field), then each mode
-    rendered for each target with placeholder values, as `run` renders it (bioinfra.engine.render:
-    Jinja from config-side variables, values set on the parsed Workflow) and linted. Returns one
-    LintedDocument per (mode, target, bool setting), named "mode M on T"."""
+    rendered for each target with placeholder values (bioinfra.engine.preview: as `run` renders it)
+    and linted. One LintedDocument per (mode, target, bool setting), named "mode M on T"."""
     import itertools
 
     from bioinfra.argo.validate import LintedDocument, LintProblem, lint
     from bioinfra.config import parse_config
-    from bioinfra.engine.render import fill, jinja_variables, render_text
+    from bioinfra.engine.preview import placeholder_workflow
     from bioinfra.engine.spec import load_spec
     from bioinfra.errors import BioinfraError
-    from bioinfra.pipelines import load_workflow
 
     spec = load_spec(folder)
-    modes = spec.modes or [spec.mode_for(set())]
     out = []
-    for mode, target in itertools.product(modes, LINT_TARGETS):
+    for mode, target in itertools.product(spec.modes or [spec.mode_for(set())], LINT_TARGETS):
         config = parse_config(_TARGET_CONFIGS[target])
-        cluster = target != "local"
         bools = [n for n in mode.inputs if spec.input(n).type == "bool"]
         for setting in ([False, True] if bools else [None]):
-            values, parameters = _placeholders(spec, mode, setting)
-            parameters.update({"run-dir": "runs/lint", "stage-in": _STAGE_IN if cluster else "",
-                               "stage-out": _STAGE_OUT if cluster else ""})
             name = f"mode {mode.name} on {target}" + (f" ({', '.join(bools)} {'on' if setting else 'off'})"
                                                       if bools else "")
             try:
-                variables = jinja_variables(spec, mode, config, target, values=values, stage_in=cluster,
-                                            stage_out=cluster, items=dict.fromkeys(mode.items_per_pod, 1) or None,
-                                            extra={"fan_out": {}})
-                workflow = fill(load_workflow(render_text(spec, mode, variables)), spec, parameters, {})
-                problems = tuple(lint(workflow, schema=schema))
+                problems = tuple(lint(placeholder_workflow(spec, mode, config, target, bools=setting), schema=schema))
             except BioinfraError as exc:
                 problems = (LintProblem(exc.message, "bioinfra"),)
             except Exception as exc:  # noqa: BLE001 - e.g. YAML the template rendered badly
@@ -138,34 +127,3 @@ def lint_folder(folder: Path, *, schema: bool = True) -> list[Any]:
             out.append(LintedDocument(name, tuple(LintProblem(f"{name}: {p.message}", p.source, p.severity)
                                                   for p in problems)))
     return out
-
-
-_STAGE_IN = ":s3,provider=AWS,env_auth=true:lint-bucket/input.txt\tinputs/remote-0000000000000000/input.txt"
-_STAGE_OUT = ":s3,provider=AWS,env_auth=true:lint-results/runs/lint"
-_PLACEHOLDER_DIGEST = "0000000000000000"
-
-
-def _placeholders(spec: Any, mode: Any, bools: Any) -> tuple[dict[str, Any], dict[str, str]]:
-    """Values for every input of the mode: workspace paths for files and folders, defaults (or a
-    plain word, the minimum, 1) for the rest; bools all `bools` (None: their defaults)."""
-    values: dict[str, Any] = {}
-    parameters: dict[str, str] = {}
-    for n in mode.inputs:
-        i = spec.input(n)
-        if i.type == "bool":
-            value: Any = bool(i.default) if bools is None else bools
-            text = "true" if value else "false"
-        elif i.type == "int":
-            value = i.default if isinstance(i.default, int) else (i.min if i.min is not None else 1)
-            text = str(value)
-        elif i.type == "string":
-            value = text = i.default if isinstance(i.default, str) else "placeholder"
-        elif i.type == "sample_sheet":
-            value, text = None, "runs/lint/sheet.tsv"
-        else:
-            value, text = None, f"inputs/{_PLACEHOLDER_DIGEST}/{i.stage_as or n}"
-        if value is not None:
-            values[n] = value
-        if i.param:
-            parameters[i.param] = text
-    return values, parameters

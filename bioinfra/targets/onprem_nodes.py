@@ -114,30 +114,15 @@ def _preferred_pool(raw: Any) -> str | None:
 
 
 def _rendered_workflows(config: Config) -> list[dict[str, Any]]:
-    """Each pipeline's Workflow as `run --target onprem` renders it (placeholder inputs, as `estimate`
-    renders them: only the structure is read)."""
-    from bioinfra.pipelines import (
-        CellProfilerParams,
-        FastqcToBwaParams,
-        SamplesParams,
-        load_workflow,
-        render_cellprofiler,
-        render_fastqc_to_bwa,
-        render_samples,
-    )
+    """Every built-in pipeline's Workflow, each mode, as `run --target onprem` renders it
+    (placeholder inputs, bioinfra.engine.preview: only the structure is read)."""
+    from bioinfra.engine.preview import placeholder_workflow
+    from bioinfra.engine.spec import builtin_root, load_spec
 
-    target = "onprem"
-    return [
-        load_workflow(render_fastqc_to_bwa(config, target, FastqcToBwaParams(
-            sample="pools", r1="inputs/pools/r1.fastq.gz", r2="inputs/pools/r2.fastq.gz",
-            reference="references/pools/reference.fa", run_dir="runs/pools"))),
-        load_workflow(render_samples(config, target, SamplesParams(
-            sheet="runs/pools/sheet.tsv", reference="references/pools/reference.fa", run_dir="runs/pools"))),
-        load_workflow(render_cellprofiler(config, target, CellProfilerParams(
-            images_dir="inputs/pools/images", data_file="inputs/pools/images.csv",
-            illum_pipeline="inputs/pools/illum.cppipe", analysis_pipeline="inputs/pools/analysis.cppipe",
-            run_dir="runs/pools"))),
-    ]
+    specs = [load_spec(folder, builtin=True) for folder in sorted(builtin_root().iterdir())
+             if (folder / "pipeline.yaml").is_file()]
+    return [placeholder_workflow(spec, mode, config, "onprem") for spec in specs
+            for mode in (spec.modes or [spec.mode_for(set())])]
 
 
 # -- what the cluster has -------------------------------------------------------------------------

@@ -8,15 +8,16 @@ input is either refused (exit 4, naming the input) or carried as data; CANARY ne
 
   (a) locally, for real, through the CLI: files whose names hold the canary; the real FastQC, bwa,
       samtools, MultiQC (and CellProfiler where `make cellprofiler` installed it);
-  (b) for the clusters: the Workflow `bioinfra render --target aws|gcp|onprem` prints, or the one a
-      cluster run (`run --target ... --dry-run`) builds for s3:// / gs:// inputs, has each of its
+  (b) for the clusters: the Workflow `bioinfra render --target aws|gcp|onprem` prints, or the one the
+      engine prepares for a cluster run with s3:// / gs:// inputs, has each of its
       step scripts run here with bash in a scratch workspace, env values substituted as Argo does
       (`argo_env`: workflow parameters, then the step's inputs).
 
 STAND-INS (named): no cluster runs here, so
-  - the tools in the pods (fastqc, bwa, samtools, multiqc, rclone, cellprofiler, python3) are one
-    fake (FAKE_TOOL) on PATH that makes the files the script reads next and exits 0;
-  - the object stores are `check_remote` replaced by a function that says every object exists.
+  - the tools in the pods (fastqc, bwa, samtools, multiqc, rclone, cellprofiler, python3, bcftools) are
+    one fake (FAKE_TOOL) on PATH that makes the files the script reads next and exits 0;
+  - the object stores are the backend's `check_remote` (tests/render_engine.py StagingBackend),
+    which says every object exists.
 Hypothesis draws the names (bounded examples, no deadline) from PAYLOADS and metacharacter noise.
 """
 
@@ -252,7 +253,7 @@ case "$tool" in
 esac
 exit 0
 """
-TOOLS = ("fastqc", "bwa", "samtools", "multiqc", "rclone", "cellprofiler", "python3")
+TOOLS = ("fastqc", "bwa", "samtools", "multiqc", "rclone", "cellprofiler", "python3", "bcftools")
 TAG_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
@@ -406,7 +407,7 @@ def test_rendered_cellprofiler_scripts_run_inertly_on_every_target(cache, monkey
 @given(names=st.tuples(SHEET_NAMES, SHEET_NAMES, SHEET_NAMES).filter(lambda t: len(set(t)) == 3), rg=RG_VALUES)
 def test_rendered_sample_sheet_scripts_run_inertly_on_every_target(cache, monkeypatch, names, rg):
     from bioinfra.core.inputs import inspect_fastq
-    from bioinfra.core.samples import CheckedSample, SampleRow, normalised_sheet
+    from bioinfra.engine.sheets import CheckedSample, SampleRow, normalised_sheet
 
     data = bundled()
     here = fresh(cache)
@@ -417,7 +418,7 @@ def test_rendered_sample_sheet_scripts_run_inertly_on_every_target(cache, monkey
     with open(sheet, "w", newline="") as fh:
         csv.writer(fh).writerows([["sample", "r1", "r2", "rg_id", "rg_sm", "rg_lb", "rg_pl", "rg_pu"],
                                   ["S1", r1.name, r2.name, rg, rg, rg, rg, rg]])
-    # The sheet the Workflow reads is the one bioinfra writes from these rows (core.samples).
+    # The sheet the Workflow reads is the one bioinfra writes from these rows (engine.sheets).
     row = SampleRow(2, "S1", r1, r2, {k: rg for k in ("rg_id", "rg_sm", "rg_lb", "rg_pl", "rg_pu")})
     tsv = normalised_sheet([CheckedSample(row, inspect_fastq(r1, "r1"), inspect_fastq(r2, "r2"))])
     for target in ("aws", "gcp", "onprem"):
@@ -430,18 +431,12 @@ def test_rendered_sample_sheet_scripts_run_inertly_on_every_target(cache, monkey
         assert_ran_inertly(results, [cache])
 
 
-def _stand_in_stores(monkeypatch) -> list[str]:
-    """STAND-IN for S3 and GCS: every object exists (the checks run before any such call)."""
-    calls: list[str] = []
-    import bioinfra.core.cluster_run as cluster_run
-    import bioinfra.core.cluster_screening as cluster_screening
+def _stand_in_stores(target: str):
+    """STAND-IN for S3 and GCS: every object exists (the checks run before any such call); the
+    backend `render` uses, with a cluster run's stage-out destination (tests/render_engine.py)."""
+    from tests.render_engine import StagingBackend
 
-    def exists(config, ref, role):
-        calls.append(ref.url)
-
-    monkeypatch.setattr(cluster_run, "check_remote", exists)
-    monkeypatch.setattr(cluster_screening, "check_remote", exists)
-    return calls
+    return StagingBackend(target)
 
 
 CLOUDS = {"aws": ("s3", {"target": "aws", "name": "lab", "region": "eu-west-2"}),
@@ -452,65 +447,58 @@ CLOUDS = {"aws": ("s3", {"target": "aws", "name": "lab", "region": "eu-west-2"})
 @example(key=";>CANARY;", url_junk=PLAIN, sample=PLAIN)
 @example(key=";>CANARY;", url_junk=WORST, sample=WORST)
 @given(key=KEY_NAMES, url_junk=NAMES.filter(lambda s: re.search(r"[\x00-\x20\x7f'\"`$\\{}]", s)), sample=NAMES)
-def test_cluster_runs_with_remote_inputs_refuse_or_carry_hostile_urls_and_samples(cache, monkeypatch, key,
-                                                                                   url_junk, sample):
+def test_cluster_runs_with_remote_inputs_refuse_or_carry_hostile_urls_and_samples(cache, key, url_junk, sample):
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_run import ClusterRunRequest, build_workflow, check_cluster_inputs, results_location
     from bioinfra.errors import InputError
+    from tests.render_engine import prepared
 
-    calls = _stand_in_stores(monkeypatch)
     for target, (scheme, raw) in CLOUDS.items():
         config = parse_config(raw)
+        stores = _stand_in_stores(target)
         urls = {role: f"{scheme}://lab-data/{key}_{role}.fastq.gz" for role in ("r1", "r2")}
         urls["reference"] = f"{scheme}://lab-data/{key}.fa.gz"
         # A hostile --sample, or one made from a hostile key: refused before any cloud call.
         for given_sample in (sample, None):
             with pytest.raises(InputError, match="^sample name"):
-                check_cluster_inputs(config, ClusterRunRequest(target, **urls, sample=given_sample))
-        assert not calls
+                prepared("fastqc-to-bwa", config, target, {**urls, "sample": given_sample}, backend=stores)
+        assert not stores.checked
         # A URL with quotes, $, backticks, spaces, braces or control characters: refused, naming the flag.
         with pytest.raises(InputError, match="^--r2 "):
-            check_cluster_inputs(config, ClusterRunRequest(target, r1=urls["r1"], r2=f"{scheme}://lab-data/{url_junk}",
-                                                           reference=urls["reference"], sample="S1"))
+            prepared("fastqc-to-bwa", config, target, {**urls, "r2": f"{scheme}://lab-data/{url_junk}", "sample": "S1"},
+                     backend=stores)
         # Keys with ; | & ( ) < > are valid object names: carried to rclone as data.
-        sample_name, staged, _ = check_cluster_inputs(config, ClusterRunRequest(target, **urls, sample="S1"))
-        workflow = build_workflow(config, "fastqc-to-bwa-t", sample_name, staged, qc_gate=target == "gcp",
-                                  stage_out=results_location(config, "fastqc-to-bwa-t")[0])
+        workflow = prepared("fastqc-to-bwa", config, target, {**urls, "sample": "S1", "qc_gate": target == "gcp"},
+                            backend=stores, run_id="fastqc-to-bwa-t").workflow
         results = run_scripts(workflow, workspace_for(workflow, cache))
         assert "stage-in" in results and "stage-out" in results
         assert_ran_inertly(results, [cache])
-        calls.clear()
 
 
 @MANY
 @example(key=";>CANARY;", title=WORST)
 @given(key=KEY_NAMES, title=NAMES)
-def test_cluster_cellprofiler_with_remote_images_refuses_a_hostile_title_and_carries_keys(cache, monkeypatch,
-                                                                                          key, title):
+def test_cluster_cellprofiler_with_remote_images_refuses_a_hostile_title_and_carries_keys(cache, key, title):
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_screening import ClusterScreenRequest, build_screen_workflow, check_cluster_screen
     from bioinfra.errors import InputError
+    from tests.render_engine import prepared
 
-    calls = _stand_in_stores(monkeypatch)
     here = fresh(cache)
-    args = dict(zip(("images", "data_file", "illum_pipeline", "analysis_pipeline"),
+    args = dict(zip(("images", "data_file", "illum", "analysis"),
                     _screen_copy(here, ("imgs", WORST + "data", WORST + "illum", WORST + "analysis"))[1::2],
                     strict=True))
     for target, (scheme, raw) in CLOUDS.items():
         config = parse_config(raw)
-        base = {k: Path(v) for k, v in args.items() if k != "images"}
+        stores = _stand_in_stores(target)
+        base = {k: v for k, v in args.items() if k != "images"}
         with pytest.raises(InputError, match="^--title"):
-            check_cluster_screen(config, ClusterScreenRequest(target, images=f"{scheme}://lab-hcs/{key}/",
-                                                              title=title, **base))
-        assert not calls
-        paths, staged, title_used = check_cluster_screen(
-            config, ClusterScreenRequest(target, images=f"{scheme}://lab-hcs/{key}/", **base))
-        workflow = build_screen_workflow(config, "cellprofiler-t", paths, staged, batch_size=2, title=title_used,
-                                         max_parallel=None, stage_out=":s3,provider=AWS,env_auth=true:r/runs/t")
+            prepared("cellprofiler", config, target, {"images": f"{scheme}://lab-hcs/{key}/", "title": title, **base},
+                     backend=stores)
+        assert not stores.checked
+        workflow = prepared("cellprofiler", config, target, {"images": f"{scheme}://lab-hcs/{key}/", "batch_size": 2,
+                                                             **base}, backend=stores, run_id="cellprofiler-t").workflow
         results = run_scripts(workflow, workspace_for(workflow, cache), rows=2)
         assert "stage-in" in results
         assert_ran_inertly(results, [cache])
-        calls.clear()
 
 
 def _all_variants() -> dict[str, dict[str, Any]]:
@@ -518,7 +506,8 @@ def _all_variants() -> dict[str, dict[str, Any]]:
 
     # The scripts are the same on every target; these three have every step, staging included.
     return {name: yaml.safe_load(VARIANTS[name])
-            for name in ("fastqc-to-bwa.aws.staged.qc-gate", "samples.aws.staged", "cellprofiler.gcp.staged")}
+            for name in ("fastqc-to-bwa.aws.staged.qc-gate", "samples.aws.staged", "cellprofiler.gcp.staged",
+                         "variant-calling.aws.staged")}
 
 
 @MANY

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bioinfra.config import Config
-from bioinfra.pipelines import FastqcToBwaParams, SamplesParams, load_workflow, render_fastqc_to_bwa, render_samples
+from tests import render_engine
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +50,13 @@ def _require_tools() -> None:
 def index_script(pipeline: str) -> str:
     """The index step's script as the rendered Workflow carries it (its env is REFERENCE only)."""
     if pipeline == "samples":
-        text = render_samples(Config(), "local", SamplesParams(sheet="runs/r/sheet.tsv", reference=REFERENCE,
-                                                                run_dir="runs/r"))
+        workflow = render_engine.workflow("fastqc-to-bwa", Config(), "local", {
+            "sheet": "runs/r/sheet.tsv", "reference": REFERENCE, "run-dir": "runs/r"}, mode="samples")
     else:
-        text = render_fastqc_to_bwa(Config(), "local", FastqcToBwaParams(
-            sample="s", r1="inputs/a/s_R1.fastq.gz", r2="inputs/b/s_R2.fastq.gz", reference=REFERENCE,
-            run_dir="runs/r"))
-    template = next(t for t in load_workflow(text)["spec"]["templates"] if t["name"] == "index-reference-attempt")
+        workflow = render_engine.workflow("fastqc-to-bwa", Config(), "local", {
+            "sample": "s", "r1": "inputs/a/s_R1.fastq.gz", "r2": "inputs/b/s_R2.fastq.gz", "reference": REFERENCE,
+            "run-dir": "runs/r"}, values={"qc_gate": False})
+    template = next(t for t in workflow["spec"]["templates"] if t["name"] == "index-reference-attempt")
     assert [e["name"] for e in template["script"]["env"]] == ["LC_ALL", "REFERENCE"]
     return template["script"]["source"]
 

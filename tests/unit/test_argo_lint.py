@@ -1980,23 +1980,24 @@ def test_every_variant_the_cli_renders_lints_clean(every_variant: dict[str, str]
 
 
 def test_every_render_lints_first_and_refuses_with_argos_message(monkeypatch):
-    """bioinfra.pipelines.render_workflow, the one place every render and run passes through, lints
-    before returning: a template Argo would refuse never reaches a run or a cluster (exit 4)."""
-    from bioinfra import pipelines
+    """bioinfra.engine.render.render_pipeline, the one place every render and run passes through,
+    lints before returning: a template Argo would refuse never reaches a run or a cluster (exit 4)."""
+    from bioinfra.engine import render as render_mod
     from bioinfra.errors import WorkflowInvalidError
+    from tests import render_engine
     from tests.unit.test_no_code_injection import CONFIGS, SHEET
 
-    real = pipelines.render
+    real = render_mod.render_text
 
-    def with_continue_on(template: str, **variables) -> str:
-        return real(template, **variables).replace(
+    def with_continue_on(spec, mode, variables) -> str:
+        return real(spec, mode, variables).replace(
             '            withParam: "{{tasks.plan.outputs.parameters.chunks}}"\n',
             '            withParam: "{{tasks.plan.outputs.parameters.chunks}}"\n            continueOn:\n'
             '              failed: true\n', 1)
 
-    monkeypatch.setattr(pipelines, "render", with_continue_on)
+    monkeypatch.setattr(render_mod, "render_text", with_continue_on)
     with pytest.raises(WorkflowInvalidError) as err:
-        pipelines.render_samples(CONFIGS["local"], "local", SHEET)
+        render_engine.workflow("fastqc-to-bwa", CONFIGS["local"], "local", SHEET, mode="samples")
     assert err.value.exit_code == 4
     assert err.value.problems == ["templates.main cannot use 'continueOn' when using 'depends'. "
                                   "Instead use 'dep-task.Failed'/'dep-task.Errored'"]

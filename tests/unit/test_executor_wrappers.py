@@ -11,12 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bioinfra.config import parse_config
 from bioinfra.errors import WorkflowSpecError
 from bioinfra.executor.workflow import parse_workflow
-from bioinfra.pipelines import PREEMPTION_RETRY_EXPRESSION, FastqcToBwaParams, render_fastqc_to_bwa
+from bioinfra.pipelines import PREEMPTION_RETRY_EXPRESSION
 from tests.unit.test_executor import run, step, workflow
 
 FLAKY = "n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; echo attempt $n; [ $n -ge 3 ]\n"
@@ -176,13 +175,15 @@ esac
 
 def _staging_workflow(stage_in: str = "", stage_out: str = "") -> dict:
     """The rendered Workflow's staging tasks alone (with their wrappers), parameters filled in.
-    The values are set after rendering, which refuses bad ones itself (pipelines.check_params): this
-    tests what the steps do with whatever reaches them."""
-    params = FastqcToBwaParams(sample="s", r1="inputs/x/s_R1.fastq.gz", r2="inputs/x/s_R2.fastq.gz",
-                               reference="references/y/reference.fa", run_dir="runs/r1",
-                               stage_in=":local:x\tinputs/x" if stage_in else "", stage_out=":local:x" if stage_out else "")
+    The values are set after rendering (the engine checks them before: engine.prepare): this tests
+    what the steps do with whatever reaches them."""
+    from tests import render_engine
+
+    params = {"sample": "s", "r1": "inputs/x/s_R1.fastq.gz", "r2": "inputs/x/s_R2.fastq.gz",
+              "reference": "references/y/reference.fa", "run-dir": "runs/r1",
+              "stage-in": ":local:x\tinputs/x" if stage_in else "", "stage-out": ":local:x" if stage_out else ""}
     config = parse_config({"pipeline": {"retries": 0, "retry_backoff": "0s"}})
-    doc = yaml.safe_load(render_fastqc_to_bwa(config, "local", params))
+    doc = render_engine.workflow("fastqc-to-bwa", config, "local", params, values={"qc_gate": False})
     for p in doc["spec"]["arguments"]["parameters"]:
         p["value"] = {"stage-in": stage_in, "stage-out": stage_out}.get(p["name"], p["value"])
     keep = {"stage-in", "stage-in-attempt", "stage-out", "stage-out-attempt"}
