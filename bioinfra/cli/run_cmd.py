@@ -50,10 +50,14 @@ def run(
 
     args = list(ctx.args)
     if pipeline is None or pipeline in ("--help", "-h"):
-        typer.echo(ctx.get_help())
-        typer.echo("\nPipelines (`bioinfra pipelines list`):")
+        # `run --help` is an answer (exit 0, stdout); a bare `run` is a usage error (exit 2, stderr).
+        asked = pipeline is not None
+        typer.echo(ctx.get_help(), err=not asked)
+        typer.echo("\nPipelines (`bioinfra pipelines list`):", err=not asked)
         for name, spec in known_pipelines(ctx).items():
-            typer.echo(f"  {name:<18} {spec.description.split(': ')[0].split('. ')[0].rstrip('.')}")
+            typer.echo(f"  {name:<18} {spec.description.split(': ')[0].split('. ')[0].rstrip('.')}", err=not asked)
+        if not asked:
+            raise typer.Exit(code=2)
         return
     if pipeline.startswith("-"):
         raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra run PIPELINE [OPTIONS]")
@@ -160,8 +164,9 @@ def pipeline_command(ctx: typer.Context, spec, ref: str) -> click.Command:
 # -- running -------------------------------------------------------------------------------------
 
 
-def backend_for(config, config_path, target_name: str, runtime: Optional[str]):
-    """The one switch between the two backends: this machine's executor, or Argo on a cluster."""
+def backend_for(config, config_path, target_name: str, runtime: Optional[str], *, dry_run: bool = False):
+    """The one switch between the two backends: this machine's executor, or Argo on a cluster (not
+    contacted by a dry run)."""
     from bioinfra.targets import get_target
 
     target = get_target(target_name)
@@ -171,7 +176,7 @@ def backend_for(config, config_path, target_name: str, runtime: Optional[str]):
         return LocalBackend(config, requested_runtime=None if runtime in (None, "auto") else runtime)
     from bioinfra.engine.cluster import ClusterBackend
 
-    return ClusterBackend(config, config_path, target.name)
+    return ClusterBackend(config, config_path, target.name, offline=dry_run)
 
 
 def run_pipeline(ctx_obj: dict[str, Any], spec, given: dict[str, Any], *, output, resume, target, runtime, max_cpus,
@@ -194,7 +199,7 @@ def run_pipeline(ctx_obj: dict[str, Any], spec, given: dict[str, Any], *, output
         raise UnsupportedError("--detach needs a cluster target (aws, gcp, onprem)")
     options = RunOptions(target=target_name, output=output, resume=resume, max_cpus=max_cpus, runtime=runtime,
                          max_parallel=max_parallel, detach=detach)
-    backend = backend_for(config, config_path, target_name, runtime)
+    backend = backend_for(config, config_path, target_name, runtime, dry_run=dry_run)
     if not local:
         guard_budget(config, spec, given, target_name, over_budget, dry_run=dry_run, quiet=quiet)
     if dry_run:
