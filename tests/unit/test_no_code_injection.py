@@ -152,7 +152,7 @@ def test_every_tag_is_one_argo_knows_and_no_value_holds_one(name):
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_paths_argo_reads_take_only_checked_values(name):
     """valueFrom.path and the outputs annotation are paths, not code; the values in them are ones
-    check_params holds to plain workspace-relative paths and names, or numbers from a plan step."""
+    the engine makes (workspace-relative paths) or checks (sample names), or numbers from a plan step."""
     workflow = yaml.safe_load(VARIANTS[name])
     path_values = {"workflow.parameters.run-dir", "workflow.parameters.sample", "workflow.parameters.reference",
                    "inputs.parameters.stem", "inputs.parameters.first", "inputs.parameters.last"}
