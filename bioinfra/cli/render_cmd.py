@@ -37,12 +37,14 @@ def render(
     from bioinfra.cli.run_cmd import _folder, find, known_pipelines
     from bioinfra.engine.spec import looks_like_path
 
-    if pipeline is None or pipeline in ("--help", "-h"):
+    if pipeline in ("--help", "-h"):
         typer.echo(ctx.get_help())
         typer.echo("\nPipelines (`bioinfra pipelines list`):")
         for name in known_pipelines(ctx):
             typer.echo(f"  {name}")
         return
+    if pipeline is None:
+        raise click.UsageError("name the pipeline: bioinfra render PIPELINE [OPTIONS] (`bioinfra render --help`)")
     if pipeline.startswith("-"):
         raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra render PIPELINE [OPTIONS]")
     spec = find(ctx, pipeline) if not looks_like_path(pipeline) else _folder(pipeline)

@@ -107,8 +107,9 @@ def test_new_refuses_a_folder_that_holds_files_and_a_name_that_is_not_one(cli, t
 def test_a_hostile_value_reaches_the_step_only_as_data(cli, tmp_path):
     """At the CLI the string input refuses it (exit 4, naming the option; spec.py holds a string
     input's pattern to refuse quotes, '$', '`', '{', ';' and newlines). Set as the Workflow's
-    parameter anyway, as `argo submit -p label=...` or an edited workflow.yaml would: the Workflow's
-    text holds it only as that parameter's value, and the step writes it verbatim, running nothing."""
+    parameter anyway, as `argo submit -p label=...`, `bioinfra run wf.yaml -p label=...` or an edited
+    workflow.yaml would: the Workflow's text holds it only as that parameter's value, and the step
+    writes it verbatim, running nothing."""
     from bioinfra.config import Config
     from bioinfra.engine.render import dump, render_pipeline
     from bioinfra.engine.spec import load_spec
@@ -141,4 +142,19 @@ def test_a_hostile_value_reaches_the_step_only_as_data(cli, tmp_path):
     assert result.tasks["count"].phase == "Succeeded", result.tasks["count"].message
     assert (workspace / "runs" / "h" / "count.txt").read_text() == f"{HOSTILE}\t3\n"
     assert json.loads((workspace / "runs" / "h" / "summary.json").read_text()) == {"lines": 3}
+    assert not list(tmp_path.rglob("CANARY")) and not (Path.cwd() / "CANARY").exists()
+
+    # The same through the CLI: the Workflow `render` prints, run as a plain file with -p (as
+    # `argo submit -p` would); the run's workflow.yaml holds the value only as the parameter's.
+    rendered = tmp_path / "wf.yaml"
+    rendered.write_text(cli("render", str(folder), "--input", str(folder / "example.txt"), check=True).stdout)
+    out, run_dir = tmp_path / "out", tmp_path / "run-dir"
+    run_dir.mkdir()
+    proc = cli("run", str(rendered), "-p", f"label={HOSTILE}", "-p", f"input={folder / 'example.txt'}",
+               "-p", f"run-dir={run_dir}", "-o", str(out), "--runtime", "native")
+    assert proc.returncode == 0, proc.stderr
+    assert (run_dir / "count.txt").read_text() == f"{HOSTILE}\t3\n"
+    ran = yaml.safe_load((out / "workflow.yaml").read_text())
+    assert [p["value"] for p in ran["spec"]["arguments"]["parameters"] if p["name"] == "label"] == [HOSTILE]
+    assert "CANARY" not in json.dumps({**ran, "spec": {**ran["spec"], "arguments": {}}})
     assert not list(tmp_path.rglob("CANARY")) and not (Path.cwd() / "CANARY").exists()
