@@ -1,4 +1,5 @@
-"""`bioinfra runs list|status|logs|cancel|fetch`: runs already submitted to a cluster (thin over core.cluster_run)."""
+"""`bioinfra runs list|status|logs|cancel|fetch`: runs already submitted to a cluster (thin over
+core.cluster_run; `fetch` finishes a run as `run` does, bioinfra.engine.cluster)."""
 
 from __future__ import annotations
 
@@ -101,10 +102,12 @@ def fetch(ctx: typer.Context, run_id: str = RunId,
           output: Path = typer.Option(..., "--output", "-o", help="Folder for results, logs and manifest.json."),
           target: opts.Target = None) -> None:
     """Copy a finished run's results, logs and manifest here (e.g. after `run --detach` or Ctrl-C)."""
-    from bioinfra.core.cluster_run import fetch_run
+    from bioinfra.cli.run_cmd import search_path
+    from bioinfra.engine.cluster import fetch_run
 
     config, kube = _cluster(ctx, target)
-    outcome = fetch_run(config, kube, run_id, output.resolve(), lambda m: typer.echo(f"✓ {m}", err=True))
+    outcome = fetch_run(config, kube, run_id, output.resolve(), lambda m: typer.echo(f"✓ {m}", err=True),
+                        tuple(search_path(ctx.obj or {})))
     typer.echo(f"results\t{outcome.output}")
     if outcome.manifest:
         typer.echo(f"manifest\t{outcome.manifest}")

@@ -1,35 +1,25 @@
-"""`bioinfra run --target aws|gcp|onprem` and `bioinfra runs ...`: the same Workflow, on Argo.
+"""Argo on a cluster, at the Kubernetes level: connecting, following a Workflow, its steps' states
+and pod logs, and `bioinfra runs list|status|logs|cancel` (runs already submitted).
 
-A run on a cluster, in order (nothing is submitted until every input is checked):
-  1. inputs: local files are checked as on `local` (FASTQ/FASTA, pairs, checksums); `s3://` (aws)
-     and `gs://` (gcp) inputs are checked to exist and are read in place by the Workflow's
-     stage-in step (copied into the workspace by the pod, never through this machine);
-  2. local inputs are uploaded into the shared workspace through MinIO, content-addressed
-     (`inputs/<sha16>/...`, `references/<sha16>/...`), skipped when already there;
-  3. the Workflow (rendered from the same template as local runs) is created through the
-     kubernetes client, named after the run id, labelled for `bioinfra runs`;
-  4. a watch drives the per-step progress; at the end every step's pod log is saved under
-     <output>/logs/, the failing step's log is shown, and the run folder (results, MultiQC report)
-     is copied back to --output; on aws/gcp the stage-out step has already copied it to the
-     target's bucket. The exit code is the Workflow's outcome (0, or 5 naming the failed step).
+`bioinfra run --target aws|gcp|onprem` is the engine's cluster backend (bioinfra.engine.cluster):
+it checks, stages, submits and finishes a run with the functions here. The Workflow's status is
+read through the one typed Argo model (bioinfra.argo.model); a large run's compressed nodes are
+decoded first (core.argo_nodes).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from bioinfra.argo.model import NodeStatus, Workflow
 from bioinfra.config import Config
-from bioinfra.core import inputs as inputs_mod
-from bioinfra.errors import InputError, InterruptedRunError, StepFailedError, UnsupportedError
+from bioinfra.errors import InputError, UnsupportedError
 from bioinfra.executor.runner import (
     FAILED,
     OMITTED,
@@ -37,18 +27,13 @@ from bioinfra.executor.runner import (
     RUNNING,
     SKIPPED,
     SUCCEEDED,
-    RunResult,
     TaskState,
     safe_file_name,
 )
-from bioinfra.files import log_tail, read_json_or_empty, sha256_file, write_json_atomic
-from bioinfra.pipelines import (  # noqa: F401
-    MINIO_SECRET,
-    PREEMPTION_MESSAGE_PATTERN,
-    WORKFLOW_SERVICE_ACCOUNT,
-    check_sample_name,
-    label_value,
-)
+from bioinfra.pipelines import MINIO_SECRET, PREEMPTION_MESSAGE_PATTERN, label_value
+
+if TYPE_CHECKING:
+    from bioinfra.engine.inputs import RemoteInput
 
 NAMESPACE = "bioinfra"
 MINIO_SERVICE = "bioinfra-minio"
@@ -62,6 +47,7 @@ def run_label(run_id: str) -> str:
     422). Set and selected through this one function so both always agree."""
     return label_value(run_id)
 
+
 MANAGED_LABEL = ("app.kubernetes.io/managed-by", "bioinfra")
 # Argo's phases -> the executor's (the progress display and manifest speak the executor's).
 _PHASES = {"Pending": PENDING, "Running": RUNNING, "Succeeded": SUCCEEDED, "Failed": FAILED, "Error": FAILED,
@@ -70,104 +56,11 @@ DONE = ("Succeeded", "Failed", "Error")
 # What Kubernetes/Argo say when a node, not the program, ended a pod (spot reclaim, eviction, lost
 # node): the same pattern the Workflow's node-level retry matches (bioinfra.pipelines).
 PREEMPTED = re.compile(PREEMPTION_MESSAGE_PATTERN)
-REMOTE_SCHEMES = {"s3": "aws", "gs": "gcp"}
-# The characters S3 and GCS allow in bucket names (lower-case letters, digits, '.', '-', '_' on GCS);
-# lengths and the stricter per-cloud rules are left to the cloud, which answers "no such bucket".
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
-# Refused in an object key: whitespace and other control characters (a newline or tab would split
-# the stage-in list; Kubernetes and Argo carry them, but rclone logs and users' shells mangle
-# them), quotes, backslashes, `$` and backticks (what a shell would act on, were the key ever
-# pasted into code: it is not, it reaches rclone as data through the step's environment), and
-# braces (Argo substitutes a Workflow twice, so a `{{...}}` inside a value would be expanded).
-_KEY_REFUSED_RE = re.compile(r"[\x00-\x20\x7f'\"`$\\{}]")
 
 
-@dataclass(frozen=True)
-class RemoteInput:
-    url: str
-    bucket: str
-    key: str
-
-    @property
-    def scheme(self) -> str:
-        return self.url.split("://", 1)[0]
-
-    def rclone(self) -> str:
-        """rclone's on-the-fly remote: credentials from the pod (IRSA / Workload Identity)."""
-        if self.scheme == "s3":
-            return f":s3,provider=AWS,env_auth=true:{self.bucket}/{self.key}"
-        return f":gcs,env_auth=true,bucket_policy_only=true:{self.bucket}/{self.key}"
-
-
-InputRef = Union[Path, RemoteInput]
-
-
-def parse_input(value: Optional[str], flag: str, target: str) -> Optional[InputRef]:
-    if value is None:
-        return None
-    match = re.fullmatch(r"([a-z0-9]+)://([^/]+)/(.+)", value, flags=re.DOTALL)
-    if not match:
-        if "://" in value:
-            raise InputError(f"{flag} {value!r}: only s3://BUCKET/KEY (aws) and gs://BUCKET/KEY (gcp) are read in place")
-        return Path(value)
-    scheme, bucket, key = match.groups()
-    if _KEY_REFUSED_RE.search(value) or any(part in (".", "..") for part in key.split("/")):
-        raise InputError(f"{flag} {value!r}: object URLs with spaces, control characters, quotes, backslashes, "
-                         "$, backticks, braces or '.'/'..' path parts are not supported",
-                         hint="copy or rename the object, or download it and give the local file")
-    if not _BUCKET_RE.fullmatch(bucket):
-        raise InputError(f"{flag} {value!r}: {bucket!r} is not a bucket name (lower-case letters, digits, '.', '-', '_')")
-    if REMOTE_SCHEMES.get(scheme) != target:
-        raise InputError(
-            f"{flag} {value}: {scheme}:// inputs are read in place only on target "
-            f"{REMOTE_SCHEMES.get(scheme, 'none')}, not {target}",
-            hint="give a local file instead: bioinfra uploads it into the cluster's workspace",
-        )
-    return RemoteInput(value, bucket, key)
-
-
-@dataclass
-class ClusterRunRequest:
-    target: str
-    r1: Optional[str] = None
-    r2: Optional[str] = None
-    reference: Optional[str] = None
-    sample: Optional[str] = None
-    output: Optional[Path] = None
-    qc_gate: bool = False
-    detach: bool = False
-
-
-@dataclass
-class StagedInput:
-    role: str
-    source: str  # local path or URL
-    workspace_path: str
-    sha256: Optional[str] = None  # local files only
-    bytes: Optional[int] = None
-    remote: Optional[RemoteInput] = None
-
-
-@dataclass
-class Submitted:
-    run_id: str
-    output: Path
-    workflow: dict[str, Any]
-    namespace: str
-    inputs: list[StagedInput]
-    sample: str
-    stage_out: str
-
-
-@dataclass
-class ClusterOutcome:
-    run_id: str
-    output: Path
-    phase: str
-    tasks: dict[str, TaskState]
-    manifest: Optional[Path] = None
-    results_url: str = ""
-    notes: list[str] = field(default_factory=list)
+def executor_phase(argo_phase: Optional[str]) -> str:
+    """The executor's phase for a Workflow's or node's Argo phase (unknown: failed)."""
+    return _PHASES.get(argo_phase or "", FAILED)
 
 
 # -- connecting -----------------------------------------------------------------------------------
@@ -196,65 +89,10 @@ def open_workspace(kube: Any) -> Any:
                       password_key=MINIO_PASSWORD_KEY)
 
 
-# -- inputs ---------------------------------------------------------------------------------------
-
-
-def _remote_name(url: str) -> str:
-    return hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
-def check_cluster_inputs(config: Config, req: ClusterRunRequest, progress: inputs_mod.Progress = None
-                         ) -> tuple[str, list[StagedInput], bool]:
-    """Check every input; returns the sample name, where each goes in the workspace, and whether
-    the bundled sample is used."""
-    from bioinfra.core.run import RunRequest, _fastq_name, check_inputs, sample_name_from
-
-    refs = {role: parse_input(getattr(req, role), f"--{role}", config.target) for role in ("r1", "r2", "reference")}
-    remote = {role: ref for role, ref in refs.items() if isinstance(ref, RemoteInput)}
-    if not remote:
-        local = {role: ref for role, ref in refs.items() if ref is not None}
-        checked = check_inputs(RunRequest(r1=local.get("r1"), r2=local.get("r2"), reference=local.get("reference"),
-                                          sample=req.sample), progress=progress)
-        staged = []
-        for role, facts, mate in (("r1", checked.r1, "R1"), ("r2", checked.r2, "R2")):
-            staged.append(StagedInput(role, str(facts.path), f"inputs/{facts.sha256[:16]}/"
-                                      f"{_fastq_name(checked.sample, mate, facts)}", facts.sha256, facts.bytes))
-        ref = checked.reference
-        staged.append(StagedInput("reference", str(ref.path), f"references/{ref.sha256[:16]}/reference.fa"
-                                  + (".gz" if ref.gzipped else ""), ref.sha256, ref.bytes))
-        return checked.sample, staged, checked.bundled
-    missing = [f"--{role}" for role, ref in refs.items() if ref is None]
-    if missing:
-        raise InputError(f"missing {', '.join(missing)}: give --r1, --r2 and --reference together")
-    first = refs["r1"]
-    sample = req.sample or sample_name_from(Path(first.key if isinstance(first, RemoteInput) else first))
-    # As a local run checks it (core.run.check_inputs), before any cloud call or upload.
-    check_sample_name(sample)
-    staged = []
-    for role in ("r1", "r2", "reference"):
-        ref = refs[role]
-        if isinstance(ref, RemoteInput):
-            check_remote(config, ref, role)
-            # Named as a local input is (core.run._fastq_name): FastQC names its report after the
-            # file, and the step reads <sample>_R1_fastqc; the object's own name stays out.
-            gz = ".gz" if ref.key.endswith(".gz") else ""
-            name = "reference.fa" + gz if role == "reference" else f"{sample}_{role.upper()}.fastq" + gz
-            folder = "references" if role == "reference" else "inputs"
-            staged.append(StagedInput(role, ref.url, f"{folder}/remote-{_remote_name(ref.url)}/{name}", remote=ref))
-        elif role == "reference":
-            facts = inputs_mod.inspect_fasta(ref, "reference", progress)
-            staged.append(StagedInput(role, str(ref), f"references/{facts.sha256[:16]}/reference.fa"
-                                      + (".gz" if facts.gzipped else ""), facts.sha256, facts.bytes))
-        else:
-            facts = inputs_mod.inspect_fastq(ref, f"{role.upper()} file", progress)
-            mate = role.upper()
-            staged.append(StagedInput(role, str(ref), f"inputs/{facts.sha256[:16]}/{_fastq_name(sample, mate, facts)}",
-                                      facts.sha256, facts.bytes))
-    return sample, staged, False
-
-
 def check_remote(config: Config, ref: RemoteInput, role: str) -> None:
-    """The object exists and this machine's credentials can see it (the pod reads it with its own)."""
+    """The object exists and this machine's credentials can see it (the pod reads it with its own).
+    `role` is the input's flag (e.g. --r1), or its name."""
+    flag = role if role.startswith("-") else f"--{role}"
     if ref.scheme == "s3":
         from bioinfra.core.cluster import aws_session
 
@@ -263,29 +101,15 @@ def check_remote(config: Config, ref: RemoteInput, role: str) -> None:
             s3.head_object(Bucket=ref.bucket, Key=ref.key)
         except Exception as exc:  # noqa: BLE001 - botocore is imported lazily
             code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            raise InputError(f"--{role} {ref.url}: cannot read it ({code})",
+            raise InputError(f"{flag} {ref.url}: cannot read it ({code})",
                              hint="check the URL; the workflow's role must be allowed to read it too") from None
     else:
         from google.cloud import storage  # type: ignore[attr-defined]
 
         blob = storage.Client(project=config.project).bucket(ref.bucket).get_blob(ref.key)
         if blob is None:
-            raise InputError(f"--{role} {ref.url}: no such object",
+            raise InputError(f"{flag} {ref.url}: no such object",
                              hint="check the URL; the workflow's service account must be allowed to read it too")
-
-
-def upload_inputs(store: Any, staged: list[StagedInput], say: Callable[[str], None],
-                  progress: Optional[Callable[[int], None]] = None) -> None:
-    for item in staged:
-        if item.remote is not None:
-            say(f"{item.role}: {item.source} is read in place by the stage-in step")
-            continue
-        assert item.sha256
-        if store.has(item.workspace_path, item.sha256):
-            say(f"{item.role}: already in the workspace ({item.workspace_path})")
-            continue
-        store.upload(Path(item.source), item.workspace_path, item.sha256, progress)
-        say(f"{item.role}: uploaded to the workspace ({item.workspace_path}, {item.bytes:,} bytes)")
 
 
 # -- the Workflow ---------------------------------------------------------------------------------
@@ -300,33 +124,6 @@ def results_location(config: Config, run_id: str) -> tuple[str, str]:
         return f":gcs,env_auth=true,bucket_policy_only=true:{bucket}/runs/{run_id}", f"gs://{bucket}/runs/{run_id}/"
     # onprem: the run folder already is an object in the cluster's MinIO.
     return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
-
-
-def build_workflow(config: Config, run_id: str, sample: str, staged: list[StagedInput], *, qc_gate: bool,
-                   stage_out: str, images: Optional[dict[str, str]] = None) -> dict[str, Any]:
-    """The rendered Workflow with this run's name and labels (same template as a local run)."""
-    from bioinfra.pipelines import FastqcToBwaParams, load_workflow, render_fastqc_to_bwa
-
-    paths = {s.role: s.workspace_path for s in staged}
-    stage_in = "\n".join(f"{s.remote.rclone()}\t{s.workspace_path}" for s in staged if s.remote is not None)
-    params = FastqcToBwaParams(sample=sample, r1=paths["r1"], r2=paths["r2"], reference=paths["reference"],
-                               run_dir=f"runs/{run_id}", qc_gate=qc_gate)
-    extra = {f.name for f in dataclasses.fields(FastqcToBwaParams)}
-    if "stage_in" in extra:
-        params = dataclasses.replace(params, stage_in=stage_in, stage_out=stage_out)
-    elif stage_in or stage_out:  # pragma: no cover - the template predates staging
-        raise UnsupportedError("this bioinfra's Workflow template has no stage-in/stage-out steps")
-    workflow = load_workflow(render_fastqc_to_bwa(config, config.target, params, images))
-    meta = workflow["metadata"]
-    meta.pop("generateName", None)
-    meta["name"] = run_id
-    meta["namespace"] = NAMESPACE
-    labels = meta.setdefault("labels", {})
-    labels[RUN_LABEL] = run_label(run_id)
-    # The rendered label is already a valid label value (pipelines.label_value); sample[:63] was not
-    # ("S1_", or a cut ending in '-': the API server answers 422).
-    labels.setdefault("bioinfra.io/sample", label_value(sample))
-    return checked_submission(workflow)
 
 
 def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -356,40 +153,6 @@ def dag_tasks(workflow: Union[dict[str, Any], Workflow]) -> list[str]:
         raise InputError(f"Workflow {wf.display_name}: its entrypoint {wf.entrypoint!r} is not a DAG template",
                          hint="bioinfra follows the Workflows it renders (a DAG entrypoint)")
     return [task.name for task in main.dag.tasks]
-
-
-def submit(config: Config, config_path: Optional[Path], req: ClusterRunRequest, *, kube: Any, store: Any,
-           say: Callable[[str], None], input_progress: inputs_mod.Progress = None) -> Submitted:
-    from bioinfra.core.images import pushed_images
-    from bioinfra.core.run import RunRequest, default_workspace, vet_output
-
-    output, run_id, _record = vet_output(RunRequest(output=req.output))
-    sample, staged, bundled = check_cluster_inputs(config, req, input_progress)
-    say(f"inputs ok: sample {sample}" + (" (the bundled lambda sample)" if bundled else ""))
-    stage_out, _url = results_location(config, run_id)
-    images = pushed_images(config, config.target, default_workspace(config))
-    workflow = build_workflow(config, run_id, sample, staged, qc_gate=req.qc_gate, stage_out=stage_out,
-                              images=images)
-    upload_inputs(store, staged, say)
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "workflow.yaml").write_text(_yaml(workflow))
-    created = kube.create_workflow(NAMESPACE, workflow)
-    record = {
-        "run_id": run_id, "pipeline": workflow["metadata"]["labels"].get("bioinfra.io/pipeline", "fastqc-to-bwa"),
-        "target": config.target, "namespace": NAMESPACE, "workflow": (created or workflow)["metadata"]["name"],
-        "cluster": kube.server, "context": kube.context, "sample": sample, "qc_gate": req.qc_gate,
-        "inputs": [dataclasses.asdict(s) | {"remote": s.remote.url if s.remote else None} for s in staged],
-        "status": "submitted", "submitted": dt.datetime.now(dt.timezone.utc).isoformat(),
-    }
-    write_json_atomic(output / ".bioinfra" / "run.json", record)
-    say(f"submitted Workflow {NAMESPACE}/{run_id} to {kube.server}")
-    return Submitted(run_id, output, workflow, NAMESPACE, staged, sample, stage_out)
-
-
-def _yaml(obj: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(obj, sort_keys=False, width=120)
 
 
 # -- following a run ------------------------------------------------------------------------------
@@ -426,6 +189,8 @@ def _state_from_node(state: TaskState, node: Optional[NodeStatus], pods: list[No
         state.phase = _PHASES.get(node.phase or "Pending", PENDING)
         state.started, state.finished = _epoch(node.started_at), _epoch(node.finished_at)
         state.message = node.message
+        if node.outputs is not None:  # what the step's outputs.parameters held (e.g. align.aligner)
+            state.output_parameters = {p.name: p.value for p in node.outputs.parameters if p.value is not None}
     preempted = [p for p in pods if p.phase in ("Failed", "Error") and PREEMPTED.search(p.message)]
     state.attempts = max(len(pods) - len(preempted), 1 if pods else 0)
     if preempted:
@@ -447,6 +212,8 @@ def task_states(workflow: Union[dict[str, Any], Workflow], tasks: list[str], log
     for node in nodes:
         if node.type == "Pod":
             pods_of.setdefault(step_of(node.name, name) or "", []).append(node)
+    main = wf.template(wf.entrypoint)
+    templates = {t.name: t.template for t in main.dag.tasks} if main is not None and main.dag is not None else {}
     states = {}
     for task in tasks:
         node = by_name.get(f"{name}.{task}")
@@ -455,7 +222,8 @@ def task_states(workflow: Union[dict[str, Any], Workflow], tasks: list[str], log
             key=lambda step: int(step[len(task) + 1:].split(":", 1)[0]),
         )
         own_pods = [p for p in nodes if p.type == "Pod" and task_of(p.name, name) == task]
-        state = _state_from_node(TaskState(task, task, log_dir / f"{task}.log", max_attempts=retries + 1), node,
+        template = templates.get(task) or task
+        state = _state_from_node(TaskState(task, template, log_dir / f"{task}.log", max_attempts=retries + 1), node,
                                  [] if children else own_pods)
         states[task] = state
         if not children:
@@ -463,7 +231,7 @@ def task_states(workflow: Union[dict[str, Any], Workflow], tasks: list[str], log
         state.children = len(children)
         state.attempts = 0
         for child in children:
-            child_state = TaskState(child, task, log_dir / f"{safe_file_name(child)}.log", max_attempts=retries + 1,
+            child_state = TaskState(child, template, log_dir / f"{safe_file_name(child)}.log", max_attempts=retries + 1,
                                     group=task)
             states[child] = _state_from_node(child_state, by_name.get(f"{name}.{child}"), pods_of.get(child, []))
             state.attempts += states[child].attempts
@@ -535,15 +303,6 @@ def pod_nodes_by_step(wf: Workflow, steps: list[str]) -> dict[str, list[NodeStat
     return found
 
 
-def pods_by_task(kube: Any, workflow: dict[str, Any], tasks: list[str], namespace: str) -> dict[str, list[tuple[dict, str]]]:
-    """(node, pod name) of every pod a task ran that still exists, oldest first."""
-    wf = as_workflow(workflow)
-    by_node = pod_names(kube, wf.name, namespace)
-    return {step: [(node.raw, by_node[node.id]) for node in nodes if node.id in by_node]
-            for step, nodes in pod_nodes_by_step(wf, tasks).items()}
-
-
-# Said in a step's log file when its pod is gone before bioinfra could read it.
 POD_GONE = ("(log not available: the pod is gone. Argo deletes a Workflow's pods when it succeeds "
             "(podGC OnWorkflowSuccess) and after a node is lost; bioinfra reads each pod's log as soon as its "
             "node finishes, so this one ended together with the Workflow or while nobody was following the run)\n")
@@ -625,115 +384,6 @@ def fetch_results(store: Any, run_id: str, output: Path, progress: Optional[Call
     return store.download(f"runs/{run_id}/", output, progress)
 
 
-def write_manifest(output: Path, run_id: str, config: Config, kube: Any, workflow: dict[str, Any],
-                   states: dict[str, TaskState], results_url: str, staged: Optional[list[dict[str, Any]]] = None) -> Path:
-    from bioinfra import __version__
-
-    files = sorted(p for p in output.rglob("*") if p.is_file() and ".bioinfra" not in p.relative_to(output).parts
-                   and p.name not in ("manifest.json",))
-    wf = as_workflow(workflow)
-    manifest = {
-        "bioinfra_version": __version__,
-        "run_id": run_id,
-        "target": config.target,
-        "cluster": kube.server,
-        "workflow": f"{wf.namespace or NAMESPACE}/{wf.name}",
-        "phase": wf.status.phase or None,
-        "message": wf.status.message,
-        "started": wf.status.started_at or None,
-        "finished": wf.status.finished_at or None,
-        "results": results_url,
-        "inputs": staged or [],
-        "steps": {name: {"phase": s.phase, "attempts": s.attempts, "message": s.message,
-                         "wall_seconds": s.wall_seconds} for name, s in states.items()},
-        "outputs": {str(p.relative_to(output)): {"bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in files},
-    }
-    path = output / "manifest.json"
-    write_json_atomic(path, manifest)
-    return path
-
-
-def finish_run(config: Config, kube: Any, store: Any, workflow: dict[str, Any], output: Path, retries: int,
-               say: Callable[[str], None], staged: Optional[list[dict[str, Any]]] = None,
-               keeper: Optional[LogKeeper] = None) -> ClusterOutcome:
-    """After the Workflow ended: logs, results, manifest; raises StepFailedError if it failed."""
-    wf = as_workflow(workflow)
-    run_id = wf.name
-    tasks = dag_tasks(wf)
-    states = task_states(wf, tasks, output / "logs", retries)
-    # One log per step that ran pods (a fan-out's children each have their own); most were saved
-    # while following the run, as their nodes finished.
-    logs = save_logs(kube, wf, output / "logs", keeper=keeper)
-    say(f"saved {len(logs)} step log(s) under {output / 'logs'}")
-    copied = fetch_results(store, run_id, output)
-    say(f"copied {len(copied)} result file(s) from the cluster into {output}")
-    _stage_out, results_url = results_location(config, run_id)
-    manifest = write_manifest(output, run_id, config, kube, workflow, states, results_url, staged)
-    phase = wf.status.phase or "Unknown"
-    record_path = output / ".bioinfra" / "run.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        record["status"] = phase.lower()
-        write_json_atomic(record_path, record)
-    outcome = ClusterOutcome(run_id, output, phase, states, manifest, results_url)
-    if phase != "Succeeded" and wf.labels.get("bioinfra.io/pipeline") == "cellprofiler":
-        from bioinfra.core.screening import screen_failure
-
-        result = RunResult(FAILED, states)
-        error = screen_failure(run_id, output, result, read_json_or_empty(output / "results" / "gather.json"))
-        error.message = error.message.replace(f"run {run_id} failed", f"run {run_id} {phase.lower()} on the cluster", 1)
-        error.hint = (f"read the batch logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
-                      f"`bioinfra runs status {run_id}`")
-        raise error
-    if phase != "Succeeded" and wf.labels.get("bioinfra.io/mode") == "samples":
-        from bioinfra.core.samples import read_samples_tsv, samples_failure
-
-        error = samples_failure(run_id, output, RunResult(FAILED, states), read_samples_tsv(output / "samples.tsv"))
-        error.hint = (f"read the chunk logs under {output / 'logs'}; the Workflow stays on the cluster for a day: "
-                      f"`bioinfra runs status {run_id}`")
-        raise error
-    if phase != "Succeeded":
-        failed = [s for s in states.values() if s.phase == FAILED and not s.children] or list(states.values())[:1]
-        step = failed[0]
-        log = logs.get(step.name, step.log)
-        error = StepFailedError(step.name, None, str(log), tail=log_tail(log, 40))
-        error.message = (f"run {run_id} {phase.lower()} on the cluster: step '{step.name}' failed"
-                         + (f" ({step.message})" if step.message else "") + f"; log: {log}")
-        error.hint = (f"read the log; the Workflow stays on the cluster for a day: `bioinfra runs status {run_id}`,"
-                      f" `bioinfra runs logs {run_id} --step {step.name}`")
-        raise error
-    return outcome
-
-
-def run_on_cluster(config: Config, config_path: Optional[Path], req: Any, *, reporter: Any,
-                   say: Callable[[str], None], input_progress: inputs_mod.Progress = None,
-                   kube: Any = None, submit_run: Optional[Callable[..., Submitted]] = None) -> ClusterOutcome:
-    """Submit (fastqc-to-bwa by default; `submit_run` for another pipeline), follow, finish."""
-    kube = kube or kube_for(config, config_path)
-    say(f"cluster {kube.server} (context {kube.context}, Kubernetes {kube.version()})")
-    with open_workspace(kube) as store:
-        sub = (submit_run or submit)(config, config_path, req, kube=kube, store=store, say=say,
-                                     input_progress=input_progress)
-        staged = [dataclasses.asdict(s) | {"remote": s.remote.url if s.remote else None} for s in sub.inputs]
-        if req.detach:
-            return ClusterOutcome(sub.run_id, sub.output, "Submitted", {}, None,
-                                  results_location(config, sub.run_id)[1])
-        tasks = dag_tasks(sub.workflow)
-        keeper = LogKeeper(kube, sub.output / "logs")
-        try:
-            final = follow(kube, sub.run_id, tasks, sub.output / "logs", config.pipeline.retries, reporter,
-                           keeper=keeper)
-        except KeyboardInterrupt:
-            raise InterruptedRunError(
-                f"stopped watching run {sub.run_id}; it goes on running on the cluster",
-                hint=f"`bioinfra runs status {sub.run_id}`, `bioinfra runs fetch {sub.run_id} -o {sub.output}` "
-                     f"when it is done, or `bioinfra runs cancel {sub.run_id}`",
-            ) from None
-        states = task_states(final, tasks, sub.output / "logs", config.pipeline.retries)
-        reporter.finished(RunResult(_PHASES.get(as_workflow(final).status.phase, FAILED), states))
-        return finish_run(config, kube, store, final, sub.output, config.pipeline.retries, say, staged, keeper)
-
-
 # -- runs list | status | logs | cancel | fetch -----------------------------------------------------
 
 
@@ -813,14 +463,3 @@ def cancel_run(kube: Any, run_id: str) -> str:
         return f"run {run_id} already ended ({phase}); nothing to cancel"
     kube.patch_workflow(NAMESPACE, run_id, {"spec": {"shutdown": "Terminate"}})
     return f"run {run_id}: cancel requested; its pods are being stopped"
-
-
-def fetch_run(config: Config, kube: Any, run_id: str, output: Path, say: Callable[[str], None]) -> ClusterOutcome:
-    """Logs, results and manifest of a finished run into `output` (e.g. after `run --detach`)."""
-    workflow = get_run(kube, run_id)
-    phase = as_workflow(workflow).status.phase or None
-    if phase not in DONE:
-        raise InputError(f"run {run_id} is still {phase or 'Pending'}", hint=f"`bioinfra runs status {run_id}`")
-    output.mkdir(parents=True, exist_ok=True)
-    with open_workspace(kube) as store:
-        return finish_run(config, kube, store, workflow, output, config.pipeline.retries, say)

@@ -30,10 +30,10 @@ def test_a_samples_run_whose_nodes_argo_compressed_is_followed_logged_and_report
                                                                                   monkeypatch) -> None:
     from bioinfra.adaptors.kube import connect
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_run import run_on_cluster, run_status
-    from bioinfra.core.cluster_samples import ClusterSamplesRequest, submit_samples
-    from bioinfra.executor.runner import SKIPPED, SUCCEEDED, NullReporter
+    from bioinfra.core.cluster_run import run_status
+    from bioinfra.executor.runner import SKIPPED, SUCCEEDED
     from bioinfra.sampledata import bundled
+    from tests.integration.test_cluster_run import run_in_process
 
     for key in ("BIOINFRA_MINIO_URL", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, env[key])
@@ -63,8 +63,7 @@ def test_a_samples_run_whose_nodes_argo_compressed_is_followed_logged_and_report
     config = parse_config({"name": "lab", "target": "onprem"})
     argo = play(api, s3, script, max_workflow_size=48 * 1024)
     kube = connect(onprem["kubeconfig"])
-    outcome = run_on_cluster(config, None, ClusterSamplesRequest("onprem", sheet, output=tmp_path / "out"),
-                             reporter=NullReporter(), say=lambda _m: None, kube=kube, submit_run=submit_samples)
+    outcome = run_in_process(config, kube, "fastqc-to-bwa", {"samples": sheet}, tmp_path / "out")
     argo.join(10)
     assert "error" not in argo.result, argo.result.get("error")
     stand_in = argo.result["argo"]

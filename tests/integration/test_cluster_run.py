@@ -32,6 +32,19 @@ pytestmark = pytest.mark.integration
 ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
 
 
+def run_in_process(config, kube, pipeline: str, given: dict[str, Any], output: Path):
+    """`bioinfra run PIPELINE --target <config's>` in this process, on an already connected cluster:
+    the engine with the cluster backend (what the CLI does, bioinfra.cli.run_cmd)."""
+    from bioinfra.engine.cluster import ClusterBackend
+    from bioinfra.engine.engine import RunOptions, execute
+    from bioinfra.engine.spec import find_pipeline
+    from bioinfra.executor.runner import NullReporter
+
+    return execute(config, find_pipeline(pipeline), given, RunOptions(target=config.target, output=output),
+                   ClusterBackend(config, None, config.target, kube=kube), say=lambda _m: None,
+                   reporter=NullReporter())
+
+
 def play_argo(api, s3, *, fail_step: str | None = None, preempt_step: str | None = None) -> threading.Thread:
     """The Argo controller's part (tests/fakes/argo.py): each task once, in order; `preempt_step`'s
     first pod lost with its node, `fail_step` failing (and the Workflow with it)."""
@@ -142,6 +155,34 @@ def test_logs_of_a_detached_succeeded_run_can_be_read_afterwards(onprem, cli, tm
         assert f"{task} attempt 0: done" in logs.stdout, task
 
 
+def test_runs_fetch_finishes_a_detached_run_with_its_manifest(onprem, cli, tmp_path: Path) -> None:
+    """`run --detach` submits and returns; `runs fetch` finishes the run as `run` would have: logs,
+    results and the engine's manifest (its pipeline, mode and inputs from the run record the detached
+    run left in the folder; from the Workflow's labels into any other folder)."""
+    api, s3 = onprem["api"], onprem["s3"]
+    argo = play_argo(api, s3)
+    out = tmp_path / "out"
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "-o", str(out), "--detach", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    argo.join(30)
+    assert "error" not in argo.result, argo.result.get("error")
+    run_id = argo.result["workflow"]["metadata"]["name"]
+    assert proc.stdout == f"run\t{run_id}\n" and not (out / "manifest.json").exists()
+    assert json.loads((out / ".bioinfra" / "run.json").read_text())["status"] == "submitted"
+    for folder in (out, tmp_path / "elsewhere"):
+        fetched = cli("runs", "fetch", run_id, "--target", "onprem", "-o", str(folder), timeout=120)
+        assert fetched.returncode == 0, fetched.stderr
+        assert f"manifest\t{folder / 'manifest.json'}" in fetched.stdout
+        manifest = json.loads((folder / "manifest.json").read_text())
+        assert (manifest["pipeline"], manifest["mode"], manifest["phase"], manifest["status"]) == \
+            ("fastqc-to-bwa", "single", "Succeeded", "succeeded")
+        assert manifest["workflow"] == f"bioinfra/{run_id}"
+        assert manifest["outputs"]["multiqc/multiqc_report.html"]["bytes"] == len("multiqc output\n")
+        assert "align attempt 0: done" in (folder / "logs" / "align.log").read_text()
+    assert set(json.loads((out / "manifest.json").read_text())["inputs"]) == {"r1", "r2", "reference"}
+    assert json.loads((out / ".bioinfra" / "run.json").read_text())["status"] == "succeeded"
+
+
 def test_a_step_ending_with_the_workflow_keeps_its_log(onprem, cli, tmp_path: Path) -> None:
     """The last node can finish in the very update that completes the Workflow, and podGC may delete
     its pod before bioinfra reads it (podGCDeleteDelayDuration 0): its log file says so, the run
@@ -230,12 +271,15 @@ def test_remote_inputs_are_for_their_cloud_only(tmp_path: Path, cli) -> None:
     assert proc.returncode == 4 and "read in place only on target aws" in proc.stderr
 
 
-def test_s3_inputs_on_aws_are_checked_and_staged_in_by_the_workflow(moto_endpoint: str, monkeypatch) -> None:
+def test_s3_inputs_on_aws_are_checked_and_staged_in_by_the_workflow(moto_endpoint: str, monkeypatch,
+                                                                   tmp_path: Path) -> None:
     """Inputs on S3 are read in place: checked to exist (moto), then copied by the stage-in step."""
     import boto3
 
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_run import ClusterRunRequest, build_workflow, check_cluster_inputs
+    from bioinfra.engine.cluster import ClusterBackend, submission
+    from bioinfra.engine.engine import RunOptions, prepare
+    from bioinfra.engine.spec import find_pipeline
     from bioinfra.errors import InputError
 
     monkeypatch.setenv("BIOINFRA_AWS_ENDPOINT_URL", moto_endpoint)
@@ -246,17 +290,24 @@ def test_s3_inputs_on_aws_are_checked_and_staged_in_by_the_workflow(moto_endpoin
     for key in ("S1_R1.fastq.gz", "S1_R2.fastq.gz", "ref.fa.gz"):
         s3.put_object(Bucket="lab-data-in", Key=key, Body=b"x")
     config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
-    req = ClusterRunRequest("aws", r1="s3://lab-data-in/S1_R1.fastq.gz", r2="s3://lab-data-in/S1_R2.fastq.gz",
-                            reference="s3://lab-data-in/ref.fa.gz")
-    sample, staged, _ = check_cluster_inputs(config, req)
+    spec = find_pipeline("fastqc-to-bwa")
+    given = {"r1": "s3://lab-data-in/S1_R1.fastq.gz", "r2": "s3://lab-data-in/S1_R2.fastq.gz",
+             "reference": "s3://lab-data-in/ref.fa.gz"}
+
+    def check(given: dict):
+        # The cluster is not contacted (offline, as a dry run): only S3 is.
+        return prepare(config, spec, given, RunOptions(target="aws", output=tmp_path / "out"),
+                       ClusterBackend(config, None, "aws", offline=True), say=lambda _m: None)
+
+    prepared = check(given)
+    sample = prepared.values["sample"]
     assert sample == "S1"
-    wf = build_workflow(config, "fastqc-to-bwa-t", sample, staged, qc_gate=False,
-                        stage_out=":s3,provider=AWS,env_auth=true:lab-results/runs/fastqc-to-bwa-t")
+    wf = submission(prepared.workflow, prepared.run_id)
     jsonschema.validate(wf, ARGO_SCHEMA)
     params = {p["name"]: p.get("value") for p in wf["spec"]["arguments"]["parameters"]}
     lines = params["stage-in"].splitlines()
     assert lines[0].startswith(":s3,provider=AWS,env_auth=true:lab-data-in/S1_R1.fastq.gz\tinputs/remote-")
     assert params["r1"] == lines[0].split("\t")[1]
-    missing = ClusterRunRequest("aws", r1="s3://lab-data-in/nope.fq.gz", r2=req.r2, reference=req.reference)
+    missing = {**given, "r1": "s3://lab-data-in/nope.fq.gz"}
     with pytest.raises(InputError, match="cannot read it"):
-        check_cluster_inputs(config, missing)
+        check(missing)

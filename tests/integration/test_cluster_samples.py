@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from tests.fakes.argo import ArgoStatus, play
-from tests.integration.test_cluster_run import ARGO_SCHEMA
+from tests.integration.test_cluster_run import ARGO_SCHEMA, run_in_process
 
 pytestmark = pytest.mark.integration
 SAMPLES = ("S1", "S2", "S3")
@@ -100,10 +100,7 @@ def test_samples_on_aws_a_failed_sample_fails_the_workflow_though_stage_out_succ
     server, moto as MinIO, tests/fakes/argo.py as the controller deriving the phase from dag.go)."""
     from bioinfra.adaptors.kube import connect
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_run import run_on_cluster
-    from bioinfra.core.cluster_samples import ClusterSamplesRequest, submit_samples
     from bioinfra.errors import BioinfraError
-    from bioinfra.executor.runner import NullReporter
     from bioinfra.sampledata import bundled
 
     for key in ("BIOINFRA_MINIO_URL", "XDG_CACHE_HOME"):
@@ -115,9 +112,7 @@ def test_samples_on_aws_a_failed_sample_fails_the_workflow_though_stage_out_succ
     config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
     argo = play_argo_samples(api, s3, failing="S3")
     with pytest.raises(BioinfraError) as err:
-        run_on_cluster(config, None, ClusterSamplesRequest("aws", sheet, output=tmp_path / "out"),
-                       reporter=NullReporter(), say=lambda _m: None, kube=connect(onprem["kubeconfig"]),
-                       submit_run=submit_samples)
+        run_in_process(config, connect(onprem["kubeconfig"]), "fastqc-to-bwa", {"samples": sheet}, tmp_path / "out")
     argo.join(10)
     assert "error" not in argo.result, argo.result.get("error")
     wf = argo.result["workflow"]

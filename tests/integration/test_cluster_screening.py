@@ -19,7 +19,7 @@ import jsonschema
 import pytest
 
 from tests.fakes.argo import ArgoStatus, play
-from tests.integration.test_cluster_run import ARGO_SCHEMA
+from tests.integration.test_cluster_run import ARGO_SCHEMA, run_in_process
 
 pytestmark = pytest.mark.integration
 BATCHES = [{"first": 1, "last": 4}, {"first": 5, "last": 8}, {"first": 9, "last": 12}, {"first": 13, "last": 16}]
@@ -47,8 +47,9 @@ def play_argo_screen(api, s3, *, failing: dict[str, int]) -> threading.Thread:
                 argo.put(f"batches/{item['first']}-{item['last']}/Image.csv", "ImageNumber\n")
         argo.group_done(group, "Failed")
         argo.step("gather", [("Failed", "missing image sets 5-8 (batch 5-8): no folder\n", "")])
-        argo.put("results/gather.json", json.dumps(
-            {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12}))
+        argo.put("results/gather.json", json.dumps(  # as gather.py writes it
+            {"complete": False, "missing": [{**failing, "reason": "no folder"}], "image_sets_found": 12,
+             "missing_image_sets": f"{failing['first']}-{failing['last']}"}))
         argo.put("results/summary.html", "<h1>INCOMPLETE</h1>")
         params = {p["name"]: p["value"] for p in argo.workflow["spec"]["arguments"]["parameters"]}
         if params["stage-out"]:  # aws/gcp: after a failed gather too (depends gather.Failed)
@@ -114,18 +115,14 @@ def test_screen_on_aws_a_failed_batch_fails_the_workflow_though_stage_out_succee
     tests/fakes/argo.py deriving the phase)."""
     from bioinfra.adaptors.kube import connect
     from bioinfra.config import parse_config
-    from bioinfra.core.cluster_run import run_on_cluster
-    from bioinfra.core.cluster_screening import ClusterScreenRequest, submit_screen
     from bioinfra.errors import BioinfraError
-    from bioinfra.executor.runner import NullReporter
 
     for key in ("BIOINFRA_MINIO_URL", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, env[key])
     config = parse_config({"name": "lab", "target": "aws", "region": "eu-west-2"})
     argo = play_argo_screen(onprem["api"], onprem["s3"], failing=BATCHES[2])
     with pytest.raises(BioinfraError) as err:
-        run_on_cluster(config, None, ClusterScreenRequest("aws", output=tmp_path / "out"), reporter=NullReporter(),
-                       say=lambda _m: None, kube=connect(onprem["kubeconfig"]), submit_run=submit_screen)
+        run_in_process(config, connect(onprem["kubeconfig"]), "cellprofiler", {}, tmp_path / "out")
     argo.join(10)
     assert "error" not in argo.result, argo.result.get("error")
     params = {p["name"]: p["value"] for p in argo.result["workflow"]["spec"]["arguments"]["parameters"]}

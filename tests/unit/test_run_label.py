@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
 
 import pytest
@@ -10,12 +12,23 @@ from hypothesis import strategies as st
 
 from bioinfra.config import parse_config
 from bioinfra.core import cluster_run
-from bioinfra.core.run import check_run_id
-from tests.unit.test_workflow_defects import _staged
+from bioinfra.engine.rundir import check_run_id
 
 K8S_LABEL_VALUE = re.compile(r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?")
 RUN_IDS = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z").filter(lambda r: ".." not in r)
 AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
+
+
+@functools.cache
+def _rendered() -> dict:
+    """fastqc-to-bwa rendered for aws by the engine (bundled sample; the cluster is not contacted)."""
+    from bioinfra.engine.cluster import ClusterBackend
+    from bioinfra.engine.engine import RunOptions, prepare
+    from bioinfra.engine.spec import find_pipeline
+
+    prepared = prepare(AWS, find_pipeline("fastqc-to-bwa"), {}, RunOptions(target="aws"),
+                       ClusterBackend(AWS, None, "aws", offline=True), say=lambda _m: None, vet=False)
+    return prepared.workflow
 
 
 @settings(max_examples=200, deadline=None)
@@ -24,11 +37,13 @@ AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
 @example(run_id="fastqc-to-bwa-20261206-050000-a1b2")
 @given(run_id=RUN_IDS)
 def test_every_run_id_gets_a_valid_run_id_label_on_the_submitted_workflow(run_id):
+    from bioinfra.engine.cluster import submission
+
     check_run_id(run_id)
     # Only the label is under test: the Workflow name is Argo's own rule, checked by the lint.
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(cluster_run, "checked_submission", lambda wf: wf)
-        workflow = cluster_run.build_workflow(AWS, run_id, "S1", _staged("S1"), qc_gate=False, stage_out="")
+        workflow = submission(copy.deepcopy(_rendered()), run_id)
     label = workflow["metadata"]["labels"][cluster_run.RUN_LABEL]
     assert len(label) <= 63 and K8S_LABEL_VALUE.fullmatch(label), label
     assert label == cluster_run.run_label(run_id)  # what a selector by run id uses
