@@ -158,3 +158,22 @@ def test_a_hostile_value_reaches_the_step_only_as_data(cli, tmp_path):
     assert [p["value"] for p in ran["spec"]["arguments"]["parameters"] if p["name"] == "label"] == [HOSTILE]
     assert "CANARY" not in json.dumps({**ran, "spec": {**ran["spec"], "arguments": {}}})
     assert not list(tmp_path.rglob("CANARY")) and not (Path.cwd() / "CANARY").exists()
+
+
+def test_lint_names_the_mode_and_target_of_each_problem(cli, tmp_path):
+    folder, _command = new_pipeline(cli, tmp_path)
+    template = folder / "workflow.yaml.j2"
+    template.write_text(template.read_text().replace('depends: "count.Succeeded"', 'depends: "cont.Succeeded"'))
+    proc = cli("lint", str(folder))
+    assert proc.returncode == ExitCode.INPUT_INVALID, proc.stdout + proc.stderr
+    for target in ("local", "onprem", "aws", "gcp"):
+        assert f"✗ mode default on {target}: templates.main sorting failed: invalid dependency cont" in proc.stdout
+    spec = folder / "pipeline.yaml"
+    spec.write_text(spec.read_text().replace("version: 0.1.0", "version: one"))
+    proc = cli("lint", str(folder))
+    assert proc.returncode == ExitCode.INPUT_INVALID and "is not a valid pipeline: version:" in proc.stderr
+    # The built-ins: every mode (and the QC gate on and off) on every target.
+    from bioinfra.engine.spec import builtin_root
+
+    proc = cli("lint", str(builtin_root() / "fastqc-to-bwa"), check=True)
+    assert proc.stdout.count("✓ mode ") == 12 and "✓ mode single on gcp (qc_gate on): no problems" in proc.stdout
