@@ -1,4 +1,7 @@
-"""The pipelines bioinfra knows, and the variables their Workflow templates take.
+"""What every pipeline's Workflow template takes besides its own values: retry budgets, images,
+pools, deadlines, cluster names (`common_variables`, `deadline_variables`, read by
+bioinfra.engine.render), the limits on a run's width, and the checks and label values the engine
+shares. The pipelines themselves are folders (templates/pipelines/, bioinfra.engine.spec).
 
 A pipeline renders to one Argo Workflow for every target; only images, pool names and CPU sizes
 differ between targets. Paths in the Workflow are relative to the shared workspace volume:
@@ -12,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
@@ -21,7 +23,6 @@ from bioinfra.config import Config
 from bioinfra.core.inputs import shown
 from bioinfra.errors import InputError
 from bioinfra.images import image_ref
-from bioinfra.render import render
 from bioinfra.targets import get_target
 from bioinfra.targets.addons import WORKFLOW_NAMESPACE
 
@@ -56,17 +57,11 @@ PREEMPTION_RETRY_EXPRESSION = (
 
 # -- what may go into a Workflow (issue #15) -----------------------------------------------------
 # Values reach step scripts only as environment variables (templates/workflows/_steps.j2, env), so
-# to the shell they are data whatever they hold. These checks are for the places where Argo itself
-# reads them: paths (`valueFrom.path`, the `bioinfra.io/outputs` annotation) must be plain
-# workspace-relative paths, and no value may hold `{{` or `}}` (Argo substitutes a template twice,
-# globals then inputs, so a tag inside a value would be expanded in the second pass) or control
-# characters. Every render goes through `check_params`, whichever command or target asked for it.
+# to the shell they are data whatever they hold; the engine sets them on the parsed Workflow
+# (bioinfra.engine.render.fill) after checking each by its input's type (bioinfra.engine.inputs).
 
-SAMPLE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as bioinfra.core.run checks --sample
+SAMPLE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a sample name (sheets, --sample)
 TITLE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._,:()+-]{0,79}")  # --title (a report's heading)
-_PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9_.-]+")
-# An rclone source or destination: what cluster_run builds from a checked s3:// / gs:// URL.
-_RCLONE_RE = re.compile(r"[^\x00-\x20\x7f'\"`$\\{}]+")
 
 
 # A Kubernetes label value: at most 63 characters, empty or alphanumeric at both ends with '-', '_'
@@ -99,12 +94,6 @@ def check_sample_name(sample: str) -> str:
     return sample
 
 
-def check_title(title: str) -> str:
-    if not TITLE_RE.fullmatch(title):
-        raise InputError(f"--title {shown(title)}: use 1-80 letters, digits, spaces and . _ , : ( ) + -")
-    return title
-
-
 def default_title(stem: str, fallback: str) -> str:
     """A title from a file's name when none was given: its characters outside --title's kept as '_'
     (a file may be called anything; a title goes into reports), or `fallback`."""
@@ -112,109 +101,6 @@ def default_title(stem: str, fallback: str) -> str:
     return cleaned if TITLE_RE.fullmatch(cleaned) else fallback
 
 
-def check_workspace_path(value: str, what: str) -> str:
-    """A relative path of plain segments (letters, digits, '.', '_', '-'; no '.' or '..')."""
-    segments = value.split("/")
-    if not all(_PATH_SEGMENT_RE.fullmatch(s) and s not in (".", "..") for s in segments):
-        raise InputError(f"{what} {shown(value)}: not a plain workspace-relative path",
-                         hint="workspace paths are made by bioinfra; this one was not (a tampered run record?)")
-    return value
-
-
-def check_stage_in(lines: str) -> str:
-    """One line per input: an rclone source, a tab, a workspace-relative destination."""
-    for line in lines.split("\n"):
-        if not line:
-            continue  # blank lines are skipped by the step too
-        src, tab, dst = line.partition("\t")
-        if not tab or not _RCLONE_RE.fullmatch(src):
-            raise InputError(f"stage-in source {shown(src)}: not an rclone location bioinfra made")
-        check_workspace_path(dst, "stage-in destination")
-    return lines
-
-
-def check_stage_out(dest: str) -> str:
-    if dest and not _RCLONE_RE.fullmatch(dest):
-        raise InputError(f"stage-out destination {shown(dest)}: not an rclone location bioinfra made",
-                         hint="check results_bucket in bioinfra.yaml")
-    return dest
-
-
-_PATH_FIELDS = {"r1", "r2", "reference", "run_dir", "sheet", "images_dir", "data_file", "illum_pipeline",
-                "analysis_pipeline"}
-
-
-def check_params(params: Any) -> None:
-    """Every value of a pipeline's parameters, before it goes into a Workflow."""
-    for f in fields(params):
-        value = getattr(params, f.name)
-        if f.name in _PATH_FIELDS:
-            check_workspace_path(value, f.name.replace("_", "-"))
-        elif f.name == "sample":
-            check_sample_name(value)
-        elif f.name == "title":
-            check_title(value)
-        elif f.name == "stage_in":
-            check_stage_in(value)
-        elif f.name == "stage_out":
-            check_stage_out(value)
-        elif value is not None and not isinstance(value, (bool, int)):
-            raise TypeError(f"{type(params).__name__}.{f.name}: no check for a {type(value).__name__}")
-
-
-@dataclass(frozen=True)
-class FastqcToBwaParams:
-    sample: str
-    r1: str  # workspace-relative
-    r2: str
-    reference: str
-    run_dir: str
-    qc_gate: bool = False
-    align_threads: int | None = None  # None: from the config
-    # Cluster staging (empty on local: both tasks are Skipped). stage_in: one line per file,
-    # "<rclone source>\t<workspace-relative destination>"; stage_out: an rclone destination.
-    stage_in: str = ""
-    stage_out: str = ""
-
-
-@dataclass(frozen=True)
-class CellProfilerParams:
-    """A screen's run: every path workspace-relative (see bioinfra.core.screening for the layout)."""
-
-    images_dir: str
-    data_file: str
-    illum_pipeline: str
-    analysis_pipeline: str
-    run_dir: str
-    batch_size: int = 4
-    title: str = "screen"
-    parallelism: int | None = None  # --max-parallel: spec.parallelism
-    image_sets: int | None = None  # rows of the data file, when known here: the fan-out width is checked
-    stage_in: str = ""
-    stage_out: str = ""
-
-
-@dataclass(frozen=True)
-class SamplesParams:
-    """fastqc-to-bwa over a sample sheet (see bioinfra.core.samples): workspace-relative paths."""
-
-    sheet: str  # the normalised TSV: sample, r1, r2, rg_id, rg_sm, rg_lb, rg_pl, rg_pu
-    reference: str
-    run_dir: str
-    chunk_size: int | None = None  # None: "auto", decided by the plan step from the sheet
-    # The most samples one chunk holds (a chunk step's deadline is per sample): set from the sheet by
-    # core.samples.samples_params; None: chunk_size, or 1.
-    per_chunk: int | None = None
-    samples: int | None = None  # rows of the sheet, when known here: the fan-out width is checked
-    align_threads: int | None = None
-    title: str = "samples"
-    parallelism: int | None = None
-    stage_in: str = ""
-    stage_out: str = ""
-
-
-PIPELINES = {"fastqc-to-bwa": "workflows/fastqc-to-bwa.yaml.j2", "cellprofiler": "workflows/cellprofiler.yaml.j2"}
-SAMPLES_TEMPLATE = "workflows/fastqc-to-bwa-samples.yaml.j2"
 MAX_CHUNKS = 200  # --samples without --chunk-size: at most this many chunks (pods per stage)
 # The widest run allowed: at most this many fan-out pods (cellprofiler analyze batches; --samples
 # chunks times their three stages). Argo keeps a whole Workflow, with a status node for every step
@@ -231,12 +117,6 @@ MAX_CHUNKS = 200  # --samples without --chunk-size: at most this many chunks (po
 # status.compressedNodes, as Argo's own clients do.
 MAX_FAN_OUT_PODS = 1200
 SAMPLE_STAGES = 3  # fastqc, align, stats: one pod per chunk each
-# The steps of each pipeline (their `-attempt` templates), each with a deadline (config.RunSettings).
-FASTQC_TO_BWA_STEPS = ("stage-in", "fastqc", "index-reference", "align", "samtools-stats", "multiqc", "stage-out")
-SAMPLES_STEPS = ("stage-in", "plan", "index-reference", "fastqc", "align", "stats", "report", "stage-out")
-CELLPROFILER_STEPS = ("stage-in", "plan", "illum", "analyze", "gather", "stage-out")
-
-
 def deadline_variables(config: Config, steps: tuple[str, ...], items: dict[str, int] | None = None,
                        defaults: dict[str, str] | None = None) -> dict[str, Any]:
     """activeDeadlineSeconds of the Workflow and of each step's attempt, whole seconds from the
@@ -283,151 +163,6 @@ def common_variables(config: Config, target_name: str, images: dict[str, str] | 
         "service_account": WORKFLOW_SERVICE_ACCOUNT,
         "workspace_claim": WORKSPACE_CLAIM,
     }
-
-
-SCREENING_SCRIPTS = ("plan_batches", "gather")
-
-
-def screening_scripts() -> dict[str, str]:
-    """The plan and gather programs, pasted verbatim into their steps (not through Jinja).
-
-    Argo substitutes every `{{...}}` in a script's source, so a program may not contain `{{`.
-    """
-    from bioinfra.render import templates_root
-
-    scripts = {}
-    for name in SCREENING_SCRIPTS:
-        path = templates_root() / "workflows" / "cellprofiler" / f"{name}.py"
-        text = path.read_text()
-        if "{{" in text or "BIOINFRA_PY" in text:
-            raise ValueError(f"{path} contains '{{{{' or the heredoc marker BIOINFRA_PY; it cannot go into a step")
-        scripts[name] = text.rstrip("\n")
-    return scripts
-
-
-def check_fan_out_width(pipeline: str, params: Any) -> None:
-    """Refuse, before anything is made, a run wider than MAX_FAN_OUT_PODS: the status of the run
-    would not fit the one object Argo keeps it in. (The plan step checks it again in the cluster.)"""
-    if isinstance(params, CellProfilerParams) and params.image_sets:
-        batches = -(-params.image_sets // params.batch_size)
-        if batches > MAX_FAN_OUT_PODS:
-            need = -(-params.image_sets // MAX_FAN_OUT_PODS)
-            raise InputError(
-                f"{pipeline}: {params.image_sets:,} image sets in batches of {params.batch_size} make {batches:,} "
-                f"analyze batches; one run may have at most {MAX_FAN_OUT_PODS:,}",
-                hint=f"use --batch-size {need} or more, or split the screen into several runs (e.g. by plate). "
-                     "Why: Argo keeps a run's status, a few nodes per batch, in one Kubernetes object of at most 1 MiB "
-                     "(docs/pipelines/cellprofiler.md)")
-    if isinstance(params, SamplesParams) and params.samples:
-        size = params.chunk_size or max(1, -(-params.samples // MAX_CHUNKS))
-        chunks = -(-params.samples // size)
-        most = MAX_FAN_OUT_PODS // SAMPLE_STAGES
-        if chunks > most:
-            raise InputError(
-                f"{pipeline} --samples: {params.samples:,} samples in chunks of {size} make {chunks:,} chunks; "
-                f"one run may have at most {most:,} ({SAMPLE_STAGES} pods each)",
-                hint=f"use --chunk-size {-(-params.samples // most)} or more, leave --chunk-size out (auto: at most "
-                     f"{MAX_CHUNKS} chunks), or split the sheet. Why: Argo keeps a run's status, a few nodes per "
-                     "chunk and stage, in one Kubernetes object of at most 1 MiB (docs/pipelines/samples.md)")
-
-
-def screening_variables(
-    config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
-) -> dict[str, Any]:
-    check_params(params)
-    check_fan_out_width("cellprofiler", params)
-    return {
-        **common_variables(config, target_name, images),
-        "max_fan_out": MAX_FAN_OUT_PODS,
-        # An analyze pod is given batch_size image sets.
-        **deadline_variables(config, CELLPROFILER_STEPS, {"analyze": params.batch_size}),
-        "images_dir": params.images_dir,
-        "data_file": params.data_file,
-        "illum_pipeline": params.illum_pipeline,
-        "analysis_pipeline": params.analysis_pipeline,
-        "run_dir": params.run_dir,
-        "batch_size": params.batch_size,
-        "title": params.title,
-        "parallelism": params.parallelism,
-        "stage_in": params.stage_in,
-        "stage_out": params.stage_out,
-        "scripts": screening_scripts(),
-    }
-
-
-def render_workflow(template: str, variables: dict[str, Any]) -> str:
-    """The one place every pipeline's Workflow is rendered (render, run local and cluster): the text,
-    linted first as the Argo v3.7 controller admits it (bioinfra.argo.check_workflow: validate.go's
-    rules, the API server's name rules, the strict schema). A Workflow Argo would refuse raises
-    WorkflowInvalidError (exit 4) with Argo's message, before anything is created or submitted."""
-    from bioinfra.argo import check_workflow
-
-    text = render(template, **variables)
-    check_workflow(load_workflow(text))
-    return text
-
-
-def render_cellprofiler(
-    config: Config, target_name: str, params: CellProfilerParams, images: dict[str, str] | None = None
-) -> str:
-    return render_workflow(PIPELINES["cellprofiler"], screening_variables(config, target_name, params, images))
-
-
-def samples_variables(
-    config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None
-) -> dict[str, Any]:
-    check_params(params)
-    check_fan_out_width("fastqc-to-bwa", params)
-    return {
-        **common_variables(config, target_name, images),
-        "max_fan_out_chunks": MAX_FAN_OUT_PODS // SAMPLE_STAGES,
-        # A chunk's pod is given up to per_chunk samples.
-        **deadline_variables(config, SAMPLES_STEPS, dict.fromkeys(("fastqc", "align", "stats"),
-                                                                      params.per_chunk or params.chunk_size or 1)),
-        "sheet": params.sheet,
-        "reference": params.reference,
-        "run_dir": params.run_dir,
-        "chunk_size": params.chunk_size,
-        "max_chunks": MAX_CHUNKS,
-        "align_threads": params.align_threads or config.pipeline.align_threads,
-        "align_memory": config.pipeline.align_memory,
-        "title": params.title,
-        "parallelism": params.parallelism,
-        "stage_in": params.stage_in,
-        "stage_out": params.stage_out,
-    }
-
-
-def render_samples(config: Config, target_name: str, params: SamplesParams, images: dict[str, str] | None = None) -> str:
-    return render_workflow(SAMPLES_TEMPLATE, samples_variables(config, target_name, params, images))
-
-
-def template_variables(
-    config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
-) -> dict[str, Any]:
-    check_params(params)
-    return {
-        **common_variables(config, target_name, images),
-        **deadline_variables(config, FASTQC_TO_BWA_STEPS),
-        "sample": params.sample,
-        # A sample name may end in '_' or run to 64 characters; a label value may not (see label_value).
-        "sample_label": label_value(params.sample),
-        "r1": params.r1,
-        "r2": params.r2,
-        "reference": params.reference,
-        "run_dir": params.run_dir,
-        "qc_gate": params.qc_gate,
-        "align_threads": params.align_threads or config.pipeline.align_threads,
-        "align_memory": config.pipeline.align_memory,
-        "stage_in": params.stage_in,
-        "stage_out": params.stage_out,
-    }
-
-
-def render_fastqc_to_bwa(
-    config: Config, target_name: str, params: FastqcToBwaParams, images: dict[str, str] | None = None
-) -> str:
-    return render_workflow(PIPELINES["fastqc-to-bwa"], template_variables(config, target_name, params, images))
 
 
 def load_workflow(text: str) -> dict[str, Any]:
