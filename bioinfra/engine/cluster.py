@@ -279,10 +279,9 @@ def finish(config: Config, kube: Any, store: Any, prepared: Prepared, workflow: 
     body["status"] = "succeeded" if phase == "Succeeded" else "failed"
     manifest = output / "manifest.json"
     write_json_atomic(manifest, body)
-    record_path = output / STATE_DIR / "run.json"
     record = read_record(output)
-    if record is not None:
-        write_json_atomic(record_path, {**record, "status": phase.lower()})
+    if record is not None and record.get("run_id") == run_id:  # never another run's record
+        write_json_atomic(output / STATE_DIR / "run.json", {**record, "status": phase.lower()})
     if phase != "Succeeded":
         failed = [s for s in states.values() if s.phase == FAILED and not s.children]
         step = (failed[0].group or failed[0].name) if failed else "STEP"
