@@ -43,7 +43,7 @@ RUN_LABEL = "bioinfra.io/run-id"
 
 def run_label(run_id: str) -> str:
     """The bioinfra.io/run-id label value of a run: a run id may be 100 characters and end in '_'
-    (core.run.check_run_id), a label value may not (63, alphanumeric ends: the API server answers
+    (engine.rundir.check_run_id), a label value may not (63, alphanumeric ends: the API server answers
     422). Set and selected through this one function so both always agree."""
     return label_value(run_id)
 

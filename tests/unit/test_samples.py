@@ -1,34 +1,26 @@
 """Sample sheets and the many-samples Workflow: shape checks with line numbers, the normalised TSV,
-chunking, golden files, the strict Argo schema, kubernetes-validate, and a size that does not depend
-on the number of samples."""
+chunking, the fan-out on its pools, and a size that does not depend on the number of samples
+(golden files and the schema checks: tests/unit/test_render.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 
-import jsonschema
-import kubernetes_validate
 import pytest
-import yaml
 
-from bioinfra.config import Config, parse_config
-from bioinfra.core.samples import MAX_CHUNKS, read_sheet, samples_params
+from bioinfra.cli.render_cmd import render_text
+from bioinfra.config import parse_config
+from bioinfra.engine.sheets import read_sheet
+from bioinfra.engine.spec import discover
 from bioinfra.errors import InputError
 from bioinfra.executor.workflow import parse_workflow
-from bioinfra.pipelines import SamplesParams, render_samples
-from tests.argo_pods import pods_for
-from tests.conftest import REPO, assert_golden
+from bioinfra.pipelines import MAX_CHUNKS
+from tests import render_engine
 
-ARGO_SCHEMA = json.loads((REPO / "tests" / "schemas" / "argo-workflow.schema.json").read_text())
-PARAMS = SamplesParams(sheet="runs/preview/sheet.tsv", reference="references/08fe207fcb4bbe47/reference.fa.gz",
-                       run_dir="runs/preview", title="cohort-7")
+# The golden files and schema checks of the --samples Workflow: tests/unit/test_render.py.
 AWS = parse_config({"target": "aws", "name": "lab-seq", "region": "eu-west-2"})
-CASES = {
-    "local": (Config(), "local", PARAMS),
-    "aws-staged": (AWS, "aws", SamplesParams(**{**PARAMS.__dict__, "chunk_size": 25, "parallelism": 40,
-                                              "stage_out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview"})),
-}
+SHEET_PARAMS = {"sheet": "runs/preview/sheet.tsv", "reference": "references/08fe207fcb4bbe47/reference.fa.gz",
+                "title": "cohort-7", "stage-out": ":s3,provider=AWS,env_auth=true:lab-seq-results/runs/preview"}
 
 
 def sheet(tmp_path, text: str, name: str = "samples.csv"):
@@ -42,20 +34,9 @@ def big_sheet(tmp_path, n: int):
     return sheet(tmp_path, "\n".join(lines) + "\n", f"s{n}.csv")
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_workflow_matches_golden_and_passes_strict_argo_schema(case):
-    config, target, params = CASES[case]
-    text = render_samples(config, target, params)
-    assert_golden(f"workflows/fastqc-to-bwa-samples.{case}.yaml", text)
-    doc = yaml.safe_load(text)
-    errors = sorted(jsonschema.Draft202012Validator(ARGO_SCHEMA).iter_errors(doc), key=str)
-    assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors)
-    for pod in pods_for(doc):
-        kubernetes_validate.validate(pod, "1.32.0", strict=True)
-
-
 def test_stages_fan_out_over_chunks_on_their_own_pools():
-    doc = yaml.safe_load(render_samples(*CASES["aws-staged"]))
+    doc = render_engine.workflow("fastqc-to-bwa", AWS, "aws", SHEET_PARAMS, mode="samples",
+                                 values={"chunk_size": 25}, items=25, parallelism=40)
     dag = doc["spec"]["templates"][0]["dag"]
     tasks = {t["name"]: t for t in dag["tasks"]}
     for stage in ("fastqc", "align", "stats"):
@@ -74,11 +55,11 @@ def test_stages_fan_out_over_chunks_on_their_own_pools():
 
 
 def test_size_is_the_same_for_1_or_10000_samples(tmp_path):
+    """`bioinfra render --samples` as the CLI renders it (a sheet's shape only, its FASTQs not read)."""
     sizes = {}
+    spec = discover()["fastqc-to-bwa"]
     for n in (1, 100, 10_000):
-        s = read_sheet(big_sheet(tmp_path, n))
-        text = render_samples(Config(), "local", samples_params(Config(), s, PARAMS.reference, "preview",
-                                                                chunk_size=None, max_parallel=None, title="t"))
+        text = render_text({}, spec, {"samples": str(big_sheet(tmp_path, n)), "title": "t"}, target="local")
         # A chunk step's deadline is per sample it holds (#16): only those numbers' digits may differ.
         sizes[n] = len(re.sub(r"activeDeadlineSeconds: \d+", "activeDeadlineSeconds: N", text).encode())
         assert "S000000" not in text  # the sheet is never inlined (render time: bench/samples_bench.py)
