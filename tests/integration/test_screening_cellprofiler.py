@@ -24,7 +24,7 @@ from bioinfra.sampledata import DATA_DIR, screening
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "templates" / "workflows" / "cellprofiler"
+SCRIPTS = REPO / "templates" / "pipelines" / "cellprofiler"
 SAMPLE = DATA_DIR / "cellprofiler"
 CP_BIN = REPO / ".venv-cellprofiler" / "bin"
 BATCH_SIZE = 4

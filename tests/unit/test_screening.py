@@ -23,7 +23,7 @@ from bioinfra.sampledata import DATA_DIR
 from bioinfra.sampledata import screening as scr
 
 REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = REPO / "templates" / "workflows" / "cellprofiler"
+SCRIPTS = REPO / "templates" / "pipelines" / "cellprofiler"
 SAMPLE = DATA_DIR / "cellprofiler"
 SAMPLE_IMAGES = SAMPLE / "images"
 CP_PYTHON = REPO / ".venv-cellprofiler" / "bin" / "python"

@@ -313,7 +313,7 @@ def image_sets_expected(batches) -> int:
 
 
 def report(batches, tables, missing, complete) -> dict:
-    return {
+    summary = {
         "image_sets_expected": image_sets_expected(batches),
         "image_sets_found": len(tables[IMAGE_TABLE].rows) if IMAGE_TABLE in tables else 0,
         "nuclei": nucleus_count(tables),
@@ -321,10 +321,11 @@ def report(batches, tables, missing, complete) -> dict:
         "batches_complete": complete,
         "complete": not missing,
         "missing": missing,
-        # For the run's failure summary (pipeline.yaml outputs.failure): "5-8, 13-16".
-        "missing_image_sets": ", ".join(f"{m['first']}-{m['last']}" for m in missing),
         "tables": {name: len(table.rows) for name, table in sorted(tables.items())},
     }
+    if missing:  # for the run's failure summary (pipeline.yaml outputs.failure): "5-8, 13-16"
+        summary["missing_image_sets"] = ", ".join(f"{m['first']}-{m['last']}" for m in missing)
+    return summary
 
 
 def _well_position(well: str) -> tuple[int, int] | None:
