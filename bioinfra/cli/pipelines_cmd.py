@@ -97,11 +97,12 @@ def new(
     name: Optional[str] = typer.Option(None, "--name", help="The pipeline's name (default: the folder's name)."),
 ) -> None:
     """Write a working one-step pipeline folder at PATH: pipeline.yaml, its Workflow template, its own
-    test (test_pipeline.py) and an example input. It runs as written:
+    test (test_pipeline.py) and an example input (its input's default). It runs as written:
 
     \b
       bioinfra pipelines new my-counter
-      bioinfra run ./my-counter/ --input my-counter/example.txt
+      bioinfra run ./my-counter/                      # counts my-counter/example.txt
+      bioinfra run ./my-counter/ --input notes.txt
       pytest my-counter/test_pipeline.py
 
     Then replace the step's command with yours (docs/pipelines/write-your-own.md).
@@ -110,7 +111,7 @@ def new(
     shown = str(path) if str(path).startswith((".", "/", "~")) else f"./{path}"
     shown = shown.rstrip("/") + "/"
     typer.echo(f"✓ wrote {folder}: {', '.join(SCAFFOLD_FILES)}, {EXAMPLE_FILE}", err=True)
-    typer.echo(f"run\tbioinfra run {shown} --input {shown}{EXAMPLE_FILE}")
+    typer.echo(f"run\tbioinfra run {shown}")
     typer.echo(f"test\tpytest {shown}test_pipeline.py")
 
 

@@ -149,6 +149,8 @@ def resolve_values(spec: PipelineSpec, mode: ModeSpec, given: Given) -> dict[str
                 missing.append(i.option)
         elif v is None:
             v = i.default
+            if v is not None and i.is_path:  # example data beside pipeline.yaml
+                v = spec.folder / str(v)
             if v is None and i.required:
                 missing.append(i.option)
         values[n] = v

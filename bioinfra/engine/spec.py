@@ -56,6 +56,8 @@ _FLAG_RE = re.compile(r"--[a-z][a-z0-9-]{0,40}")
 _PARAM_RE = re.compile(r"[a-zA-Z0-9_-]{1,63}")  # an Argo parameter name
 _FILE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 _DEFAULT_STRING_RE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+# A file or folder input's example default: relative, inside the pipeline's folder (no '..').
+_EXAMPLE_RE = re.compile(r"(?!.*\.\.)[A-Za-z0-9_][A-Za-z0-9_./-]{0,199}")
 # Flags every run has (bioinfra.cli.run_cmd); an input may not take one.
 RESERVED_FLAGS = frozenset({
     "--output", "--resume", "--max-cpus", "--runtime", "--target", "--dry-run", "--detach", "--quiet",
@@ -82,7 +84,9 @@ class InputSpec(_Strict):
     # The Workflow parameter it fills (default: NAME with '_' as '-'); None-able with `parameter: ""`
     # for inputs that only shape the run (e.g. max_parallel).
     parameter: Optional[str] = None
-    default: Union[str, int, bool, None] = None  # "bundled:KEY" for the bundled sample data
+    # "bundled:KEY" for the bundled sample data; a file or folder input may also name example data
+    # beside pipeline.yaml ("example.txt": a path relative to the pipeline's folder).
+    default: Union[str, int, bool, None] = None
     required: bool = False
     # fastq: the input holding the other read (checked as a pair: names match, counts match).
     mate: Optional[str] = None
@@ -168,8 +172,10 @@ class InputSpec(_Strict):
                 raise ValueError("a bool input's default is true or false")
             if t == "int" and (isinstance(d, bool) or not isinstance(d, int)):
                 raise ValueError("an int input's default is a whole number")
-            if t in FILE_TYPES + FOLDER_TYPES and not (isinstance(d, str) and d.startswith("bundled:")):
-                raise ValueError("a file or folder input's default is bundled sample data (bundled:KEY) or none")
+            if t in FILE_TYPES + FOLDER_TYPES and not (isinstance(d, str) and (
+                    d.startswith("bundled:") or _EXAMPLE_RE.fullmatch(d))):
+                raise ValueError("a file or folder input's default is bundled sample data (bundled:KEY), a path "
+                                 "inside the pipeline's folder (e.g. example.txt), or none")
             if isinstance(d, str) and d.startswith("bundled:") and d[len("bundled:"):] not in BUNDLED_KEYS:
                 raise ValueError(f"unknown bundled data {d!r}; known: {', '.join('bundled:' + k for k in BUNDLED_KEYS)}")
         if self.required and d is not None:
@@ -451,6 +457,10 @@ def load_spec(folder: Path, *, builtin: bool = False) -> PipelineSpec:
         problems = _problems(exc)
         raise InputError(f"{path} is not a valid pipeline: " + "; ".join(problems),
                          hint="see docs/pipelines/write-your-own.md for every key") from None
+    for i in spec.inputs:
+        if i.is_path and isinstance(i.default, str) and not i.default.startswith("bundled:") \
+                and not (spec.folder / i.default).exists():
+            raise InputError(f"{path}: input {i.name}'s default {i.default!r} is not in the pipeline's folder")
     for rel in [m.workflow for m in spec.modes] + ([spec.workflow] if spec.workflow else []) + spec.scripts:
         if not _FILE_NAME_RE.fullmatch(rel) or not (spec.folder / rel).is_file():
             raise InputError(f"{path}: {rel!r} is not a file beside pipeline.yaml")

@@ -75,14 +75,15 @@ def test_a_new_pipeline_runs_as_written_lints_renders_and_is_listed(cli, tmp_pat
     proc = cli("run", "my-counter", "--help", check=True)
     assert "--input FILE" in proc.stdout and "--label TEXT" in proc.stdout and "--r1" not in proc.stdout
     proc = cli("pipelines", "show", "my-counter", check=True)
-    assert "--input\tfile\trequired" in proc.stdout and "steps\tstage-in, count, stage-out" in proc.stdout
+    assert "--input\tfile\texample.txt" in proc.stdout and "steps\tstage-in, count, stage-out" in proc.stdout
     proc = cli("run", "my-counter", "--input", str(data), "--label", "rows", "-o", str(tmp_path / "o2"),
                "--runtime", "native")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "o2" / "count.txt").read_text() == "rows\t3\n"
-    # Without its required input: refused, naming it.
-    proc = cli("run", "my-counter", "-o", str(tmp_path / "o3"))
-    assert proc.returncode == ExitCode.INPUT_INVALID and "missing --input" in proc.stderr
+    # A missing file input is refused naming it, before anything is made.
+    proc = cli("run", "my-counter", "--input", str(tmp_path / "nope.txt"), "-o", str(tmp_path / "o3"))
+    assert proc.returncode == ExitCode.INPUT_INVALID and "--input" in proc.stderr and "no such file" in proc.stderr
+    assert not (tmp_path / "o3").exists()
 
 
 def test_the_generated_test_passes(cli, tmp_path, env):
