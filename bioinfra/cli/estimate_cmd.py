@@ -41,22 +41,11 @@ def estimate(
     pipeline: Optional[str] = typer.Argument(None, metavar="PIPELINE", show_default=False,
                                              help="A pipeline name or a pipeline folder."),
 ) -> None:
-    from bioinfra.cli.run_cmd import _folder, find, known_pipelines
-    from bioinfra.engine.spec import looks_like_path
+    from bioinfra.cli.run_cmd import invoke, pipeline_or_help, resolve
 
-    if pipeline is None:
-        raise click.UsageError("name the pipeline: bioinfra estimate PIPELINE [OPTIONS] (`bioinfra estimate --help`)")
-    if pipeline in ("--help", "-h"):
-        typer.echo(ctx.get_help())
-        typer.echo("\nPipelines (`bioinfra pipelines list`):")
-        for name in known_pipelines(ctx):
-            typer.echo(f"  {name}")
-        return
-    if pipeline.startswith("-"):
-        raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra estimate PIPELINE [OPTIONS]")
-    spec = find(ctx, pipeline) if not looks_like_path(pipeline) else _folder(pipeline)
-    estimate_command(ctx, spec, pipeline).main(args=list(ctx.args), prog_name=f"bioinfra estimate {pipeline}",
-                                               standalone_mode=False, obj=ctx.obj)
+    if pipeline_or_help(ctx, pipeline, "estimate"):
+        assert pipeline is not None
+        invoke(ctx, estimate_command(ctx, resolve(ctx, pipeline), pipeline), "estimate", pipeline)
 
 
 estimate.__doc__ = ESTIMATE_HELP

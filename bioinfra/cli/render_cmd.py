@@ -34,22 +34,11 @@ def render(
     pipeline: Optional[str] = typer.Argument(None, metavar="PIPELINE", show_default=False,
                                              help="A pipeline name or a pipeline folder."),
 ) -> None:
-    from bioinfra.cli.run_cmd import _folder, find, known_pipelines
-    from bioinfra.engine.spec import looks_like_path
+    from bioinfra.cli.run_cmd import invoke, pipeline_or_help, resolve
 
-    if pipeline in ("--help", "-h"):
-        typer.echo(ctx.get_help())
-        typer.echo("\nPipelines (`bioinfra pipelines list`):")
-        for name in known_pipelines(ctx):
-            typer.echo(f"  {name}")
-        return
-    if pipeline is None:
-        raise click.UsageError("name the pipeline: bioinfra render PIPELINE [OPTIONS] (`bioinfra render --help`)")
-    if pipeline.startswith("-"):
-        raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra render PIPELINE [OPTIONS]")
-    spec = find(ctx, pipeline) if not looks_like_path(pipeline) else _folder(pipeline)
-    render_command(ctx, spec, pipeline).main(args=list(ctx.args), prog_name=f"bioinfra render {pipeline}",
-                                             standalone_mode=False, obj=ctx.obj)
+    if pipeline_or_help(ctx, pipeline, "render"):
+        assert pipeline is not None
+        invoke(ctx, render_command(ctx, resolve(ctx, pipeline), pipeline), "render", pipeline)
 
 
 render.__doc__ = RENDER_HELP

@@ -46,11 +46,22 @@ def run(
     pipeline: Optional[str] = typer.Argument(None, metavar="PIPELINE", show_default=False,
                                              help="A pipeline name, a pipeline folder, or an Argo Workflow file."),
 ) -> None:
-    from bioinfra.engine.spec import looks_like_path
+    if not pipeline_or_help(ctx, pipeline, "run"):
+        return
+    assert pipeline is not None
+    if pipeline.endswith((".yaml", ".yml")) and Path(pipeline).is_file():
+        from bioinfra.cli.workflow_file import workflow_command
 
-    args = list(ctx.args)
+        command = workflow_command(ctx, pipeline)
+    else:
+        command = pipeline_command(ctx, resolve(ctx, pipeline), pipeline)
+    invoke(ctx, command, "run", pipeline)
+
+
+def pipeline_or_help(ctx: typer.Context, pipeline: Optional[str], verb: str) -> bool:
+    """The PIPELINE argument of run/render/estimate: False when help was printed instead.
+    `VERB --help` is an answer (exit 0, stdout); a bare `VERB` is a usage error (exit 2, stderr)."""
     if pipeline is None or pipeline in ("--help", "-h"):
-        # `run --help` is an answer (exit 0, stdout); a bare `run` is a usage error (exit 2, stderr).
         asked = pipeline is not None
         typer.echo(ctx.get_help(), err=not asked)
         typer.echo("\nPipelines (`bioinfra pipelines list`):", err=not asked)
@@ -58,17 +69,22 @@ def run(
             typer.echo(f"  {name:<18} {spec.description.split(': ')[0].split('. ')[0].rstrip('.')}", err=not asked)
         if not asked:
             raise typer.Exit(code=2)
-        return
+        return False
     if pipeline.startswith("-"):
-        raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra run PIPELINE [OPTIONS]")
-    if pipeline.endswith((".yaml", ".yml")) and Path(pipeline).is_file():
-        from bioinfra.cli.workflow_file import workflow_command
+        raise click.UsageError(f"{pipeline}: name the pipeline first: bioinfra {verb} PIPELINE [OPTIONS]")
+    return True
 
-        command = workflow_command(ctx, pipeline)
-    else:
-        spec = find(ctx, pipeline) if not looks_like_path(pipeline) else _folder(pipeline)
-        command = pipeline_command(ctx, spec, pipeline)
-    command.main(args=args, prog_name=f"bioinfra run {pipeline}", standalone_mode=False, obj=ctx.obj)
+
+def resolve(ctx: typer.Context, ref: str):
+    """A pipeline by name (built-in, or on the config's pipelines.path) or by folder."""
+    from bioinfra.engine.spec import looks_like_path
+
+    return find(ctx, ref) if not looks_like_path(ref) else _folder(ref)
+
+
+def invoke(ctx: typer.Context, command: click.Command, verb: str, ref: str) -> None:
+    """The pipeline's own command, given every argument after PIPELINE (its --help included)."""
+    command.main(args=list(ctx.args), prog_name=f"bioinfra {verb} {ref}", standalone_mode=False, obj=ctx.obj)
 
 
 run.__doc__ = RUN_HELP
@@ -182,7 +198,8 @@ def backend_for(config, config_path, target_name: str, runtime: Optional[str], *
 def run_pipeline(ctx_obj: dict[str, Any], spec, given: dict[str, Any], *, output, resume, target, runtime, max_cpus,
                  max_parallel, dry_run, detach, quiet, over_budget) -> None:
     from bioinfra.config import load_config
-    from bioinfra.engine.engine import RunOptions, dry_run as plan_run, execute
+    from bioinfra.engine.engine import RunOptions, execute
+    from bioinfra.engine.engine import dry_run as plan_run
     from bioinfra.errors import UnsupportedError
     from bioinfra.executor.progress import reporter_for
     from bioinfra.targets import get_target

@@ -15,7 +15,6 @@ from bioinfra.errors import BioinfraError, RunLockedError, ToolMissingError
 from bioinfra.executor.runtime import DockerRuntime, NativeRuntime, Runtime
 
 
-
 def pipeline_images() -> dict[str, tuple[str, ...]]:
     """The images each built-in pipeline's steps run on (pipeline.yaml `images`)."""
     from bioinfra.engine.spec import discover
