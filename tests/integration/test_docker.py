@@ -137,6 +137,22 @@ def test_docker_runtime_gives_the_same_flagstat_as_native(built):
     assert (outs["docker"] / "stats/lambda.flagstat.txt").read_text() == (outs["native"] / "stats/lambda.flagstat.txt").read_text()
 
 
+def test_variant_calling_runs_in_the_images(built):
+    """#17: bcftools is in the aligner image; the calls made in the containers find the 12 planted
+    SNPs with no false positive, as the native run does (tests/integration/test_variant_calling.py)."""
+    root, env, refs, _ = built
+    out = root / "out-variants"
+    proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "variant-calling", "--runtime", "docker",
+                           "--output", str(out)], cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    truth = json.loads((out / "variants" / "truth.json").read_text())
+    assert (truth["tp"], truth["fp"], truth["fn"], truth["truth"]) == (12, 0, 0, 12)
+    assert "recall 1.0 (12/12), precision 1.0 (12/12)" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runtime"] == "docker" and manifest["images"] == refs
+    assert manifest["tool_versions"]["call"].startswith("bcftools 1.")
+
+
 def test_auto_picks_docker_when_images_are_built(built):
     root, env, _, _ = built
     proc = subprocess.run([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--dry-run"],
