@@ -178,3 +178,57 @@ def test_lint_names_the_mode_and_target_of_each_problem(cli, tmp_path):
 
     proc = cli("lint", str(builtin_root() / "fastqc-to-bwa"), check=True)
     assert proc.stdout.count("✓ mode ") == 12 and "✓ mode single on gcp (qc_gate on): no problems" in proc.stdout
+
+
+def test_folder_int_and_bool_inputs_reach_the_step_as_data(cli, tmp_path):
+    """The input types the scaffold does not use: a folder (staged whole, by content), an int and a
+    bool (checked, then text in their parameters; the bool also shapes the Workflow through Jinja)."""
+    folder, _command = new_pipeline(cli, tmp_path, "lister")
+    spec = yaml.safe_load((folder / "pipeline.yaml").read_text())
+    spec["inputs"] = [
+        {"name": "data", "type": "folder", "help": "a folder whose files are listed", "required": True},
+        {"name": "top", "type": "int", "default": 2, "min": 1, "max": 10, "help": "how many names"},
+        {"name": "shout", "type": "bool", "default": False, "help": "upper-case the names"},
+    ]
+    spec["outputs"] = {"summary_file": "summary.json", "summary": ["{lines} names listed"]}
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    template = (folder / "workflow.yaml.j2").read_text()
+    template = template.replace('''      - name: input
+        value: ""
+      - name: label
+        value: ""''', '''      - name: data
+        value: ""
+      - name: top
+        value: ""
+      - name: shout
+        value: ""''')
+    template = template.replace(
+        'INPUT="workflow.parameters.input", LABEL="workflow.parameters.label"',
+        'DATA="workflow.parameters.data", TOP="workflow.parameters.top", SHOUT="workflow.parameters.shout"')
+    old = template[template.index("          lines=$(wc -l"):template.index('          cat "$RUN_DIR/count.txt"')]
+    template = template.replace(old, '''          ls "$DATA" | sort | head -n "$TOP" > "$RUN_DIR/count.txt"
+{% if values.shout %}
+          tr a-z A-Z < "$RUN_DIR/count.txt" > "$RUN_DIR/count.up" && mv "$RUN_DIR/count.up" "$RUN_DIR/count.txt"
+{% endif %}
+          printf '{"lines": %d}\\n' "$(wc -l < "$RUN_DIR/count.txt")" > "$RUN_DIR/summary.json"
+''')
+    (folder / "workflow.yaml.j2").write_text(template)
+    data = tmp_path / "plate 1"
+    data.mkdir()
+    for name in ("c.tif", "a.tif", "b.tif"):
+        (data / name).write_text(name)
+    out = tmp_path / "out"
+    proc = cli("run", str(folder), "--data", str(data), "--top", "2", "--shout", "-o", str(out), "--runtime", "native")
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "count.txt").read_text() == "A.TIF\nB.TIF\n" and "2 names listed" in proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"]["data"]["files"] == 3 and len(manifest["inputs"]["data"]["sha256"]) == 64
+    assert manifest["values"] == {"top": 2, "shout": True}
+    params = {p["name"]: p["value"] for p in yaml.safe_load((out / "workflow.yaml").read_text())["spec"]["arguments"]["parameters"]}
+    assert params["top"] == "2" and params["shout"] == "true" and params["data"].endswith("/data")
+    # Checked before anything is made: an int out of range, a folder that is not there.
+    for args, message in ((["--data", str(data), "--top", "11"], "--top must be between 1 and 10"),
+                          (["--data", str(tmp_path / "nope")], "--data " + str(tmp_path / "nope") + ": no such folder")):
+        proc = cli("run", str(folder), *args, "-o", str(tmp_path / "bad"), "--runtime", "native")
+        assert proc.returncode == ExitCode.INPUT_INVALID and message in proc.stderr, proc.stderr
+        assert not (tmp_path / "bad").exists()
