@@ -1008,3 +1008,156 @@ _STEPS: dict[str, _Step] = {
     "kms-alias": _Step(_kms_alias_start),
     "kms-key": _Step(_kms_key_start),
 }
+
+
+# --- clearing the VPC before the network stack's destroy ----------------------------------------
+#
+# What AWS or Kubernetes put inside the cluster's VPC without our tags holds its subnets, security groups
+# or the VPC itself, so the network stack's `terraform destroy` fails with DependencyViolation (and every
+# re-run the same way), and the final sweep, which would delete them, never runs:
+# - GuardDuty Runtime Monitoring's VPC endpoint `com.amazonaws.<region>.guardduty-data` and its security
+#   group `GuardDutyManagedSecurityGroup-<vpc>`, made in every VPC of an account where the agent is
+#   managed automatically. Ref https://docs.aws.amazon.com/guardduty/latest/ug/runtime-monitoring-agent-resource-clean-up.html
+# - ENIs the VPC CNI allocated (description `aws-K8S-i-...` / `aws-K8S-eni-...`) and never freed because
+#   their node went first: status `available`. Ref https://github.com/aws/amazon-vpc-cni-k8s/issues/1223
+# - ENIs of a load balancer a Service left (requester-managed: AWS removes them after the load balancer;
+#   here they are named with what holds them).
+# Terraform's own resources carry `bioinfra:cluster` (provider default_tags) and are Terraform's to delete.
+
+_GONE_STATES = ("deleted", "rejected", "failed", "expired")
+
+
+def clear_vpc_blockers(session: boto3.session.Session, cluster: str, *, say: Callable[[str], None],
+                       endpoint_url: Optional[str] = None) -> SweepResult:
+    """Delete what blocks the deletion of the cluster's VPC and is not Terraform's: its VPC endpoints
+    (waited for, bounded), its `available` ENIs, and its non-default security groups (their rules naming
+    other groups revoked first, and other groups' rules naming them), each named through `say`.
+
+    Only inside the VPC tagged `bioinfra:cluster=<cluster>`, and nothing that carries a `bioinfra:cluster`
+    tag (ours is Terraform's; another cluster's is not ours). ENIs still in use are not touched: named,
+    with what holds them. Safe to re-run: with nothing left it says nothing and returns an empty result.
+    """
+    ctx = _Ctx(session, endpoint_url)
+    ec2 = ctx.client("ec2")
+    result = SweepResult()
+    by_tag = [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}]
+    for vpc in _pages(ec2, "describe_vpcs", "Vpcs", Filters=by_tag):
+        _clear_vpc(ctx, vpc["VpcId"], cluster, say, result)
+    return result
+
+
+def _foreign(tags: dict[str, str], cluster: str) -> bool:
+    """Not made by our Terraform (no bioinfra tag) and not claimed by another cluster."""
+    return CLUSTER_TAG not in tags and tags.get(CNI_CLUSTER_TAG, cluster) == cluster
+
+
+def _clear_vpc(ctx: _Ctx, vpc: str, cluster: str, say: Callable[[str], None], result: SweepResult) -> None:
+    ec2 = ctx.client("ec2")
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    owned: set[str] = set()  # ENIs a live endpoint or NAT gateway holds: they go with it
+
+    def merge(part: SweepResult) -> None:
+        result.deleted += part.deleted
+        result.failed += part.failed
+
+    # 1. VPC endpoints: an interface endpoint holds an ENI in each of its subnets and uses its groups.
+    endpoints, endpoint_enis = [], {}
+    for ep in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc):
+        if ep.get("State", "").lower() in _GONE_STATES:
+            continue
+        endpoint_enis[ep["VpcEndpointId"]] = set(ep.get("NetworkInterfaceIds", []))
+        owned.update(endpoint_enis[ep["VpcEndpointId"]])
+        if _foreign(_tags(ep.get("Tags")), cluster):
+            endpoints.append(Leftover("vpc-endpoint", ep["VpcEndpointId"], None, ep.get("ServiceName", "")))
+    for nat in _pages(ec2, "describe_nat_gateways", "NatGateways", Filter=in_vpc):
+        if nat.get("State") not in ("deleted", "failed"):
+            owned.update(a["NetworkInterfaceId"] for a in nat.get("NatGatewayAddresses", []) if "NetworkInterfaceId" in a)
+    if endpoints:
+        _say_found(say, vpc, endpoints)
+        merge(_delete_quietly(ctx, endpoints, say))
+        # A deleted endpoint's ENIs are AWS's to remove (requester-managed, in use until then: named below);
+        # moto leaves them as plain available ENIs, deleted below like any orphan.
+        for item in result.deleted:
+            owned.difference_update(endpoint_enis.get(item.id, set()))
+
+    # 2. ENIs in its subnets: the available ones are orphans (deleted); in-use ones are named.
+    enis, busy = [], []
+    for eni in _pages(ec2, "describe_network_interfaces", "NetworkInterfaces", Filters=in_vpc):
+        if eni["NetworkInterfaceId"] in owned or not _foreign(_tags(eni.get("TagSet")), cluster):
+            continue
+        if eni.get("Status") == "available" and not eni.get("RequesterManaged"):
+            enis.append(Leftover("network-interface", eni["NetworkInterfaceId"], None, eni.get("Description", "")))
+        else:
+            busy.append(eni)
+    if enis:
+        _say_found(say, vpc, enis)
+        deleted: list[Leftover] = []
+        for item in enis:
+            try:
+                ec2.delete_network_interface(NetworkInterfaceId=item.id)
+                note = ""
+            except Exception as exc:
+                if not _is_gone(exc):  # e.g. InvalidNetworkInterface.InUse: attached since it was listed
+                    result.failed.append((item, _reason(exc)))
+                    say(f"failed network-interface {item.id}: {_reason(exc)}")
+                    continue
+                note = f" ({_ALREADY_GONE})"
+            deleted.append(item)
+            say(f"deleted network-interface {item.id}{note}")
+        result.deleted += deleted
+    for eni in busy:
+        say(f"VPC {vpc}: network-interface {eni['NetworkInterfaceId']} is in use, left to its owner: "
+            f"{_eni_holder(eni)}")
+
+    # 3. Security groups not Terraform's (not the default one: it goes with the VPC).
+    groups = list(_pages(ec2, "describe_security_groups", "SecurityGroups", Filters=in_vpc))
+    foreign = [Leftover("security-group", sg["GroupId"], None, sg.get("GroupName", "")) for sg in groups
+               if sg.get("GroupName") != "default" and _foreign(_tags(sg.get("Tags")), cluster)]
+    if foreign:
+        _say_found(say, vpc, foreign)
+        _unreference(ec2, groups, {x.id for x in foreign})
+        merge(_delete_quietly(ctx, foreign, say))
+
+
+def _say_found(say: Callable[[str], None], vpc: str, items: list[Leftover]) -> None:
+    names = ", ".join(f"{x.kind} {x.id}" + (f" ({x.detail})" if x.detail else "") for x in items)
+    say(f"VPC {vpc}: removing what blocks its deletion and is not Terraform's: {names}")
+
+
+def _delete_quietly(ctx: _Ctx, items: list[Leftover], say: Callable[[str], None]) -> SweepResult:
+    return delete_leftovers(ctx.session, items, force_empty_buckets=False, say=say, endpoint_url=ctx.endpoint_url)
+
+
+def _eni_holder(eni: dict[str, Any]) -> str:
+    """What holds an in-use ENI, in the words AWS gives it."""
+    attachment = eni.get("Attachment") or {}
+    parts = [f"{k} {v}" for k, v in (("instance", attachment.get("InstanceId")),
+                                     ("owner", attachment.get("InstanceOwnerId") if not attachment.get("InstanceId") else None),
+                                     ("type", eni.get("InterfaceType") if eni.get("InterfaceType") != "interface" else None),
+                                     # AWS's service that made it; moto fills RequesterId in on every ENI
+                                     ("requester", eni.get("RequesterId") if eni.get("RequesterManaged") else None),
+                                     ) if v]
+    description = eni.get("Description") or ""
+    what = ", ".join(parts) or "status " + str(eni.get("Status", "?"))
+    return f"{description!r}, {what}" if description else what
+
+
+def _unreference(ec2: Any, groups: list[dict[str, Any]], doomed: set[str]) -> None:
+    """Revoke the rules that stand between a doomed group and its deletion: its own rules naming another
+    group, and other groups' rules naming it (AWS refuses to delete a referenced group)."""
+    for sg in groups:
+        for key, revoke in (("IpPermissions", ec2.revoke_security_group_ingress),
+                            ("IpPermissionsEgress", ec2.revoke_security_group_egress)):
+            rules = []
+            for rule in sg.get(key, []):
+                pairs = [p for p in rule.get("UserIdGroupPairs", [])
+                         if sg["GroupId"] in doomed or p.get("GroupId") in doomed]
+                if pairs:
+                    rules.append({k: v for k, v in rule.items() if k in ("IpProtocol", "FromPort", "ToPort")}
+                                 | {"UserIdGroupPairs": [{"GroupId": p["GroupId"]} for p in pairs]})
+            if rules:
+                try:
+                    revoke(GroupId=sg["GroupId"], IpPermissions=rules)
+                except Exception as exc:  # the delete that follows says what is wrong
+                    if not _code(exc):
+                        raise

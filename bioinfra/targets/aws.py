@@ -118,6 +118,13 @@ class AwsTarget:
         """Results are never deleted silently: before the storage stack is destroyed, a results bucket
         with data is emptied (--force-empty-buckets) or taken out of Terraform's hands and kept (the
         final sweep then reports it and `destroy` exits 11)."""
+        if stack.name == "network" and aws is not None:
+            # What sits in the VPC without our tags (GuardDuty's endpoint and group, ENIs the VPC CNI leaked)
+            # fails the stack's destroy with DependencyViolation, before the final sweep can run (issue #18).
+            from bioinfra.adaptors.aws_sweep import clear_vpc_blockers
+
+            clear_vpc_blockers(aws.session, config.name, say=say, endpoint_url=aws.endpoint_url)
+            return
         if stack.name == "addons":
             # Before the addons stack is destroyed, not after: it takes the EFS CSI driver and the `bioinfra`
             # namespace with it, and a claim deleted after its driver is gone never frees its disk; a namespace
