@@ -307,6 +307,11 @@ def preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = 
     the GPU type is offered in the node zones; the GPU quota covers the pool at its largest. Checks
     that cannot run because of an earlier problem (no project, compute API off) are skipped.
     """
+    return _preflight(session, apis=apis, gpu=gpu)[0]
+
+
+def _preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed]) -> tuple[list[str], list[str]]:
+    """(problems, the zones the GPU pool's nodes go in: [] without a GPU pool or when it cannot have any)."""
     from google.api_core import exceptions as gexc
 
     project, region = session.project, session.region
@@ -318,7 +323,7 @@ def preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = 
             if getattr(exc, "reason", None) == "SERVICE_DISABLED":
                 raise
             return [f"project '{project}': not found or no access — check `project:` in bioinfra.yaml; "
-                    f"`gcloud projects describe {project}`"]
+                    f"`gcloud projects describe {project}`"], []
     state = found.state.name if hasattr(found.state, "name") else str(found.state)
     if state != "ACTIVE":
         problems.append(f"project '{project}' is {state}, not ACTIVE — `gcloud projects describe {project}`"
@@ -332,7 +337,7 @@ def preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = 
             line += " (region and GPU checks need compute.googleapis.com: re-run after enabling it)"
         problems.append(line)
         if "compute.googleapis.com" in disabled:
-            return problems
+            return problems, []
 
     with google_errors(session, f"reading region {region} of project {project}"):
         try:
@@ -340,18 +345,22 @@ def preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = 
         except gexc.NotFound:
             problems.append(f"region '{region}': not found in project '{project}' — check `region:` in "
                             f"bioinfra.yaml; `gcloud compute regions list --project {project}`")
-            return problems
+            return problems, []
     if region_info.status and region_info.status != "UP":
         problems.append(f"region '{region}' is {region_info.status} — pick another `region:`; "
                         f"`gcloud compute regions describe {region} --project {project}`")
+    zones: list[str] = []
     if gpu is not None:
-        problems += _gpu_problems(session, region_info, gpu)
-    return problems
+        gpu_problems, zones = _gpu_problems(session, region_info, gpu)
+        problems += gpu_problems
+    return problems, zones
 
 
-def check_ready(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = None) -> None:
-    """preflight(), raising PreflightError (exit 12) with every problem; nothing has been created yet."""
-    problems = preflight(session, apis=apis, gpu=gpu)
+def check_ready(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = None) -> list[str]:
+    """preflight(), raising PreflightError (exit 12) with every problem; nothing has been created yet.
+    Returns the zones the GPU pool's nodes go in (`gpu.zones` when given, else every zone of the region
+    that offers the type; [] without `gpu`), for the pool's node_locations."""
+    problems, zones = _preflight(session, apis=apis, gpu=gpu)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise PreflightError(
@@ -359,6 +368,7 @@ def check_ready(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] 
             problems=problems,
             hint="run the command on each line, then `bioinfra up gcp` again; nothing was created",
         )
+    return zones
 
 
 def disabled_apis(session: GcpSession, apis: list[str]) -> list[str]:
@@ -387,7 +397,13 @@ def gpu_zones(session: GcpSession, accelerator_type: str) -> list[str]:
     return sorted(zones)
 
 
-def _gpu_problems(session: GcpSession, region_info: Any, need: GpuNeed) -> list[str]:
+def _gpu_problems(session: GcpSession, region_info: Any, need: GpuNeed) -> tuple[list[str], list[str]]:
+    """(problems, zones for the GPU pool). A regional pool without node_locations takes every node zone
+    of the cluster, and GKE refuses an accelerator that one of them does not offer: so the pool goes in
+    `need.zones` (each checked to offer it) or, without them, in the region's zones that offer it; none
+    is a problem now, before any stack is applied, not a failed node pool after the network and the
+    cluster were made. Ref https://cloud.google.com/kubernetes-engine/docs/how-to/gpus (GPU availability
+    by zone) and https://cloud.google.com/compute/docs/gpus/gpu-regions-zones"""
     project, region, kind = session.project, session.region, need.accelerator_type
     problems = []
     region_zones = [z.rsplit("/", 1)[-1] for z in region_info.zones]
@@ -408,7 +424,8 @@ def _gpu_problems(session: GcpSession, region_info: Any, need: GpuNeed) -> list[
         elsewhere = "no zone anywhere offers it: check node_pools.gpu.gpu.type" if not offered else \
             f"offered in other regions, e.g. {', '.join(offered[:3])}"
         problems.append(f"GPU {kind}: not offered in any zone of region {region} ({elsewhere}) — "
-                        f"change `region:` or the GPU type; {listing}")
+                        f"change `region:` or the GPU type (node_pools.gpu.gpu.type); {listing}")
+    zones = list(need.zones) if need.zones else in_region
 
     quotas = {q.metric: (q.limit, q.usage) for q in region_info.quotas}
     metric = quota_metric(kind, need.spot)
@@ -417,7 +434,7 @@ def _gpu_problems(session: GcpSession, region_info: Any, need: GpuNeed) -> list[
         # Ref https://cloud.google.com/compute/docs/gpus/about-gpus (GPUs on Spot VMs)
         metric = quota_metric(kind, spot=False)
     if metric not in quotas and kind not in GPU_QUOTA_METRICS:
-        return problems  # a type outside our table whose metric the region does not list: cannot check
+        return problems, zones  # a type outside our table whose metric the region does not list: cannot check
     limit, usage = quotas.get(metric, (0.0, 0.0))
     if limit - usage < need.total:
         problems.append(
@@ -428,7 +445,7 @@ def _gpu_problems(session: GcpSession, region_info: Any, need: GpuNeed) -> list[
             f"`gcloud compute regions describe {region} --project {project}`")
     if not need.spot:
         problems += _all_regions_quota(session, need)
-    return problems
+    return problems, zones
 
 
 def _all_regions_quota(session: GcpSession, need: GpuNeed) -> list[str]:

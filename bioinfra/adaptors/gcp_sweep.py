@@ -2,8 +2,13 @@
 
 What is ours, per kind (GCP has no one tagging API, so each kind is asked on its own):
   - by label `bioinfra-cluster=<name>` (the provider's default_labels; GKE copies the cluster's
-    labels to its VMs and disks): GKE clusters, Filestore instances, disks, forwarding rules,
-    Artifact Registry repositories, GCS buckets;
+    labels to its VMs and disks; the workspace's storage class passes it to the Filestore CSI
+    driver): GKE clusters, Filestore instances, disks, forwarding rules, Artifact Registry
+    repositories, GCS buckets;
+  - Filestore instances the GKE Filestore CSI driver made in our VPC, by the labels the driver
+    itself sets (CSI_CREATED_BY and the kubernetes_io_created-for_* keys): an instance made before
+    the class passed our label, or by a class of the user's, still bills and its VPC peering still
+    blocks the network's deletion;
   - by place: networks, subnets, routers and firewalls take no labels, so our VPC is the network
     named <name> whose description says "bioinfra cluster <name>", and every subnet, router and
     firewall attached to that VPC is ours (GKE's own gke-<name>-... rules included);
@@ -26,6 +31,16 @@ from typing import Any, Optional
 from bioinfra.adaptors import gcs
 
 LABEL = "bioinfra-cluster"
+
+# The labels the GKE Filestore CSI driver puts on every instance it creates: created-by is the driver's
+# name with "." as "_"; the created-for_* keys name the claim and volume (GKE's external-provisioner runs
+# with --extra-create-metadata). Ref https://github.com/kubernetes-sigs/gcp-filestore-csi-driver
+# pkg/csi_driver/controller.go (tagKeyCreatedBy, tagKeyCreatedForClaimNamespace/ClaimName/VolumeName,
+# extractLabels); docs/kubernetes/resize.md shows them on an instance.
+CSI_CREATED_BY = ("storage_gke_io_created-by", "filestore_csi_storage_gke_io")
+CSI_FOR_PVC_NAMESPACE = "kubernetes_io_created-for_pvc_namespace"
+CSI_FOR_PVC_NAME = "kubernetes_io_created-for_pvc_name"
+CSI_FOR_PV_NAME = "kubernetes_io_created-for_pv_name"
 
 ORDER = (
     "gke-cluster",
@@ -97,9 +112,14 @@ def find_leftovers(session: Any, cluster: str, *, extra_service_accounts: Iterab
             found.append(Leftover("gke-cluster", f"projects/{project}/locations/{c.location}/clusters/{c.name}",
                                   "cluster", f"{len(c.node_pools)} node pool(s), {c.location}"))
 
+    network = _our_network(session, cluster)
     for inst in session.filestore().list_instances(parent=f"projects/{project}/locations/-"):
-        if _labelled(inst.labels, cluster):
-            found.append(Leftover("filestore-instance", inst.name, "storage"))
+        labels = dict(inst.labels or {})
+        by_driver = labels.get(CSI_CREATED_BY[0]) == CSI_CREATED_BY[1]
+        in_our_vpc = network is not None and any(_same_network(n.network, network.name, project)
+                                                 for n in inst.networks)
+        if _labelled(labels, cluster) or (by_driver and in_our_vpc):
+            found.append(_filestore_leftover(inst, labels, by_driver))
 
     for kind, client_kind, key in (("forwarding-rule", "ForwardingRules", "forwarding_rules"),
                                    ("disk", "Disks", "disks")):
@@ -115,7 +135,6 @@ def find_leftovers(session: Any, cluster: str, *, extra_service_accounts: Iterab
                     found.append(Leftover(kind, f"projects/{project}/{scope}/{_plural(kind)}/{item.name}",
                                           dict(item.labels).get("bioinfra-stack", STACK_OF[kind])))
 
-    network = _our_network(session, cluster)
     if network is not None:
         link = network.self_link
         for fw in session.compute("Firewalls").list(project=project):
@@ -147,6 +166,27 @@ def find_leftovers(session: Any, cluster: str, *, extra_service_accounts: Iterab
             found.append(Leftover("service-account", account["name"], stack, account.get("email", "")))
 
     return sorted(found, key=lambda lo: ORDER.index(lo.kind))
+
+
+def _same_network(value: str, name: str, project: str) -> bool:
+    """An instance's network: the VPC's name (DIRECT_PEERING) or its path (projects/P/global/networks/N)."""
+    return value == name or value.endswith(f"projects/{project}/global/networks/{name}")
+
+
+def _filestore_leftover(inst: Any, labels: dict[str, str], by_driver: bool) -> Leftover:
+    """Ours (storage stack: gcp.filestore) or the CSI driver's. The driver's goes with the cluster stack:
+    the cluster's driver made it for the workspace claim, and the teardown gives the driver until the
+    storage stack is destroyed to delete it itself."""
+    state = getattr(inst.state, "name", str(inst.state or ""))
+    if by_driver:
+        claim = f"{labels.get(CSI_FOR_PVC_NAMESPACE, '?')}/{labels.get(CSI_FOR_PVC_NAME, '?')}"
+        detail = f"made by the Filestore CSI driver for claim {claim}, volume {labels.get(CSI_FOR_PV_NAME, '?')}"
+        stack = labels.get("bioinfra-stack", "cluster")
+    else:
+        detail, stack = "", labels.get("bioinfra-stack", STACK_OF["filestore-instance"])
+    if state == "DELETING":
+        detail = f"{detail}; being deleted" if detail else "being deleted"
+    return Leftover("filestore-instance", inst.name, stack, detail)
 
 
 def _plural(kind: str) -> str:
@@ -234,7 +274,27 @@ def _delete_cluster(session: Any, lo: Leftover, force: bool, timeout: float) -> 
 
 
 def _delete_filestore(session: Any, lo: Leftover, force: bool, timeout: float) -> None:
-    session.filestore().delete_instance(name=lo.id).result(timeout=timeout)
+    """Delete and wait. One the CSI driver is deleting already (DELETING: a second delete is refused) is
+    waited for until it is gone: the network can be deleted only after its VPC peering is."""
+    client = session.filestore()
+    instance = client.get_instance(name=lo.id)  # NotFound: gone already, counted as deleted
+    if getattr(instance.state, "name", "") != "DELETING":
+        client.delete_instance(name=lo.id).result(timeout=timeout)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(min(FILESTORE_POLL, max(deadline - time.monotonic(), 0)))
+        try:
+            client.get_instance(name=lo.id)
+        except Exception as exc:
+            if _is(exc, "NotFound"):
+                return
+            raise
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"Filestore instance {lo.id} is still being deleted after {timeout:.0f} s")
+
+
+FILESTORE_POLL = 10.0  # seconds between two looks at an instance being deleted
 
 
 def _delete_compute(session: Any, lo: Leftover, force: bool, timeout: float) -> None:

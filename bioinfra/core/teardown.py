@@ -6,6 +6,13 @@ only while the cluster runs. Terraform knows nothing of them, so destroying the 
 orphan them (and on aws the load balancer's ENIs then block deleting the VPC). So before the addons
 stack goes, every such object is deleted and waited for, cluster-wide.
 
+The workspace claim itself is Terraform's (the addons stack deletes it after MinIO, which mounts
+it). Where its volume is backed by a cloud resource only the CSI driver deletes (gcp: a Filestore
+instance of at least 1 TiB, made by the class's Retain policy to outlive its claim), the target names
+that driver: its volume is switched to Delete before the addons stack goes, and waited for after, so
+the driver deletes the instance while the cluster still runs (release_workspace_volumes,
+wait_for_workspace_volumes).
+
 onprem never comes here: on the user's own cluster bioinfra removes only what it added.
 """
 
@@ -166,6 +173,87 @@ def release_cluster_resources(kube: Kube, say: Say, *, timeout: float = 600, pol
         time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
 
 
+# -- the workspace volume, where only its CSI driver deletes what backs it -------------------------
+
+# How long `destroy` waits for the driver to delete the workspace's backing (a Filestore deletion takes
+# minutes), and how often it looks.
+WORKSPACE_TIMEOUT = 900.0
+WORKSPACE_POLL = 10.0
+
+
+@dataclass(frozen=True)
+class DriverVolume:
+    """A CSI driver whose volumes are backed by a billed cloud resource that only the driver deletes
+    (gcp: filestore.csi.storage.gke.io, a "Filestore instance")."""
+
+    driver: str
+    backing: str
+
+
+def _workspace_volumes(kube: Kube, made_by: DriverVolume) -> dict[str, Any]:
+    """The PVs of the workspace claim that the driver made: bound to it, or released by a claim
+    deleted earlier (claimRef still names it). A static volume (spec.nfs: an instance of ours) is not."""
+    found = kube.call("listing PersistentVolumes", kube.core.list_persistent_volume)
+    volumes = {}
+    for volume in found.items:
+        spec = volume.spec
+        if spec is None or spec.csi is None or spec.csi.driver != made_by.driver or spec.claim_ref is None:
+            continue
+        if (spec.claim_ref.namespace, spec.claim_ref.name) == (WORKFLOW_NAMESPACE, WORKSPACE_PVC):
+            volumes[volume.metadata.name] = volume
+    return volumes
+
+
+def _backing(volume: Any, made_by: DriverVolume) -> str:
+    """"PersistentVolume pvc-1 (Filestore instance projects/p/locations/z/instances/pvc-1)"."""
+    handle = getattr(volume.spec.csi, "volume_handle", "") or ""
+    # The Filestore driver's handle is modeInstance/<location>/<instance>/<share>.
+    # Ref https://github.com/kubernetes-sigs/gcp-filestore-csi-driver (pkg/csi_driver/controller.go)
+    parts = handle.split("/")
+    what = f"{made_by.backing} {parts[2]} in {parts[1]}" if len(parts) == 4 else made_by.backing
+    return f"PersistentVolume {volume.metadata.name} ({what})"
+
+
+def release_workspace_volumes(kube: Kube, say: Say, made_by: DriverVolume) -> list[str]:
+    """Before the addons stack is destroyed: set the workspace's volumes that `made_by.driver` made to
+    reclaimPolicy Delete, so that when Terraform deletes the claim the driver deletes what backs them
+    (a volume already released by an earlier deletion of its claim is deleted now). Returns their names.
+
+    The class keeps Retain so that no deletion of the claim but `destroy` loses the workspace; this is
+    the moment the user asked for it. Changing a PV's reclaim policy is the documented way:
+    Ref https://kubernetes.io/docs/tasks/administer-cluster/change-pv-reclaim-policy/"""
+    volumes = _workspace_volumes(kube, made_by)
+    for name, volume in sorted(volumes.items()):
+        if volume.spec.persistent_volume_reclaim_policy != "Delete":
+            kube.call(f"setting PersistentVolume {name} to reclaimPolicy Delete", kube.core.patch_persistent_volume,
+                      name, {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
+        say(f"cluster: the workspace's {_backing(volume, made_by)} will be deleted with its claim "
+            f"{WORKFLOW_NAMESPACE}/{WORKSPACE_PVC}: every file in the workspace goes (results already in the "
+            "results bucket stay)")
+    return sorted(volumes)
+
+
+def wait_for_workspace_volumes(kube: Kube, say: Say, made_by: DriverVolume, *, timeout: float,
+                               poll: float) -> list[str]:
+    """After the addons stack deleted the workspace claim: wait until the driver has deleted the
+    volumes release_workspace_volumes switched to Delete (the PV goes once the driver deleted what backs
+    it). Returns what is still there after `timeout` seconds, named; the cloud sweep deletes it."""
+    volumes = _workspace_volumes(kube, made_by)
+    if not volumes:
+        return []
+    names = ", ".join(_backing(v, made_by) for _, v in sorted(volumes.items()))
+    say(f"cluster: waiting (at most {int(timeout)} s) for {made_by.driver} to delete {names}")
+    deadline = time.monotonic() + timeout
+    while True:
+        left = _workspace_volumes(kube, made_by)
+        if not left:
+            say(f"cluster: the workspace's {made_by.backing} is deleted")
+            return []
+        if time.monotonic() >= deadline:
+            return [_backing(v, made_by) for _, v in sorted(left.items())]
+        time.sleep(min(poll, max(deadline - time.monotonic(), 0)))
+
+
 # -- the hook: a client for the cloud cluster about to be destroyed -------------------------------
 
 
@@ -206,17 +294,20 @@ KUBECONFIG_FROM_CLOUD: dict[str, Callable[[Config, Any], Optional[str]]] = {
     "aws": _aws_kubeconfig, "gcp": _gcp_kubeconfig}
 
 
-def release_before_addons_destroy(config: Config, session: Any, env_dir: Path, say: Say, *,
-                                  timeout: float = 600, poll: float = 5) -> list[str]:
-    """The aws/gcp `before_destroy` hook for the addons stack: connect to the cluster (a fresh token
-    from the cloud's API, else `bioinfra kubeconfig`'s file in `env_dir`) and release its load
-    balancers and volumes. A cluster that does not exist or does not answer (an interrupted `up`) is
-    said and skipped, not an error. Returns what is still there after the timeout (also said)."""
+@contextlib.contextmanager
+def _cluster(config: Config, session: Any, env_dir: Path, say: Say, what: str, *,
+             skip: Optional[Say] = None) -> Iterator[Optional[Kube]]:
+    """A client for the cluster (a fresh token from the cloud's API, else `bioinfra kubeconfig`'s file
+    in `env_dir`), or None when there is no session, no cluster or it does not answer (an interrupted
+    `up`): not an error, said through `skip` (default `say`) as "skipping <what>: why". An API refusal
+    inside is said, not raised: destroy goes on, and the final sweep reports any cloud resource left."""
     from bioinfra.adaptors.kube import connect
 
+    skip = skip or say
     if session is None:
-        say("cluster: no cloud session; not releasing load balancers and volumes")
-        return []
+        skip(f"cluster: no cloud session; skipping {what}")
+        yield None
+        return
     make = KUBECONFIG_FROM_CLOUD[config.target]
     text = None
     why = ""
@@ -228,22 +319,70 @@ def release_before_addons_destroy(config: Config, session: Any, env_dir: Path, s
         why = exc.message
     fallback = env_dir / "kubeconfig"  # = core.cluster.default_kubeconfig_path: `bioinfra kubeconfig`'s file
     if text is None and not fallback.is_file():
-        say(f"cluster: skipping the release of load balancers and volumes: {why}")
-        return []
-    try:
-        with contextlib.ExitStack() as stack:
+        skip(f"cluster: skipping {what}: {why}")
+        yield None
+        return
+    with contextlib.ExitStack() as stack:
+        kube: Optional[Kube] = None
+        try:
             path = stack.enter_context(_private_kubeconfig(text)) if text is not None else fallback
             kube = connect(path)
             kube.version_within(10)  # an endpoint that does not answer: fail fast, skip
-            remaining = release_cluster_resources(kube, say, timeout=timeout, poll=poll)
-    except ClusterUnreachableError as exc:
-        say(f"cluster: skipping the release of load balancers and volumes: {exc.message}")
-        return []
-    except BioinfraError as exc:  # the API refused a list or delete (e.g. 500): destroy goes on regardless
-        say(f"cluster: could not release load balancers and volumes: {exc.message}; going on (the final sweep "
-            "reports any cloud resource left)")
-        return []
+        except ClusterUnreachableError as exc:
+            skip(f"cluster: skipping {what}: {exc.message}")
+            kube = None
+        except BioinfraError as exc:
+            say(f"cluster: could not finish {what}: {exc.message}; going on (the final sweep reports any cloud "
+                "resource left)")
+            kube = None
+        if kube is None:
+            yield None
+            return
+        try:
+            yield kube
+        except ClusterUnreachableError as exc:
+            say(f"cluster: skipping {what}: {exc.message}")
+        except BioinfraError as exc:  # the API refused a list or delete (e.g. 500): destroy goes on regardless
+            say(f"cluster: could not finish {what}: {exc.message}; going on (the final sweep reports any cloud "
+                "resource left)")
+
+
+def release_before_addons_destroy(config: Config, session: Any, env_dir: Path, say: Say, *,
+                                  workspace: Optional[DriverVolume] = None, timeout: float = 600,
+                                  poll: float = 5) -> list[str]:
+    """The aws/gcp `before_destroy` hook for the addons stack: connect to the cluster and release its
+    load balancers and volumes (and, with `workspace`, switch the workspace's volumes that driver made to
+    Delete: release_workspace_volumes). Returns what is still there after the timeout (also said)."""
+    remaining: list[str] = []
+    with _cluster(config, session, env_dir, say, "the release of load balancers and volumes") as kube:
+        if kube is None:
+            return []
+        if workspace is not None:
+            try:
+                release_workspace_volumes(kube, say, workspace)
+            except BioinfraError as exc:  # said; the rest is still released, and the sweep deletes the instance
+                say(f"cluster: could not set the workspace volume to be deleted with its claim: {exc.message}")
+        remaining = release_cluster_resources(kube, say, timeout=timeout, poll=poll)
     if remaining:
         say(f"cluster: still there after {int(timeout)} s (the final sweep reports any cloud resource they "
             f"leave): {', '.join(remaining)}")
+    return remaining
+
+
+def wait_after_addons_destroy(config: Config, session: Any, env_dir: Path, say: Say, workspace: DriverVolume, *,
+                              timeout: Optional[float] = None, poll: Optional[float] = None) -> list[str]:
+    """The hook after the addons stack is destroyed (before the next stack's): wait, at most `timeout`
+    (WORKSPACE_TIMEOUT) seconds, for the driver to delete the workspace's volumes
+    (wait_for_workspace_volumes). Returns what is left (said)."""
+    timeout = WORKSPACE_TIMEOUT if timeout is None else timeout
+    poll = WORKSPACE_POLL if poll is None else poll
+    remaining: list[str] = []
+    # Quiet when there is no cluster to ask: the addons hook just said why.
+    with _cluster(config, session, env_dir, say, f"the wait for {workspace.driver}", skip=lambda _: None) as kube:
+        if kube is None:
+            return []
+        remaining = wait_for_workspace_volumes(kube, say, workspace, timeout=timeout, poll=poll)
+    if remaining:
+        say(f"cluster: still there after {int(timeout)} s (the sweep deletes the {workspace.backing} before the "
+            f"network): {', '.join(remaining)}")
     return remaining

@@ -10,7 +10,7 @@ against local stand-ins of the Google APIs (docs/targets/gcp.md).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.core.stacks import Stack
@@ -80,12 +80,23 @@ def service_account_id(cluster: str, suffix: str) -> str:
     return f"{cluster[:keep].rstrip('-')}-{digest}-{suffix}"
 
 
+# The GKE Filestore CSI driver: it makes the workspace's Filestore instance when there is none of ours
+# (not gcp.filestore), and only it deletes that instance, while the cluster runs.
+FILESTORE_CSI = "filestore.csi.storage.gke.io"
+FILESTORE_BACKING = "Filestore instance"
+
+
 class GcpTarget(RegistryPathTarget):
     name = "gcp"
     runs_locally = False
     stacks = STACKS
     placeholder_outputs = PLACEHOLDER_OUTPUTS
     label = "bioinfra-cluster"
+
+    def __init__(self) -> None:
+        # What the preflight found out about the project, for the stacks it renders next: the zones
+        # that offer the GPU pool's accelerator, by (project, region, accelerator type).
+        self._gpu_zones: dict[tuple[str, str, str], list[str]] = {}
 
     def registry(self, config: Config) -> str:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
@@ -117,7 +128,8 @@ class GcpTarget(RegistryPathTarget):
                 # The workspace's class without an instance of ours uses GKE's Filestore CSI driver.
                 filestore_csi=not gcp.filestore,
                 node_service_account_id=service_account_id(config.name, "nodes"),
-                node_pools={name: node_pool(name, pool) for name, pool in pools(config)},
+                node_pools={name: node_pool(name, pool, zones=self.gpu_zones(config) if name == "gpu" else ())
+                            for name, pool in pools(config)},
             )
         elif stack.name == "storage":
             zonal_filestore = gcp.filestore and gcp.filestore_tier != "REGIONAL"
@@ -128,6 +140,16 @@ class GcpTarget(RegistryPathTarget):
                 filestore_location=(gcp.zones[0] if zonal_filestore else config.region) if gcp.filestore else "",
             )
         return values
+
+    def gpu_zones(self, config: Config) -> list[str]:
+        """The zones of the GPU pool's nodes: gcp.zones when given (the preflight checked each offers the
+        type); else the region's zones that offer it, as the preflight of this run found them. [] (the
+        cluster's zones) only when no preflight ran, e.g. `destroy` (which skips the GPU check and never
+        creates a pool) or a bare render."""
+        pool = config.node_pools.gpu
+        if config.gcp.zones or pool is None or pool.gpu is None or not pool.gpu.type:
+            return list(config.gcp.zones)
+        return list(self._gpu_zones.get((str(config.project), config.region, pool.gpu.type), []))
 
     def backend_config(self, config: Config, stack: Stack) -> Optional[dict[str, Any]]:
         """The GCS backend's settings for `terraform init -backend-config=backend-config.json`, or None."""
@@ -155,7 +177,9 @@ class GcpTarget(RegistryPathTarget):
         if pool is not None and pool.gpu is not None and pool.gpu.type and not destroying:
             gpu = GpuNeed(accelerator_type=pool.gpu.type, per_node=pool.gpu.count, max_nodes=pool.max,
                           spot=pool.spot, zones=list(config.gcp.zones) or None)
-        check_ready(session, apis=required_apis(config), gpu=gpu)
+        zones = check_ready(session, apis=required_apis(config), gpu=gpu)
+        if gpu is not None:
+            self._gpu_zones[(str(config.project), config.region, gpu.accelerator_type)] = zones
         return f"GCP project {config.project}, region {config.region}"
 
     # -- hooks around the walk ------------------------------------------------------------------
@@ -182,14 +206,25 @@ class GcpTarget(RegistryPathTarget):
         """cluster: turn deletion_protection off in the state (a targeted apply) so Terraform may
         delete the cluster; storage: a results bucket with data is emptied (--force-empty-buckets) or
         taken out of Terraform's hands and kept."""
+        from bioinfra.core.teardown import DriverVolume
+
+        workspace = DriverVolume(FILESTORE_CSI, FILESTORE_BACKING)
         if stack.name == "addons":
             # Before the addons stack is destroyed, not after: it takes the storage class and the `bioinfra`
             # namespace with it, and a claim deleted after its driver is gone never frees its disk; a namespace
-            # deletion does not wait for the cloud. Waited for here, while the cluster still runs.
+            # deletion does not wait for the cloud. Waited for here, while the cluster still runs. The
+            # workspace's Filestore instance (Retain class) is switched to Delete: Terraform deletes the claim.
             from bioinfra.core.teardown import release_before_addons_destroy
 
-            release_before_addons_destroy(config, session, tf.workdir.parent, say)
+            release_before_addons_destroy(config, session, tf.workdir.parent, say, workspace=workspace)
             return
+        if stack.name == "storage" and not config.gcp.filestore:
+            # The first hook after the addons stack is gone: the driver deletes the workspace's Filestore
+            # instance now (minutes). Waited for while the cluster runs; its VPC peering would block the
+            # network's deletion. What is still there after the wait is the sweep's (cluster stack).
+            from bioinfra.core.teardown import wait_after_addons_destroy
+
+            wait_after_addons_destroy(config, session, tf.workdir.parent, say, workspace)
         in_state = tf.state_list()
         if stack.name == "cluster" and CLUSTER_ADDRESS in in_state:
             # deletion_protection is a Terraform-side setting read from the state at delete time:
@@ -247,8 +282,9 @@ def pools(config: Config) -> list[tuple[str, NodePool]]:
     return named
 
 
-def node_pool(name: str, pool: NodePool) -> dict[str, Any]:
-    """One GKE node pool: capacity, autoscaling totals, labels, taints, accelerators."""
+def node_pool(name: str, pool: NodePool, zones: Iterable[str] = ()) -> dict[str, Any]:
+    """One GKE node pool: capacity, autoscaling totals, labels, taints, accelerators, and its own zones
+    (node_locations; empty: the cluster's, gcp.zones or every zone of the region)."""
     gpu = pool.gpu if (name == "gpu" and pool.gpu) else None
     labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
     # GPU nodes repel every pod that does not ask for a GPU (GKE adds the same taint itself; written
@@ -268,4 +304,5 @@ def node_pool(name: str, pool: NodePool) -> dict[str, Any]:
         "labels": labels,
         "taints": taints,
         "gpu": {"type": gpu.type, "count": gpu.count} if gpu else None,
+        "zones": list(zones),
     }

@@ -80,6 +80,42 @@ def test_a_ready_project_goes_on_to_terraform(cli, tmp_path, project, terraform_
     assert oct((tmp_path / ".bioinfra" / "demo" / "gcp").stat().st_mode & 0o777) == "0o700"
 
 
+def test_without_gcp_zones_the_gpu_pool_goes_only_in_the_zones_that_offer_its_type(cli, tmp_path, project,
+                                                                                   terraform_config):
+    """#18: a regional pool takes every zone of the cluster, and GKE refuses an accelerator one of them
+    lacks. The stand-in region has zones a, b, c and T4s in a only: the GPU pool's node_locations are
+    [a], found by the preflight and written as data (tfvars), never into the HCL."""
+    import json
+
+    project.enable_services(PROJECT, required_apis(parse_config({"target": "gcp", "project": PROJECT,
+                                                                 "region": REGION})))
+    (tmp_path / "bioinfra.yaml").write_text(CONFIG.replace("max: 4", "max: 2"))
+    proc = cli("plan", "gcp", extra_env=gcp_env(project, terraform_config))
+    assert proc.returncode == 9, proc.stderr  # preflight passed; terraform init has no google provider here
+    cluster = tmp_path / ".bioinfra" / "demo" / "gcp" / "cluster"
+    pools = json.loads((cluster / "bioinfra.auto.tfvars.json").read_text())["node_pools"]
+    assert pools["gpu"]["zones"] == [f"{REGION}-a"]
+    assert pools["general"]["zones"] == pools["highcpu"]["zones"] == []  # the cluster's zones
+    main = (cluster / "main.tf").read_text()
+    assert f"{REGION}-a" not in main
+    assert "node_locations = length(each.value.zones) > 0 ? each.value.zones :" in main
+    # the zones came from Google: one aggregated list of the accelerator type
+    assert any(r.path.endswith("/aggregated/acceleratorTypes") for r in project.requests)
+
+
+def test_a_gpu_no_zone_of_the_region_offers_stops_before_any_stack(cli, tmp_path, project):
+    project.enable_services(PROJECT, required_apis(parse_config({"target": "gcp", "project": PROJECT,
+                                                                 "region": REGION})))
+    project.add_region(PROJECT, "us-central1", ["a"])
+    project.add_accelerator(PROJECT, "us-central1-a", "nvidia-l4")
+    (tmp_path / "bioinfra.yaml").write_text(CONFIG.replace("nvidia-tesla-t4", "nvidia-l4").replace("max: 4", "max: 2"))
+    proc = cli("up", "gcp", "--yes", extra_env=gcp_env(project))
+    assert proc.returncode == 12, proc.stderr
+    assert (f"GPU nvidia-l4: not offered in any zone of region {REGION} (offered in other regions, e.g. "
+            "us-central1-a) — change `region:` or the GPU type (node_pools.gpu.gpu.type)") in proc.stderr
+    assert not (tmp_path / ".bioinfra").exists()  # nothing rendered, no stack applied
+
+
 def test_state_bootstrap_creates_a_versioned_private_gcs_bucket_once(cli, tmp_path, fake_google_apis, gcs_emulator):
     (tmp_path / "bioinfra.yaml").write_text(CONFIG + "state: {backend: gcs, bucket: demo-tfstate}\n")
     extra = {**gcp_env(fake_google_apis), "STORAGE_EMULATOR_HOST": gcs_emulator}

@@ -196,6 +196,15 @@ def test_gpu_type_not_offered_in_the_region(fake_google_apis):
     ]
 
 
+def test_check_ready_gives_the_gpu_pool_the_zones_that_offer_its_type(fake_google_apis):
+    """FakeGoogleApis (stand-in): europe-west2 has zones a-c, T4s in b and c only (#18)."""
+    fake = fake_google_apis
+    ready_project(fake)
+    assert check_ready(session(fake), apis=APIS, gpu=GpuNeed(T4, 1, 2)) == [f"{REGION}-b", f"{REGION}-c"]
+    assert check_ready(session(fake), apis=APIS, gpu=GpuNeed(T4, 1, 2, zones=[f"{REGION}-c"])) == [f"{REGION}-c"]
+    assert check_ready(session(fake), apis=APIS) == []
+
+
 def test_gpu_quota_too_small_names_the_numbers(fake_google_apis):
     """The region's quotas in FakeGoogleApis (stand-in): 4 T4s, 2 in use; the pool may need 1 × 4."""
     fake = fake_google_apis

@@ -205,3 +205,102 @@ def test_force_empty_buckets_empties_the_results_bucket_before_terraform_deletes
     tf = RecordingTerraform([BUCKET_ADDRESS], tmp_path)
     GcpTarget().before_destroy(config, _storage_stack(), tf, session, force_empty_buckets=True, say=lambda m: None)
     assert tf.removed == [] and bucket_contents(session, "demo-results") == ""
+
+
+# -- Filestore instances the GKE Filestore CSI driver made (issue #18) -------------------------------
+
+
+def csi_labels(pv: str, claim: str = "bioinfra-workspace", namespace: str = "bioinfra") -> dict[str, str]:
+    """The labels the driver puts on an instance it creates (gcp-filestore-csi-driver,
+    pkg/csi_driver/controller.go: extractLabels)."""
+    return {"storage_gke_io_created-by": "filestore_csi_storage_gke_io", "kubernetes_io_created-for_pv_name": pv,
+            "kubernetes_io_created-for_pvc_name": claim, "kubernetes_io_created-for_pvc_namespace": namespace}
+
+
+def seed_csi_instances(fake) -> None:
+    """What `up gcp` without gcp.filestore leaves: the workspace's instance, made by the driver in our VPC
+    (BASIC_HDD, 1 TiB), before the class passed our label (driver labels only) and after (both); and
+    instances the driver made for other clusters, in their VPCs."""
+    fake.put(f"{P}/locations/{REGION}-b/instances/pvc-0a1b2c3d", {
+        "labels": csi_labels("pvc-0a1b2c3d"), "tier": "BASIC_HDD", "state": "READY",
+        "networks": [{"network": "demo", "connectMode": "DIRECT_PEERING", "ipAddresses": ["10.96.0.2"]}],
+        "fileShares": [{"name": "vol1", "capacityGb": "1024"}]})
+    fake.put(f"{P}/locations/{REGION}-c/instances/pvc-9f8e7d6c", {
+        "labels": {**csi_labels("pvc-9f8e7d6c", claim="scratch", namespace="lab"), "bioinfra-cluster": "demo",
+                   "managed-by": "bioinfra"},
+        "tier": "BASIC_HDD", "state": "READY", "networks": [{"network": f"projects/{PROJECT}/global/networks/demo"}]})
+    fake.put(f"{P}/locations/{REGION}-b/instances/pvc-77777777", {
+        "labels": csi_labels("pvc-77777777"), "networks": [{"network": "demo-2"}], "state": "READY"})
+    fake.put(f"{P}/locations/{REGION}-a/instances/pvc-88888888", {
+        "labels": csi_labels("pvc-88888888"), "networks": [{"network": "default"}], "state": "READY"})
+
+
+def test_finds_the_filestore_instances_the_csi_driver_made_in_our_vpc(world):
+    fake, session = world
+    seed_csi_instances(fake)
+    found = [lo for lo in find_leftovers(session, "demo") if lo.kind == "filestore-instance"]
+    p = f"projects/{PROJECT}"
+    assert [(lo.id, lo.stack, lo.detail) for lo in found] == [
+        (f"{p}/locations/{REGION}-a/instances/demo-workspace", "storage", ""),  # gcp.filestore: Terraform's
+        (f"{p}/locations/{REGION}-b/instances/pvc-0a1b2c3d", "cluster",
+         "made by the Filestore CSI driver for claim bioinfra/bioinfra-workspace, volume pvc-0a1b2c3d"),
+        (f"{p}/locations/{REGION}-c/instances/pvc-9f8e7d6c", "cluster",
+         "made by the Filestore CSI driver for claim lab/scratch, volume pvc-9f8e7d6c"),
+    ]
+    # demo-2's VPC and the default VPC are not ours; demo-2 finds its own
+    other = [lo.id for lo in find_leftovers(session, "demo-2") if lo.kind == "filestore-instance"]
+    assert other == [f"{p}/locations/{REGION}-a/instances/demo-2-workspace",
+                     f"{p}/locations/{REGION}-b/instances/pvc-77777777"]
+
+
+def test_the_csi_instances_go_before_the_vpc_their_peering_would_hold(world):
+    fake, session = world
+    seed_csi_instances(fake)
+    said: list[str] = []
+    # before the cluster stack is destroyed: what the driver did not delete itself
+    found = find_leftovers(session, "demo", extra_service_accounts=["demo-nodes", "demo-workflow"])
+    cluster = delete_leftovers(session, found, force_empty_buckets=False, say=said.append, stack="cluster")
+    assert not cluster.failed, cluster.failed
+    assert {lo.id.rsplit("/", 1)[-1] for lo in cluster.deleted if lo.kind == "filestore-instance"} == {
+        "pvc-0a1b2c3d", "pvc-9f8e7d6c"}
+    # and in the final sweep the instances come before the network
+    seed_csi_instances(fake)
+    result = delete_leftovers(session, find_leftovers(session, "demo"), force_empty_buckets=False, say=said.append)
+    assert not result.failed, result.failed
+    deletes = fake.paths("DELETE")
+    network = deletes.index(f"{C}/global/networks/demo")
+    assert network > max(i for i, path in enumerate(deletes) if "/instances/pvc-" in path)
+    assert fake.get(f"{P}/locations/{REGION}-b/instances/pvc-77777777") is not None  # demo-2's
+    assert fake.get(f"{P}/locations/{REGION}-a/instances/pvc-88888888") is not None  # the default VPC's
+    assert not [lo for lo in find_leftovers(session, "demo") if lo.kind == "filestore-instance"]
+
+
+def test_an_instance_the_driver_is_deleting_is_waited_for_not_deleted_twice(world, monkeypatch):
+    import threading
+    import time
+
+    from bioinfra.adaptors import gcp_sweep
+
+    fake, session = world
+    path = f"{P}/locations/{REGION}-b/instances/pvc-0a1b2c3d"
+    fake.put(path, {"labels": csi_labels("pvc-0a1b2c3d"), "networks": [{"network": "demo"}], "state": "DELETING"})
+    monkeypatch.setattr(gcp_sweep, "FILESTORE_POLL", 0.1)
+    (leftover,) = [lo for lo in find_leftovers(session, "demo") if lo.id.endswith("/pvc-0a1b2c3d")]
+    assert leftover.detail.endswith("; being deleted")
+    timer = threading.Timer(0.5, fake.delete, (path,))  # the driver's delete completes
+    timer.start()
+
+    started = time.monotonic()
+    result = delete_leftovers(session, [leftover], force_empty_buckets=False, say=lambda m: None)
+    timer.join()
+
+    assert [lo.id for lo in result.deleted] == [leftover.id] and not result.failed
+    assert time.monotonic() - started >= 0.5
+    assert not fake.seen("DELETE", path)  # waited for, not deleted a second time
+
+    # still there when the time is up: a failure naming it, the sweep goes on
+    fake.put(path, {"labels": csi_labels("pvc-0a1b2c3d"), "networks": [{"network": "demo"}], "state": "DELETING"})
+    result = gcp_sweep.delete_leftovers(session, [leftover], force_empty_buckets=False, say=lambda m: None,
+                                        timeout=0.3)
+    assert [(lo.id, why) for lo, why in result.failed] == [
+        (leftover.id, f"Filestore instance {leftover.id} is still being deleted after 0 s")]

@@ -253,3 +253,145 @@ def test_falls_back_to_bioinfra_kubeconfig_file(kube_api, tmp_path, monkeypatch)
 
     assert release_before_addons_destroy(_config("gcp"), object(), tmp_path, lambda _: None, poll=0.1) == []
     assert deleted_paths(kube_api) == ["/api/v1/namespaces/web/services/ingress"]
+
+
+# -- gcp: the workspace's Filestore instance, made and deleted only by the CSI driver (issue #18) -----
+
+FILESTORE_CSI = "filestore.csi.storage.gke.io"
+WORKSPACE_PV = "pvc-0a1b2c3d"
+
+
+def _workspace_on_filestore(api) -> None:
+    """The workspace claim as the addons stack leaves it without gcp.filestore: bound to a volume the
+    GKE Filestore CSI driver provisioned through the Retain class (handle modeInstance/<zone>/<instance>/<share>),
+    plus a static NFS volume and another driver's volume that name the same claim and must stay untouched."""
+    api.create("/api/v1/persistentvolumes", {
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": WORKSPACE_PV, "annotations": {"pv.kubernetes.io/provisioned-by": FILESTORE_CSI}},
+        "spec": {"capacity": {"storage": "1Ti"}, "accessModes": ["ReadWriteMany"],
+                 "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "bioinfra-rwx",
+                 "csi": {"driver": FILESTORE_CSI,
+                         "volumeHandle": f"modeInstance/europe-west2-b/{WORKSPACE_PV}/vol1"},
+                 "claimRef": {"namespace": "bioinfra", "name": "bioinfra-workspace"}}})
+    api.create("/api/v1/namespaces/bioinfra/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "bioinfra-workspace",
+                                                                           "namespace": "bioinfra"},
+        "spec": {"accessModes": ["ReadWriteMany"], "volumeName": WORKSPACE_PV, "storageClassName": "bioinfra-rwx",
+                 "resources": {"requests": {"storage": "100Gi"}}},
+        "status": {"phase": "Bound"}})
+    for name, source in (("demo-workspace", {"nfs": {"server": "10.0.0.2", "path": "/workspace"}}),
+                         ("pv-efs", {"csi": {"driver": "efs.csi.aws.com", "volumeHandle": "fs-1::fsap-1"}})):
+        api.create("/api/v1/persistentvolumes", {
+            "apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": "1Ti"}, "accessModes": ["ReadWriteMany"],
+                     "persistentVolumeReclaimPolicy": "Retain", **source,
+                     "claimRef": {"namespace": "bioinfra", "name": "bioinfra-workspace"}}})
+
+
+def _reclaim_policy(api, tmp_path: Path, name: str) -> str | None:
+    kube = connect(api.kubeconfig(tmp_path / "read-kc"))
+    names = {v.metadata.name: v.spec.persistent_volume_reclaim_policy for v in kube.core.list_persistent_volume().items}
+    return names.get(name)
+
+
+def _play_terraform_and_the_driver(api, tmp_path: Path, delay: float) -> threading.Timer:
+    """Terraform's addons destroy deletes the claim (MinIO, which mounts it, went first); the driver
+    then deletes the Filestore instance and the PV, `delay` s later, but only if the PV says Delete
+    (with Retain a released PV and its instance stay, as in a real cluster)."""
+    assert api.request("DELETE", "/api/v1/namespaces/bioinfra/persistentvolumeclaims/bioinfra-workspace") == 200
+
+    def driver() -> None:
+        if _reclaim_policy(api, tmp_path, WORKSPACE_PV) == "Delete":
+            assert api.request("DELETE", f"/api/v1/persistentvolumes/{WORKSPACE_PV}") == 200
+
+    timer = threading.Timer(delay, driver)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _gcp_hooks(monkeypatch, api, tmp_path: Path):
+    """GcpTarget.before_destroy for addons then storage, with kmock as the cluster."""
+    from bioinfra.targets.gcp import STACKS, GcpTarget
+
+    text = api.kubeconfig(tmp_path / "cloud-kc").read_text()
+    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: text)
+    env_dir = tmp_path / ".bioinfra" / "demo" / "gcp"
+    stacks = {s.name: s for s in STACKS}
+
+    def hook(stack: str, said: list[str]) -> None:
+        tf = SimpleNamespace(workdir=env_dir / stack, state_list=lambda: [])
+        GcpTarget().before_destroy(_config("gcp"), stacks[stack], tf, object(), force_empty_buckets=False,
+                                   say=said.append)
+    return hook
+
+
+def test_gcp_destroy_has_the_driver_delete_the_workspace_filestore_instance_and_waits(kube_api, tmp_path,
+                                                                                      monkeypatch):
+    _workspace_on_filestore(kube_api)
+    monkeypatch.setattr(teardown, "WORKSPACE_POLL", 0.2)
+    hook = _gcp_hooks(monkeypatch, kube_api, tmp_path)
+
+    said: list[str] = []
+    hook("addons", said)
+    # Retain (the class) -> Delete, on the driver's volume only; the claim is left to Terraform
+    assert _reclaim_policy(kube_api, tmp_path, WORKSPACE_PV) == "Delete"
+    assert _reclaim_policy(kube_api, tmp_path, "demo-workspace") == "Retain"  # static NFS: not the driver's
+    assert _reclaim_policy(kube_api, tmp_path, "pv-efs") == "Retain"  # another driver's
+    assert not kube_api.requests("DELETE", "/persistentvolumeclaims/bioinfra-workspace")
+    assert [str(r.url.path) for r in kube_api.requests("PATCH")] == [f"/api/v1/persistentvolumes/{WORKSPACE_PV}"]
+    assert (f"cluster: the workspace's PersistentVolume {WORKSPACE_PV} (Filestore instance {WORKSPACE_PV} in "
+            "europe-west2-b) will be deleted with its claim bioinfra/bioinfra-workspace: every file in the workspace "
+            "goes (results already in the results bucket stay)") in said
+
+    timer = _play_terraform_and_the_driver(kube_api, tmp_path, delay=1.0)
+    said = []
+    started = time.monotonic()
+    hook("storage", said)
+    elapsed = time.monotonic() - started
+    timer.join()
+
+    assert 1.0 <= elapsed < 6, "returned before the driver deleted the instance, or waited on"
+    assert said == [
+        f"cluster: waiting (at most 900 s) for {FILESTORE_CSI} to delete PersistentVolume {WORKSPACE_PV} "
+        f"(Filestore instance {WORKSPACE_PV} in europe-west2-b)",
+        "cluster: the workspace's Filestore instance is deleted",
+    ]
+    assert _reclaim_policy(kube_api, tmp_path, WORKSPACE_PV) is None
+
+
+def test_gcp_wait_for_the_filestore_driver_is_bounded_and_names_what_is_left(kube_api, tmp_path, monkeypatch):
+    _workspace_on_filestore(kube_api)
+    monkeypatch.setattr(teardown, "WORKSPACE_POLL", 0.1)
+    monkeypatch.setattr(teardown, "WORKSPACE_TIMEOUT", 0.5)
+    hook = _gcp_hooks(monkeypatch, kube_api, tmp_path)
+    hook("addons", [])
+    assert kube_api.request("DELETE", "/api/v1/namespaces/bioinfra/persistentvolumeclaims/bioinfra-workspace") == 200
+
+    said: list[str] = []
+    started = time.monotonic()
+    hook("storage", said)  # no driver: the PV stays
+
+    assert 0.5 <= time.monotonic() - started < 3
+    assert said[-1] == (f"cluster: still there after 0 s (the sweep deletes the Filestore instance before the "
+                        f"network): PersistentVolume {WORKSPACE_PV} (Filestore instance {WORKSPACE_PV} in "
+                        "europe-west2-b)")
+
+
+def test_gcp_with_its_own_filestore_instance_leaves_the_static_volume_to_terraform(kube_api, tmp_path, monkeypatch):
+    """gcp.filestore: the instance is the storage stack's (Terraform deletes it); nothing is switched or waited for."""
+    from bioinfra.targets.gcp import STACKS, GcpTarget
+
+    _workspace_on_filestore(kube_api)
+    assert kube_api.request("DELETE", f"/api/v1/persistentvolumes/{WORKSPACE_PV}") == 200
+    text = kube_api.kubeconfig(tmp_path / "cloud-kc").read_text()
+    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: text)
+    config = parse_config({"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2",
+                           "gcp": {"filestore": True, "zones": ["europe-west2-a"]}}, source="test")
+    stacks = {s.name: s for s in STACKS}
+    said: list[str] = []
+    for stack in ("addons", "storage"):
+        tf = SimpleNamespace(workdir=tmp_path / stack, state_list=lambda: [])
+        GcpTarget().before_destroy(config, stacks[stack], tf, object(), force_empty_buckets=False, say=said.append)
+    assert not kube_api.requests("PATCH")
+    assert not any("Filestore" in line for line in said)

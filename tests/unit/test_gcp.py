@@ -142,6 +142,54 @@ def test_minimal_rendering_has_no_gpu_pool_no_filestore_and_local_state(tmp_path
     assert not list(tmp_path.glob("*/backend-config.json"))
 
 
+def test_the_gpu_pool_takes_the_zones_the_preflight_found(tmp_path):
+    """#18: without gcp.zones, the GPU pool's zones are those the preflight found offering the type
+    (recorded per project, region and type); gcp.zones win; without a preflight (destroy), the cluster's."""
+    config = parse_config({**FULL, "gcp": {"zones": []}})
+    target = GcpTarget()
+    cluster = next(s for s in STACKS if s.name == "cluster")
+    assert target.stack_values(config, cluster)["node_pools"]["gpu"]["zones"] == []
+    target._gpu_zones[("my-project-123", "europe-west2", "nvidia-tesla-t4")] = ["europe-west2-b", "europe-west2-c"]
+    pools = target.stack_values(config, cluster)["node_pools"]
+    assert pools["gpu"]["zones"] == ["europe-west2-b", "europe-west2-c"]
+    assert pools["general"]["zones"] == pools["highcpu"]["zones"] == []
+    assert target.stack_values(parse_config(FULL), cluster)["node_pools"]["gpu"]["zones"] == [
+        "europe-west2-a", "europe-west2-b"]  # gcp.zones, each checked by the preflight to offer it
+
+
+def _driver_labels(text: str) -> dict[str, str]:
+    """The `labels` StorageClass parameter as the Filestore CSI driver reads it: "k1=v1,k2=v2", keys
+    and values of lowercase letters, digits, _ and - (gcp-filestore-csi-driver pkg/util/util.go:
+    ConvertLabelsStringToMap), or it refuses to create the volume."""
+    labels = {}
+    for pair in text.split(","):
+        key, value = pair.split("=")
+        assert re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", key.strip()) and re.fullmatch(r"[a-z0-9_-]{0,63}", value.strip())
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def test_the_filestore_csi_class_labels_its_instances_with_the_cluster_the_sweep_looks_for(tmp_path):
+    """#18: the instance the driver makes for the workspace (no gcp.filestore) carries bioinfra-cluster=<name>,
+    the label the sweep finds; Retain stays (teardown switches the volume to Delete at `destroy` only)."""
+    import hcl2
+
+    from bioinfra.adaptors.gcp_sweep import LABEL
+
+    config = parse_config({**BASE, "name": "lab-7"})
+    render_environment(config, tmp_path)
+    root = (tmp_path / "addons" / "main.tf").read_text()
+    assert 'storage_mode  = "filestore-csi"' in root and re.search(r"\n  name\s+= var\.name\n", root)
+    module = hcl2.loads((tmp_path / "modules" / "addons" / "main.tf").read_text(),
+                        serialization_options=hcl2.SerializationOptions(with_comments=False))
+    (klass,) = [r['"kubernetes_storage_class_v1"']['"filestore"'] for r in module["resource"]
+                if '"filestore"' in r.get('"kubernetes_storage_class_v1"', {})]
+    assert klass["storage_provisioner"] == '"filestore.csi.storage.gke.io"'
+    assert klass["reclaim_policy"] == '"Retain"'
+    text = klass["parameters"]["labels"].strip('"').replace("${var.name}", values(tmp_path, "addons")["name"])
+    assert _driver_labels(text) == {LABEL: "lab-7", "managed-by": "bioinfra"}
+
+
 def test_node_pools_scale_to_zero_and_spot_uses_any_zone():
     config = parse_config(FULL)
     general = node_pool("general", config.node_pools.general)

@@ -177,6 +177,22 @@ resource "kubernetes_storage_class_v1" "efs" {
 # gcp without a Filestore instance: the GKE Filestore CSI driver (enabled by the cluster stack)
 # creates one per volume (standard = BASIC_HDD, at least 1 TiB whatever the claim asks).
 # Ref https://cloud.google.com/kubernetes-engine/docs/how-to/persistent-volumes/filestore-csi-driver
+#
+# Retain, not Delete: the workspace holds every run's staged inputs, built indexes and
+# intermediates, and the outputs of any run whose stage-out to the results bucket has not happened
+# (a running or failed run). With Delete, any deletion of the claim (`kubectl delete pvc`, a change
+# that makes Terraform replace it) would delete the instance and all of that at once. With Retain it
+# is kept, and billed, until `bioinfra destroy`, which (bioinfra/core/teardown.py) switches the
+# volume to Delete before the addons stack deletes the claim and waits for the driver to delete the
+# instance; that is when the workspace is lost, and `destroy` says so. An instance left anyway (an
+# interrupted destroy) is found by the sweep (bioinfra/adaptors/gcp_sweep.py) by the labels below or
+# by the driver's own (storage_gke_io_created-by, kubernetes_io_created-for_*), and deleted before the
+# VPC its peering would block.
+#
+# `labels`: "key1=value1,key2=value2", stamped on the instance (the driver's README, "Labels", and
+# examples/kubernetes/sc-labels.yaml; parsed by ConvertLabelsStringToMap in pkg/util/util.go: lowercase
+# letters, digits, _ and -). The cluster's label is the one every other resource carries.
+# Ref https://github.com/kubernetes-sigs/gcp-filestore-csi-driver#plugin-features
 resource "kubernetes_storage_class_v1" "filestore" {
   count = var.storage_mode == "filestore-csi" ? 1 : 0
   metadata {
@@ -190,6 +206,7 @@ resource "kubernetes_storage_class_v1" "filestore" {
   parameters = {
     tier    = "standard"
     network = var.network_name
+    labels  = "bioinfra-cluster=${var.name},managed-by=bioinfra"
   }
 }
 

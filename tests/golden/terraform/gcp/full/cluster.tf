@@ -95,7 +95,7 @@ variable "node_service_account_id" {
 }
 
 variable "node_pools" {
-  description = "One GKE node pool per pool (config: node_pools; bioinfra.targets.gcp.node_pool): machine type, spot, sizes, autoscaling totals, labels, taints, accelerators (null: none)."
+  description = "One GKE node pool per pool (config: node_pools; bioinfra.targets.gcp.node_pool): machine type, spot, sizes, autoscaling totals, labels, taints, accelerators (null: none), the pool's own zones (empty: the cluster's; the GPU pool: the zones that offer its type, found by the preflight)."
   type = map(object({
     machine_type       = string
     spot               = bool
@@ -107,6 +107,7 @@ variable "node_pools" {
     labels             = map(string)
     taints             = list(object({ key = string, value = string, effect = string }))
     gpu                = object({ type = string, count = number })
+    zones              = list(string)
   }))
 }
 
@@ -138,7 +139,10 @@ resource "google_container_node_pool" "this" {
   cluster  = module.cluster.cluster_id
   location = var.region
 
-  node_locations = length(var.zones) > 0 ? var.zones : null
+  # A pool's own zones (the GPU pool: only the zones that offer its accelerator, as GKE refuses one
+  # that a node location lacks), else gcp.zones, else the cluster's (every zone GKE picks in the region).
+  # Ref https://registry.terraform.io/providers/hashicorp/google/latest/docs/resources/container_node_pool#node_locations-1
+  node_locations = length(each.value.zones) > 0 ? each.value.zones : (length(var.zones) > 0 ? var.zones : null)
 
   # Per zone, at creation only; the autoscaler owns the count afterwards.
   initial_node_count = each.value.initial_node_count
