@@ -61,6 +61,12 @@ def aws_dependency_rules(monkeypatch) -> None:
     """AWS's DependencyViolation refusals that moto lacks (see the module docstring): a subnet with ENIs
     in it; a security group used by an ENI or named in another group's rule; a VPC with live endpoints
     or non-default security groups."""
+    add_dependency_rules(monkeypatch, subnets=True)
+
+
+def add_dependency_rules(monkeypatch, *, subnets: bool) -> None:
+    """The rules above; without `subnets` for the full stacks, whose NAT gateway's ENI moto keeps (as an
+    available interface) after the gateway is deleted, which the subnet rule would then wrongly count."""
     from moto.ec2.exceptions import DependencyViolationError
     from moto.ec2.models import EC2Backend
 
@@ -89,7 +95,8 @@ def aws_dependency_rules(monkeypatch) -> None:
             raise DependencyViolationError(f"The vpc '{vpc_id}' has dependencies and cannot be deleted.")
         return delete_vpc(self, vpc_id)
 
-    monkeypatch.setattr(EC2Backend, "delete_subnet", strict_delete_subnet)
+    if subnets:
+        monkeypatch.setattr(EC2Backend, "delete_subnet", strict_delete_subnet)
     monkeypatch.setattr(EC2Backend, "delete_security_group", strict_delete_group)
     monkeypatch.setattr(EC2Backend, "delete_vpc", strict_delete_vpc)
 
@@ -271,3 +278,48 @@ def test_the_aws_target_clears_before_the_network_stack_only(moto_url, aws_depen
         ["deleted", "vpc-endpoint", ids["gd_endpoint"]], ["deleted", "network-interface", ids["cni_eni"]],
         ["deleted", "security-group", ids["gd_sg"]]]
     _terraform_destroy(ec2, ids)
+
+
+@pytest.mark.aws
+def test_destroy_aws_completes_with_guardduty_and_a_leaked_eni_in_the_vpc(cli, env, terraform_config, tmp_path,
+                                                                          moto_url, monkeypatch):
+    """`bioinfra up aws`, then what GuardDuty and the VPC CNI add to the VPC, then `bioinfra destroy aws`:
+    the real CLI, Terraform and AWS provider against this test's moto (EMULATED), with AWS's rules for
+    security groups and the VPC (not the subnet rule: see add_dependency_rules). Without the clearing,
+    Terraform's VPC delete is refused (DependencyViolation: the live endpoint, the GuardDuty group) until
+    the provider's retries run out and the stack's destroy fails."""
+    from tests.conftest import make_aws_env
+
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # the roles attach AWS-managed policies
+    urllib.request.urlopen(urllib.request.Request(moto_url + "/moto-api/reset", method="POST"), timeout=10).close()
+    add_dependency_rules(monkeypatch, subnets=False)
+    name = "guarded"
+    (tmp_path / "bioinfra.yaml").write_text(f"name: {name}\ntarget: aws\nregion: {REGION}\n")
+    aws_env = make_aws_env(env, moto_url, terraform_config, tmp_path / "home")
+
+    up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    assert up.returncode == 0, up.stderr[-3000:]
+
+    ec2 = _session().client("ec2", endpoint_url=moto_url)
+    [vpc] = [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:bioinfra:cluster", "Values": [name]}])["Vpcs"]]
+    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    gd_sg = ec2.create_security_group(GroupName=f"GuardDutyManagedSecurityGroup-{vpc}", Description="GuardDuty",
+                                      VpcId=vpc)["GroupId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.guardduty-data", VpcEndpointType="Interface",
+        SubnetIds=subnets[:2], SecurityGroupIds=[gd_sg])["VpcEndpoint"]["VpcEndpointId"]
+    eni = ec2.create_network_interface(SubnetId=subnets[-1], Description="aws-K8S-i-0123456789abcdef0")[
+        "NetworkInterface"]["NetworkInterfaceId"]
+
+    done = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    err = done.stderr
+    for line in (f"deleted vpc-endpoint {endpoint}", f"deleted network-interface {eni}", f"deleted security-group {gd_sg}"):
+        assert line in err and err.index(line) < err.index("stack network: destroyed"), err[-3000:]
+    assert _code(lambda: ec2.describe_vpcs(VpcIds=[vpc])) == "InvalidVpcID.NotFound"
+    assert ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["State"] == "deleted"
+    assert aws_sweep.find_leftovers(_session(), name, moto_url) == []
+
+    again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "removing what blocks" not in again.stderr
