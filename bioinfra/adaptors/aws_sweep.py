@@ -1038,11 +1038,21 @@ def clear_vpc_blockers(session: boto3.session.Session, cluster: str, *, say: Cal
     with what holds them. Safe to re-run: with nothing left it says nothing and returns an empty result.
     """
     ctx = _Ctx(session, endpoint_url)
-    ec2 = ctx.client("ec2")
     result = SweepResult()
-    by_tag = [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}]
-    for vpc in _pages(ec2, "describe_vpcs", "Vpcs", Filters=by_tag):
-        _clear_vpc(ctx, vpc["VpcId"], cluster, say, result)
+    vpc = "(the cluster's)"
+    try:
+        by_tag = [{"Name": f"tag:{CLUSTER_TAG}", "Values": [cluster]}]
+        for found in list(_pages(ctx.client("ec2"), "describe_vpcs", "Vpcs", Filters=by_tag)):
+            vpc = found["VpcId"]
+            _clear_vpc(ctx, vpc, cluster, say, result)
+    except Exception as exc:
+        if not (_code(exc) or type(exc).__module__.startswith("botocore")):
+            raise  # a bug here, not an AWS answer
+        # Not fatal: Terraform's destroy may still go through (nothing blocks), and says so if it does not.
+        result.failed.append((Leftover("vpc", vpc, None), _reason(exc)))
+        say(f"VPC {vpc}: could not clear what blocks its deletion ({_reason(exc)}); the network stack's "
+            "destroy may fail with DependencyViolation: check the credentials may describe and delete "
+            "VPC endpoints, network interfaces and security groups")
     return result
 
 

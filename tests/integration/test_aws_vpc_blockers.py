@@ -323,3 +323,31 @@ def test_destroy_aws_completes_with_guardduty_and_a_leaked_eni_in_the_vpc(cli, e
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "removing what blocks" not in again.stderr
+
+
+def test_an_aws_refusal_is_said_and_does_not_stop_the_destroy():
+    """Credentials that may not list endpoints: said, with what to check, and the destroy goes on (Terraform
+    may still get through). Stand-in: a session whose EC2 client answers AccessDenied as botocore does."""
+
+    class Ec2:
+        def can_paginate(self, op):
+            return False
+
+        def describe_vpcs(self, **_):
+            return {"Vpcs": [{"VpcId": "vpc-1"}]}
+
+        def describe_vpc_endpoints(self, **_):
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "not allowed"}},
+                              "DescribeVpcEndpoints")
+
+    class Session:
+        def client(self, service, endpoint_url=None):
+            return Ec2()
+
+    lines: list[str] = []
+    result = clear_vpc_blockers(Session(), CLUSTER, say=lines.append)
+    [(item, reason)] = result.failed
+    assert (item.kind, item.id, reason) == ("vpc", "vpc-1", "UnauthorizedOperation: not allowed")
+    assert lines == ["VPC vpc-1: could not clear what blocks its deletion (UnauthorizedOperation: not allowed); "
+                     "the network stack's destroy may fail with DependencyViolation: check the credentials may "
+                     "describe and delete VPC endpoints, network interfaces and security groups"]
