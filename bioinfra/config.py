@@ -36,6 +36,22 @@ _EC2_TYPE_RE = re.compile(r"^([a-z]+\d+[a-z-]*)\.(nano|micro|small|medium|large|
 # Families with NVIDIA GPUs (the GPU AMI and the nvidia.com/gpu resource need them).
 # Ref https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
 AWS_GPU_FAMILIES = frozenset("p3 p3dn p4d p4de p5 p5e p5en p6-b200 g4dn g5 g5g g6 g6e g6f gr6 gr6f".split())
+# NVIDIA GPUs per instance of those families, from the same page's specification tables ("GPUs"
+# column). g6f and gr6f carry a fraction of one L4 and are left out: a type missing here gets no
+# GPU-count tag, and the cluster autoscaler falls back on its own instance-type table (issue #18).
+# Ref https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+_ONE_GPU = ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")
+AWS_GPU_COUNTS: dict[str, int] = {
+    **{f"g4dn.{size}": 1 for size in _ONE_GPU}, "g4dn.12xlarge": 4, "g4dn.metal": 8,
+    **{f"g5.{size}": 1 for size in _ONE_GPU}, "g5.12xlarge": 4, "g5.24xlarge": 4, "g5.48xlarge": 8,
+    **{f"g5g.{size}": 1 for size in _ONE_GPU[:4]}, "g5g.16xlarge": 2, "g5g.metal": 2,
+    **{f"g6.{size}": 1 for size in _ONE_GPU}, "g6.12xlarge": 4, "g6.24xlarge": 4, "g6.48xlarge": 8,
+    **{f"g6e.{size}": 1 for size in _ONE_GPU}, "g6e.12xlarge": 4, "g6e.24xlarge": 4, "g6e.48xlarge": 8,
+    "gr6.4xlarge": 1, "gr6.8xlarge": 1,
+    "p3.2xlarge": 1, "p3.8xlarge": 4, "p3.16xlarge": 8, "p3dn.24xlarge": 8,
+    "p4d.24xlarge": 8, "p4de.24xlarge": 8,
+    "p5.4xlarge": 1, "p5.48xlarge": 8, "p5e.48xlarge": 8, "p5en.48xlarge": 8, "p6-b200.48xlarge": 8,
+}
 # Ref https://cloud.google.com/compute/docs/regions-zones (e.g. europe-west2)
 _GCP_REGION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 # Ref https://cloud.google.com/resource-manager/docs/creating-managing-projects (project ID rules)
@@ -71,6 +87,13 @@ _DYNAMODB_TABLE_RE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _AWS_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 # GCP zones: <region>-<letter>. Ref https://cloud.google.com/compute/docs/regions-zones
 _GCP_ZONE_RE = re.compile(r"[a-z]+-[a-z]+\d+-[a-z]")
+# IAM principals that may be given EKS access entries: a role or a user (optionally under a path), in
+# one of the three partitions. Names and path parts are IAM's safe set ([A-Za-z0-9_+=,.@-]; IAM allows
+# more in a path, bioinfra does not). Ref https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns
+# and https://docs.aws.amazon.com/IAM/latest/APIReference/API_Role.html (RoleName 1-64, Path)
+_IAM_PRINCIPAL_ARN_RE = re.compile(
+    r"arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/([A-Za-z0-9_+=,.@-]{1,128}/){0,16}[A-Za-z0-9_+=,.@-]{1,64}")
+_ASSUMED_ROLE_RE = re.compile(r"arn:aws(-cn|-us-gov)?:sts::(\d{12}):assumed-role/([A-Za-z0-9_+=,.@-]{1,64})/.*")
 # Named profiles are section names of ~/.aws/config; the CLI documents no character set, so bioinfra
 # takes the safe subset. Ref https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-files.html
 _AWS_PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,63}")
@@ -440,11 +463,33 @@ class AwsSettings(StrictModel):
     )
     glacier_after_days: int = Field(90, ge=1, le=3650, description="move results to Glacier after this many days")
     log_retention_days: int = Field(30, ge=1, le=3653, description="days to keep control-plane and flow logs")
+    admins: list[str] = Field(
+        default_factory=list, max_length=100,
+        description="IAM role or user ARNs given cluster-admin access to the EKS cluster (access entries), "
+        "besides the identity that runs `bioinfra up`",
+    )
 
     @field_validator("endpoint_url")
     @classmethod
     def _http_url(cls, v: Optional[str]) -> Optional[str]:
         return _endpoint_url(v, "http://127.0.0.1:4566")
+
+    @field_validator("admins")
+    @classmethod
+    def _principal_arns(cls, v: list[str]) -> list[str]:
+        for i, arn in enumerate(v):
+            if _IAM_PRINCIPAL_ARN_RE.fullmatch(arn):
+                continue
+            session = _ASSUMED_ROLE_RE.fullmatch(arn)
+            if session:  # what `aws sts get-caller-identity` prints for a role; EKS wants the role itself
+                raise ValueError(f"item {i}: {shown(arn)} is a role session; give the role's ARN, "
+                                 f"arn:aws{session.group(1) or ''}:iam::{session.group(2)}:role/{session.group(3)} "
+                                 "(with its path, if it has one: `aws iam get-role --role-name NAME`)")
+            raise ValueError(f"item {i}: {shown(arn)} is not an IAM role or user ARN "
+                             "(e.g. arn:aws:iam::123456789012:role/lab-admins)")
+        if len(set(v)) != len(v):
+            raise ValueError("lists an ARN twice")
+        return v
 
     @field_validator("profile")
     @classmethod

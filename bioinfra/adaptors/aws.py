@@ -268,6 +268,60 @@ def _node_group(group: dict[str, Any]) -> NodeGroupInfo:
     )
 
 
+# -- who may use the cluster (EKS access entries) ---------------------------------------------------
+
+
+@dataclass
+class ClusterAccess:
+    mode: str  # CONFIG_MAP, API or API_AND_CONFIG_MAP (describe_cluster accessConfig.authenticationMode)
+    principals: list[str]  # principal ARNs of the access entries (none are listed in CONFIG_MAP mode)
+    caller: str  # who asks (STS GetCallerIdentity), e.g. arn:aws:sts::1234:assumed-role/Admin/alice
+
+    @property
+    def caller_principal(self) -> str:
+        """The IAM principal to give an entry: a role session's role (without its path, which STS does
+        not say), else the caller's own ARN."""
+        session = _session_role(self.caller)
+        return f"arn:{session[0]}:iam::{session[1]}:role/{session[2]}" if session else self.caller
+
+    def caller_has_entry(self) -> bool:
+        """The caller is one of the principals: the same ARN, or for a role session, the same account
+        and role name under any path (an entry names the role with its path, STS names it without)."""
+        if self.caller in self.principals:
+            return True
+        session = _session_role(self.caller)
+        if session is None:
+            return False
+        partition, account, role = session
+        return any(p.startswith(f"arn:{partition}:iam::{account}:role/") and p.rsplit("/", 1)[1] == role
+                   for p in self.principals)
+
+
+def _session_role(arn: str) -> Optional[tuple[str, str, str]]:
+    """(partition, account, role name) of arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION, else None."""
+    parts = arn.split(":", 5)
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        return parts[1], parts[4], parts[5].split("/")[1]
+    return None
+
+
+def cluster_access(aws: AwsSession, name: str) -> ClusterAccess:
+    """The cluster's authentication mode and its access entries (describe_cluster, list_access_entries),
+    and who is asking (STS GetCallerIdentity). PreflightError (exit 12) naming what failed."""
+    eks = aws.client("eks")
+    with aws_errors(aws, "reading who you are"):
+        caller = aws.client("sts").get_caller_identity()["Arn"]
+    with aws_errors(aws, f"reading who may use cluster {name}"):
+        cluster = eks.describe_cluster(name=name)["cluster"]
+        # A cluster made before access entries existed reports no accessConfig: it is CONFIG_MAP.
+        mode = (cluster.get("accessConfig") or {}).get("authenticationMode") or "CONFIG_MAP"
+        principals: list[str] = []
+        if mode != "CONFIG_MAP":
+            principals = [arn for page in eks.get_paginator("list_access_entries").paginate(clusterName=name)
+                          for arn in page.get("accessEntries", [])]
+    return ClusterAccess(mode, sorted(principals), caller)
+
+
 # -- kubeconfig -----------------------------------------------------------------------------------
 
 

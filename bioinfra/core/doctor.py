@@ -279,6 +279,28 @@ def check_cluster(d: Doctor) -> Check:
     return passed(running)
 
 
+def check_aws_access(d: Doctor) -> Check:
+    """Who may use the EKS cluster: its access entries (issue #18), and whether the caller is one of them."""
+    from bioinfra.adaptors.aws import cluster_access
+
+    access = cluster_access(d.session, d.config.name)
+    you = access.caller_principal
+    add_yourself = (f"ask someone with access to add {you} to aws.admins in bioinfra.yaml and run "
+                    "`bioinfra up aws` (a role with a path: give its full ARN, `aws iam get-role --role-name NAME`)")
+    if access.mode == "CONFIG_MAP":
+        return warning(f"authentication mode CONFIG_MAP: only the identity that created the cluster, and whoever the "
+                       f"aws-auth ConfigMap names, may use it (you are {access.caller})",
+                       "`bioinfra up aws` switches it to API_AND_CONFIG_MAP with an access entry for whoever runs it "
+                       "and each ARN in aws.admins")
+    shown = ", ".join(access.principals[:10]) + (f" and {len(access.principals) - 10} more"
+                                                  if len(access.principals) > 10 else "")
+    detail = f"{access.mode}; access entries: {shown or 'none'}"
+    if not access.caller_has_entry():
+        extra = " (the aws-auth ConfigMap may still name you)" if access.mode == "API_AND_CONFIG_MAP" else ""
+        return failed(f"{detail}; you ({access.caller}) have no access entry{extra}", add_yourself)
+    return passed(f"{detail}; you ({access.caller}) are among them")
+
+
 def check_cloud_kubeconfig(d: Doctor) -> Check:
     from bioinfra.adaptors.kube import connect
     from bioinfra.core.cluster import default_kubeconfig_path
@@ -694,6 +716,7 @@ def steps_for(config: Config) -> list[Step]:
     return [("credentials", credentials, ()),
             ("terraform", check_terraform, ()),
             ("cluster", check_cluster, ("credentials",)),
+            *([("cluster access", check_aws_access, ("cluster",))] if target == "aws" else []),
             ("kubeconfig", check_cloud_kubeconfig, ("cluster",)),
             ("api server", check_api_server, ("kubeconfig",)),
             *cluster_steps(),

@@ -245,7 +245,7 @@ class AwsTarget:
         elif stack.name == "cluster":
             values.update(kubernetes_version=aws.kubernetes_version, private_endpoint=aws.private_endpoint,
                           public_access_cidrs=list(aws.public_access_cidrs),
-                          log_retention_days=aws.log_retention_days,
+                          log_retention_days=aws.log_retention_days, admins=list(aws.admins),
                           node_groups={name: node_group(config.name, name, pool) for name, pool in pools(config)})
         elif stack.name == "storage":
             values.update(bucket=config.results_bucket, glacier_after_days=aws.glacier_after_days,
@@ -263,24 +263,40 @@ def pools(config: Config) -> list[tuple[str, NodePool]]:
     return named
 
 
+def gpu_count(instance_types: list[str]) -> Optional[int]:
+    """The NVIDIA GPUs every one of these instance types has (config.AWS_GPU_COUNTS), or None when a
+    type is not in the table or two types differ. The autoscaler's node-template GPU tag overrides what
+    it knows of the instance type, so a wrong count is worse than none: with gpu.count 1 on a
+    g5.12xlarge (4 GPUs), a pod asking for 4 never scaled the pool up from zero (issue #18). Without
+    the tag, the autoscaler takes the count from its own instance-type table (kubernetes/autoscaler,
+    cluster-autoscaler/cloudprovider/aws/aws_manager.go, buildNodeFromTemplate: InstanceType.GPU, then
+    the resources/* tags on top)."""
+    from bioinfra.config import AWS_GPU_COUNTS
+
+    counts = {AWS_GPU_COUNTS.get(itype) for itype in instance_types}
+    return counts.pop() if len(counts) == 1 else None
+
+
 def node_group(cluster: str, name: str, pool: NodePool) -> dict[str, Any]:
     """One managed node group: capacity, AMI, labels, taints, and the same as autoscaler tags."""
     instance_types = [pool.machine_type, *pool.alternatives]
     # Graviton families have a "g" right after the generation digit (m7g, c6gn, g5g); the AMI must match.
     arm = re.match(r"[a-z]+\d+g", pool.machine_type) is not None
-    gpus = pool.gpu.count if (name == "gpu" and pool.gpu) else 0
-    if gpus:
+    # The gpu pool's types are NVIDIA ones (config.pool_problems), whether or not the pool has a `gpu:` block.
+    gpu = name == "gpu"
+    if gpu:
         ami_type = "AL2023_ARM_64_NVIDIA" if arm else "AL2023_x86_64_NVIDIA"
     else:
         ami_type = "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
     labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
     # GPU nodes repel every pod that does not ask for a GPU (the NVIDIA device plugin's convention).
-    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpus else []
+    taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpu else []
     tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster}": "owned"}
     for key, value in labels.items():
         tags[f"k8s.io/cluster-autoscaler/node-template/label/{key}"] = value
     for taint in taints:
         tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint['key']}"] = f"{taint['value']}:NoSchedule"
+    gpus = gpu_count(instance_types) if gpu else None
     if gpus:
         tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(gpus)
     return {

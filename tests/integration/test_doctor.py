@@ -377,6 +377,27 @@ def test_aws_cluster_on_a_version_past_standard_support_is_a_warning_saying_how_
     assert new.status == OK and new.detail.endswith("ACTIVE, Kubernetes 1.40")
 
 
+def test_aws_cluster_in_config_map_mode_is_a_warning_saying_up_gives_access_entries(moto_endpoint, monkeypatch,
+                                                                                     tmp_path):
+    """moto_server (EMULATED AWS): moto keeps no accessConfig, so its clusters look as one made before
+    access entries (CONFIG_MAP). The API modes are checked with a stubbed client in
+    tests/unit/test_doctor_aws_access.py (moto has no ListAccessEntries)."""
+    import boto3
+
+    _moto_env(monkeypatch, moto_endpoint)
+    boto3.client("eks", endpoint_url=moto_endpoint, region_name="eu-west-2").create_cluster(
+        name="doctor-access", roleArn="arn:aws:iam::123456789012:role/c",
+        resourcesVpcConfig={"subnetIds": ["subnet-0a", "subnet-0b"]})
+    config = parse_config({"name": "doctor-access", "target": "aws", "region": "eu-west-2",
+                           "local": {"workspace": str(tmp_path / "ws")}}, source="test")
+    by_name = {c.name: c for c in diagnose(config, tmp_path / "bioinfra.yaml", timeout=3)}
+    access = by_name["cluster access"]
+    assert access.status == WARNING and access.ok
+    assert "authentication mode CONFIG_MAP" in access.detail and "you are arn:aws:" in access.detail
+    assert "`bioinfra up aws` switches it to API_AND_CONFIG_MAP" in access.fix
+    assert list(by_name).index("cluster access") == list(by_name).index("cluster") + 1
+
+
 def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, tmp_path):
     """moto_server (EMULATED AWS): the credentials work, there is no cluster, ECR has no repositories."""
     _moto_env(monkeypatch, moto_endpoint)
@@ -388,7 +409,7 @@ def test_aws_without_a_cluster_says_bioinfra_up_aws(moto_endpoint, monkeypatch, 
     assert by_name["cluster"].status == FAILED
     assert "no cluster 'doctor-absent'" in by_name["cluster"].detail
     assert "bioinfra up aws" in by_name["cluster"].fix
-    for name in ("kubeconfig", "api server", *CLUSTER_CHECKS):
+    for name in ("cluster access", "kubeconfig", "api server", *CLUSTER_CHECKS):
         assert by_name[name].status == SKIPPED, name
     assert by_name["tool images"].status == FAILED and "doctor-absent/fastqc" in by_name["tool images"].detail
 

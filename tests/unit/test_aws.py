@@ -163,6 +163,89 @@ def test_node_groups_carry_autoscaler_tags_for_labels_taints_and_gpus():
     assert graviton["ami_type"] == "AL2023_ARM_64_STANDARD"
 
 
+@pytest.mark.parametrize(("itype", "gpus"), [("g5.xlarge", "1"), ("g5.12xlarge", "4"), ("g5.48xlarge", "8"),
+                                          ("p4d.24xlarge", "8"), ("g4dn.12xlarge", "4"), ("g5g.16xlarge", "2")])
+def test_the_gpu_count_tag_is_the_instance_types_not_gpu_count(tmp_path, itype, gpus):
+    """Issue #18: the autoscaler's node-template GPU tag overrides what it knows of the instance type;
+    it came from gpu.count (default 1), so a 4-GPU pod never scaled a g5.12xlarge pool up from zero."""
+    pools = {"gpu": {"machine_type": itype, "max": 2, "gpu": {"count": 1}}}
+    render_environment(parse_config({**BASE, "node_pools": pools}), tmp_path)
+    tfvars = json.loads((tmp_path / "cluster" / "bioinfra.auto.tfvars.json").read_text())
+    tags = tfvars["node_groups"]["gpu"]["autoscaler_tags"]
+    assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == gpus
+    assert "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu" not in \
+        tfvars["node_groups"]["general"]["autoscaler_tags"]
+
+
+def test_no_gpu_count_tag_when_the_count_is_unknown_or_differs():
+    """A fractional-GPU type (g6f: part of one L4) or alternatives with other counts: no tag, so the
+    autoscaler uses its own instance-type table rather than a count bioinfra would have to guess."""
+    key = "k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"
+    for pool in ({"machine_type": "g6f.xlarge"}, {"machine_type": "g5.xlarge", "alternatives": ["g5.12xlarge"]}):
+        config = parse_config({**BASE, "node_pools": {"gpu": {**pool, "gpu": {"count": 1}}}})
+        group = node_group("demo", "gpu", config.node_pools.gpu)
+        assert key not in group["autoscaler_tags"], pool
+        assert group["ami_type"] == "AL2023_x86_64_NVIDIA" and group["taints"], pool  # still a GPU pool
+
+
+def test_every_gpu_family_has_counts_unless_fractional():
+    from bioinfra.config import AWS_GPU_COUNTS, AWS_GPU_FAMILIES
+
+    assert {t.split(".")[0] for t in AWS_GPU_COUNTS} == AWS_GPU_FAMILIES - {"g6f", "gr6f"}
+    assert all(n in (1, 2, 4, 8) for n in AWS_GPU_COUNTS.values())
+
+
+# -- who may use the cluster (issue #18) -----------------------------------------------------------
+
+
+def test_admins_reach_terraform_only_as_tfvars(tmp_path):
+    admins = ["arn:aws:iam::123456789012:role/lab-admins", "arn:aws:iam::123456789012:user/ci/deploy-bot"]
+    render_environment(parse_config({**BASE, "aws": {"admins": admins}}), tmp_path)
+    assert json.loads((tmp_path / "cluster" / "bioinfra.auto.tfvars.json").read_text())["admins"] == admins
+    for root in tmp_path.glob("*/main.tf"):
+        assert "123456789012" not in root.read_text(), root
+    assert json.loads((tmp_path / "network" / "bioinfra.auto.tfvars.json").read_text()).get("admins") is None
+    stack = (tmp_path / "cluster" / "main.tf").read_text()
+    assert "admin_arns          = var.admins" in stack and "access_entries = var.endpoint_url == null" in stack
+
+
+def test_the_cluster_module_gives_access_entries_to_the_creator_and_admins(tmp_path):
+    """Statically (moto 5.2.5 has no access-entry API; tests/integration/test_aws_access.py plans it with
+    the real provider): API_AND_CONFIG_MAP, no hidden bootstrap admin, one entry and one cluster-admin
+    association per principal."""
+    render_environment(parse_config(BASE), tmp_path)
+    module = (tmp_path / "modules" / "cluster" / "main.tf").read_text()
+    assert 'authentication_mode                         = "API_AND_CONFIG_MAP"' in module
+    assert "bootstrap_cluster_creator_admin_permissions = false" in module
+    assert "ignore_changes = [access_config[0].bootstrap_cluster_creator_admin_permissions]" in module
+    assert "concat([data.aws_iam_session_context.current.issuer_arn], var.admin_arns)" in module
+    assert 'resource "aws_eks_access_entry" "admin" {\n  for_each = local.admins' in module
+    assert 'resource "aws_eks_access_policy_association" "admin" {\n  for_each = local.admins' in module
+    assert "cluster-access-policy/AmazonEKSClusterAdminPolicy" in module
+    assert 'access_scope {\n    type = "cluster"\n  }' in module
+
+
+@pytest.mark.parametrize(("arn", "problem"), [
+    ("arn:aws:sts::123456789012:assumed-role/Admin/alice",
+     "aws.admins: item 0: 'arn:aws:sts::123456789012:assumed-role/Admin/alice' is a role session; give the "
+     "role's ARN, arn:aws:iam::123456789012:role/Admin"),
+    ("arn:aws:iam::12345:role/x", "aws.admins: item 0: 'arn:aws:iam::12345:role/x' is not an IAM role or user ARN"),
+    ("arn:aws:iam::123456789012:group/admins", "aws.admins: item 0: 'arn:aws:iam::123456789012:group/admins' is not"),
+    ('arn:aws:iam::123456789012:role/${file("/etc/passwd")}', "aws.admins: item 0: 'arn:aws:iam::123456789012:role/${"),
+    ("arn:aws:iam::123456789012:role/a b", "aws.admins: item 0: "),
+])
+def test_admins_must_be_iam_role_or_user_arns(arn, problem):
+    [found] = problems_of({**BASE, "aws": {"admins": [arn]}})
+    assert found.startswith(problem), found
+
+
+def test_admins_accept_paths_and_partitions():
+    admins = ["arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-2/AWSReservedSSO_Admin_0a1b",
+              "arn:aws-us-gov:iam::123456789012:user/alice", "arn:aws-cn:iam::123456789012:role/ci"]
+    assert parse_config({**BASE, "aws": {"admins": admins}}).aws.admins == admins
+    assert problems_of({**BASE, "aws": {"admins": admins[:1] * 2}}) == ["aws.admins: lists an ARN twice"]
+
+
 def test_hcl_literals():
     assert hcl(True) == "true"
     assert hcl(["a", 'b"c']) == '["a", "b\\"c"]'

@@ -5,11 +5,24 @@
 
 data "aws_partition" "current" {}
 
+data "aws_caller_identity" "current" {}
+
+# The identity running Terraform, as an IAM role or user ARN: for an assumed role (SSO, CI) STS names
+# the session (arn:aws:sts::...:assumed-role/NAME/SESSION); EKS wants the role, path included.
+# Ref https://github.com/terraform-aws-modules/terraform-aws-eks/blob/master/main.tf (the same data source)
+data "aws_iam_session_context" "current" {
+  arn = data.aws_caller_identity.current.arn
+}
+
 locals {
   # Every control-plane log type: audits of who ran what are the first thing asked after an incident.
   cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
   managed_policy    = "arn:${data.aws_partition.current.partition}:iam::aws:policy"
   log_group_name    = "/aws/eks/${var.name}/cluster"
+
+  # Who administers the cluster: whoever runs `up`, plus aws.admins. Keyed by ARN: a second admin
+  # running `up` adds their own entry and removes the first one's unless that one is in aws.admins.
+  admins = var.access_entries ? toset(concat([data.aws_iam_session_context.current.issuer_arn], var.admin_arns)) : toset([])
 }
 
 data "aws_iam_policy_document" "cluster_assume" {
@@ -93,7 +106,50 @@ resource "aws_eks_cluster" "this" {
     }
   }
 
+  # Access through EKS access entries (the API) besides the aws-auth ConfigMap: the default of
+  # terraform-aws-modules/terraform-aws-eks (v21 main.tf, `authentication_mode = "API_AND_CONFIG_MAP"`).
+  # In CONFIG_MAP mode only the creator could use the cluster, through an admin binding nobody can
+  # see or change (issue #18). The creator gets an explicit entry below instead of EKS's one-time
+  # bootstrap grant (false here, as in that module): an entry can be listed, and removed with the rest.
+  # Ref https://docs.aws.amazon.com/eks/latest/userguide/grant-k8s-access.html
+  dynamic "access_config" {
+    for_each = var.access_entries ? [1] : []
+    content {
+      authentication_mode                         = "API_AND_CONFIG_MAP"
+      bootstrap_cluster_creator_admin_permissions = false
+    }
+  }
+
+  lifecycle {
+    # EKS never reports the bootstrap flag and the provider forces a new cluster when it changes: a
+    # cluster made before access entries (flag true by default) would otherwise be replaced. The
+    # same ignore as terraform-aws-eks's main.tf.
+    ignore_changes = [access_config[0].bootstrap_cluster_creator_admin_permissions]
+  }
+
   depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.cluster]
+}
+
+# Cluster admin for each principal of local.admins, over the whole cluster.
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html (AmazonEKSClusterAdminPolicy)
+resource "aws_eks_access_entry" "admin" {
+  for_each = local.admins
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = each.key
+  type          = "STANDARD"
+}
+
+resource "aws_eks_access_policy_association" "admin" {
+  for_each = local.admins
+
+  cluster_name  = aws_eks_cluster.this.name
+  principal_arn = aws_eks_access_entry.admin[each.key].principal_arn
+  policy_arn    = "arn:${data.aws_partition.current.partition}:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+
+  access_scope {
+    type = "cluster"
+  }
 }
 
 # IRSA: pods assume IAM roles through the cluster's OIDC issuer. No thumbprint: IAM trusts the

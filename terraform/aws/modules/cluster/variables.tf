@@ -30,3 +30,15 @@ variable "log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "access_entries" {
+  description = "Authentication mode API_AND_CONFIG_MAP with an access entry (cluster admin) for the caller and each of admin_arns. false only where the EKS API has no access entries (an emulator)."
+  type        = bool
+  default     = true
+}
+
+variable "admin_arns" {
+  description = "IAM role or user ARNs given AmazonEKSClusterAdminPolicy on the whole cluster, besides the identity that applies this module."
+  type        = list(string)
+  default     = []
+}

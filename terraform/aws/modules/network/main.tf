@@ -5,6 +5,24 @@
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:the region comes from the config, so no zone list can be written here; the first az_count zones are used and subnets keep theirs once made
   state = "available"
+
+  # Only the region's own zones: Local Zones and Wavelength Zones are opt-in, and EKS cannot put
+  # a control plane or a managed node group there. Ref https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
+  filter {
+    name   = "opt-in-status"
+    values = ["opt-in-not-required"]
+  }
+
+  # Zone IDs (the same physical zone in every account, unlike zone names) where EKS refuses a
+  # cluster's subnets (UnsupportedAvailabilityZoneException). Ref https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
+  exclude_zone_ids = var.excluded_zone_ids
+
+  lifecycle {
+    postcondition {
+      condition     = length(self.names) >= var.az_count
+      error_message = "This region has ${length(self.names)} availability zones EKS can use (${join(", ", self.names)}); aws.availability_zones asks for ${var.az_count}: lower it or pick another region."
+    }
+  }
 }
 
 locals {

@@ -31,3 +31,9 @@ variable "flow_log_retention_days" {
   type        = number
   default     = 30
 }
+
+variable "excluded_zone_ids" {
+  description = "Availability zone IDs never used: those where EKS does not place control planes (us-east-1 use1-az3, us-west-1 usw1-az2, ca-central-1 cac1-az3). Ref https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html"
+  type        = list(string)
+  default     = ["use1-az3", "usw1-az2", "cac1-az3"]
+}
