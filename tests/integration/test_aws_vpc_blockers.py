@@ -285,9 +285,10 @@ def test_destroy_aws_completes_with_guardduty_and_a_leaked_eni_in_the_vpc(cli, e
                                                                           moto_url, monkeypatch):
     """`bioinfra up aws`, then what GuardDuty and the VPC CNI add to the VPC, then `bioinfra destroy aws`:
     the real CLI, Terraform and AWS provider against this test's moto (EMULATED), with AWS's rules for
-    security groups and the VPC (not the subnet rule: see add_dependency_rules). Without the clearing,
-    Terraform's VPC delete is refused (DependencyViolation: the live endpoint, the GuardDuty group) until
-    the provider's retries run out and the stack's destroy fails."""
+    security groups and the VPC (not the subnet rule: see add_dependency_rules). Without the clearing
+    (measured once, with clear_vpc_blockers stubbed out in the CLI's process): moto answers Terraform's
+    VPC delete with DependencyViolation every 10 s, the provider keeps retrying ("Still destroying...
+    [17m40s elapsed]"), and `destroy` had not finished when this test's 1200 s timeout stopped it."""
     from tests.conftest import make_aws_env
 
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # the roles attach AWS-managed policies
