@@ -36,6 +36,12 @@ POOL_LABEL = "bioinfra.io/pool"
 # objects stay this long (ttlStrategy removes the Workflow after a day anyway).
 POD_GC_DELETE_DELAY = "24h"
 SPOT_TAINT_KEY = "bioinfra.io/spot"
+# The taint of the spot pools (all but general; bioinfra.targets.gcp/aws node pools), in Kubernetes'
+# spelling. The highcpu steps tolerate it (key Exists, effect NoSchedule: templates/workflows/_steps.j2
+# and each pipeline's workflow.yaml.j2) and nothing else of ours does, so Argo, MinIO, CoreDNS and the
+# cluster autoscaler stay on on-demand nodes, where a spot reclaim cannot take them down (#18.8).
+SPOT_TAINT_VALUE = "true"
+SPOT_TAINT_EFFECT = "NoSchedule"
 WORKSPACE_CLAIM = "bioinfra-workspace"
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"
 MINIO_SECRET = "bioinfra-minio"  # root-user / root-password of the onprem MinIO install
