@@ -1,11 +1,116 @@
-"""Pieces more than one target shares (kept apart from targets/__init__ so target modules can import them)."""
+"""Pieces more than one target shares, and the shapes of their answers (kept apart from
+targets/__init__ so target modules can import them, and free of core/ so targets never import core at
+module import time).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Optional
+
+from bioinfra.errors import UnsupportedError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bioinfra.config import Config
+    from bioinfra.core.inputs import RemoteInput
+
+
+# -- what a target answers ------------------------------------------------------------------------
+
+
+@dataclass
+class ClusterKubeconfig:
+    """A one-cluster kubeconfig for the cluster a cloud target made (target.cluster_kubeconfig)."""
+
+    entries: dict[str, Any]  # apiVersion/kind/clusters/contexts/users/current-context
+    context: str
+    auth: str  # "plugin" | "token"
+    expires: Optional[datetime] = None  # when a stored token stops working (UTC)
+    plugin: str = ""  # the command kubectl runs with auth "plugin"
+    lifetime: str = ""  # how long a stored token works, in words
+
+
+@dataclass
+class PoolStatus:
+    name: str
+    status: str
+    machine_type: str  # aws: the node group's instance types joined by "," (first is the primary)
+    spot: bool
+    min_nodes: Optional[int]
+    max_nodes: Optional[int]
+    nodes: Optional[int]  # current size; None when the cloud does not say
+    accelerators: list[str] = field(default_factory=list)  # per node: "1× nvidia-tesla-t4" (gcp), "NVIDIA GPU(s)" (aws)
+    taints: list[str] = field(default_factory=list)  # key=value:Effect
+
+
+@dataclass
+class ClusterStatus:
+    target: str
+    name: str
+    location: str  # the region (gcp and aws)
+    account: str  # GCP project / AWS account
+    status: str  # as the cloud says it: RUNNING, PROVISIONING, ... (gcp); ACTIVE, CREATING, ... (aws)
+    endpoint: str  # host of the Kubernetes API, without https://
+    version: str
+    pools: list[PoolStatus]
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- `bioinfra doctor`'s verdicts (core.doctor walks them; targets write their own checks) ---------
+
+OK, FAILED, SKIPPED, WARNING = "ok", "failed", "skipped", "warning"
+MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "!", WARNING: "!"}
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # ok | failed | skipped | warning (warning: not a failure, but worth knowing; or "not checked")
+    detail: str = ""
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Not a failure (a warning or a skip does not make the target "not ready" by itself)."""
+        return self.status != FAILED
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def passed(detail: str) -> Check:
+    return Check("", OK, detail)
+
+
+def failed(detail: str, fix: str = "") -> Check:
+    return Check("", FAILED, detail, fix)
+
+
+def warning(detail: str, fix: str = "") -> Check:
+    return Check("", WARNING, detail, fix)
+
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """host/path:tag or host/path@digest -> (host, path, tag-or-digest)."""
+    if "@" in ref:
+        repo, reference = ref.split("@", 1)
+    else:
+        repo, _, reference = ref.rpartition(":")
+    host, _, path = repo.partition("/")
+    return host, path, reference
+
+
+# -- shared implementations -----------------------------------------------------------------------
 
 
 class RegistryPathTarget:
@@ -16,3 +121,40 @@ class RegistryPathTarget:
 
     def serves(self, config: Config, ref: str) -> bool:
         return ref.startswith(self.registry(config).rstrip("/") + "/")
+
+
+class NoCloudCluster:
+    """The cloud-only answers of a target whose cluster bioinfra did not make (local, onprem): each says
+    so (UnsupportedError, exit 8) with `cluster_elsewhere` as what to use instead."""
+
+    name: str
+    cluster_elsewhere: str
+    is_cloud = False
+    remote_schemes: tuple[str, ...] = ()
+    workload_identity_annotation: Optional[str] = None
+
+    def _unsupported(self, command: str) -> UnsupportedError:
+        return UnsupportedError(f"`bioinfra {command} {self.name}` is not available (yet); it works for the cloud "
+                                "targets", hint=self.cluster_elsewhere)
+
+    def cluster_kubeconfig(self, config: Config, session: Any, auth: str) -> ClusterKubeconfig:
+        raise self._unsupported("kubeconfig")
+
+    def status(self, config: Config) -> ClusterStatus:
+        raise self._unsupported("status")
+
+    def registry_login(self, config: Config, names: list[str], *, endpoint_url: Optional[str] = None) -> tuple[str, Any]:
+        from bioinfra.errors import InputError
+
+        raise InputError(f"target {self.name} has no cloud registry")
+
+    def check_remote(self, config: Config, ref: RemoteInput, flag: str) -> None:
+        from bioinfra.errors import InputError
+
+        raise InputError(f"{flag} {ref.url}: target {self.name} does not read {ref.scheme}:// objects in place")
+
+    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
+        raise self._unsupported("run --target")
+
+    def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
+        raise UnsupportedError(f"target {self.name} has no cluster", hint="use --target aws, gcp or onprem")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.core.stacks import Stack
 from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.onprem_cluster import OnpremCluster
 
 if TYPE_CHECKING:
     from bioinfra.config import Config
@@ -26,7 +27,7 @@ class NothingLeft:
     failed: list[Any] = field(default_factory=list)
 
 
-class OnpremTarget(RegistryPathTarget):
+class OnpremTarget(OnpremCluster, RegistryPathTarget):
     name = "onprem"
     runs_locally = False
     stacks = STACKS
