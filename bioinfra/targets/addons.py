@@ -10,6 +10,7 @@ Python that submits workflows and stages data: change them here only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ MINIO_SECRET_KEYS = ("root-user", "root-password")  # keys of the Secret
 # store objects in their own erasure-coded format. Ref https://github.com/minio/minio/releases/tag/RELEASE.2022-10-29T06-21-33Z
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
 GPU_POOL_LABEL = {"bioinfra.io/pool": "gpu"}
+POOL_LABEL = "bioinfra.io/pool"  # every pool's nodes carry it (aws node_group, gcp node_pool; onprem: labelled)
+GENERAL_POOL = "general"  # where the addons' own pods run: on-demand unless node_pools.general.spot
+GPU_TAINT_KEY = "nvidia.com/gpu"  # the GPU pool's taint (aws node_group, gcp node_pool; GKE adds it too)
 
 # Every Helm chart the stack installs, pinned. Versions checked against each chart's Chart.yaml /
 # release tags (docs/targets/aws.md, "Inside the cluster").
@@ -55,6 +59,39 @@ CHARTS: dict[str, dict[str, str]] = {
     # onprem, neither: an NFS server in the cluster on the default class (nfs-ganesha 4.0.8)
     "nfs_server": {"repository": "https://kubernetes-sigs.github.io/nfs-ganesha-server-and-external-provisioner",
                    "chart": "nfs-server-provisioner", "version": "1.8.0"},
+}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One kind of pod a chart runs and where the chart's values put its scheduling (nodeSelector,
+    affinity, tolerations under `path`, "" for the top level), with the chart's default tolerations
+    (a values list replaces the default, so those are repeated)."""
+
+    kind: str  # Deployment | StatefulSet | DaemonSet
+    path: str = ""
+    default_tolerations: tuple[dict[str, str], ...] = ()
+
+
+# Every pod each chart runs, read from the chart's templates at the pinned version:
+# argo-workflows 0.45.27 templates/controller/workflow-controller-deployment.yaml and
+#   templates/server/server-deployment.yaml read controller.* / server.* (nodeSelector, tolerations, affinity);
+# aws-efs-csi-driver 3.2.1 templates/controller-deployment.yaml (controller.*; default tolerations
+#   CriticalAddonsOnly, efs.csi.aws.com/agent-not-ready) and node-daemonset.yaml (node.*; default: every taint);
+# cluster-autoscaler 9.56.0 templates/deployment.yaml (top level);
+# nvidia-device-plugin 0.17.1 templates/daemonset-device-plugin.yml, daemonset-mps-control-daemon.yml and
+#   daemonset-gfd.yml (top level; default tolerations CriticalAddonsOnly, nvidia.com/gpu NoSchedule);
+# nfs-subdir-external-provisioner 4.0.18 templates/deployment.yaml, nfs-server-provisioner 1.8.0
+#   templates/statefulset.yaml (top level).
+CHART_WORKLOADS: dict[str, tuple[Workload, ...]] = {
+    "argo_workflows": (Workload("Deployment", "controller"), Workload("Deployment", "server")),
+    "efs_csi": (Workload("Deployment", "controller", ({"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                                      {"key": "efs.csi.aws.com/agent-not-ready", "operator": "Exists"})),
+                Workload("DaemonSet", "node", ({"operator": "Exists"},))),
+    "cluster_autoscaler": (Workload("Deployment"),),
+    "nvidia_device_plugin": (Workload("DaemonSet", "", ({"key": "CriticalAddonsOnly", "operator": "Exists"},)),),
+    "nfs_subdir": (Workload("Deployment"),),
+    "nfs_server": (Workload("StatefulSet"),),
 }
 
 # Which charts each storage mode installs (besides Argo Workflows).
@@ -95,6 +132,78 @@ def _device_plugin(config: Config, target_name: str) -> bool:
     return config.node_pools.gpu is not None and target_name in ("aws", "onprem")
 
 
+def pool_taint_keys(config: Config, target_name: str) -> list[str]:
+    """The keys of the taints bioinfra's pools may carry: the GPU pool's, and the spot taint of a spot
+    pool (pipelines.SPOT_TAINT_KEY). On onprem the nodes are the user's: the taints the Workflows
+    tolerate (templates/workflows/_steps.j2), whichever node carries them. Tolerated by key with
+    operator Exists (any value, any effect), so a DaemonSet keeps up with the value or effect a pool uses."""
+    from bioinfra.pipelines import SPOT_TAINT_KEY
+
+    keys = [GPU_TAINT_KEY, SPOT_TAINT_KEY]
+    if target_name != "onprem":
+        pools = [config.node_pools.general, config.node_pools.highcpu, config.node_pools.gpu]
+        keys = [k for k, present in ((GPU_TAINT_KEY, config.node_pools.gpu is not None),
+                                     (SPOT_TAINT_KEY, any(p is not None and p.spot for p in pools))) if present]
+    return keys
+
+
+def system_pool(config: Config, target_name: str) -> dict[str, Any]:
+    """Where the addons' own pods (Argo, MinIO, the provisioners, the autoscaler) run: the general pool,
+    never a spot or GPU pool (a preempted controller stops every run; issue #18.8).
+    aws, gcp: required (nodeSelector), the pools are labelled by Terraform. onprem: only preferred
+    (node affinity), as the Workflows' own steps (targets/onprem_nodes.py): an existing cluster's nodes
+    carry no pool label until someone labels them, and a required label would leave Argo Pending there.
+    A general pool that is itself spot is tainted like every spot pool: its pods then tolerate that."""
+    from bioinfra.pipelines import SPOT_TAINT_KEY
+
+    general = {POOL_LABEL: GENERAL_POOL}
+    spot = target_name != "onprem" and config.node_pools.general.spot
+    return {
+        "node_selector": general if target_name != "onprem" else {},
+        "preferred": general if target_name == "onprem" else {},
+        "tolerations": [{"key": SPOT_TAINT_KEY, "operator": "Exists"}] if spot else [],
+    }
+
+
+def _placement(workload: Workload, system: dict[str, Any], daemon_tolerations: list[dict[str, str]]) -> dict[str, Any]:
+    if workload.kind == "DaemonSet":
+        if {"operator": "Exists"} in workload.default_tolerations:  # already every taint
+            return {"tolerations": list(workload.default_tolerations)}
+        return {"tolerations": [*workload.default_tolerations, *daemon_tolerations]}
+    doc: dict[str, Any] = {}
+    if system["node_selector"]:
+        doc["nodeSelector"] = system["node_selector"]
+    if system["preferred"]:
+        # Ref https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#node-affinity
+        doc["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+            "weight": 100,
+            "preference": {"matchExpressions": [
+                {"key": key, "operator": "In", "values": [value]} for key, value in system["preferred"].items()]},
+        }]}}
+    if system["tolerations"]:
+        doc["tolerations"] = [*workload.default_tolerations, *system["tolerations"]]
+    return doc
+
+
+def chart_placement(config: Config, target_name: str) -> dict[str, dict[str, Any]]:
+    """Per installed chart, the values document that places its pods: Deployments and StatefulSets on
+    the general pool (system_pool), DaemonSets tolerating every taint a pool carries (pool_taint_keys).
+    Given to helm after the chart's other values, so these keys win."""
+    system = system_pool(config, target_name)
+    daemon = [{"key": key, "operator": "Exists"} for key in pool_taint_keys(config, target_name)]
+    values: dict[str, dict[str, Any]] = {}
+    for chart in _charts(config, target_name):
+        doc: dict[str, Any] = {}
+        for workload in CHART_WORKLOADS[chart]:
+            placement = _placement(workload, system, daemon)
+            if workload.path:
+                doc.setdefault(workload.path, {}).update(placement)
+            else:
+                doc.update(placement)
+        values[chart] = doc
+    return values
+
+
 def _check_target(target_name: str) -> None:
     if target_name not in ("aws", "gcp", "onprem"):
         raise ValueError(f"the addons stack is for aws, gcp and onprem, not {target_name!r}")
@@ -129,6 +238,8 @@ def addons_values(config: Config, target_name: str) -> dict[str, Any]:
         "workspace_size_gb": config.addons.workspace_size_gb,
         "gpu_device_plugin": _device_plugin(config, target_name),
         "storage_class": config.onprem.storage_class if mode == "existing-class" else STORAGE_CLASS,
+        "system_pool": system_pool(config, target_name),
+        "chart_placement": chart_placement(config, target_name),
     }
     if mode == "filestore-pv":
         values["filestore_capacity_gb"] = config.gcp.filestore_capacity_gb

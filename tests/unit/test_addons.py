@@ -186,3 +186,197 @@ def test_no_empty_storage_class_and_the_static_volume_meets_the_claim_by_class()
     assert re.search(r"storage_class_name = var\.storage_class\b", claim)
     with_filestore = parse_config({**GCP, "gcp": {"zones": ["europe-west2-a", "europe-west2-b"], "filestore": True}})
     assert addons_variables(with_filestore, "gcp")["storage_mode"] == "filestore-pv"
+
+
+# -- placement: the addons' pods on the general pool, DaemonSets on every node (issue #18.8) ------
+
+# The pods each chart runs and the values keys they read (nodeSelector, affinity, tolerations under the
+# path), from the charts' templates at the pinned versions (CHARTS), with each DaemonSet's default
+# tolerations (a values list replaces them):
+#   argo-workflows 0.45.27: templates/controller/workflow-controller-deployment.yaml (controller.*),
+#     templates/server/server-deployment.yaml (server.*); https://github.com/argoproj/argo-helm
+#   aws-efs-csi-driver 3.2.1: templates/controller-deployment.yaml (controller.*), node-daemonset.yaml
+#     (node.*, default tolerations [{operator: Exists}]); https://github.com/kubernetes-sigs/aws-efs-csi-driver
+#   cluster-autoscaler 9.56.0: templates/deployment.yaml (top level); https://github.com/kubernetes/autoscaler
+#   nvidia-device-plugin 0.17.1: daemonset-device-plugin.yml, daemonset-mps-control-daemon.yml, daemonset-gfd.yml
+#     (top level; default tolerations CriticalAddonsOnly, nvidia.com/gpu:NoSchedule); https://github.com/NVIDIA/k8s-device-plugin
+#   nfs-subdir-external-provisioner 4.0.18: templates/deployment.yaml; nfs-server-provisioner 1.8.0:
+#     templates/statefulset.yaml (top level).
+CHART_PODS: dict[str, list[tuple[str, str, list[dict]]]] = {
+    "argo_workflows": [("Deployment", "controller", []), ("Deployment", "server", [])],
+    "efs_csi": [("Deployment", "controller", []), ("DaemonSet", "node", [{"operator": "Exists"}])],
+    "cluster_autoscaler": [("Deployment", "", [])],
+    "nvidia_device_plugin": [("DaemonSet", "", [{"key": "CriticalAddonsOnly", "operator": "Exists"},
+                                                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])],
+    "nfs_subdir": [("Deployment", "", [])],
+    "nfs_server": [("StatefulSet", "", [])],
+}
+SPOT_POOLS = {"general": {"machine_type": "m6i.xlarge", "spot": True},
+              "gpu": {"machine_type": "g5.xlarge", "max": 2, "spot": True, "gpu": {"count": 1}}}
+PLACEMENT_VARIANTS = {
+    "aws": AWS, "aws-gpu": {**AWS, "node_pools": GPU}, "aws-all-spot": {**AWS, "node_pools": SPOT_POOLS},
+    "gcp": GCP, "gcp-gpu": {**GCP, "node_pools": GCP_GPU, "gcp": {"zones": ["europe-west2-a"], "filestore": True}},
+    **{f"onprem-{name}": data for name, data in ONPREM_VARIANTS.items()},
+}
+WORKLOAD_TYPES = ("kubernetes_deployment_v1", "kubernetes_stateful_set_v1", "kubernetes_daemon_set_v1",
+                  "kubernetes_job_v1", "kubernetes_cron_job_v1", "kubernetes_replication_controller_v1")
+
+
+def tolerates(toleration: dict, taint: dict) -> bool:
+    """Kubernetes' Toleration.ToleratesTaint (https://github.com/kubernetes/api/blob/master/core/v1/toleration.go):
+    the effect (if given) and the key (if given) match, then Exists matches any value and Equal the value.
+    A taint whose value or effect is None is one bioinfra does not fix (the spot taint: any value/effect);
+    only a toleration that names neither covers it."""
+    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
+        return False
+    if toleration.get("key") and toleration["key"] != taint["key"]:
+        return False
+    if toleration.get("operator", "Equal") == "Exists":
+        return True
+    return taint["value"] is not None and toleration.get("value", "") == taint["value"]
+
+
+def pool_taints(config, tmp_path, target: str) -> dict[str, list[dict]]:
+    """The taints of each pool, as the rendered cluster stack gives them to Terraform (aws node_groups,
+    gcp node_pools), plus the spot taint every spot pool carries (issue #18.8, pipelines.SPOT_TAINT_KEY; its
+    value and effect are the cluster stack's to choose). onprem: the user's nodes, tainted as the Workflows
+    expect (templates/workflows/_steps.j2: nvidia.com/gpu on GPU nodes, the spot taint on spot nodes)."""
+    from bioinfra.pipelines import SPOT_TAINT_KEY
+
+    spot = {"key": SPOT_TAINT_KEY, "value": None, "effect": None}
+    if target == "onprem":
+        return {"gpu": [{"key": "nvidia.com/gpu", "value": None, "effect": None}], "spot": [spot]}
+    cluster = json.loads((tmp_path / "cluster" / "bioinfra.auto.tfvars.json").read_text())
+    pools = cluster["node_groups"] if target == "aws" else cluster["node_pools"]
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute", "PREFER_NO_SCHEDULE": "PreferNoSchedule"}
+    taints = {}
+    for name, pool in pools.items():
+        taints[name] = [{**t, "effect": effects[t["effect"]]} for t in pool["taints"]]
+        if getattr(config.node_pools, name).spot and not any(t["key"] == SPOT_TAINT_KEY for t in taints[name]):
+            taints[name].append(spot)
+    return taints
+
+
+def module_resources() -> list[tuple[str, str, dict]]:
+    import hcl2
+
+    from tests.conftest import REPO
+
+    tree = hcl2.loads((REPO / "terraform" / "addons" / "modules" / "addons" / "main.tf").read_text())
+    return [(rtype.strip('"'), name.strip('"'), body)
+            for block in tree["resource"] for rtype, named in block.items() for name, body in named.items()]
+
+
+def pinned_to_general(pod: dict, target: str) -> bool:
+    """Required on aws/gcp (nodeSelector); onprem: at least preferred (node affinity), see addons.system_pool."""
+    if pod.get("nodeSelector", {}).get("bioinfra.io/pool") == "general":
+        return True
+    preferred = pod.get("affinity", {}).get("nodeAffinity", {}).get("preferredDuringSchedulingIgnoredDuringExecution", [])
+    return target == "onprem" and any(
+        e == {"key": "bioinfra.io/pool", "operator": "In", "values": ["general"]}
+        for term in preferred for e in term["preference"]["matchExpressions"])
+
+
+@pytest.mark.parametrize("variant", sorted(PLACEMENT_VARIANTS))
+def test_every_workload_runs_on_the_general_pool_and_every_daemonset_tolerates_every_pool_taint(tmp_path, variant):
+    """Walks every Helm release and every workload resource of the addons stack as rendered for the
+    target: a Deployment or StatefulSet (Argo's controller and server, MinIO, the autoscaler, the NFS
+    provisioners, the EFS CSI controller) is pinned to the general pool and tolerates that pool's taints;
+    a DaemonSet (EFS CSI node, NVIDIA device plugin) tolerates every taint of every pool (a spot GPU pool
+    without the device plugin never offers a GPU)."""
+    config = parse_config(PLACEMENT_VARIANTS[variant])
+    render_environment(config, tmp_path)
+    target = config.target
+    values = json.loads((tmp_path / "addons" / "bioinfra.auto.tfvars.json").read_text())
+    import hcl2
+
+    rendered = hcl2.loads((tmp_path / "addons" / "main.tf").read_text())
+    installed = set(rendered["module"][0]['"addons"' if '"addons"' in rendered["module"][0] else "addons"]["charts"])
+    taints = pool_taints(config, tmp_path, target)
+    every_taint = [t for pool in taints.values() for t in pool]
+    general_taints = taints.get("general", [])
+    checked = []
+
+    def check(what: str, kind: str, pod: dict) -> None:
+        tolerations = pod.get("tolerations", [])
+        if kind == "DaemonSet":
+            missing = [t["key"] for t in every_taint if not any(tolerates(tol, t) for tol in tolerations)]
+            assert not missing, f"{variant}: DaemonSet {what} does not tolerate {missing}: it skips those nodes"
+        else:
+            assert pinned_to_general(pod, target), f"{variant}: {kind} {what} is not pinned to the general pool: {pod}"
+            missing = [t["key"] for t in general_taints if not any(tolerates(tol, t) for tol in tolerations)]
+            assert not missing, f"{variant}: {kind} {what} does not tolerate the general pool's {missing}"
+        checked.append(what)
+
+    for rtype, name, body in module_resources():
+        if rtype == "helm_release":
+            chart = re.search(r'var\.charts\["(\w+)"\]', body["chart"]).group(1)
+            assert chart in CHART_PODS, f"helm_release.{name}: add the pods of chart {chart} to CHART_PODS"
+            # The placement document is the release's last values document: its keys win over the others.
+            assert body["values"][-1] == f'${{yamlencode(try(var.chart_placement["{chart}"], {{}}))}}', name
+            if chart not in installed:
+                continue
+            placement = values["chart_placement"].get(chart, {})
+            for kind, path, defaults in CHART_PODS[chart]:
+                pod = dict(placement.get(path, {}) if path else placement)
+                pod.setdefault("tolerations", defaults)
+                check(f"{chart}/{path or kind}", kind, pod)
+        elif rtype in WORKLOAD_TYPES:
+            assert rtype == "kubernetes_deployment_v1", f"{rtype}.{name}: add its placement to this test"
+            spec = body["spec"][0]["template"][0]["spec"][0]
+            # The pod spec reads var.system_pool (node_selector, preferred affinity, tolerations) ...
+            assert spec.get("node_selector") == "${var.system_pool.node_selector}", f"{rtype}.{name}: node_selector"
+            dynamic = {key.strip('"'): block for d in spec.get("dynamic", []) for key, block in d.items()}
+            assert "var.system_pool.preferred" in str(dynamic.get("affinity", {}).get("for_each")), name
+            assert dynamic.get("toleration", {}).get("for_each") == "${var.system_pool.tolerations}", name
+            # ... which places it on the general pool.
+            system = values["system_pool"]
+            pod = {"nodeSelector": system["node_selector"], "tolerations": system["tolerations"]}
+            if system["preferred"]:
+                pod["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
+                    "weight": 100, "preference": {"matchExpressions": [
+                        {"key": k, "operator": "In", "values": [v]} for k, v in system["preferred"].items()]}}]}}
+            check(f"{rtype}.{name}", "Deployment", pod)
+    assert "kubernetes_deployment_v1.minio" in checked and "argo_workflows/controller" in checked
+
+
+# -- MinIO: who may reach it (issue #18.11) -------------------------------------------------------
+
+
+def test_only_workflow_pods_reach_minio():
+    """A NetworkPolicy selects MinIO's pods (the Deployment's own selector) and admits only pods carrying
+    Argo's workflows.argoproj.io/workflow label, from the workflows' namespace, on the S3 port. Argo's
+    controller and server use no artifact repository; bioinfra comes through `kubectl port-forward`, which
+    no policy sees (the module's comment cites both). Its shape is checked against the kubernetes
+    provider's schema in tests/unit/test_provider_schema.py (kubernetes-2.38.0.json)."""
+    resources = {(rtype, name): body for rtype, name, body in module_resources()}
+    minio = resources["kubernetes_deployment_v1", "minio"]["spec"][0]
+    policies = [body for (rtype, _), body in resources.items() if rtype == "kubernetes_network_policy_v1"]
+    selecting = [p for p in policies
+                 if p["spec"][0]["pod_selector"][0]["match_labels"] == minio["selector"][0]["match_labels"]]
+    assert len(selecting) == 1, "no NetworkPolicy (or more than one) selects MinIO's pods"
+    spec = selecting[0]["spec"][0]
+    unquote = lambda text: text.strip('"')  # noqa: E731 - python-hcl2 keeps the quotes of string literals
+    assert [unquote(t) for t in spec["policy_types"]] == ["Ingress"]
+    for rule in spec["ingress"]:
+        assert [(unquote(p["port"]), unquote(p["protocol"])) for p in rule["ports"]] == [(str(addons.MINIO_PORT), "TCP")]
+        for peer in rule["from"]:
+            assert set(peer) - {"__is_block__"} == {"pod_selector"}, f"only pods of this namespace may be admitted, not {sorted(peer)}"
+            assert peer["pod_selector"][0].get("match_labels") is None
+            assert [(unquote(e["key"]), unquote(e["operator"])) for e in peer["pod_selector"][0]["match_expressions"]] == [
+                ("workflows.argoproj.io/workflow", "Exists")]
+    assert selecting[0]["metadata"][0]["namespace"] == "${kubernetes_namespace_v1.workflows.metadata[0].name}"
+
+
+def test_minio_stays_on_a_release_with_the_plain_file_fs_mode():
+    """Issue #18.11 asked for a maintained MinIO release. There is none that keeps bioinfra's workspace
+    contract (an object key IS a file path on the volume the steps mount): releases after
+    RELEASE.2022-10-24T18-35-07Z keep objects in their erasure-coded xl.meta format, and refuse to start on
+    the FS-mode backend an existing cluster's volume holds ("found backend type fs, expected xl or xl-single",
+    cmd/format-erasure.go of RELEASE.2025-09-07T16-13-09Z, the last release with a published image); and
+    github.com/minio/minio says since 2026-02 "THIS REPOSITORY IS NO LONGER MAINTAINED" (source-only since
+    RELEASE.2025-10-15T17-29-55Z). A newer tag would silently break every upload; replacing MinIO (an S3
+    server over plain files) is the way out, not a version bump. The NetworkPolicy above limits who reaches it."""
+    tag = addons.MINIO_IMAGE.rsplit(":", 1)[1]
+    assert re.fullmatch(r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", tag)
+    assert tag <= "RELEASE.2022-10-24T18-35-07Z", f"{tag} has no FS mode: objects would not be files in /workspace"

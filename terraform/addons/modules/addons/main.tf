@@ -3,6 +3,11 @@
 # MinIO serving S3 over that volume, and per target the EFS CSI driver, the cluster autoscaler and
 # the NVIDIA device plugin. Objects made here carry `labels`; objects a Helm chart makes carry the
 # chart's own (app.kubernetes.io/managed-by = Helm, the release is named bioinfra-*).
+#
+# Placement (issue #18.8): every Deployment and StatefulSet here runs on the general pool, never on a
+# spot or GPU node; every DaemonSet tolerates every taint a pool carries. MinIO reads var.system_pool;
+# each Helm release takes a second values document, var.chart_placement[<chart>], written by
+# bioinfra/targets/addons.py (chart_placement) at the keys each chart reads; it comes last, so it wins.
 
 locals {
   labels = {
@@ -17,8 +22,6 @@ locals {
   own_class = contains(["efs", "filestore-csi"], var.storage_mode)
   # The workspace is bound to a static volume on an existing Filestore instance, else provisioned.
   static_volume = var.storage_mode == "filestore-pv"
-  # A chart's values may only name what that chart has: one values document per release.
-  tolerate_gpu = [{ key = "nvidia.com/gpu", operator = "Exists", effect = "NoSchedule" }]
 }
 
 # --- namespace ------------------------------------------------------------------------------------
@@ -122,7 +125,7 @@ resource "helm_release" "argo_workflows" {
         limits   = { memory = "512Mi" }
       }
     }
-  })]
+  }), yamlencode(try(var.chart_placement["argo_workflows"], {}))]
 
   depends_on = [kubernetes_role_binding_v1.workflow]
 }
@@ -148,8 +151,7 @@ resource "helm_release" "efs_csi" {
         annotations = { "eks.amazonaws.com/role-arn" = var.efs_csi_role_arn }
       }
     }
-    node = { tolerations = [{ operator = "Exists" }] } # mount EFS on every node, GPU and spot included
-  })]
+  }), yamlencode(try(var.chart_placement["efs_csi"], {}))]
 }
 
 # Ref https://github.com/kubernetes-sigs/aws-efs-csi-driver/blob/master/docs/README.md#storage-class-parameters-for-dynamic-provisioning
@@ -273,7 +275,7 @@ resource "helm_release" "nfs_subdir" {
       archiveOnDelete = true # a deleted claim's directory is renamed archived-*, not deleted
       accessModes     = "ReadWriteMany"
     }
-  })]
+  }), yamlencode(try(var.chart_placement["nfs_subdir"], {}))]
 }
 
 # onprem with neither: an NFS server in the cluster (nfs-ganesha) whose own data lives on a volume of
@@ -300,7 +302,7 @@ resource "helm_release" "nfs_server" {
       reclaimPolicy        = "Retain"
       allowVolumeExpansion = true
     }
-  })]
+  }), yamlencode(try(var.chart_placement["nfs_server"], {}))]
 }
 
 resource "kubernetes_persistent_volume_claim_v1" "workspace" {
@@ -385,6 +387,37 @@ resource "kubernetes_deployment_v1" "minio" {
 
       spec {
         automount_service_account_token = false # MinIO never calls the Kubernetes API
+
+        # On the general pool, never a spot or GPU node (var.system_pool; issue #18.8): required on aws
+        # and gcp, preferred on onprem, whose nodes may carry no pool label.
+        node_selector = var.system_pool.node_selector
+        dynamic "affinity" {
+          for_each = length(var.system_pool.preferred) > 0 ? [var.system_pool.preferred] : []
+          content {
+            node_affinity {
+              preferred_during_scheduling_ignored_during_execution {
+                weight = 100
+                preference {
+                  dynamic "match_expressions" {
+                    for_each = affinity.value
+                    content {
+                      key      = match_expressions.key
+                      operator = "In"
+                      values   = [match_expressions.value]
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+        dynamic "toleration" {
+          for_each = var.system_pool.tolerations
+          content {
+            key      = toleration.value.key
+            operator = toleration.value.operator
+          }
+        }
 
         security_context {
           run_as_user     = var.workspace_uid
@@ -543,6 +576,50 @@ resource "kubernetes_service_v1" "minio" {
   }
 }
 
+# Only workflow pods reach MinIO (issue #18.11): rclone in the stage-in/stage-out steps, for remotes with
+# provider=Minio (templates/workflows/_steps.j2). Every pod of a Workflow carries the label
+# workflows.argoproj.io/workflow (its Workflow's name; Argo v3.7.18 selects them by it,
+# test/e2e/functional_test.go; Ref https://github.com/argoproj/argo-workflows/blob/v3.7.18/workflow/common/common.go
+# LabelKeyWorkflow), and runs in this namespace (a pod_selector without namespace_selector: this one).
+# Argo's controller and server do not use MinIO: no artifact repository is configured (bioinfra/pipelines.py,
+# POD_GC_DELETE_DELAY). bioinfra itself uploads and downloads through `kubectl port-forward`
+# (bioinfra/adaptors/workspace_store.py), which the kubelet connects inside the pod's own network
+# namespace: no pod-to-pod traffic, so no policy applies to it; the kubelet's probes come from the node,
+# which NetworkPolicy always allows. Ref https://kubernetes.io/docs/concepts/services-networking/network-policies/
+# ("What you can't do with network policies"). A user who exposes MinIO ($BIOINFRA_MINIO_URL, e.g. an
+# ingress) adds a policy admitting that ingress controller (docs/targets/onprem.md). Enforced only
+# where the CNI implements NetworkPolicy (GKE Dataplane V2, the VPC CNI's network policy agent on EKS,
+# Calico, Cilium); elsewhere it is accepted and has no effect.
+resource "kubernetes_network_policy_v1" "minio" {
+  metadata {
+    name      = var.minio_name
+    namespace = kubernetes_namespace_v1.workflows.metadata[0].name
+    labels    = local.minio_labels
+  }
+
+  spec {
+    pod_selector {
+      match_labels = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+    }
+    policy_types = ["Ingress"] # egress is not restricted: MinIO opens no connection
+
+    ingress {
+      from {
+        pod_selector {
+          match_expressions {
+            key      = "workflows.argoproj.io/workflow"
+            operator = "Exists"
+          }
+        }
+      }
+      ports {
+        port     = "9000"
+        protocol = "TCP"
+      }
+    }
+  }
+}
+
 # --- aws: cluster autoscaler (managed node groups scale from and to zero) ------------------------
 
 resource "helm_release" "cluster_autoscaler" {
@@ -576,7 +653,7 @@ resource "helm_release" "cluster_autoscaler" {
       requests = { cpu = "100m", memory = "300Mi" }
       limits   = { memory = "600Mi" }
     }
-  })]
+  }), yamlencode(try(var.chart_placement["cluster_autoscaler"], {}))]
 }
 
 # --- NVIDIA device plugin (aws, onprem; GKE installs its own with the driver) ---------------------
@@ -595,6 +672,5 @@ resource "helm_release" "nvidia_device_plugin" {
     # labels that nothing here sets.
     nodeSelector = var.gpu_node_selector
     affinity     = null # null removes the chart's default (an empty map would be merged into it)
-    tolerations  = local.tolerate_gpu
-  })]
+  }), yamlencode(try(var.chart_placement["nvidia_device_plugin"], {}))]
 }

@@ -163,3 +163,19 @@ variable "workspace_uid" {
   type        = number
   default     = 1000
 }
+
+variable "system_pool" {
+  description = "Where the addons' own pods (Argo, MinIO, provisioners, autoscaler) run: required node labels (aws, gcp), preferred node labels (onprem, whose nodes may carry none) and the tolerations a spot general pool needs."
+  type = object({
+    node_selector = map(string)
+    preferred     = map(string)
+    tolerations   = list(object({ key = string, operator = string }))
+  })
+  default = { node_selector = {}, preferred = {}, tolerations = [] }
+}
+
+variable "chart_placement" {
+  description = "Per chart key, a Helm values document placing its pods (nodeSelector/affinity/tolerations at the chart's own keys); given after the release's other values, so it wins."
+  type        = any
+  default     = {}
+}

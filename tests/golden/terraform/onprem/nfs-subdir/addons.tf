@@ -71,6 +71,20 @@ variable "storage_class" {
   type        = string
 }
 
+variable "system_pool" {
+  description = "Where the addons' own pods run: the general pool (bioinfra/targets/addons.py system_pool)."
+  type = object({
+    node_selector = map(string)
+    preferred     = map(string)
+    tolerations   = list(object({ key = string, operator = string }))
+  })
+}
+
+variable "chart_placement" {
+  description = "Per chart, the values placing its pods: workloads on the general pool, DaemonSets tolerating every pool taint (addons.py chart_placement)."
+  type        = any
+}
+
 variable "nfs_server" {
   description = "The existing NFS server (config: onprem.nfs_server)."
   type        = string
@@ -93,6 +107,8 @@ module "addons" {
   minio_name        = "bioinfra-minio"
   minio_image       = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
   gpu_device_plugin = var.gpu_device_plugin
+  system_pool       = var.system_pool
+  chart_placement   = var.chart_placement
 
   workflow_service_account = "bioinfra-workflow"
 
