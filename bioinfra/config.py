@@ -8,6 +8,7 @@ path, and nothing is created before a config validates.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -294,7 +295,7 @@ class NodePools(StrictModel):
 
 
 class Buckets(StrictModel):
-    results: Optional[str] = Field(None, description="bucket for outputs; default <name>-results")
+    results: Optional[str] = Field(None, description="bucket for outputs; default <name>-results-<AWS account id or GCP project id>")
 
     @field_validator("results")
     @classmethod
@@ -882,9 +883,39 @@ class Config(StrictModel):
             raise ValueError("\n".join(problems))
         return self
 
-    @property
-    def results_bucket(self) -> str:
-        return self.buckets.results or f"{self.name}-results"
+    def results_bucket(self, owner: str) -> str:
+        """The results bucket: buckets.results, else default_results_bucket(name, owner). `owner` is the
+        AWS account id or the GCP project id: the target knows it (targets.<t>.results_bucket), the config
+        alone does not. Every reader of the bucket's name (the storage stack's variables, adopt_kept,
+        before_destroy, the run's stage-out) goes through this one function."""
+        if self.buckets.results:
+            return self.buckets.results
+        name = default_results_bucket(self.name, owner)
+        problem = s3_bucket_problem(name) if self.target == "aws" else gcs_bucket_problem(name)
+        if problem:
+            raise ConfigError(f"buckets.results: the default name {name} is refused: {problem}",
+                              hint="set buckets.results in bioinfra.yaml to a bucket name of your own")
+        return name
+
+
+# Bucket names are global across every S3 account (and every GCS project): "<name>-results" is almost
+# surely someone else's, found out only after the network and cluster stacks (issue #18.6). The default
+# carries the account or project, and the preflight checks the name is free (targets/<t>.preflight).
+# Bounds: S3 3-63 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html),
+# GCS 3-63 without dots (https://cloud.google.com/storage/docs/buckets#naming).
+_BUCKET_MAX = 63
+
+
+def default_results_bucket(name: str, owner: str) -> str:
+    """"<name>-results-<owner>" (owner: the 12-digit AWS account id, or the GCP project id, 6-30
+    characters). Within 63 characters as is on AWS (40 + 9 + 12); on GCP a long name is cut and a hash
+    of the whole name added, so two long names in one project never share a bucket."""
+    suffix = f"-results-{owner}"
+    if len(name) + len(suffix) <= _BUCKET_MAX:
+        return f"{name}{suffix}"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    keep = _BUCKET_MAX - len(suffix) - len(digest) - 1
+    return f"{name[:keep].rstrip('-')}-{digest}{suffix}"
 
 
 def target_problems(target: Any, project: Any, region: Any) -> list[str]:

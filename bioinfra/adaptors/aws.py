@@ -106,6 +106,40 @@ def account_id(aws: AwsSession) -> str:
         ) from None
 
 
+def results_bucket_problem(aws: AwsSession, bucket: str, cluster: str, *, suggestion: str) -> Optional[str]:
+    """Why `up` could not make (or take back) the results bucket, or None: the name is free, or the
+    bucket is this cluster's (its bioinfra:cluster tag: in Terraform's state, or kept by a `destroy` and
+    taken back by adopt_kept). Bucket names are global across all AWS accounts, so a taken name would
+    fail the storage stack only after the network and the cluster (about 20 minutes, issue #18.6).
+    HeadBucket: 200 the bucket exists and we may read it, 403 it exists and is not ours to read (another
+    account's), 404 no such bucket; 301 it is in another region.
+    Ref https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html"""
+    import botocore.exceptions
+
+    s3 = aws.client("s3")
+    fix = f"set buckets.results in bioinfra.yaml to a name of your own (e.g. {suggestion})"
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            return None
+        if code in ("403", "Forbidden", "AccessDenied"):
+            return (f"buckets.results: bucket {bucket} exists and belongs to another AWS account (S3 HeadBucket: "
+                    f"403; bucket names are global) — {fix}")
+        return f"buckets.results: bucket {bucket}: S3 HeadBucket answered {code} (it exists elsewhere) — {fix}"
+    try:
+        tag_set = s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
+    except botocore.exceptions.ClientError:
+        tag_set = []  # NoSuchTagSet: untagged, so not made by bioinfra
+    owner = {t["Key"]: t["Value"] for t in tag_set}.get("bioinfra:cluster")
+    if owner == cluster:
+        return None
+    whose = f"cluster {owner}'s" if owner else "not made by bioinfra for this cluster"
+    return (f"buckets.results: bucket {bucket} already exists ({whose}: no tag bioinfra:cluster={cluster}) — {fix}, "
+            f"or delete that bucket if it is unused")
+
+
 def bootstrap_state(aws: AwsSession, bucket: str, table: str, tags: dict[str, str]) -> list[str]:
     """Create the remote-state bucket (versioned, encrypted, private) and lock table if missing.
 

@@ -10,7 +10,7 @@ with Google's own message, never a traceback.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,8 +310,11 @@ def preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = 
     return _preflight(session, apis=apis, gpu=gpu)[0]
 
 
-def _preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed]) -> tuple[list[str], list[str]]:
-    """(problems, the zones the GPU pool's nodes go in: [] without a GPU pool or when it cannot have any)."""
+def _preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed],
+               more: Sequence[Callable[[Any], list[str]]] = ()) -> tuple[list[str], list[str]]:
+    """(problems, the zones the GPU pool's nodes go in: [] without a GPU pool or when it cannot have any).
+    `more`: the target's own checks, each given the region (compute Region), run once the project, the
+    compute API and the region are known to be there."""
     from google.api_core import exceptions as gexc
 
     project, region = session.project, session.region
@@ -353,14 +356,17 @@ def _preflight(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed]) 
     if gpu is not None:
         gpu_problems, zones = _gpu_problems(session, region_info, gpu)
         problems += gpu_problems
+    for check in more:
+        problems += check(region_info)
     return problems, zones
 
 
-def check_ready(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = None) -> list[str]:
+def check_ready(session: GcpSession, *, apis: list[str], gpu: Optional[GpuNeed] = None,
+                more: Sequence[Callable[[Any], list[str]]] = ()) -> list[str]:
     """preflight(), raising PreflightError (exit 12) with every problem; nothing has been created yet.
     Returns the zones the GPU pool's nodes go in (`gpu.zones` when given, else every zone of the region
     that offers the type; [] without `gpu`), for the pool's node_locations."""
-    problems, zones = _preflight(session, apis=apis, gpu=gpu)
+    problems, zones = _preflight(session, apis=apis, gpu=gpu, more=more)
     if problems:
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         raise PreflightError(

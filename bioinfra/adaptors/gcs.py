@@ -23,6 +23,31 @@ def bucket_labels(session: Any, name: str) -> Optional[dict[str, str]]:
     return dict(bucket.labels or {})
 
 
+def results_bucket_problem(session: Any, bucket: str, cluster: str, label: str, *, suggestion: str) -> Optional[str]:
+    """Why `up` could not make (or take back) the results bucket, or None: the name is free, or the
+    bucket carries this cluster's label (in Terraform's state, or kept by a `destroy` and taken back by
+    adopt_kept). Bucket names are global across every project, so a taken name would fail the storage
+    stack only after the network and the cluster (issue #18.6). buckets.get: 404 no such bucket, 403 it
+    exists and the caller may not read it (another project's), 200 readable: its labels say whose.
+    Ref https://cloud.google.com/storage/docs/json_api/v1/buckets/get"""
+    fix = f"set buckets.results in bioinfra.yaml to a name of your own (e.g. {suggestion})"
+    try:
+        found = session.storage().get_bucket(bucket)
+    except Exception as exc:
+        if _not_found(exc):
+            return None
+        if type(exc).__name__ == "Forbidden":  # google.api_core.exceptions.Forbidden, imported lazily
+            return (f"buckets.results: bucket {bucket} exists and belongs to another project (GCS buckets.get: 403; "
+                    f"bucket names are global) — {fix}")
+        raise
+    owner = (found.labels or {}).get(label)
+    if owner == cluster:
+        return None
+    whose = f"cluster {owner}'s" if owner else "not made by bioinfra for this cluster"
+    return (f"buckets.results: bucket {bucket} already exists in project number {found.project_number} ({whose}: "
+            f"no label {label}={cluster}) — {fix}, or delete that bucket if it is unused")
+
+
 def bucket_contents(session: Any, name: str) -> str:
     """"" for an empty (or absent) bucket, else e.g. "3 objects (2 live, 1 older versions)"."""
     try:

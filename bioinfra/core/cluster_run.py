@@ -116,14 +116,21 @@ def check_remote(config: Config, ref: RemoteInput, role: str) -> None:
 
 
 def results_location(config: Config, run_id: str) -> tuple[str, str]:
-    """(rclone destination for the stage-out step, the URL users see) of a run's results."""
-    bucket = config.results_bucket
+    """(rclone destination for the stage-out step, the URL users see) of a run's results. The bucket's
+    name is the target's (targets.<t>.results_bucket: on aws the account id is asked of STS)."""
+    if config.target not in ("aws", "gcp"):
+        # onprem: the run folder already is an object in the cluster's MinIO.
+        return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
+    from bioinfra.targets import get_target
+
+    target: Any = get_target(config.target)
     if config.target == "aws":
+        from bioinfra.core.cluster import aws_session
+
+        bucket = target.results_bucket(config, None if config.buckets.results else aws_session(config))
         return f":s3,provider=AWS,env_auth=true:{bucket}/runs/{run_id}", f"s3://{bucket}/runs/{run_id}/"
-    if config.target == "gcp":
-        return f":gcs,env_auth=true,bucket_policy_only=true:{bucket}/runs/{run_id}", f"gs://{bucket}/runs/{run_id}/"
-    # onprem: the run folder already is an object in the cluster's MinIO.
-    return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
+    bucket = target.results_bucket(config)
+    return f":gcs,env_auth=true,bucket_policy_only=true:{bucket}/runs/{run_id}", f"gs://{bucket}/runs/{run_id}/"
 
 
 def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,11 @@ class CloudTarget(Target, Protocol):
         """The cloud SDK session the hooks and the sweep use."""
         ...
 
+    def results_bucket(self, config: Config, session: Any = None) -> str:
+        """The results bucket's name: buckets.results, else config.results_bucket(<account or project
+        id>), the one rule every reader of the name goes through (issue #18.6)."""
+        ...
+
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
         """Checks before any Terraform call; raises with every problem; returns "account/project, region"."""
         ...

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.adaptors.aws import ENDPOINT_ENV
 from bioinfra.core.stacks import Stack
-from bioinfra.errors import ConfigError
+from bioinfra.errors import ConfigError, PreflightError
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
 
@@ -60,6 +60,10 @@ PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
 
 TOOL_REPOSITORIES = ("fastqc", "bwa-mem2", "cellprofiler")
 
+# The account a render stands in when no preflight has asked STS (a bare render: tests, golden files);
+# `up`, `plan` and `destroy` always run the preflight first. The same stand-in as PLACEHOLDER_OUTPUTS.
+PLACEHOLDER_ACCOUNT = "000000000000"
+
 # The import block that takes back a kept results bucket; its id is the stack's variable, never HCL text
 # of the name (an expression in an import id needs Terraform 1.6).
 ADOPT_TF = (
@@ -103,6 +107,23 @@ class AwsTarget:
     placeholder_outputs = PLACEHOLDER_OUTPUTS
     label = "bioinfra:cluster"
 
+    def __init__(self) -> None:
+        # What the preflight found out, for the stacks it renders next: the account id, by
+        # (cluster, profile, endpoint).
+        self._accounts: dict[tuple[str, Optional[str], Optional[str]], str] = {}
+
+    def results_bucket(self, config: Config, session: Any = None) -> str:
+        """The results bucket's name (config.results_bucket with this account's id): asked of STS
+        through the session when given, else the account this run's preflight found."""
+        if config.buckets.results:
+            return config.buckets.results
+        key = (config.name, config.aws.profile, endpoint_url(config))
+        if session is not None:
+            from bioinfra.adaptors.aws import account_id
+
+            self._accounts[key] = account_id(session)
+        return config.results_bucket(self._accounts.get(key, PLACEHOLDER_ACCOUNT))
+
     def registry(self, config: Config) -> str:
         # The account id is only known after `up aws`; until then name the repository path.
         return config.registry.url or f"ACCOUNT.dkr.ecr.{config.region}.amazonaws.com/{config.name}"
@@ -138,7 +159,7 @@ class AwsTarget:
         from bioinfra.adaptors.aws_sweep import bucket_contents, empty_bucket
 
         s3 = aws.client("s3")  # an AwsSession: the endpoint (emulator) applies
-        bucket = config.results_bucket
+        bucket = self.results_bucket(config, aws)
         contents = bucket_contents(s3, bucket)
         if not contents:
             return
@@ -160,7 +181,7 @@ class AwsTarget:
         address = "module.storage.aws_s3_bucket.results"
         if stack.name != "storage" or aws is None or address in tf.state_list():
             return
-        bucket = config.results_bucket
+        bucket = self.results_bucket(config, aws)
         try:
             tag_set = aws.client("s3").get_bucket_tagging(Bucket=bucket).get("TagSet", [])
         except Exception as exc:  # noqa: BLE001 - botocore is imported lazily; NoSuchBucket / NoSuchTagSet
@@ -184,7 +205,7 @@ class AwsTarget:
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
         """The Kubernetes version is one EKS still creates (not for destroy: an old cluster must still go),
         the credentials work, and whose account they are (STS GetCallerIdentity)."""
-        from bioinfra.adaptors.aws import account_id
+        from bioinfra.adaptors.aws import account_id, results_bucket_problem
         from bioinfra.targets.eks_versions import ENDED, support
 
         version = None
@@ -196,7 +217,20 @@ class AwsTarget:
                     hint=f'set aws.kubernetes_version: "{version.recommended}" in bioinfra.yaml '
                          f"(EKS calendar of {version.as_of}: bioinfra/data/eks_versions.yaml); nothing was created",
                 )
-        where = f"AWS account {account_id(session)}, region {config.region}"
+        account = account_id(session)
+        self._accounts[(config.name, config.aws.profile, endpoint_url(config))] = account
+        if not destroying:
+            # Before any stack: what would otherwise fail only after the network and the cluster (#18.6).
+            problems = []
+            bucket = self.results_bucket(config)
+            if problem := results_bucket_problem(session, bucket, config.name,
+                                                 suggestion=bucket_suggestion(config, account, bucket)):
+                problems.append(problem)
+            if problems:
+                raise PreflightError(
+                    f"AWS account {account} (region {config.region}) is not ready for `bioinfra up aws`",
+                    problems=problems, hint="fix each line, then run `bioinfra up aws` again; nothing was created")
+        where = f"AWS account {account}, region {config.region}"
         return f"{where}; {version.describe()}" if version else where
 
     def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
@@ -248,12 +282,23 @@ class AwsTarget:
                           log_retention_days=aws.log_retention_days, admins=list(aws.admins),
                           node_groups={name: node_group(config.name, name, pool) for name, pool in pools(config)})
         elif stack.name == "storage":
-            values.update(bucket=config.results_bucket, glacier_after_days=aws.glacier_after_days,
+            values.update(bucket=self.results_bucket(config), glacier_after_days=aws.glacier_after_days,
                           repositories=[f"{config.name}/{tool}" for tool in TOOL_REPOSITORIES])
         return values
 
     def backend_config(self, config: Config, stack: Stack) -> Optional[dict[str, Any]]:
         return s3_backend_config(config, stack.name)
+
+
+def bucket_suggestion(config: Config, owner: str, taken: str) -> str:
+    """A results bucket name to offer when `taken` is someone else's: the default (with the account or
+    project id) when the taken one is not it, else the default with a short suffix of this cluster."""
+    from bioinfra.config import default_results_bucket
+
+    default = default_results_bucket(config.name, owner)
+    if default != taken:
+        return default
+    return default_results_bucket(f"{config.name}-data", owner)
 
 
 def pools(config: Config) -> list[tuple[str, NodePool]]:

@@ -98,6 +98,10 @@ class GcpTarget(RegistryPathTarget):
         # that offer the GPU pool's accelerator, by (project, region, accelerator type).
         self._gpu_zones: dict[tuple[str, str, str], list[str]] = {}
 
+    def results_bucket(self, config: Config, session: Any = None) -> str:
+        """The results bucket's name (config.results_bucket with the project id, which the config holds)."""
+        return config.results_bucket(str(config.project))
+
     def registry(self, config: Config) -> str:
         # Ref https://cloud.google.com/artifact-registry/docs/docker/names
         return config.registry.url or f"{config.region}-docker.pkg.dev/{config.project}/{config.name}"
@@ -134,7 +138,7 @@ class GcpTarget(RegistryPathTarget):
         elif stack.name == "storage":
             zonal_filestore = gcp.filestore and gcp.filestore_tier != "REGIONAL"
             values.update(
-                bucket=config.results_bucket, archive_after_days=gcp.archive_after_days, repository_id=config.name,
+                bucket=self.results_bucket(config), archive_after_days=gcp.archive_after_days, repository_id=config.name,
                 workflow_account_id=service_account_id(config.name, "workflow"), filestore=gcp.filestore,
                 filestore_tier=gcp.filestore_tier, filestore_capacity_gb=gcp.filestore_capacity_gb,
                 filestore_location=(gcp.zones[0] if zonal_filestore else config.region) if gcp.filestore else "",
@@ -177,10 +181,21 @@ class GcpTarget(RegistryPathTarget):
         if pool is not None and pool.gpu is not None and pool.gpu.type and not destroying:
             gpu = GpuNeed(accelerator_type=pool.gpu.type, per_node=pool.gpu.count, max_nodes=pool.max,
                           spot=pool.spot, zones=list(config.gcp.zones) or None)
-        zones = check_ready(session, apis=required_apis(config), gpu=gpu)
+        more = [] if destroying else [lambda region: self._bucket_problems(config, session)]
+        zones = check_ready(session, apis=required_apis(config), gpu=gpu, more=more)
         if gpu is not None:
             self._gpu_zones[(str(config.project), config.region, gpu.accelerator_type)] = zones
         return f"GCP project {config.project}, region {config.region}"
+
+    def _bucket_problems(self, config: Config, session: Any) -> list[str]:
+        """The results bucket's name is free or this cluster's (issue #18.6)."""
+        from bioinfra.adaptors.gcs import results_bucket_problem
+        from bioinfra.targets.aws import bucket_suggestion
+
+        bucket = self.results_bucket(config)
+        problem = results_bucket_problem(session, bucket, config.name, self.label,
+                                         suggestion=bucket_suggestion(config, str(config.project), bucket))
+        return [problem] if problem else []
 
     # -- hooks around the walk ------------------------------------------------------------------
 
@@ -193,13 +208,14 @@ class GcpTarget(RegistryPathTarget):
             return
         from bioinfra.adaptors.gcs import bucket_labels
 
-        labels = bucket_labels(session, config.results_bucket)
+        bucket = self.results_bucket(config)
+        labels = bucket_labels(session, bucket)
         if labels is None or labels.get(self.label) != config.name:
             return  # absent, or not ours: Terraform's "bucket exists" error is the right answer
         from bioinfra.targets.aws import ADOPT_TF
 
         adopt.write_text(ADOPT_TF.format(address=BUCKET_ADDRESS))
-        say(f"adopting bucket {config.results_bucket}: kept by an earlier destroy because it held data")
+        say(f"adopting bucket {bucket}: kept by an earlier destroy because it held data")
 
     def before_destroy(self, config: Config, stack: Stack, tf: Any, session: Any, *,
                        force_empty_buckets: bool, say: Callable[[str], None]) -> None:
@@ -240,7 +256,7 @@ class GcpTarget(RegistryPathTarget):
         if stack.name == "storage" and session is not None and BUCKET_ADDRESS in in_state:
             from bioinfra.adaptors.gcs import bucket_contents, empty_bucket
 
-            bucket = config.results_bucket
+            bucket = self.results_bucket(config)
             contents = bucket_contents(session, bucket)
             if not contents:
                 return

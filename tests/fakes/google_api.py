@@ -30,6 +30,9 @@ What it speaks (collections are a table: `fake.add_collection(...)` adds more):
   file v1              /v1/projects/*/locations/*/instances[/*]        (create/delete: done LRO)
   artifactregistry v1  /v1/projects/*/locations/*/repositories[/*]     (create/delete: done LRO)
   iam v1               /v1/projects/*/serviceAccounts[/*]              (accountId -> email name)
+  storage v1           GET /storage/v1/b/*  (buckets.get only: `fake.add_bucket`; 404 for an unknown
+                       bucket, 403 for one of another project, as GCS answers; objects are
+                       gcp-storage-emulator's, tests/fakes/fixtures.py)
 
 Lists page (`maxResults`/`pageSize` + `pageToken`; `fake.max_page_size` forces small pages) and
 filter (`filter=`): `labels.KEY=VALUE`, `labels.KEY = "VALUE"`, `name != x`, `name eq 'regex'`,
@@ -166,6 +169,7 @@ class FakeGoogleApis:
         self._store: dict[str, dict[str, Any]] = {}
         self._pending: dict[str, list[Any]] = {}  # operation path -> [reads left, final operation]
         self._failures: list[_Failure] = []
+        self.buckets: dict[str, dict[str, Any]] = {}  # GCS buckets by name (add_bucket)
         self._ids = itertools.count(1000)
         self._lock = threading.RLock()
         self._server: Optional[ThreadingHTTPServer] = None
@@ -247,7 +251,7 @@ class FakeGoogleApis:
                             ("disks", "region"), ("instanceGroupManagers", "region"),
                             ("backendServices", "region"), ("healthChecks", "region"), ("disks", "zone"),
                             ("instanceGroups", "zone"), ("instanceGroupManagers", "zone"), ("instances", "zone"),
-                            ("acceleratorTypes", "zone"), ("operations", "global"), ("operations", "region"),
+                            ("acceleratorTypes", "zone"), ("machineTypes", "zone"), ("operations", "global"), ("operations", "region"),
                             ("operations", "zone")):
             self.add_compute_collection(name, scope)
         self.add_collection("/compute/v1/projects", "compute", kind="compute#project")
@@ -274,6 +278,7 @@ class FakeGoogleApis:
         self.add_collection("/v3/operations", "aip", items_key="operations")
 
         self.route("GET", r"^/compute/v1/projects/(?P<project>[^/]+)/aggregated/(?P<name>\w+)$", _aggregated)
+        self.route("GET", r"^/storage/v1/b/(?P<bucket>[^/]+)$", _get_bucket)
         self.route("POST", r"^(?P<op>/compute/v1/projects/[^/]+/(?:global|regions/[^/]+|zones/[^/]+)/operations/[^/]+)"
                    r"/wait$", lambda fake, req, m: (200, fake._read(m["op"])))
         self.route("POST", r"^(?P<res>/compute/v1/projects/.+)/setLabels$", _set_labels)
@@ -341,6 +346,21 @@ class FakeGoogleApis:
             "zones": [f"{GOOGLEAPIS}/compute/v1/projects/{project}/zones/{z}" for z in zones],
             "quotas": [{"metric": m, "limit": limit, "usage": usage} for m, (limit, usage) in (quotas or {}).items()],
         })
+
+    def add_bucket(self, name: str, project_number: int = 123456789012, labels: Optional[dict[str, str]] = None, *,
+                   readable: bool = True) -> None:
+        """A GCS bucket as buckets.get returns it (a few fields of the Bucket resource); readable=False: a
+        bucket of another project, which answers 403. Ref https://cloud.google.com/storage/docs/json_api/v1/buckets"""
+        self.buckets[name] = {"kind": "storage#bucket", "id": name, "name": name, "projectNumber": str(project_number),
+                              "labels": dict(labels or {}), "location": "EUROPE-WEST2", "storageClass": "STANDARD",
+                              "timeCreated": TIMESTAMP, "updated": TIMESTAMP, "metageneration": "1",
+                              "etag": "CAE=", "readable": readable}
+
+    def add_machine_type(self, project: str, zone: str, machine_type: str, guest_cpus: int,
+                         memory_mb: Optional[int] = None) -> None:
+        """A machine type as machineTypes.get returns it. Ref https://cloud.google.com/compute/docs/reference/rest/v1/machineTypes"""
+        self.put(f"{COMPUTE.format(project=project)}/zones/{zone}/machineTypes/{machine_type}",
+                 {"guestCpus": guest_cpus, "memoryMb": memory_mb or guest_cpus * 4096, "zone": zone})
 
     def add_accelerator(self, project: str, zone: str, accelerator_type: str, max_per_instance: int = 4) -> None:
         self.put(f"{COMPUTE.format(project=project)}/zones/{zone}/acceleratorTypes/{accelerator_type}",
@@ -734,6 +754,20 @@ def _aggregated(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, 
     kind = collections[0].kind
     return 200, {"kind": f"{kind}AggregatedList", "id": f"projects/{project}/aggregated/{name}",
                  "items": items, "selfLink": GOOGLEAPIS + req.path}
+
+
+def _get_bucket(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, Any]:
+    """storage buckets.get. GCS answers 404 for no such bucket and 403 when the caller may not read it
+    (another project's: "... does not have storage.buckets.get access to the Google Cloud Storage
+    bucket"). Ref https://cloud.google.com/storage/docs/json_api/v1/buckets/get and
+    https://cloud.google.com/storage/docs/json_api/v1/status-codes"""
+    bucket = fake.buckets.get(m["bucket"])
+    if bucket is None:
+        raise HttpError(404, "The specified bucket does not exist.", "notFound")
+    if not bucket["readable"]:
+        raise HttpError(403, "caller does not have storage.buckets.get access to the Google Cloud Storage bucket. "
+                             "Permission 'storage.buckets.get' denied on resource (or it may not exist).", "forbidden")
+    return 200, {k: v for k, v in bucket.items() if k != "readable"}
 
 
 def _set_labels(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, Any]:

@@ -38,6 +38,8 @@ from tests.conftest import cli_env, make_aws_env, moto_server
 pytestmark = [pytest.mark.integration, pytest.mark.aws]
 
 REGION = "eu-west-2"
+# The default results bucket carries the account id (issue #18.6): moto's default account.
+MOTO_ACCOUNT = "123456789012"
 
 # What `up` must create, per stack (addresses in each stack's state).
 EXPECTED = {
@@ -99,7 +101,7 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
     assert ec2.describe_network_interfaces(Filters=tagged)["NetworkInterfaces"] == []
     assert name not in sess.client("eks", endpoint_url=url).list_clusters()["clusters"]
     buckets = [b["Name"] for b in sess.client("s3", endpoint_url=url).list_buckets()["Buckets"]]
-    assert f"{name}-results" not in buckets
+    assert f"{name}-results-{MOTO_ACCOUNT}" not in buckets
     repos = sess.client("ecr", endpoint_url=url).describe_repositories()["repositories"]
     assert not [r for r in repos if r["repositoryName"].startswith(f"{name}/")]
     roles = sess.client("iam", endpoint_url=url).list_roles()["Roles"]
@@ -120,7 +122,7 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert command_lines == [], command_lines
     assert not [c for c in canaries.ALL if c in up.stdout + up.stderr]
     assert canaries.files_with([tmp_path / ".bioinfra", tmp_path / "cache"], canaries.ALL) == []
-    assert f"bucket\t{name}-results" in up.stdout
+    assert f"bucket\t{name}-results-{MOTO_ACCOUNT}" in up.stdout
     # moto's EKS serves no Kubernetes API: the addons stack is skipped here, and says so.
     assert "stack addons: skipped (the AWS emulator's EKS has no Kubernetes API server)" in up.stderr
     env_dir = tmp_path / ".bioinfra" / name / "aws"
@@ -168,27 +170,27 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     s3 = sess.client("s3", endpoint_url=url)
     # The bucket policy denies requests without TLS, and moto enforces it on its plain-HTTP endpoint:
     # EMULATOR-ONLY step, lift that policy so this test (and the sweep) can write and empty the bucket.
-    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=f"{name}-results")["Policy"]
-    s3.delete_bucket_policy(Bucket=f"{name}-results")
-    s3.put_object(Bucket=f"{name}-results", Key="run-1/multiqc_report.html", Body=b"<html/>")
+    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")["Policy"]
+    s3.delete_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")
+    s3.put_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html", Body=b"<html/>")
     kept = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert kept.returncode == ExitCode.LEFTOVERS, kept.stderr
-    assert f"s3-bucket {name}-results" in kept.stderr and "--force-empty-buckets" in kept.stderr
-    assert s3.get_object(Bucket=f"{name}-results", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
+    assert f"s3-bucket {name}-results-{MOTO_ACCOUNT}" in kept.stderr and "--force-empty-buckets" in kept.stderr
+    assert s3.get_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
     assert [lo.kind for lo in find_leftovers(sess, name, url)] == ["s3-bucket"]
 
     # `up` again adopts the kept bucket (an import), with its data, instead of failing on the name
     again_up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert again_up.returncode == 0, again_up.stderr
-    assert f"adopting bucket {name}-results" in again_up.stderr
+    assert f"adopting bucket {name}-results-{MOTO_ACCOUNT}" in again_up.stderr
     assert "module.storage.aws_s3_bucket.results" in state_list(env_dir / "storage", aws_env)
-    s3.delete_bucket_policy(Bucket=f"{name}-results")  # EMULATOR-ONLY again: `up` put the TLS-only policy back
-    assert s3.get_object(Bucket=f"{name}-results", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
+    s3.delete_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")  # EMULATOR-ONLY again: `up` put the TLS-only policy back
+    assert s3.get_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
 
     # re-running is safe; with --force-empty-buckets the bucket goes too
     done = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=1200)
     assert done.returncode == 0, done.stderr
-    assert f"emptying bucket {name}-results" in done.stderr
+    assert f"emptying bucket {name}-results-{MOTO_ACCOUNT}" in done.stderr
     assert_nothing_left(name, moto_endpoint)
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
     assert again.returncode == 0, again.stderr

@@ -172,7 +172,8 @@ def test_a_results_bucket_with_data_is_kept_out_of_terraform_then_adopted_by_the
     from bioinfra.targets.gcp import BUCKET_ADDRESS, GcpTarget
 
     fake, session = world
-    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION})
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION,
+                           "buckets": {"results": "demo-results"}})
     said: list[str] = []
     tf = RecordingTerraform([BUCKET_ADDRESS, "module.storage.google_storage_bucket_iam_member.workflow",
                              "module.storage.google_service_account.workflow"], tmp_path)
@@ -201,7 +202,8 @@ def test_force_empty_buckets_empties_the_results_bucket_before_terraform_deletes
     from bioinfra.targets.gcp import BUCKET_ADDRESS, GcpTarget
 
     fake, session = world
-    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION})
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION,
+                           "buckets": {"results": "demo-results"}})
     tf = RecordingTerraform([BUCKET_ADDRESS], tmp_path)
     GcpTarget().before_destroy(config, _storage_stack(), tf, session, force_empty_buckets=True, say=lambda m: None)
     assert tf.removed == [] and bucket_contents(session, "demo-results") == ""

@@ -37,7 +37,7 @@ def test_full_gcp_config_loads():
         }
     )
     assert config.node_pools.gpu.gpu.count == 2
-    assert config.results_bucket == "lab-seq-results"
+    assert config.results_bucket("lab-project-123") == "lab-seq-results"
 
 
 def test_unknown_key_suggests_the_right_one():
