@@ -4,10 +4,10 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws lint checkov conformance clean
+.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws lint checkov conformance clean e2e-aws e2e-gcp
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install the tools (apt) and bioinfra (.venv); skips what is there
 	@scripts/setup.sh
@@ -29,6 +29,12 @@ unit: setup ## unit tests only (no bioinformatics tools needed)
 
 integration: setup ## integration tests only (real FastQC, bwa, samtools, MultiQC)
 	$(BIN)/python -m pytest -m integration tests/integration
+
+e2e-aws: setup ## on a real AWS account: up, run, logs, destroy, sweep finds nothing (costs money; needs BIOINFRA_E2E_AWS=1: docs/testing.md)
+	$(BIN)/python -m pytest -s -m e2e "tests/e2e/test_real_account.py::test_up_run_logs_destroy_leaves_nothing[aws]"
+
+e2e-gcp: setup ## the same on a real GCP project (needs BIOINFRA_E2E_GCP=1, BIOINFRA_E2E_GCP_PROJECT: docs/testing.md)
+	$(BIN)/python -m pytest -s -m e2e "tests/e2e/test_real_account.py::test_up_run_logs_destroy_leaves_nothing[gcp]"
 
 docker-up: ## as root: install/start Docker and build the local base image (for images and tests)
 	@scripts/docker-up.sh
