@@ -116,6 +116,9 @@ _HOSTNAME_RE = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-
 _EXPORT_PATH_RE = re.compile(r"/|(/[A-Za-z0-9._+@,=-]+)+/?")
 # A local file path (kubeconfig): safe characters only, '~' expanded by bioinfra and the providers.
 _FILE_PATH_RE = re.compile(r"[A-Za-z0-9_./~+@,=-]+")
+# A Kubernetes label value (Argo's controller instance ID is one). Ref
+# https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
+_LABEL_VALUE_RE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
 _WORKSPACE_PATH_RE = re.compile(r"[A-Za-z0-9_./~+@,=-][A-Za-z0-9_./~+@,= -]*")
 # An image registry: host[:port][/path], as Docker's reference grammar names them.
 # Ref https://github.com/distribution/reference/blob/main/reference.go
@@ -354,6 +357,17 @@ class OnpremSettings(StrictModel):
         None, description="an existing NFS server (host or IP) to provision the workspace on (with nfs_path)"
     )
     nfs_path: Optional[str] = Field(None, description="the exported path on nfs_server, e.g. /srv/bioinfra")
+    argo: Literal["install", "existing"] = Field(
+        "install", description="install: bioinfra installs Argo Workflows; existing: use the Argo the cluster "
+        "already runs (docs/targets/onprem.md)")
+    argo_instance_id: Optional[str] = Field(
+        None, description="an Argo controller instance ID: bioinfra's Workflows carry it; with argo: install, "
+        "bioinfra's Argo is installed beside an existing one with it, without CRDs")
+
+    @field_validator("argo_instance_id")
+    @classmethod
+    def _instance_id(cls, v: Optional[str]) -> Optional[str]:
+        return _must_match(_LABEL_VALUE_RE, v, "a Kubernetes label value (letters, digits and - _ ., at most 63)")
 
     @field_validator("kubeconfig", mode="before")
     @classmethod
