@@ -16,6 +16,7 @@ from bioinfra.core.stacks import Stack
 from bioinfra.errors import ConfigError, PreflightError
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
+from bioinfra.targets.aws_cluster import AwsCluster
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
@@ -100,7 +101,7 @@ def s3_backend_config(config: Config, stack: str) -> Optional[dict[str, Any]]:
     return settings
 
 
-class AwsTarget:
+class AwsTarget(AwsCluster):
     name = "aws"
     runs_locally = False
     stacks = STACKS

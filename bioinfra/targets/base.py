@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from bioinfra.errors import UnsupportedError
 
 if TYPE_CHECKING:
+    from datetime import date
     from pathlib import Path
 
     from bioinfra.config import Config
@@ -132,6 +133,13 @@ class NoCloudCluster:
     is_cloud = False
     remote_schemes: tuple[str, ...] = ()
     workload_identity_annotation: Optional[str] = None
+    pool_preferred = False
+
+    def place(self, config: Config) -> str:
+        return "this machine"
+
+    def cluster_source(self, config: Config) -> str:
+        return "this machine (no cluster)"
 
     def _unsupported(self, command: str) -> UnsupportedError:
         return UnsupportedError(f"`bioinfra {command} {self.name}` is not available (yet); it works for the cloud "
@@ -155,6 +163,13 @@ class NoCloudCluster:
 
     def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
         raise self._unsupported("run --target")
+
+    def results_bucket(self, config: Config, session: Any = None) -> str:
+        raise UnsupportedError(f"target {self.name} has no results bucket",
+                               hint="a run's results stay in the cluster's workspace (`bioinfra runs fetch`)")
+
+    def kubernetes_support(self, config: Config, today: Optional[date] = None) -> Any:
+        return None
 
     def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
         raise UnsupportedError(f"target {self.name} has no cluster", hint="use --target aws, gcp or onprem")
