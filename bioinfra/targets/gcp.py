@@ -291,6 +291,34 @@ class GcpTarget(RegistryPathTarget):
         return [service_account_id(config.name, "nodes"), service_account_id(config.name, "workflow")]
 
 
+# Boot disks by machine series. These take only Hyperdisk: Compute Engine refuses a Persistent Disk
+# (pd-*) on them, so a node pool with pd-balanced boot disks fails at creation. Every other series GKE
+# runs takes pd-balanced, GKE's own default, kept there so an existing pool is not replaced for a new
+# disk type (disk_type forces a new node pool).
+# Ref https://cloud.google.com/compute/docs/disks/persistent-disks#supported_machine_types (the series
+#     that take Persistent Disk) and https://cloud.google.com/compute/docs/disks/hyperdisks#machine-type-support
+# Ref https://cloud.google.com/compute/docs/reference/rest/v1/instances (diskType: "The disk type you
+#     specify must be compatible with the instance's machine series")
+# Ref https://cloud.google.com/kubernetes-engine/docs/how-to/custom-boot-disks (hyperdisk-balanced boot disks)
+HYPERDISK_ONLY_SERIES = frozenset({"c4", "c4a", "c4d", "n4", "n4a", "n4d", "a4", "a4x", "x4", "m4", "h4d", "g4"})
+# A3 Ultra (H200) alone of the A3 types; bare-metal types of any series (c3-*-metal, ...).
+HYPERDISK_ONLY_PREFIXES = ("a3-ultragpu-",)
+PERSISTENT_DISK_BOOT = "pd-balanced"
+HYPERDISK_BOOT = "hyperdisk-balanced"
+
+# The GKE API spells taint effects NO_SCHEDULE, ...; Kubernetes (and the Workflows' tolerations) NoSchedule.
+# Ref https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/NodeConfig#NodeTaint
+GKE_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE", "NoExecute": "NO_EXECUTE"}
+
+
+def boot_disk_type(machine_type: str) -> str:
+    """hyperdisk-balanced for a machine type of a Hyperdisk-only series, else pd-balanced."""
+    series = machine_type.split("-")[0]
+    hyperdisk_only = (series in HYPERDISK_ONLY_SERIES or machine_type.startswith(HYPERDISK_ONLY_PREFIXES)
+                      or machine_type.endswith("-metal"))
+    return HYPERDISK_BOOT if hyperdisk_only else PERSISTENT_DISK_BOOT
+
+
 def pools(config: Config) -> list[tuple[str, NodePool]]:
     named = [("general", config.node_pools.general), ("highcpu", config.node_pools.highcpu)]
     if config.node_pools.gpu is not None:
@@ -299,17 +327,28 @@ def pools(config: Config) -> list[tuple[str, NodePool]]:
 
 
 def node_pool(name: str, pool: NodePool, zones: Iterable[str] = ()) -> dict[str, Any]:
-    """One GKE node pool: capacity, autoscaling totals, labels, taints, accelerators, and its own zones
-    (node_locations; empty: the cluster's, gcp.zones or every zone of the region)."""
+    """One GKE node pool: capacity, boot disk, autoscaling totals, labels, taints, accelerators, and its
+    own zones (node_locations; empty: the cluster's, gcp.zones or every zone of the region)."""
+    # Here, not at the top: bioinfra.pipelines imports bioinfra.targets.
+    from bioinfra.pipelines import SPOT_TAINT_EFFECT, SPOT_TAINT_KEY, SPOT_TAINT_VALUE
+
     gpu = pool.gpu if (name == "gpu" and pool.gpu) else None
     labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
     # GPU nodes repel every pod that does not ask for a GPU (GKE adds the same taint itself; written
     # here so the plan shows it and a pool without it is a visible change).
     taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpu else []
+    # Spot nodes repel every pod but the steps that tolerate the spot taint (the highcpu ones, #18.8), so
+    # Argo, MinIO, kube-dns and the other Deployments are never reclaimed with a spot node. GKE's own
+    # system DaemonSets tolerate every taint and still run on each node. General stays untainted even on
+    # spot: its steps carry no toleration and the cluster's services need a pool to run in.
+    # Ref https://cloud.google.com/kubernetes-engine/docs/how-to/spot-vms#use_nodetaints_to_avoid_scheduling_to_spot_vms
+    if pool.spot and name != "general":
+        taints.append({"key": SPOT_TAINT_KEY, "value": SPOT_TAINT_VALUE, "effect": GKE_TAINT_EFFECTS[SPOT_TAINT_EFFECT]})
     return {
         "machine_type": pool.machine_type,
         "spot": pool.spot,
         "disk_size": pool.disk_gb,
+        "disk_type": boot_disk_type(pool.machine_type),
         "min": pool.min,
         "max": pool.max,
         # Per zone at creation: a pool that may scale to zero starts empty.

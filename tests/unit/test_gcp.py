@@ -120,7 +120,8 @@ def test_full_rendering_has_spot_gpu_pool_filestore_and_gcs_state(tmp_path):
         assert f'from = google_container_node_pool.{pool}\n  to   = google_container_node_pool.this["{pool}"]' in cluster
     gpu = values(tmp_path, "cluster")["node_pools"]["gpu"]
     assert gpu["gpu"] == {"type": "nvidia-tesla-t4", "count": 1} and gpu["spot"] is True and gpu["min"] == 0
-    assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
+    assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"},
+                             {"key": "bioinfra.io/spot", "value": "true", "effect": "NO_SCHEDULE"}]  # a spot GPU pool
     assert gpu["location_policy"] == "ANY"
     assert values(tmp_path, "storage")["filestore_location"] == "europe-west2-a"
     for stack in STACKS:
@@ -196,7 +197,8 @@ def test_node_pools_scale_to_zero_and_spot_uses_any_zone():
     assert (general["min"], general["initial_node_count"], general["location_policy"]) == (1, 1, "BALANCED")
     highcpu = node_pool("highcpu", config.node_pools.highcpu)
     assert (highcpu["min"], highcpu["initial_node_count"], highcpu["spot"]) == (0, 0, True)
-    assert highcpu["taints"] == [] and highcpu["gpu"] is None
+    assert highcpu["taints"] == [{"key": "bioinfra.io/spot", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert highcpu["gpu"] is None and general["taints"] == []
     gpu = node_pool("gpu", config.node_pools.gpu)
     assert gpu["gpu"] == {"type": "nvidia-tesla-t4", "count": 1}
     assert gpu["labels"] == {"bioinfra.io/pool": "gpu", "bioinfra.io/capacity": "spot"}

@@ -95,11 +95,12 @@ variable "node_service_account_id" {
 }
 
 variable "node_pools" {
-  description = "One GKE node pool per pool (config: node_pools; bioinfra.targets.gcp.node_pool): machine type, spot, sizes, autoscaling totals, labels, taints, accelerators (null: none), the pool's own zones (empty: the cluster's; the GPU pool: the zones that offer its type, found by the preflight)."
+  description = "One GKE node pool per pool (config: node_pools; bioinfra.targets.gcp.node_pool): machine type, spot, boot disk size and type (by machine family), autoscaling totals, labels, taints (spot pools but general: bioinfra.io/spot), accelerators (null: none), the pool's own zones (empty: the cluster's; the GPU pool: the zones that offer its type, found by the preflight)."
   type = map(object({
     machine_type       = string
     spot               = bool
     disk_size          = number
+    disk_type          = string
     min                = number
     max                = number
     initial_node_count = number
@@ -131,7 +132,8 @@ module "cluster" {
   node_service_account_id    = var.node_service_account_id
 }
 
-# One node pool per pool: general, highcpu (spot), gpu (tainted nvidia.com/gpu) when configured.
+# One node pool per pool: general, highcpu (spot, tainted bioinfra.io/spot), gpu (tainted nvidia.com/gpu)
+# when configured. The taints and the boot disk type come with each pool (bioinfra.targets.gcp.node_pool).
 resource "google_container_node_pool" "this" {
   for_each = var.node_pools
 
@@ -168,7 +170,7 @@ resource "google_container_node_pool" "this" {
   node_config {
     machine_type    = each.value.machine_type
     disk_size_gb    = each.value.disk_size
-    disk_type       = "pd-balanced"
+    disk_type       = each.value.disk_type
     image_type      = "COS_CONTAINERD"
     spot            = each.value.spot
     service_account = module.cluster.node_service_account
