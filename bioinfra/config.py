@@ -476,7 +476,11 @@ class AwsSettings(StrictModel):
     public_access_cidrs: list[str] = Field(
         default_factory=lambda: ["0.0.0.0/0"], description="who may reach the public API endpoint"
     )
-    glacier_after_days: int = Field(90, ge=1, le=3650, description="move results to Glacier after this many days")
+    glacier_after_days: int = Field(
+        90, ge=1, le=3650,
+        description="move results to S3 Glacier Instant Retrieval after this many days (cheaper, still read "
+        "without a restore)",
+    )
     log_retention_days: int = Field(30, ge=1, le=3653, description="days to keep control-plane and flow logs")
     admins: list[str] = Field(
         default_factory=list, max_length=100,
