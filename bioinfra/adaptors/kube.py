@@ -203,6 +203,32 @@ class Kube:
                          _content_type="application/merge-patch+json")
 
 
+    # -- an Argo Workflows installed by someone else (onprem.argo) --------------------------------
+
+    def custom_resource_definition(self, name: str) -> Optional[dict[str, Any]]:
+        """The CustomResourceDefinition `name` (e.g. workflows.argoproj.io) as a plain dict, or None if
+        the cluster has none. GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}
+        (readApiextensionsV1CustomResourceDefinition), cluster-scoped; Ref
+        https://kubernetes.io/docs/reference/kubernetes-api/extend-resources/custom-resource-definition-v1/#get-read-the-specified-customresourcedefinition
+        Needs RBAC `get` on customresourcedefinitions (403: ClusterUnreachableError with status 403)."""
+        api = _client().client.ApiextensionsV1Api(self.api)
+        try:
+            crd = self.call(f"reading CustomResourceDefinition {name}", api.read_custom_resource_definition, name)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self.api.sanitize_for_serialization(crd)
+
+    def deployments_everywhere(self) -> list[dict[str, Any]]:
+        """Every Deployment of every namespace (metadata only is read), as plain dicts.
+        GET /apis/apps/v1/deployments (listAppsV1DeploymentForAllNamespaces); Ref
+        https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/#list-list-or-watch-objects-of-kind-deployment
+        Needs RBAC `list` on deployments cluster-wide (often refused on shared clusters: 403)."""
+        found = self.call("listing Deployments in every namespace", self.apps.list_deployment_for_all_namespaces)
+        return [self.api.sanitize_for_serialization(d) for d in found.items]
+
+
 def connect(kubeconfig: Path, context: Optional[str] = None) -> Kube:
     """An API client for `context` (default: the file's current context) of `kubeconfig`."""
     kubernetes = _client()

@@ -23,6 +23,7 @@ WORKFLOW_NAMESPACE = "bioinfra"  # where workflows, MinIO and the workspace live
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"  # workflow pods run as it (cloud IAM is bound to it)
 WORKSPACE_PVC = "bioinfra-workspace"  # the shared ReadWriteMany volume, /workspace in every step
 STORAGE_CLASS = "bioinfra-rwx"  # the ReadWriteMany class bioinfra creates (not with onprem.storage_class)
+ARGO_RELEASE = "bioinfra-argo"  # the Argo Workflows Helm release (its CRDs carry this name: onprem_argo.py)
 MINIO_NAME = "bioinfra-minio"  # MinIO's Deployment, Service and credentials Secret
 MINIO_PORT = 9000  # S3 API, ClusterIP only: reach it with a port-forward
 MINIO_BUCKET = "workspace"  # the bucket that IS the workspace volume's root
@@ -115,9 +116,15 @@ def storage_mode(config: Config, target_name: str) -> str:
     return "nfs-server"
 
 
+def installs_argo(config: Config, target_name: str) -> bool:
+    """Whether the stack installs Argo Workflows: always on aws and gcp; on onprem unless onprem.argo is
+    existing (the cluster's own Argo runs bioinfra's Workflows: targets/onprem_argo.py)."""
+    return target_name != "onprem" or config.onprem.argo == "install"
+
+
 def _charts(config: Config, target_name: str) -> dict[str, dict[str, str]]:
     mode = storage_mode(config, target_name)
-    charts = {"argo_workflows": CHARTS["argo_workflows"]}
+    charts = {"argo_workflows": CHARTS["argo_workflows"]} if installs_argo(config, target_name) else {}
     if mode in STORAGE_CHARTS:
         charts[STORAGE_CHARTS[mode]] = CHARTS[STORAGE_CHARTS[mode]]
     if target_name == "aws":
@@ -238,6 +245,10 @@ def addons_values(config: Config, target_name: str) -> dict[str, Any]:
         "workspace_size_gb": config.addons.workspace_size_gb,
         "gpu_device_plugin": _device_plugin(config, target_name),
         "storage_class": config.onprem.storage_class if mode == "existing-class" else STORAGE_CLASS,
+        "argo_install": installs_argo(config, target_name),
+        # onprem beside another Argo: our controller takes only Workflows with this instance ID, and the
+        # CRDs stay the other install's (targets/onprem_argo.py).
+        "argo_instance_id": config.onprem.argo_instance_id if target_name == "onprem" else None,
         "system_pool": system_pool(config, target_name),
         "chart_placement": chart_placement(config, target_name),
     }

@@ -60,8 +60,15 @@ class OnpremTarget(OnpremCluster, RegistryPathTarget):
         return connect(config.onprem.kubeconfig, config.onprem.context)
 
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
-        """The API server answers with these credentials (exit 13 naming the kubeconfig if not)."""
-        return f"cluster {session.server} (context {session.context}, Kubernetes {session.version()})"
+        """The API server answers with these credentials (exit 13 naming the kubeconfig if not); before
+        `up`/`plan`, an Argo Workflows the cluster already runs fits onprem.argo (exit 12 naming both
+        fixes if not: targets/onprem_argo.py)."""
+        where = f"cluster {session.server} (context {session.context}, Kubernetes {session.version()})"
+        if destroying:
+            return where
+        from bioinfra.targets.onprem_argo import check_argo
+
+        return f"{where}; {check_argo(config, session)}"
 
     def skip_reason(self, config: Config, stack: Stack) -> Optional[str]:
         return None

@@ -18,7 +18,10 @@ Nodes (cluster-scoped, GET /api/v1/nodes and PATCH /api/v1/nodes/{name}) are kmo
 resource: `add_node` creates one as a kubelet would report it, checked first against the upstream
 Kubernetes 1.31 schema (kubernetes-validate, strict: no field the API does not have), and
 `node_patches` hands a test the PATCHes as sent (path, Content-Type, body) to check against what
-the API's patchCoreV1Node accepts.
+the API's patchCoreV1Node accepts. CustomResourceDefinitions (GET
+/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}) and Deployments (GET
+/apis/apps/v1/deployments) are kmock's bundled resources too: `add_crd` and `add_deployment` create
+them, checked against the same schema (an Argo Workflows someone else installed: onprem.argo).
 """
 
 from __future__ import annotations
@@ -165,6 +168,43 @@ class KubeApi:
         }
         kubernetes_validate.validate(body, "1.31", strict=True)  # raises on a shape the API does not have
         self.create("/api/v1/nodes", body)
+        return body
+
+    def add_crd(self, group: str, kind: str, plural: str, *, annotations: Optional[dict[str, str]] = None) -> dict[str, Any]:
+        """A CustomResourceDefinition as `kubectl apply` or Helm leaves it (Helm adds its
+        meta.helm.sh/release-name and release-namespace annotations to every object of a release).
+        Shape: apiextensions.k8s.io/v1 CustomResourceDefinition, checked against the Kubernetes 1.31
+        schema (kubernetes-validate, strict). Ref
+        https://kubernetes.io/docs/reference/kubernetes-api/extend-resources/custom-resource-definition-v1/"""
+        import kubernetes_validate
+
+        body = {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}", **({"annotations": annotations} if annotations else {})},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
+                     "versions": [{"name": "v1alpha1", "served": True, "storage": True,
+                                   "schema": {"openAPIV3Schema": {"type": "object",
+                                                                  "x-kubernetes-preserve-unknown-fields": True}}}]},
+        }
+        kubernetes_validate.validate(body, "1.31", strict=True)
+        self.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body)
+        return body
+
+    def add_deployment(self, namespace: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
+        """An apps/v1 Deployment (one container), checked against the Kubernetes 1.31 schema. Ref
+        https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/deployment-v1/"""
+        import kubernetes_validate
+
+        body = {
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels},
+            "spec": {"selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "main", "image": "quay.io/argoproj/workflow-controller:v3.6.4"}]}}},
+        }
+        kubernetes_validate.validate(body, "1.31", strict=True)
+        self.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", body)
         return body
 
     def node(self, name: str) -> dict[str, Any]:

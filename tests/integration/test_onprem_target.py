@@ -205,3 +205,113 @@ def test_rbac_refusing_nodes_does_not_stop_up_onprem(kube_api, cli, env, terrafo
     proc = cli("up", "onprem", "--yes", "--label-nodes", timeout=300)
     assert "node pools not checked: the cluster refused listing the cluster's nodes (403 Forbidden)" in proc.stderr
     assert proc.returncode == 9 and "terraform init failed in addons" in proc.stderr
+
+
+# -- an Argo Workflows someone else installed (#18.10: onprem.argo, onprem.argo_instance_id) ------------
+
+# What the argo-helm chart leaves in a cluster (release "argo" in namespace "argo"): the Workflow CRD with
+# Helm's ownership annotations, and the controller's Deployment with the chart's component label
+# (argo-helm 0.45.27 templates/crds/argoproj.io_workflows.yaml, templates/controller/workflow-controller-deployment.yaml).
+THEIR_RELEASE = {"meta.helm.sh/release-name": "argo", "meta.helm.sh/release-namespace": "argo"}
+THEIR_CONTROLLER = {"app.kubernetes.io/name": "argo-workflows-workflow-controller",
+                    "app.kubernetes.io/component": "workflow-controller"}
+
+
+def _their_argo(api, *, helm: bool = True) -> None:
+    api.add_crd("argoproj.io", "Workflow", "workflows", annotations=THEIR_RELEASE if helm else None)
+    api.add_deployment("argo", "argo-workflows-workflow-controller", THEIR_CONTROLLER)
+
+
+def _rendered(tmp_path: Path) -> tuple[dict, str]:
+    root = tmp_path / ".bioinfra" / "lab" / "onprem" / "addons"
+    return json.loads((root / "bioinfra.auto.tfvars.json").read_text()), (root / "main.tf").read_text()
+
+
+def test_up_onprem_beside_another_argo_refuses_and_names_both_fixes(kube_api, cli, tmp_path: Path) -> None:
+    """Helm would fail on the CRDs the other release owns, or two controllers would run the same
+    Workflows: refused before anything is rendered or changed (exit 12), naming both ways out."""
+    _their_argo(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    proc = cli("up", "onprem", "--yes", timeout=120)
+    assert proc.returncode == 12, proc.stderr
+    assert "this cluster already runs Argo Workflows: CRD workflows.argoproj.io (Helm release argo in namespace argo) " \
+           "and workflow controller argo/argo-workflows-workflow-controller" in proc.stderr
+    assert "onprem.argo: existing" in proc.stderr and "onprem.argo_instance_id: bioinfra" in proc.stderr
+    assert not (tmp_path / ".bioinfra").exists()
+    # Asked through the API as documented: the CRD by name, the Deployments of every namespace.
+    assert kube_api.requests("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/workflows.argoproj.io")
+    assert kube_api.requests("GET", "/apis/apps/v1/deployments")
+
+
+def test_a_crd_applied_without_helm_is_someone_elses_too(kube_api, cli, tmp_path: Path) -> None:
+    kube_api.add_crd("argoproj.io", "Workflow", "workflows")  # `kubectl apply -f install.yaml`
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    proc = cli("up", "onprem", "--yes", timeout=120)
+    assert proc.returncode == 12 and "CRD workflows.argoproj.io (installed without Helm)" in proc.stderr, proc.stderr
+
+
+def test_our_own_argo_from_an_earlier_up_is_not_in_the_way(kube_api, cli, env, terraform_config, tmp_path: Path) -> None:
+    env.update(terraform_config)
+    kube_api.add_crd("argoproj.io", "Workflow", "workflows",
+                     annotations={"meta.helm.sh/release-name": "bioinfra-argo", "meta.helm.sh/release-namespace": "bioinfra"})
+    kube_api.add_deployment("bioinfra", "bioinfra-argo-argo-workflows-workflow-controller", THEIR_CONTROLLER)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    proc = cli("plan", "onprem", timeout=300)
+    assert "Argo Workflows: installing ours" in proc.stderr and proc.returncode == 9, proc.stderr
+    values, _ = _rendered(tmp_path)
+    assert (values["argo_install"], values["argo_instance_id"]) == (True, None)
+
+
+def test_argo_existing_skips_our_release(kube_api, cli, env, terraform_config,
+                                                                  tmp_path: Path) -> None:
+    env.update(terraform_config)
+    _their_argo(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"), argo="existing", argo_instance_id="lab-ci")
+    proc = cli("plan", "onprem", timeout=300)
+    assert "Argo Workflows: using the existing one" in proc.stderr, proc.stderr
+    assert "workflows.argoproj.io/controller-instanceid=lab-ci" in proc.stderr
+    assert proc.returncode == 9  # then terraform init, whose providers are not installable here
+    values, main = _rendered(tmp_path)
+    assert values["argo_install"] is False and "argo_workflows" not in main  # no chart: `charts` lacks it
+    assert "lab-ci" not in main  # data, not HCL text
+
+
+def test_argo_existing_without_an_argo_is_refused(kube_api, cli, tmp_path: Path) -> None:
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"), argo="existing")
+    proc = cli("up", "onprem", "--yes", timeout=120)
+    assert proc.returncode == 12 and "no Argo Workflows (no CRD workflows.argoproj.io)" in proc.stderr, proc.stderr
+    assert "set onprem.argo: install" in proc.stderr and not (tmp_path / ".bioinfra").exists()
+
+
+def test_our_argo_beside_theirs_with_an_instance_id_and_no_crds(kube_api, cli, env, terraform_config,
+                                                                tmp_path: Path) -> None:
+    env.update(terraform_config)
+    _their_argo(kube_api)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"), argo_instance_id="bioinfra")
+    proc = cli("plan", "onprem", timeout=300)
+    assert "installing ours beside" in proc.stderr and "instance ID bioinfra, without CRDs" in proc.stderr, proc.stderr
+    values, _ = _rendered(tmp_path)
+    assert (values["argo_install"], values["argo_instance_id"]) == (True, "bioinfra")
+    module = (tmp_path / ".bioinfra" / "lab" / "onprem" / "modules" / "addons" / "main.tf").read_text()
+    assert "crds            = { install = var.argo_instance_id == null, keep = true }" in module
+    assert "explicitID = var.argo_instance_id == null ? \"\" : var.argo_instance_id" in module
+
+
+def test_an_instance_id_without_another_argo_is_refused(kube_api, cli, tmp_path: Path) -> None:
+    """With onprem.argo_instance_id ours installs no CRDs (they are the other Argo's): none there, refused."""
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"), argo_instance_id="bioinfra")
+    proc = cli("up", "onprem", "--yes", timeout=120)
+    assert proc.returncode == 12 and "the cluster has no CRD workflows.argoproj.io" in proc.stderr, proc.stderr
+    assert "remove onprem.argo_instance_id" in proc.stderr
+
+
+def test_rbac_refusing_the_argo_check_does_not_stop_up_onprem(kube_api, cli, env, terraform_config,
+                                                              tmp_path: Path) -> None:
+    env.update(terraform_config)
+    kube_api.call(lambda: kube_api.k["get customresourcedefinitions.v1.apiextensions.k8s.io"] << 403 << FORBIDDEN)
+    kube_api.call(lambda: kube_api.k["list deployments.v1.apps"] << 403 << FORBIDDEN)
+    _config(tmp_path, kube_api.kubeconfig(tmp_path / "kubeconfig"))
+    proc = cli("plan", "onprem", timeout=300)
+    assert "not checked, RBAC refused reading: CRD workflows.argoproj.io, Deployments in other namespaces" in proc.stderr, \
+        proc.stderr
+    assert proc.returncode == 9

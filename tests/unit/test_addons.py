@@ -380,3 +380,34 @@ def test_minio_stays_on_a_release_with_the_plain_file_fs_mode():
     tag = addons.MINIO_IMAGE.rsplit(":", 1)[1]
     assert re.fullmatch(r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", tag)
     assert tag <= "RELEASE.2022-10-24T18-35-07Z", f"{tag} has no FS mode: objects would not be files in /workspace"
+
+
+# -- onprem.argo (issue #18.10): an Argo the cluster already runs ---------------------------------
+
+
+def test_onprem_argo_existing_installs_no_argo_and_an_instance_id_installs_ours_without_crds():
+    existing = parse_config({**ONPREM, "onprem": {"argo": "existing", "argo_instance_id": "lab-ci"}})
+    assert "argo_workflows" not in addons_variables(existing, "onprem")["charts"]
+    assert "argo_workflows" not in addons_values(existing, "onprem")["chart_placement"]
+    values = addons_values(existing, "onprem")
+    assert (values["argo_install"], values["argo_instance_id"]) == (False, "lab-ci")
+    beside = addons_values(parse_config({**ONPREM, "onprem": {"argo_instance_id": "bioinfra"}}), "onprem")
+    assert (beside["argo_install"], beside["argo_instance_id"]) == (True, "bioinfra")
+    plain = addons_values(parse_config(ONPREM), "onprem")
+    assert (plain["argo_install"], plain["argo_instance_id"]) == (True, None)
+    # aws and gcp always install theirs (onprem.* is not theirs to read).
+    cloud = addons_values(parse_config({**AWS, "onprem": {"argo": "existing", "argo_instance_id": "x"}}), "aws")
+    assert (cloud["argo_install"], cloud["argo_instance_id"]) == (True, None)
+    # The module: no release with argo_install false; with an instance ID, the chart's instanceID set and
+    # no CRDs (argo-helm 0.45.27 values.yaml: crds.install, controller.instanceID.enabled/explicitID).
+    release = {name: body for rtype, name, body in module_resources() if rtype == "helm_release"}["argo_workflows"]
+    assert release["count"] == "${var.argo_install ? 1 : 0}"
+    assert "crds = {install = var.argo_instance_id == null" in release["values"][0]
+    assert "instanceID = {enabled = var.argo_instance_id != null" in release["values"][0]
+    assert 'explicitID = var.argo_instance_id == null ? "" : var.argo_instance_id' in release["values"][0]
+
+
+def test_the_argo_instance_id_is_a_label_value():
+    problems = problems_of({**ONPREM, "onprem": {"argo": "ours", "argo_instance_id": "-bad id"}})
+    assert "onprem.argo: Input should be 'install' or 'existing' (got 'ours')" in problems
+    assert any(p.startswith("onprem.argo_instance_id: not a Kubernetes label value") for p in problems)

@@ -89,7 +89,13 @@ resource "kubernetes_role_binding_v1" "workflow" {
 
 # --- Argo Workflows -------------------------------------------------------------------------------
 
+# Not with onprem.argo: existing (the cluster's own Argo runs the Workflows). Beside another Argo
+# (var.argo_instance_id): no CRDs, since Helm will not take over the ones another release owns, and an
+# instance ID, so that each controller runs only its own Workflows (bioinfra/targets/onprem_argo.py).
+# Ref https://github.com/argoproj/argo-helm/blob/argo-workflows-0.45.27/charts/argo-workflows/values.yaml
+# (crds.install, controller.instanceID.enabled / explicitID)
 resource "helm_release" "argo_workflows" {
+  count      = var.argo_install ? 1 : 0
   name       = "bioinfra-argo"
   namespace  = kubernetes_namespace_v1.workflows.metadata[0].name
   repository = var.charts["argo_workflows"].repository
@@ -102,10 +108,14 @@ resource "helm_release" "argo_workflows" {
     # The controller runs in the workflows' namespace and watches only it (--namespaced, Roles
     # instead of ClusterRoles): it can touch nothing else in the cluster.
     singleNamespace = true
-    crds            = { install = true, keep = true }
+    crds            = { install = var.argo_instance_id == null, keep = true }
     # The workflow service account and its Role are made above (with the cloud IAM annotation).
     workflow = { serviceAccount = { create = false }, rbac = { create = false } }
     controller = {
+      instanceID = {
+        enabled    = var.argo_instance_id != null
+        explicitID = var.argo_instance_id == null ? "" : var.argo_instance_id
+      }
       # No executor setting: emissary is the only executor since v3.4, and works on containerd.
       # Ref https://argo-workflows.readthedocs.io/en/latest/workflow-executors/
       resources = {

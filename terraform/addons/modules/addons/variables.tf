@@ -34,6 +34,18 @@ variable "argo_server" {
   default     = true
 }
 
+variable "argo_install" {
+  description = "Install Argo Workflows; false: the cluster's existing Argo runs the Workflows (onprem.argo: existing)."
+  type        = bool
+  default     = true
+}
+
+variable "argo_instance_id" {
+  description = "Controller instance ID (workflows.argoproj.io/controller-instanceid) of our Argo installed beside an existing one, which then keeps the CRDs; null: no instance ID, CRDs installed."
+  type        = string
+  default     = null
+}
+
 variable "workflow_service_account" {
   description = "Service account the workflow pods run as."
   type        = string

@@ -56,6 +56,17 @@ variable "argo_server" {
   type        = bool
 }
 
+variable "argo_install" {
+  description = "Install Argo Workflows (false with onprem.argo: existing)."
+  type        = bool
+}
+
+variable "argo_instance_id" {
+  description = "Controller instance ID of our Argo beside another one, without CRDs (config: onprem.argo_instance_id); null: none."
+  type        = string
+  default     = null
+}
+
 variable "workspace_size_gb" {
   description = "Size of the shared workspace volume, GB (config: addons.workspace_size_gb)."
   type        = number
@@ -92,6 +103,8 @@ module "addons" {
   target            = "onprem"
   namespace         = "bioinfra"
   argo_server       = var.argo_server
+  argo_install      = var.argo_install
+  argo_instance_id  = var.argo_instance_id
   workspace_pvc     = "bioinfra-workspace"
   workspace_size_gb = var.workspace_size_gb
   minio_name        = "bioinfra-minio"
