@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 CLUSTER_TAG = "bioinfra:cluster"
 STACK_TAG = "bioinfra:stack"
+# The region a resource was made for (provider default_tags). IAM is global: one cluster name may have
+# roles and OIDC providers for two regions of an account (their names carry the region, issue #18), and
+# the sweep of one region must leave the other's alone. Resources made before the tag have none.
+REGION_TAG = "bioinfra:region"
 # VPC CNI tags the ENIs it allocates with this; they leak when nodes die before the CNI frees them.
 CNI_CLUSTER_TAG = "cluster.k8s.amazonaws.com/name"
 
@@ -467,7 +471,9 @@ def _find_iam(ctx: _Ctx, cluster: str) -> list[Leftover]:
     iam = ctx.client("iam")
     found: list[Leftover] = []
     # ListRoles returns no tags, and an account may hold hundreds of roles: only the names the stacks
-    # use (<cluster>-cluster, -node, -vpc-flow-logs, -workflow) are looked at, then checked by tag.
+    # use (<cluster>-<region>-cluster, -node, -vpc-flow-logs, -workflow..., bioinfra.targets.aws.iam_role_name;
+    # <cluster>-cluster... before issue #18) are looked at, then checked by tag, this region's or none.
+    region = ctx.session.region_name
     for role in _pages(iam, "list_roles", "Roles"):
         if not role["RoleName"].startswith(f"{cluster}-"):
             continue
@@ -477,7 +483,7 @@ def _find_iam(ctx: _Ctx, cluster: str) -> list[Leftover]:
             if _is_gone(exc):
                 continue
             raise
-        if tags.get(CLUSTER_TAG) == cluster:
+        if tags.get(CLUSTER_TAG) == cluster and tags.get(REGION_TAG, region) == region:
             found.append(Leftover("iam-role", role["RoleName"], tags.get(STACK_TAG)))
     for provider in iam.list_open_id_connect_providers().get("OpenIDConnectProviderList", []):
         arn = provider["Arn"]
@@ -487,7 +493,7 @@ def _find_iam(ctx: _Ctx, cluster: str) -> list[Leftover]:
             if _is_gone(exc):
                 continue
             raise
-        if tags.get(CLUSTER_TAG) == cluster:
+        if tags.get(CLUSTER_TAG) == cluster and tags.get(REGION_TAG, region) == region:
             found.append(Leftover("iam-oidc-provider", arn, tags.get(STACK_TAG)))
     return found
 
