@@ -205,8 +205,10 @@ class AwsTarget(AwsCluster):
 
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
         """The Kubernetes version is one EKS still creates (not for destroy: an old cluster must still go),
-        the credentials work, and whose account they are (STS GetCallerIdentity)."""
+        the credentials work, and whose account they are (STS GetCallerIdentity); for `up`, the results
+        bucket's name is free or ours (#18.6) and the EC2 vCPU quotas fit every pool at its max (#18.9)."""
         from bioinfra.adaptors.aws import account_id, results_bucket_problem
+        from bioinfra.adaptors.aws_quotas import check_quotas
         from bioinfra.targets.eks_versions import ENDED, support
 
         version = None
@@ -220,6 +222,7 @@ class AwsTarget(AwsCluster):
                 )
         account = account_id(session)
         self._accounts[(config.name, config.aws.profile, endpoint_url(config))] = account
+        notes: list[str] = []  # said, not refused: e.g. a quota check the credentials may not make
         if not destroying:
             # Before any stack: what would otherwise fail only after the network and the cluster (#18.6).
             problems = []
@@ -227,12 +230,15 @@ class AwsTarget(AwsCluster):
             if problem := results_bucket_problem(session, bucket, config.name,
                                                  suggestion=bucket_suggestion(config, account, bucket)):
                 problems.append(problem)
+            quotas = check_quotas(session, pool_needs(config))
+            problems += quotas.problems
+            notes += quotas.notes
             if problems:
                 raise PreflightError(
                     f"AWS account {account} (region {config.region}) is not ready for `bioinfra up aws`",
                     problems=problems, hint="fix each line, then run `bioinfra up aws` again; nothing was created")
         where = f"AWS account {account}, region {config.region}"
-        return f"{where}; {version.describe()}" if version else where
+        return "\n  warning: ".join([f"{where}; {version.describe()}" if version else where, *notes])
 
     def destroy_plan_args(self, config: Config, stack: Stack) -> list[str]:
         return []
@@ -300,6 +306,13 @@ def bucket_suggestion(config: Config, owner: str, taken: str) -> str:
     if default != taken:
         return default
     return default_results_bucket(f"{config.name}-data", owner)
+
+
+def pool_needs(config: Config) -> list[Any]:
+    """What each node pool may use at most, for the EC2 vCPU quota check (adaptors.aws_quotas)."""
+    from bioinfra.adaptors.aws_quotas import PoolNeed
+
+    return [PoolNeed(name, (pool.machine_type, *pool.alternatives), pool.max, pool.spot) for name, pool in pools(config)]
 
 
 def pools(config: Config) -> list[tuple[str, NodePool]]:

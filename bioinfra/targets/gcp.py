@@ -172,8 +172,8 @@ class GcpTarget(RegistryPathTarget):
         return gcp_session(config)
 
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
-        """Project, region, APIs and (for `up`) GPU quota, through the Google clients; every problem
-        at once."""
+        """Project, region, APIs and (for `up`) GPU and vCPU quotas (#18.9) and the results bucket's name
+        (#18.6), through the Google clients; every problem at once."""
         from bioinfra.adaptors.gcp import GpuNeed, check_ready
 
         gpu = None
@@ -181,7 +181,8 @@ class GcpTarget(RegistryPathTarget):
         if pool is not None and pool.gpu is not None and pool.gpu.type and not destroying:
             gpu = GpuNeed(accelerator_type=pool.gpu.type, per_node=pool.gpu.count, max_nodes=pool.max,
                           spot=pool.spot, zones=list(config.gcp.zones) or None)
-        more = [] if destroying else [lambda region: self._bucket_problems(config, session)]
+        more = [] if destroying else [lambda region: self._bucket_problems(config, session),
+                                      lambda region: self._cpu_quota_problems(config, session, region)]
         zones = check_ready(session, apis=required_apis(config), gpu=gpu, more=more)
         if gpu is not None:
             self._gpu_zones[(str(config.project), config.region, gpu.accelerator_type)] = zones
@@ -196,6 +197,17 @@ class GcpTarget(RegistryPathTarget):
         problem = results_bucket_problem(session, bucket, config.name, self.label,
                                          suggestion=bucket_suggestion(config, str(config.project), bucket))
         return [problem] if problem else []
+
+    def _cpu_quota_problems(self, config: Config, session: Any, region: Any) -> list[str]:
+        """Every pool at its max fits the vCPU quotas (issue #18.9); machine types are read in the first
+        node zone (gcp.zones, else the region's first)."""
+        from bioinfra.adaptors.gcp_quotas import PoolNeed, cpu_quota_problems
+
+        zones = list(config.gcp.zones) or [z.rsplit("/", 1)[-1] for z in region.zones]
+        if not zones:
+            return []
+        needs = [PoolNeed(name, pool.machine_type, pool.max, pool.spot) for name, pool in pools(config)]
+        return cpu_quota_problems(session, region, needs, zones[0])
 
     # -- hooks around the walk ------------------------------------------------------------------
 
