@@ -211,7 +211,7 @@ CHART_PODS: dict[str, list[tuple[str, str, list[dict]]]] = {
     "nfs_subdir": [("Deployment", "", [])],
     "nfs_server": [("StatefulSet", "", [])],
 }
-SPOT_POOLS = {"general": {"machine_type": "m6i.xlarge", "spot": True},
+SPOT_POOLS = {"general": {"machine_type": "m6i.xlarge", "min": 1, "spot": True},
               "gpu": {"machine_type": "g5.xlarge", "max": 2, "spot": True, "gpu": {"count": 1}}}
 PLACEMENT_VARIANTS = {
     "aws": AWS, "aws-gpu": {**AWS, "node_pools": GPU}, "aws-all-spot": {**AWS, "node_pools": SPOT_POOLS},
@@ -411,3 +411,12 @@ def test_the_argo_instance_id_is_a_label_value():
     problems = problems_of({**ONPREM, "onprem": {"argo": "ours", "argo_instance_id": "-bad id"}})
     assert "onprem.argo: Input should be 'install' or 'existing' (got 'ours')" in problems
     assert any(p.startswith("onprem.argo_instance_id: not a Kubernetes label value") for p in problems)
+
+
+def test_aws_general_pool_keeps_a_node_for_the_autoscaler():
+    """The autoscaler is pinned to the general pool (#18.8): a general pool of min 0 on aws would leave it
+    Pending with nothing to add the first node. gcp's autoscaler is GKE's own, outside the cluster."""
+    problems = problems_of({**AWS, "node_pools": {"general": {"machine_type": "m6i.xlarge", "min": 0}}})
+    assert problems == ["node_pools.general.min: must be at least 1 on aws: the cluster autoscaler, Argo and MinIO "
+                        "run on the general pool, and with no general node nothing could add one"]
+    assert parse_config({**GCP, "node_pools": {"general": {"machine_type": "e2-standard-4", "min": 0}}})
