@@ -7,6 +7,7 @@ cloud target.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
@@ -60,6 +61,33 @@ PLACEHOLDER_OUTPUTS: dict[str, dict[str, Any]] = {
 }
 
 TOOL_REPOSITORIES = ("fastqc", "bwa-mem2", "cellprofiler")
+
+# The IAM roles the stacks make, by their key in the stacks' `iam_role_names` variable, with the end of
+# their names (iam_role_name), and the stack that makes each.
+IAM_ROLES: dict[str, str] = {"flow_logs": "vpc-flow-logs", "cluster": "cluster", "node": "node",
+                             "workflow": "workflow", "efs_csi": "efs-csi", "autoscaler": "autoscaler"}
+IAM_ROLES_BY_STACK: dict[str, tuple[str, ...]] = {
+    "network": ("flow_logs",), "cluster": ("cluster", "node"), "storage": ("workflow", "efs_csi", "autoscaler"),
+}
+# CreateRole: RoleName is 1-64 characters. Ref https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html
+IAM_ROLE_NAME_MAX = 64
+
+# The GPU of each NVIDIA instance family, as the cluster autoscaler names it in the node label
+# k8s.amazonaws.com/accelerator (kubernetes/autoscaler, cluster-autoscaler/cloudprovider/aws/
+# aws_cloud_provider.go: GPULabel, availableGPUTypes = nvidia-tesla-k80/-p100/-v100/-t4/-a100,
+# nvidia-a10g, nvidia-l4, nvidia-l40s). Families it does not list get a name in the same style: the
+# label's presence is what marks a GPU node; the list only matters to --gpu-total limits.
+# GPUs per family: https://docs.aws.amazon.com/ec2/latest/instancetypes/ac.html
+AWS_GPU_TYPES: dict[str, str] = {
+    "g4dn": "nvidia-tesla-t4", "g5": "nvidia-a10g", "g5g": "nvidia-t4g", "g6": "nvidia-l4", "g6f": "nvidia-l4",
+    "gr6": "nvidia-l4", "gr6f": "nvidia-l4", "g6e": "nvidia-l40s", "p3": "nvidia-tesla-v100",
+    "p3dn": "nvidia-tesla-v100", "p4d": "nvidia-tesla-a100", "p4de": "nvidia-tesla-a100", "p5": "nvidia-h100",
+    "p5e": "nvidia-h200", "p5en": "nvidia-h200", "p6-b200": "nvidia-b200",
+}
+GPU_TYPE_LABEL = "k8s.amazonaws.com/accelerator"
+# A taint's effect in Kubernetes' spelling -> the EKS API's (NodegroupTaint).
+# Ref https://docs.aws.amazon.com/eks/latest/APIReference/API_Taint.html
+EKS_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "NoExecute": "NO_EXECUTE", "PreferNoSchedule": "PREFER_NO_SCHEDULE"}
 
 # The account a render stands in when no preflight has asked STS (a bare render: tests, golden files);
 # `up`, `plan` and `destroy` always run the preflight first. The same stand-in as PLACEHOLDER_OUTPUTS.
@@ -291,6 +319,9 @@ class AwsTarget(AwsCluster):
         elif stack.name == "storage":
             values.update(bucket=self.results_bucket(config), glacier_after_days=aws.glacier_after_days,
                           repositories=[f"{config.name}/{tool}" for tool in TOOL_REPOSITORIES])
+        if stack.name in IAM_ROLES_BY_STACK:
+            values["iam_role_names"] = {role: iam_role_name(config.name, config.region, role)
+                                        for role in IAM_ROLES_BY_STACK[stack.name]}
         return values
 
     def backend_config(self, config: Config, stack: Stack) -> Optional[dict[str, Any]]:
@@ -336,8 +367,30 @@ def gpu_count(instance_types: list[str]) -> Optional[int]:
     return counts.pop() if len(counts) == 1 else None
 
 
+def iam_role_name(cluster: str, region: str, role: str) -> str:
+    """`<cluster>-<region>-<role>`: IAM is global, so the same cluster name in two regions of one account
+    needs two names (issue #18). Past IAM's 64 characters (a name near its 40-character limit), the region
+    becomes 8 hex digits of its SHA-256: at most 40 + 1 + 8 + 1 + 13 = 63. Always `<cluster>-...`, the
+    prefix the sweep lists roles by (adaptors/aws_sweep.py, _find_iam)."""
+    suffix = IAM_ROLES[role]
+    name = f"{cluster}-{region}-{suffix}"
+    if len(name) <= IAM_ROLE_NAME_MAX:
+        return name
+    return f"{cluster}-{hashlib.sha256(region.encode()).hexdigest()[:8]}-{suffix}"
+
+
+def gpu_type(instance_types: list[str]) -> Optional[str]:
+    """The GPU every one of these instance types has (AWS_GPU_TYPES), or None when a family is not in the
+    table or two differ: a node group has one label, and a wrong GPU type is worse than none."""
+    types = {AWS_GPU_TYPES.get(itype.split(".")[0]) for itype in instance_types}
+    return types.pop() if len(types) == 1 else None
+
+
 def node_group(cluster: str, name: str, pool: NodePool) -> dict[str, Any]:
     """One managed node group: capacity, AMI, labels, taints, and the same as autoscaler tags."""
+    # pipelines imports the targets package: imported here, not at the top.
+    from bioinfra.pipelines import SPOT_TAINT_EFFECT, SPOT_TAINT_KEY, SPOT_TAINT_VALUE
+
     instance_types = [pool.machine_type, *pool.alternatives]
     # Graviton families have a "g" right after the generation digit (m7g, c6gn, g5g); the AMI must match.
     arm = re.match(r"[a-z]+\d+g", pool.machine_type) is not None
@@ -348,13 +401,27 @@ def node_group(cluster: str, name: str, pool: NodePool) -> dict[str, Any]:
     else:
         ami_type = "AL2023_ARM_64_STANDARD" if arm else "AL2023_x86_64_STANDARD"
     labels = {"bioinfra.io/pool": name, "bioinfra.io/capacity": "spot" if pool.spot else "on-demand"}
+    accelerator = gpu_type(instance_types) if gpu else None
+    if accelerator:
+        # The autoscaler's GPU label (aws README "Special note on GPU instances"): a new node with it
+        # counts as a GPU node not yet ready until the device plugin advertises its GPUs, so the
+        # autoscaler does not scale up again meanwhile.
+        labels[GPU_TYPE_LABEL] = accelerator
     # GPU nodes repel every pod that does not ask for a GPU (the NVIDIA device plugin's convention).
     taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}] if gpu else []
+    # Spot nodes repel every pod that does not tolerate their loss (issue #18.8): Argo, MinIO, CoreDNS
+    # and the autoscaler stay on on-demand nodes; the highcpu steps tolerate it (pipelines.SPOT_TAINT_*).
+    # Never on general: the system pods go there, whatever its capacity.
+    if pool.spot and name != "general":
+        taints.append({"key": SPOT_TAINT_KEY, "value": SPOT_TAINT_VALUE, "effect": EKS_TAINT_EFFECTS[SPOT_TAINT_EFFECT]})
     tags = {"k8s.io/cluster-autoscaler/enabled": "true", f"k8s.io/cluster-autoscaler/{cluster}": "owned"}
     for key, value in labels.items():
         tags[f"k8s.io/cluster-autoscaler/node-template/label/{key}"] = value
+    # `<value>:<effect>` in Kubernetes' spelling. Ref https://github.com/kubernetes/autoscaler/blob/master/cluster-autoscaler/cloudprovider/aws/README.md#auto-discovery-setup
+    kube_effects = {eks: kube for kube, eks in EKS_TAINT_EFFECTS.items()}
     for taint in taints:
-        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint['key']}"] = f"{taint['value']}:NoSchedule"
+        tags[f"k8s.io/cluster-autoscaler/node-template/taint/{taint['key']}"] = \
+            f"{taint['value']}:{kube_effects[taint['effect']]}"
     gpus = gpu_count(instance_types) if gpu else None
     if gpus:
         tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] = str(gpus)

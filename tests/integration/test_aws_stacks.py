@@ -32,6 +32,7 @@ import pytest
 
 from bioinfra.adaptors.aws_sweep import find_leftovers
 from bioinfra.errors import ExitCode
+from bioinfra.targets.aws import iam_role_name
 from tests import canaries
 from tests.conftest import cli_env, make_aws_env, moto_server
 
@@ -143,14 +144,31 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert all({"Key": "bioinfra:cluster", "Value": name} in s["Tags"] for s in subnets)
     groups = sess.client("eks", endpoint_url=url).list_nodegroups(clusterName=name)["nodegroups"]
     assert sorted(groups) == ["general", "gpu", "highcpu"]
-    gpu = sess.client("eks", endpoint_url=url).describe_nodegroup(clusterName=name, nodegroupName="gpu")["nodegroup"]
+    eks = sess.client("eks", endpoint_url=url)
+    gpu = eks.describe_nodegroup(clusterName=name, nodegroupName="gpu")["nodegroup"]
     assert gpu["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert gpu["scalingConfig"]["minSize"] == 0
+    assert gpu["labels"]["k8s.amazonaws.com/accelerator"] == "nvidia-a10g"  # g5 (#18.11)
+    # the spot pool repels what does not tolerate its loss (#18.8); general takes the system pods
+    highcpu = eks.describe_nodegroup(clusterName=name, nodegroupName="highcpu")["nodegroup"]
+    assert highcpu["taints"] == [{"key": "bioinfra.io/spot", "value": "true", "effect": "NO_SCHEDULE"}]
+    assert not eks.describe_nodegroup(clusterName=name, nodegroupName="general")["nodegroup"].get("taints")
+    # node groups at the control plane's version (#18.11), through the provider and the EKS API
+    cluster = eks.describe_cluster(name=name)["cluster"]
+    assert {eks.describe_nodegroup(clusterName=name, nodegroupName=g)["nodegroup"]["version"] for g in groups} == \
+        {cluster["version"]}
+    # IAM is global: every role's name carries the region, and its region tag (#18.11)
+    roles = {r["RoleName"] for r in sess.client("iam", endpoint_url=url).list_roles()["Roles"]
+             if r["RoleName"].startswith(f"{name}-")}
+    assert roles == {iam_role_name(name, REGION, role) for role in
+                     ("flow_logs", "cluster", "node", "workflow", "efs_csi", "autoscaler")}, roles
     # IRSA: each role trusts one service account of this cluster's OIDC issuer, for STS only
     iam = sess.client("iam", endpoint_url=url)
-    for role, account in (("workflow", "bioinfra:bioinfra-workflow"), ("efs-csi", "kube-system:efs-csi-controller-sa"),
+    for role, account in (("workflow", "bioinfra:bioinfra-workflow"), ("efs_csi", "kube-system:efs-csi-controller-sa"),
                           ("autoscaler", "kube-system:cluster-autoscaler")):
-        trust = iam.get_role(RoleName=f"{name}-{role}")["Role"]["AssumeRolePolicyDocument"]
+        got = iam.get_role(RoleName=iam_role_name(name, REGION, role))["Role"]
+        assert {"Key": "bioinfra:region", "Value": REGION} in got["Tags"], role
+        trust = got["AssumeRolePolicyDocument"]
         statement = trust if isinstance(trust, dict) else json.loads(trust)
         [only] = statement["Statement"]
         assert only["Action"] == "sts:AssumeRoleWithWebIdentity", role

@@ -157,7 +157,8 @@ def test_node_groups_carry_autoscaler_tags_for_labels_taints_and_gpus():
     assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "1"
     spot = node_group("demo", "highcpu", config.node_pools.highcpu)
     assert spot["capacity_type"] == "SPOT" and spot["min"] == 0 and len(spot["instance_types"]) == 4
-    assert spot["taints"] == []
+    # spot pools repel what does not tolerate a reclaim (#18.8; tests/unit/test_aws_hardening.py)
+    assert spot["taints"] == [{"key": "bioinfra.io/spot", "value": "true", "effect": "NO_SCHEDULE"}]
     graviton = node_group("demo", "general", parse_config(
         {**BASE, "node_pools": {"general": {"machine_type": "m7g.large"}}}).node_pools.general)
     assert graviton["ami_type"] == "AL2023_ARM_64_STANDARD"

@@ -35,9 +35,17 @@ data "aws_iam_policy_document" "cluster_assume" {
   }
 }
 
+# IAM is global: the names carry the region (var.role_names, bioinfra.targets.aws.iam_role_name), so one
+# cluster name in two regions of an account does not collide.
 resource "aws_iam_role" "cluster" {
-  name               = "${var.name}-cluster"
+  name               = var.role_names.cluster
   assume_role_policy = data.aws_iam_policy_document.cluster_assume.json
+
+  lifecycle {
+    # A role made before names carried the region (issue #18) keeps its name: a new name replaces the
+    # role, and a new role_arn replaces the cluster (the same for the node role and the node groups).
+    ignore_changes = [name]
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -56,8 +64,12 @@ data "aws_iam_policy_document" "node_assume" {
 }
 
 resource "aws_iam_role" "node" {
-  name               = "${var.name}-node"
+  name               = var.role_names.node
   assume_role_policy = data.aws_iam_policy_document.node_assume.json
+
+  lifecycle {
+    ignore_changes = [name] # see aws_iam_role.cluster
+  }
 }
 
 # What every EKS worker needs: join the cluster, run the VPC CNI, pull from ECR.
@@ -91,6 +103,19 @@ resource "aws_eks_cluster" "this" {
   version                   = var.kubernetes_version
   role_arn                  = aws_iam_role.cluster.arn
   enabled_cluster_log_types = local.cluster_log_types
+
+  # STANDARD (var.upgrade_support_type): when the version leaves standard support, EKS upgrades the
+  # control plane instead of moving it into extended support (six times the hourly price, 0.60 instead
+  # of 0.10 USD), which is what a cluster with no policy gets (issue #18). The node groups follow the
+  # control plane's version (cluster_version output).
+  # Ref https://docs.aws.amazon.com/eks/latest/userguide/view-upgrade-policy.html; the same dynamic block
+  # as terraform-aws-modules/terraform-aws-eks main.tf (`upgrade_policy`).
+  dynamic "upgrade_policy" {
+    for_each = var.upgrade_support_type == null ? [] : [var.upgrade_support_type]
+    content {
+      support_type = upgrade_policy.value
+    }
+  }
 
   vpc_config {
     subnet_ids              = var.subnet_ids

@@ -3,6 +3,11 @@ output "cluster_name" {
   value       = aws_eks_cluster.this.name
 }
 
+output "cluster_version" {
+  description = "Kubernetes version the control plane runs (after an upgrade, the new one): the node groups' version."
+  value       = aws_eks_cluster.this.version
+}
+
 output "cluster_endpoint" {
   description = "URL of the Kubernetes API."
   value       = aws_eks_cluster.this.endpoint

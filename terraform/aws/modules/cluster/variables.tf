@@ -8,6 +8,16 @@ variable "kubernetes_version" {
   type        = string
 }
 
+variable "role_names" {
+  description = "Names of the control plane's and the nodes' IAM roles (IAM is global: they carry the region)."
+  type        = object({ cluster = string, node = string })
+
+  validation {
+    condition     = alltrue([for name in values(var.role_names) : length(name) <= 64])
+    error_message = "IAM role names are at most 64 characters."
+  }
+}
+
 variable "subnet_ids" {
   description = "Private subnets (two or more zones) for the control plane's network interfaces."
   type        = list(string)
@@ -41,4 +51,15 @@ variable "admin_arns" {
   description = "IAM role or user ARNs given AmazonEKSClusterAdminPolicy on the whole cluster, besides the identity that applies this module."
   type        = list(string)
   default     = []
+}
+
+variable "upgrade_support_type" {
+  description = "The cluster's upgrade policy: STANDARD (upgraded by EKS when standard support ends) or EXTENDED (kept, at the extended-support price). null only where the EKS API has no upgrade policy (an emulator)."
+  type        = string
+  default     = "STANDARD"
+
+  validation {
+    condition     = var.upgrade_support_type == null ? true : contains(["STANDARD", "EXTENDED"], var.upgrade_support_type)
+    error_message = "upgrade_support_type is STANDARD, EXTENDED or null."
+  }
 }

@@ -202,8 +202,13 @@ data "aws_iam_policy_document" "flow_logs_assume" {
 }
 
 resource "aws_iam_role" "flow_logs" {
-  name               = "${var.name}-vpc-flow-logs"
+  name               = var.flow_logs_role_name
   assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+
+  lifecycle {
+    # A role made before names carried the region (issue #18) keeps its name rather than being replaced.
+    ignore_changes = [name]
+  }
 }
 
 data "aws_iam_policy_document" "flow_logs_write" {

@@ -3,6 +3,16 @@ variable "name" {
   type        = string
 }
 
+variable "flow_logs_role_name" {
+  description = "Name of the IAM role VPC flow logs write as (IAM is global: it carries the region)."
+  type        = string
+
+  validation {
+    condition     = length(var.flow_logs_role_name) <= 64
+    error_message = "IAM role names are at most 64 characters."
+  }
+}
+
 variable "cidr" {
   description = "IPv4 range of the VPC; split into one public and one private subnet per availability zone."
   type        = string

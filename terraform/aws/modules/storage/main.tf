@@ -61,9 +61,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "results" {
     status = "Enabled"
     filter {}
 
+    # Glacier Instant Retrieval: old results still read in milliseconds with a plain GET, no restore
+    # request and hours of waiting (Flexible Retrieval, "GLACIER", needs both; issue #18). It costs a
+    # retrieval fee per GB read and bills at least 90 days and 128 KB per object.
+    # Ref https://docs.aws.amazon.com/AmazonS3/latest/userguide/storage-class-intro.html#sc-glacier
     transition {
       days          = var.glacier_after_days
-      storage_class = "GLACIER"
+      storage_class = "GLACIER_IR"
     }
 
     noncurrent_version_expiration {
@@ -198,8 +202,12 @@ data "aws_iam_policy_document" "irsa_assume" {
 # --- IRSA: workflow pods write results -----------------------------------------------------
 
 resource "aws_iam_role" "workflow" {
-  name               = "${var.name}-workflow"
+  name               = var.role_names.workflow
   assume_role_policy = data.aws_iam_policy_document.irsa_assume["workflow"].json
+
+  lifecycle {
+    ignore_changes = [name] # a role made before names carried the region (issue #18) keeps its name
+  }
 }
 
 data "aws_iam_policy_document" "workflow_results" {
@@ -229,8 +237,12 @@ resource "aws_iam_role_policy" "workflow_results" {
 # --- IRSA: the EFS CSI controller creates an access point per volume (addons stack) -------------
 
 resource "aws_iam_role" "efs_csi" {
-  name               = "${var.name}-efs-csi"
+  name               = var.role_names.efs_csi
   assume_role_policy = data.aws_iam_policy_document.irsa_assume["efs_csi"].json
+
+  lifecycle {
+    ignore_changes = [name] # a role made before names carried the region (issue #18) keeps its name
+  }
 }
 
 # AWS's policy for the driver: describe file systems, create/delete access points it tagged itself.
@@ -243,8 +255,12 @@ resource "aws_iam_role_policy_attachment" "efs_csi" {
 # --- IRSA: the cluster autoscaler resizes this cluster's node groups (addons stack) -------------
 
 resource "aws_iam_role" "autoscaler" {
-  name               = "${var.name}-autoscaler"
+  name               = var.role_names.autoscaler
   assume_role_policy = data.aws_iam_policy_document.irsa_assume["autoscaler"].json
+
+  lifecycle {
+    ignore_changes = [name] # a role made before names carried the region (issue #18) keeps its name
+  }
 }
 
 # The autoscaler's recommended policy, with the writes limited to the Auto Scaling groups EKS tags

@@ -3,13 +3,23 @@ variable "name" {
   type        = string
 }
 
+variable "role_names" {
+  description = "Names of the IRSA roles (IAM is global: they carry the region)."
+  type        = object({ workflow = string, efs_csi = string, autoscaler = string })
+
+  validation {
+    condition     = alltrue([for name in values(var.role_names) : length(name) <= 64])
+    error_message = "IAM role names are at most 64 characters."
+  }
+}
+
 variable "bucket" {
   description = "Name of the results bucket (globally unique)."
   type        = string
 }
 
 variable "glacier_after_days" {
-  description = "Days after which results move to S3 Glacier Flexible Retrieval."
+  description = "Days after which results move to S3 Glacier Instant Retrieval (still read without a restore)."
   type        = number
   default     = 90
 }

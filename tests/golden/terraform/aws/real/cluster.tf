@@ -42,11 +42,13 @@ provider "aws" {
   region  = var.region
   profile = var.profile
 
-  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them.
+  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them. The region, because
+  # IAM is global: the sweep of one region leaves the roles another region's cluster of this name has.
   default_tags {
     tags = {
       "bioinfra:cluster" = var.name
       "bioinfra:stack"   = "cluster"
+      "bioinfra:region"  = var.region
       "managed-by"       = "bioinfra"
     }
   }
@@ -106,6 +108,11 @@ variable "admins" {
   type        = list(string)
 }
 
+variable "iam_role_names" {
+  description = "Names of the control plane's and the nodes' IAM roles, with the region in them (bioinfra.targets.aws.iam_role_name)."
+  type        = object({ cluster = string, node = string })
+}
+
 variable "node_groups" {
   description = "One managed node group per pool (config: node_pools; bioinfra.targets.aws.node_group): capacity, instance types, AMI, sizes, labels, taints, and the same as cluster-autoscaler tags."
   type = map(object({
@@ -125,6 +132,7 @@ module "cluster" {
   source = "../modules/cluster"
 
   name                = var.name
+  role_names          = var.iam_role_names
   kubernetes_version  = var.kubernetes_version
   subnet_ids          = var.network.private_subnet_ids
   private_endpoint    = var.private_endpoint
@@ -135,6 +143,10 @@ module "cluster" {
   # accessConfig, so every plan would want to change the cluster; against an endpoint_url it keeps
   # EKS's CONFIG_MAP default. Real AWS always gets access entries.
   access_entries = var.endpoint_url == null
+  # EMULATOR-ONLY: moto (5.2.5) drops upgradePolicy (CreateCluster ignores it, DescribeCluster never
+  # returns it), so every plan would want to set it again. Real AWS always gets STANDARD; that the
+  # provider plans it is checked against moto with a plan only (tests/integration/test_aws_hardening.py).
+  upgrade_support_type = var.endpoint_url == null ? "STANDARD" : null
 }
 
 # One node group per pool: general, highcpu (spot), gpu (tainted nvidia.com/gpu) when configured.
@@ -149,6 +161,11 @@ resource "aws_eks_node_group" "this" {
   instance_types  = each.value.instance_types
   ami_type        = each.value.ami_type
   disk_size       = each.value.disk_size
+
+  # The control plane's version, read from the cluster: when aws.kubernetes_version moves on, the same
+  # apply upgrades the control plane, then rolls the node groups to it (a node group left at its creation
+  # version falls behind until EKS wants it upgraded before the next control-plane upgrade).
+  version = module.cluster.cluster_version
 
   scaling_config {
     min_size     = each.value.min

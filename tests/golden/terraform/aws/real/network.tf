@@ -42,11 +42,13 @@ provider "aws" {
   region  = var.region
   profile = var.profile
 
-  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them.
+  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them. The region, because
+  # IAM is global: the sweep of one region leaves the roles another region's cluster of this name has.
   default_tags {
     tags = {
       "bioinfra:cluster" = var.name
       "bioinfra:stack"   = "network"
+      "bioinfra:region"  = var.region
       "managed-by"       = "bioinfra"
     }
   }
@@ -91,13 +93,19 @@ variable "log_retention_days" {
   type        = number
 }
 
+variable "iam_role_names" {
+  description = "Name of the flow logs' IAM role, with the region in it (bioinfra.targets.aws.iam_role_name)."
+  type        = object({ flow_logs = string })
+}
+
 module "network" {
   source = "../modules/network"
 
-  name               = var.name
-  cidr               = var.vpc_cidr
-  az_count           = var.availability_zones
-  single_nat_gateway = var.single_nat_gateway
+  name                = var.name
+  flow_logs_role_name = var.iam_role_names.flow_logs
+  cidr                = var.vpc_cidr
+  az_count            = var.availability_zones
+  single_nat_gateway  = var.single_nat_gateway
 
   flow_log_retention_days = var.log_retention_days
 }

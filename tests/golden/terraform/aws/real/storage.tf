@@ -42,11 +42,13 @@ provider "aws" {
   region  = var.region
   profile = var.profile
 
-  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them.
+  # Every resource that takes tags carries these: `bioinfra destroy` sweeps by them. The region, because
+  # IAM is global: the sweep of one region leaves the roles another region's cluster of this name has.
   default_tags {
     tags = {
       "bioinfra:cluster" = var.name
       "bioinfra:stack"   = "storage"
+      "bioinfra:region"  = var.region
       "managed-by"       = "bioinfra"
     }
   }
@@ -95,8 +97,13 @@ variable "bucket" {
 }
 
 variable "glacier_after_days" {
-  description = "Move results to Glacier after this many days (config: aws.glacier_after_days)."
+  description = "Move results to S3 Glacier Instant Retrieval after this many days (config: aws.glacier_after_days)."
   type        = number
+}
+
+variable "iam_role_names" {
+  description = "Names of the IRSA roles, with the region in them (bioinfra.targets.aws.iam_role_name)."
+  type        = object({ workflow = string, efs_csi = string, autoscaler = string })
 }
 
 variable "repositories" {
@@ -108,6 +115,7 @@ module "storage" {
   source = "../modules/storage"
 
   name               = var.name
+  role_names         = var.iam_role_names
   bucket             = var.bucket
   glacier_after_days = var.glacier_after_days
   repositories       = var.repositories
