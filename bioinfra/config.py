@@ -101,7 +101,7 @@ _AWS_PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+=,-]{0,63}")
 # GPU accelerator types of Compute Engine (nvidia-tesla-t4, nvidia-l4, nvidia-a100-80gb, nvidia-h100-mega-80gb).
 # Ref https://cloud.google.com/compute/docs/gpus
 _GCP_ACCELERATOR_RE = re.compile(r"nvidia-[a-z0-9]+(-[a-z0-9]+)*")
-# Any target's instance / machine type (checked per cloud by pool_problems; onprem pools only label nodes).
+# Any target's instance / machine type (checked per cloud by aws_pool_problems / gcp_pool_problems; onprem pools only label nodes).
 _MACHINE_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
 # kubeconfig context names are free-form strings to Kubernetes; these characters cover the names
 # kubectl, kind, minikube, k3s, EKS (arn:aws:eks:...:cluster/x) and GKE (gke_p_z_c) write.
@@ -885,17 +885,7 @@ class Config(StrictModel):
     @model_validator(mode="after")
     def _target_requirements(self) -> Config:
         problems = target_problems(self.target, self.project, self.region)
-        problems += pool_problems(self.target, self.node_pools)
-        backend_for = {"s3": "aws", "gcs": "gcp"}
-        if self.state.backend in backend_for and self.target in ("aws", "gcp") \
-                and backend_for[self.state.backend] != self.target:
-            problems.append(f"state.backend: '{self.state.backend}' keeps state on {backend_for[self.state.backend]}; "
-                            f"target {self.target} uses '{'s3' if self.target == 'aws' else 'gcs'}' (or 'local')")
-        if self.target == "gcp" and self.buckets.results and (problem := gcs_bucket_problem(self.buckets.results)):
-            problems.append(f"buckets.results: {problem} (got {shown(self.buckets.results)})")
-        if self.target == "gcp" and self.gcp.filestore and self.gcp.filestore_tier != "REGIONAL" and not self.gcp.zones:
-            problems.append(f"gcp.zones: a {self.gcp.filestore_tier} Filestore instance lives in one zone; "
-                            "name the zones (e.g. [europe-west2-a]) or use filestore_tier: REGIONAL")
+        problems += _target(self.target).config_problems(self)  # its pools, state backend, ...
         if problems:
             # One ValueError per model is what pydantic allows; join so every problem is reported.
             raise ValueError("\n".join(problems))
@@ -909,7 +899,7 @@ class Config(StrictModel):
         if self.buckets.results:
             return self.buckets.results
         name = default_results_bucket(self.name, owner)
-        problem = s3_bucket_problem(name) if self.target == "aws" else gcs_bucket_problem(name)
+        problem = _target(self.target).bucket_name_problem(name)
         if problem:
             raise ConfigError(f"buckets.results: the default name {name} is refused: {problem}",
                               hint="set buckets.results in bioinfra.yaml to a bucket name of your own")
@@ -936,63 +926,118 @@ def default_results_bucket(name: str, owner: str) -> str:
     return f"{name[:keep].rstrip('-')}-{digest}{suffix}"
 
 
+def _target(name: str) -> Any:
+    """The target that validates its own part of the config (targets.<t>.config_problems), imported
+    when a config is validated, not when this module is: bioinfra.targets imports this module only
+    while type checking, so there is no import cycle."""
+    from bioinfra.targets import get_target
+
+    return get_target(name)
+
+
 def target_problems(target: Any, project: Any, region: Any) -> list[str]:
-    """What a target needs besides well-typed fields (project id, region format)."""
+    """What a target needs besides well-typed fields (project id, region format): its
+    location_problems, from the raw values (also run when other fields failed, so every problem is
+    said at once)."""
+    from bioinfra.targets import TARGETS
+
+    found = TARGETS.get(target) if isinstance(target, str) else None
+    return found.location_problems(project, region) if found is not None else []
+
+
+# -- the per-cloud validators the targets call (beside the region lists and type patterns they use) ---
+
+
+def gcp_location_problems(project: Any, region: Any) -> list[str]:
     problems = []
-    if target == "gcp":
-        if not project:
-            problems.append("project: required for target gcp (your GCP project id)")
-        elif not isinstance(project, str) or not _GCP_PROJECT_RE.fullmatch(project):
-            problems.append(f"project: {shown(project)} is not a valid GCP project id")
-        if not region:
-            problems.append("region: required for target gcp (e.g. europe-west2)")
-        elif not isinstance(region, str) or not _GCP_REGION_RE.fullmatch(region):
-            problems.append(f"region: {shown(region)} is not a GCP region (e.g. europe-west2)")
-    if target == "aws":
-        if not region:
-            problems.append("region: required for target aws (e.g. eu-west-2)")
-        elif not isinstance(region, str) or region not in AWS_REGIONS:
-            close = difflib.get_close_matches(region, sorted(AWS_REGIONS), n=1, cutoff=0.8) \
-                if isinstance(region, str) and len(region) < 40 else []
-            hint = f"; did you mean '{close[0]}'?" if close else " (e.g. eu-west-2)"
-            problems.append(f"region: {shown(region)} is not an AWS region{hint}")
+    if not project:
+        problems.append("project: required for target gcp (your GCP project id)")
+    elif not isinstance(project, str) or not _GCP_PROJECT_RE.fullmatch(project):
+        problems.append(f"project: {shown(project)} is not a valid GCP project id")
+    if not region:
+        problems.append("region: required for target gcp (e.g. europe-west2)")
+    elif not isinstance(region, str) or not _GCP_REGION_RE.fullmatch(region):
+        problems.append(f"region: {shown(region)} is not a GCP region (e.g. europe-west2)")
     return problems
 
 
-def pool_problems(target: str, pools: NodePools) -> list[str]:
-    """Instance types the target cannot use: checked here so Terraform never sees them."""
+def aws_location_problems(region: Any) -> list[str]:
     problems = []
-    for name in ("general", "highcpu", "gpu"):
-        pool = getattr(pools, name)
-        if pool is None:
-            continue
+    if not region:
+        problems.append("region: required for target aws (e.g. eu-west-2)")
+    elif not isinstance(region, str) or region not in AWS_REGIONS:
+        close = difflib.get_close_matches(region, sorted(AWS_REGIONS), n=1, cutoff=0.8) \
+            if isinstance(region, str) and len(region) < 40 else []
+        hint = f"; did you mean '{close[0]}'?" if close else " (e.g. eu-west-2)"
+        problems.append(f"region: {shown(region)} is not an AWS region{hint}")
+    return problems
+
+
+def _pools(pools: NodePools) -> list[tuple[str, NodePool]]:
+    return [(name, pool) for name in ("general", "highcpu", "gpu") if (pool := getattr(pools, name)) is not None]
+
+
+def aws_pool_problems(pools: NodePools) -> list[str]:
+    """Instance types EC2 cannot use: checked here so Terraform never sees them."""
+    problems = []
+    for name, pool in _pools(pools):
         where = f"node_pools.{name}"
-        if target == "aws" and name == "general" and pool.min < 1:
-            # The cluster autoscaler runs on the general pool with Argo and MinIO (addons.system_pool,
-            # #18.8): with no general node it cannot start, so nothing would ever add one.
-            problems.append(f"{where}.min: must be at least 1 on aws: the cluster autoscaler, Argo and MinIO "
-                            "run on the general pool, and with no general node nothing could add one")
-        if target == "aws":
-            for i, itype in enumerate([pool.machine_type, *pool.alternatives]):
-                field = f"{where}.machine_type" if i == 0 else f"{where}.alternatives.{i - 1}"
-                if not _EC2_TYPE_RE.fullmatch(itype):
-                    problems.append(f"{field}: {shown(itype)} is not an EC2 instance type (e.g. m6i.xlarge)")
-                elif name == "gpu" and itype.split(".")[0] not in AWS_GPU_FAMILIES:
-                    problems.append(
-                        f"{field}: {shown(itype)} has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
-                    )
-        elif target == "gcp":
-            if not _GCE_TYPE_RE.fullmatch(pool.machine_type):
-                problems.append(f"{where}.machine_type: {shown(pool.machine_type)} is not a Compute Engine machine type "
-                                "(e.g. e2-standard-4)")
-            elif name == "gpu" and pool.machine_type.split("-")[0] not in GCE_GPU_FAMILIES:
-                problems.append(f"{where}.machine_type: {shown(pool.machine_type)} cannot take GPUs; use an "
-                                f"{', '.join(GCE_GPU_FAMILIES[:-1])} or {GCE_GPU_FAMILIES[-1]} machine type")
-            if pool.alternatives:
-                problems.append(f"{where}.alternatives: AWS only (a GKE node pool has one machine type)")
-            if name == "gpu" and pool.gpu is not None and not pool.gpu.type:
-                problems.append(f"{where}.gpu.type: required on gcp (e.g. nvidia-tesla-t4)")
+        for i, itype in enumerate([pool.machine_type, *pool.alternatives]):
+            field = f"{where}.machine_type" if i == 0 else f"{where}.alternatives.{i - 1}"
+            if not _EC2_TYPE_RE.fullmatch(itype):
+                problems.append(f"{field}: {shown(itype)} is not an EC2 instance type (e.g. m6i.xlarge)")
+            elif name == "gpu" and itype.split(".")[0] not in AWS_GPU_FAMILIES:
+                problems.append(
+                    f"{field}: {shown(itype)} has no NVIDIA GPU; use a GPU family such as g4dn, g5, g6 or p4d"
+                )
     return problems
+
+
+def gcp_pool_problems(pools: NodePools) -> list[str]:
+    """Machine types GKE cannot use: checked here so Terraform never sees them."""
+    problems = []
+    for name, pool in _pools(pools):
+        where = f"node_pools.{name}"
+        if not _GCE_TYPE_RE.fullmatch(pool.machine_type):
+            problems.append(f"{where}.machine_type: {shown(pool.machine_type)} is not a Compute Engine machine type "
+                            "(e.g. e2-standard-4)")
+        elif name == "gpu" and pool.machine_type.split("-")[0] not in GCE_GPU_FAMILIES:
+            problems.append(f"{where}.machine_type: {shown(pool.machine_type)} cannot take GPUs; use an "
+                            f"{', '.join(GCE_GPU_FAMILIES[:-1])} or {GCE_GPU_FAMILIES[-1]} machine type")
+        if pool.alternatives:
+            problems.append(f"{where}.alternatives: AWS only (a GKE node pool has one machine type)")
+        if name == "gpu" and pool.gpu is not None and not pool.gpu.type:
+            problems.append(f"{where}.gpu.type: required on gcp (e.g. nvidia-tesla-t4)")
+    return problems
+
+
+# Which cloud keeps each remote state backend (state.backend), as said to the user.
+STATE_BACKEND_CLOUDS = {"s3": "aws", "gcs": "gcp"}
+
+
+def state_backend_problems(config: Config, own: str) -> list[str]:
+    """A remote state backend of another cloud than the target's (`own`: its backend kind)."""
+    backend = config.state.backend
+    if backend in STATE_BACKEND_CLOUDS and backend != own:
+        return [f"state.backend: '{backend}' keeps state on {STATE_BACKEND_CLOUDS[backend]}; "
+                f"target {config.target} uses '{own}' (or 'local')"]
+    return []
+
+
+def gcp_config_problems(config: Config) -> list[str]:
+    """gcp's needs of a config: machine types, the state backend, the bucket name, Filestore zones."""
+    problems = gcp_pool_problems(config.node_pools) + state_backend_problems(config, "gcs")
+    if config.buckets.results and (problem := gcs_bucket_problem(config.buckets.results)):
+        problems.append(f"buckets.results: {problem} (got {shown(config.buckets.results)})")
+    if config.gcp.filestore and config.gcp.filestore_tier != "REGIONAL" and not config.gcp.zones:
+        problems.append(f"gcp.zones: a {config.gcp.filestore_tier} Filestore instance lives in one zone; "
+                        "name the zones (e.g. [europe-west2-a]) or use filestore_tier: REGIONAL")
+    return problems
+
+
+def aws_config_problems(config: Config) -> list[str]:
+    """aws's needs of a config: instance types and the state backend."""
+    return aws_pool_problems(config.node_pools) + state_backend_problems(config, "s3")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -160,7 +160,7 @@ def common_variables(config: Config, target_name: str, images: dict[str, str] | 
         # onprem prefers the pool instead of requiring it (templates/workflows/_steps.j2 `pool`): an
         # existing cluster's nodes may carry no bioinfra.io/pool label, and a one-node cluster can hold
         # only one of general/highcpu. aws/gcp pools are always labelled by Terraform.
-        "pool_preferred": target_name == "onprem",
+        "pool_preferred": get_target(target_name).pool_preferred,
         "spot_toleration": config.node_pools.highcpu.spot,
         "spot_taint_key": SPOT_TAINT_KEY,
         # `render` prints the Workflow as it is submitted: in the namespace the addons stack makes

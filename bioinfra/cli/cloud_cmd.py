@@ -7,6 +7,7 @@ import sys
 import typer
 
 from bioinfra.core.provision import StackPlan, StackProgress
+from bioinfra.targets import get_target
 
 ACTION_MARK = {"create": "+", "update": "~", "delete": "-", "replace": "-/+", "read": "<=", "noop": " "}
 
@@ -152,16 +153,14 @@ def destroy_cloud(ctx: typer.Context, target: str, yes: bool, force_empty_bucket
         provisioner.destroy(force_empty_buckets=force_empty_buckets)
     finally:
         progress.close()
-    if target == "onprem":
+    if not get_target(target).is_cloud:
         _say(f"destroyed: what bioinfra added to the cluster ({_place(config)}) is gone; the cluster itself is yours")
     else:
         _say(f"destroyed: nothing of cluster {config.name} remains in {_place(config)}")
 
 
 def _place(config) -> str:
-    if config.target == "onprem":
-        return f"context {config.onprem.context or '(current)'} of {config.onprem.kubeconfig}"
-    return str(config.region)
+    return get_target(config.target).place(config)
 
 
 @state_app.command("bootstrap")

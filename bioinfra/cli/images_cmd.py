@@ -80,7 +80,9 @@ def push(
     workspace = default_workspace(config)
     names = list(names or read_records(workspace))
     docker = client()
-    if config.target in ("aws", "gcp"):
+    from bioinfra.targets import get_target
+
+    if get_target(config.target).is_cloud:  # a registry of the cloud account, with its own login
         registry, login = cloud_registry(config, names)
         docker_login(docker, login)
         retag(docker, names, registry=registry, workspace=workspace)

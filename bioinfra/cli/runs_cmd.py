@@ -26,7 +26,9 @@ def _cluster(ctx: typer.Context, target: Optional[str]):
 
     config = load_config(ctx.obj["config_path"])
     name = target or config.target
-    if name == "local":
+    from bioinfra.targets import get_target
+
+    if get_target(name).runs_locally:
         raise UnsupportedError("`bioinfra runs` is for runs on a cluster; local runs live in their output folder",
                                hint="give --target aws|gcp|onprem, or set target in bioinfra.yaml")
     config = load_config(ctx.obj["config_path"], target=name)

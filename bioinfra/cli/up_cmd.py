@@ -14,7 +14,17 @@ def _target_name(target: str) -> str:
 
 
 def _is_local(target: str) -> bool:
-    return _target_name(target) == "local"
+    from bioinfra.targets import get_target
+
+    return get_target(target).runs_locally
+
+
+def _pool_preferred(target: str) -> bool:
+    """Whether the target's Workflows only prefer a node pool (onprem: the nodes may carry no pool
+    label, so `up` offers to label them)."""
+    from bioinfra.targets import get_target
+
+    return get_target(target).pool_preferred
 
 
 def _ttl_recorder(ctx: typer.Context, target: str, ttl: str):
@@ -114,7 +124,7 @@ def up(
     --ttl (aws, gcp, onprem) records when `bioinfra destroy` is due in .bioinfra/<name>/<target>/ttl.json; `bioinfra status TARGET` warns once it is past. Re-run `up --ttl` to move it; `destroy` removes it.
       bioinfra up aws --yes --ttl 8h
     """
-    if label_nodes is not None and _target_name(target) != "onprem":
+    if label_nodes is not None and not _pool_preferred(target):
         from bioinfra.errors import UnsupportedError
 
         raise UnsupportedError("--label-nodes/--no-label-nodes are for target onprem (aws and gcp node groups carry "
@@ -127,7 +137,7 @@ def up(
         if dry_run and record_ttl is not None:
             typer.echo("! --ttl: not recorded by a dry run", err=True)
             record_ttl = None
-        if _target_name(target) == "onprem":
+        if _pool_preferred(target):
             _offer_node_labels(ctx, target, label_nodes, dry_run)
         try:
             up_cloud(ctx, target, yes=yes, dry_run=dry_run, verbose=verbose)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Optional, Union
 
 from bioinfra.argo.model import NodeStatus, Workflow
 from bioinfra.config import Config
-from bioinfra.errors import InputError, UnsupportedError
+from bioinfra.errors import InputError
 from bioinfra.executor.runner import (
     FAILED,
     OMITTED,
@@ -67,19 +67,17 @@ def executor_phase(argo_phase: Optional[str]) -> str:
 
 
 def kube_for(config: Config, config_path: Optional[Path]) -> Any:
-    """The target's cluster: onprem's kubeconfig/context, or the one `bioinfra kubeconfig` writes
-    (written now if missing) for aws/gcp."""
+    """The target's cluster through target.kubeconfig_path: onprem's kubeconfig/context, or the one
+    `bioinfra kubeconfig` writes (written now if missing) for a cloud."""
     from bioinfra.adaptors.kube import connect
     from bioinfra.core.cluster import default_kubeconfig_path, kubeconfig
+    from bioinfra.targets import get_target
 
-    if config.target == "onprem":
-        return connect(config.onprem.kubeconfig, config.onprem.context)
-    if config.target not in ("aws", "gcp"):
-        raise UnsupportedError(f"target {config.target} has no cluster", hint="use --target aws, gcp or onprem")
-    path = default_kubeconfig_path(config, config_path)
-    if not path.is_file():
+    target = get_target(config.target)
+    path, context = target.kubeconfig_path(config, default_kubeconfig_path(config, config_path))
+    if target.is_cloud and not path.is_file():
         kubeconfig(config, config_path, None, "auto")
-    return connect(path)
+    return connect(path, context)
 
 
 def open_workspace(kube: Any) -> Any:
@@ -92,45 +90,21 @@ def open_workspace(kube: Any) -> Any:
 def check_remote(config: Config, ref: RemoteInput, role: str) -> None:
     """The object exists and this machine's credentials can see it (the pod reads it with its own).
     `role` is the input's flag (e.g. --r1), or its name."""
+    from bioinfra.targets import get_target
+
     flag = role if role.startswith("-") else f"--{role}"
-    if ref.scheme == "s3":
-        from bioinfra.core.cluster import aws_session
-
-        s3 = aws_session(config).client("s3")
-        try:
-            s3.head_object(Bucket=ref.bucket, Key=ref.key)
-        except Exception as exc:  # noqa: BLE001 - botocore is imported lazily
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-            raise InputError(f"{flag} {ref.url}: cannot read it ({code})",
-                             hint="check the URL; the workflow's role must be allowed to read it too") from None
-    else:
-        from google.cloud import storage  # type: ignore[attr-defined]
-
-        blob = storage.Client(project=config.project).bucket(ref.bucket).get_blob(ref.key)
-        if blob is None:
-            raise InputError(f"{flag} {ref.url}: no such object",
-                             hint="check the URL; the workflow's service account must be allowed to read it too")
+    get_target(config.target).check_remote(config, ref, flag)
 
 
 # -- the Workflow ---------------------------------------------------------------------------------
 
 
 def results_location(config: Config, run_id: str) -> tuple[str, str]:
-    """(rclone destination for the stage-out step, the URL users see) of a run's results. The bucket's
-    name is the target's (targets.<t>.results_bucket: on aws the account id is asked of STS)."""
-    if config.target not in ("aws", "gcp"):
-        # onprem: the run folder already is an object in the cluster's MinIO.
-        return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
+    """(rclone destination for the stage-out step, the URL users see) of a run's results: the
+    target's answer (target.results_location; the bucket's name is targets.<t>.results_bucket)."""
     from bioinfra.targets import get_target
 
-    target: Any = get_target(config.target)
-    if config.target == "aws":
-        from bioinfra.core.cluster import aws_session
-
-        bucket = target.results_bucket(config, None if config.buckets.results else aws_session(config))
-        return f":s3,provider=AWS,env_auth=true:{bucket}/runs/{run_id}", f"s3://{bucket}/runs/{run_id}/"
-    bucket = target.results_bucket(config)
-    return f":gcs,env_auth=true,bucket_policy_only=true:{bucket}/runs/{run_id}", f"gs://{bucket}/runs/{run_id}/"
+    return get_target(config.target).results_location(config, run_id)
 
 
 def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:

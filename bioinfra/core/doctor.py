@@ -1,7 +1,9 @@
 """`bioinfra doctor`: everything a run on the target needs, each checked, each failure with its fix.
 
-Every check is a small function returning a `Check`; a target's checks are declared once as an
-ordered list of (name, function, the earlier checks it needs). A check whose prerequisite did not
+Every check is a small function returning a `Check`; the checks are declared once as an ordered list
+of (name, function, the earlier checks it needs): the ones every cluster has here, the ones a target
+owns (credentials, its cluster's state, its registry, ...) from the target (target.doctor_checks),
+placed by name (steps_for). A check whose prerequisite did not
 pass is reported as skipped with the reason, not as another failure (no API server: no Argo check).
 Nothing here changes the cluster or the machine: reads only (the workspace is not even created).
 """
@@ -16,7 +18,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -33,58 +35,27 @@ from bioinfra.targets.addons import (
     storage_mode,
 )
 
+# Check and its statuses live in targets.base (targets write their own checks); named here as well.
+from bioinfra.targets.base import FAILED as FAILED
+from bioinfra.targets.base import MARKS as MARKS
+from bioinfra.targets.base import OK as OK
+from bioinfra.targets.base import SKIPPED, Check, failed, passed, split_ref, warning
+from bioinfra.targets.base import WARNING as WARNING
+
 if TYPE_CHECKING:
     from bioinfra.adaptors.kube import Kube
     from bioinfra.config import Config
 
-OK, FAILED, SKIPPED, WARNING = "ok", "failed", "skipped", "warning"
-MARKS = {OK: "✓", FAILED: "✗", SKIPPED: "!", WARNING: "!"}
 TERRAFORM_MIN = (1, 5)
 # A cluster is usable for the main pipeline (fastqc-to-bwa) without the cellprofiler image: a missing
 # image of the main pipeline fails the check, one only another pipeline needs is a warning naming it.
 MAIN_PIPELINE = "fastqc-to-bwa"
-# The annotation that binds the workflow service account to a cloud identity (IRSA / Workload Identity).
-# Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
-# Ref https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
-IDENTITY_ANNOTATION = {"aws": "eks.amazonaws.com/role-arn", "gcp": "iam.gke.io/gcp-service-account"}
 # Manifest media types a registry may answer a HEAD with (Docker v2, manifest lists, OCI).
 MANIFEST_ACCEPT = ", ".join((
     "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
-
-
-@dataclass
-class Check:
-    name: str
-    status: str  # ok | failed | skipped | warning (warning: not a failure, but worth knowing; or "not checked")
-    detail: str = ""
-    fix: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """Not a failure (a warning or a skip does not make the target "not ready" by itself)."""
-        return self.status != FAILED
-
-    @property
-    def mark(self) -> str:
-        return MARKS[self.status]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
-
-
-def passed(detail: str) -> Check:
-    return Check("", OK, detail)
-
-
-def failed(detail: str, fix: str = "") -> Check:
-    return Check("", FAILED, detail, fix)
-
-
-def warning(detail: str, fix: str = "") -> Check:
-    return Check("", WARNING, detail, fix)
 
 
 class NotReadyError(PreflightError):
@@ -113,6 +84,15 @@ class Doctor:
     @property
     def target(self) -> str:
         return self.config.target
+
+    def expected_images(self) -> dict[str, list[str]]:
+        """name -> the references a run on this target may use, most specific first (expected_images)."""
+        return expected_images(self.config)
+
+    def images_verdict(self, where: str, present: list[str], missing: dict[str, str],
+                       unknown: tuple[str, ...] | list[str] = ()) -> Check:
+        """A tool-images check's verdict from what a target's registry lookup found (_missing_images)."""
+        return _missing_images(self.config, where, present, missing, unknown)
 
     def api(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A Kubernetes API call with the doctor's short timeout (connect, read)."""
@@ -215,25 +195,7 @@ def local_steps(config: Config) -> list[Step]:
     return [tools, ("workspace", check_workspace, ())]
 
 
-# -- cloud credentials, Terraform, the cluster --------------------------------------------------
-
-
-def check_aws_credentials(d: Doctor) -> Check:
-    from bioinfra.adaptors.aws import account_id
-    from bioinfra.core.cluster import aws_session
-
-    d.session = aws_session(d.config)
-    d.account = account_id(d.session)
-    return passed(f"AWS account {d.account}, region {d.config.region} (STS GetCallerIdentity)")
-
-
-def check_gcp_credentials(d: Doctor) -> Check:
-    from bioinfra.core.cluster import gcp_session
-
-    d.session = gcp_session(d.config)
-    how = "anonymous, for the stand-in endpoint " + d.session.endpoint_url if d.session.endpoint_url \
-        else "Application Default Credentials"
-    return passed(f"{how}; project {d.config.project}, region {d.config.region}")
+# -- Terraform, the cluster (a target's own checks: its module, target.doctor_checks) --------------------------------------------------
 
 
 def check_terraform(d: Doctor) -> Check:
@@ -252,55 +214,6 @@ def check_terraform(d: Doctor) -> Check:
     return passed(f"terraform {version} ({path})")
 
 
-def check_cluster(d: Doctor) -> Check:
-    fix = f"`bioinfra up {d.target}` creates it"
-    if d.target == "aws":
-        from bioinfra.adaptors.aws import cluster_info
-
-        info = cluster_info(d.session, d.config.name, account=d.account, node_groups=False)
-        status, ready, where = info.status, "ACTIVE", f"region {info.region}"
-    else:
-        from bioinfra.adaptors.gcp import cluster_info
-
-        info = cluster_info(d.session, d.config.name, sizes=False)
-        status, ready, where = info.status, "RUNNING", f"{info.location}"
-    if status != ready:
-        return failed(f"cluster {info.name} is {status} (not {ready})",
-                      f"wait and check `bioinfra status {d.target}`; if it stays so: {fix}")
-    running = f"cluster {info.name} in {where}: {status}, Kubernetes {info.version}"
-    if d.target == "aws":
-        from bioinfra.targets.eks_versions import ENDED, EXTENDED, support
-
-        version = support(".".join(str(info.version).split(".")[:2]))
-        if version.phase in (EXTENDED, ENDED):  # EKS bills 6x, or upgrades it on its own schedule
-            return warning(f"{running}; {version.describe()}",
-                           f'upgrade it: set aws.kubernetes_version: "{version.recommended}" (one minor at a time '
-                           f"from {version.version}), then `bioinfra up aws`")
-    return passed(running)
-
-
-def check_aws_access(d: Doctor) -> Check:
-    """Who may use the EKS cluster: its access entries (issue #18), and whether the caller is one of them."""
-    from bioinfra.adaptors.aws import cluster_access
-
-    access = cluster_access(d.session, d.config.name)
-    you = access.caller_principal
-    add_yourself = (f"ask someone with access to add {you} to aws.admins in bioinfra.yaml and run "
-                    "`bioinfra up aws` (a role with a path: give its full ARN, `aws iam get-role --role-name NAME`)")
-    if access.mode == "CONFIG_MAP":
-        return warning(f"authentication mode CONFIG_MAP: only the identity that created the cluster, and whoever the "
-                       f"aws-auth ConfigMap names, may use it (you are {access.caller})",
-                       "`bioinfra up aws` switches it to API_AND_CONFIG_MAP with an access entry for whoever runs it "
-                       "and each ARN in aws.admins")
-    shown = ", ".join(access.principals[:10]) + (f" and {len(access.principals) - 10} more"
-                                                  if len(access.principals) > 10 else "")
-    detail = f"{access.mode}; access entries: {shown or 'none'}"
-    if not access.caller_has_entry():
-        extra = " (the aws-auth ConfigMap may still name you)" if access.mode == "API_AND_CONFIG_MAP" else ""
-        return failed(f"{detail}; you ({access.caller}) have no access entry{extra}", add_yourself)
-    return passed(f"{detail}; you ({access.caller}) are among them")
-
-
 def check_cloud_kubeconfig(d: Doctor) -> Check:
     from bioinfra.adaptors.kube import connect
     from bioinfra.core.cluster import default_kubeconfig_path
@@ -314,27 +227,12 @@ def check_cloud_kubeconfig(d: Doctor) -> Check:
     return passed(f"{path}, context {d.kube.context}")
 
 
-def check_onprem_kubeconfig(d: Doctor) -> Check:
-    from bioinfra.adaptors.kube import connect
-
-    path = d.config.onprem.kubeconfig.expanduser()
-    d.kubeconfig = path
-    try:
-        d.kube = connect(path, d.config.onprem.context)
-    except ClusterUnreachableError as exc:  # names the file or the context
-        fix = "point onprem.kubeconfig (and onprem.context) in bioinfra.yaml at your cluster's kubeconfig"
-        if exc.hint and not exc.hint.startswith("onprem:"):  # e.g. the contexts the file has
-            fix += f"; {exc.hint}"
-        return failed(exc.message, fix)
-    return passed(f"{path}, context {d.kube.context}")
-
-
 def check_api_server(d: Doctor) -> Check:
     assert d.kube is not None
     try:
         version = d.kube.version_within(d.timeout)
     except ClusterUnreachableError as exc:
-        if d.target in ("aws", "gcp"):
+        if _target(d).is_cloud:
             fix = (f"is the cluster up (`bioinfra status {d.target}`)? a token in the kubeconfig expires: "
                    f"`bioinfra kubeconfig {d.target}` writes a fresh one")
         else:
@@ -410,7 +308,7 @@ def check_storage_class(d: Doctor) -> Check:
     name = storage_class_name(d.config)
     found = _not_found(d, f"reading StorageClass {name}", d.kube.storage.read_storage_class, name)
     if found is None:
-        if d.config.onprem.storage_class and d.target == "onprem":
+        if storage_mode(d.config, d.target) == "existing-class":
             return failed(f"storage class {name} (onprem.storage_class) does not exist",
                           "`kubectl get storageclass` lists the classes: name a ReadWriteMany one in "
                           "onprem.storage_class, or remove it to have bioinfra install an NFS provisioner")
@@ -477,7 +375,7 @@ def check_service_account(d: Doctor) -> Check:
     if account is None:
         return failed(f"no ServiceAccount {WORKFLOW_NAMESPACE}/{WORKFLOW_SERVICE_ACCOUNT} (workflow pods run as it)",
                       _up(d))
-    key = IDENTITY_ANNOTATION.get(d.target)
+    key = _target(d).workload_identity_annotation
     if key is None:
         return passed(f"{WORKFLOW_SERVICE_ACCOUNT} exists")
     value = (account.metadata.annotations or {}).get(key)
@@ -485,56 +383,6 @@ def check_service_account(d: Doctor) -> Check:
         return failed(f"{WORKFLOW_SERVICE_ACCOUNT} has no {key} annotation: workflow pods cannot use the cluster's "
                       "cloud identity (results bucket)", _up(d))
     return passed(f"{WORKFLOW_SERVICE_ACCOUNT} → {value}")
-
-
-def check_node_pools(d: Doctor) -> Check:
-    """onprem: for each pool the Workflows select (nodeSelector bioinfra.io/pool: general, highcpu;
-    gpu with a gpu pool), at least one Ready, uncordoned node carries the label and has no taint its
-    steps do not tolerate. Without one, that pool's pods stay Pending for ever."""
-    from bioinfra.pipelines import POOL_LABEL
-    from bioinfra.targets.onprem_nodes import (
-        forbidden,
-        label_command,
-        plan_labels,
-        read_nodes,
-        serving,
-        unserved_effect,
-        why_not,
-        workflow_pools,
-    )
-
-    assert d.kube is not None
-    needs = workflow_pools(d.config)
-    try:
-        nodes = read_nodes(d.kube, _request_timeout=(min(d.timeout, 3.0), d.timeout))
-    except ClusterUnreachableError as exc:
-        if not forbidden(exc):
-            raise
-        return warning(f"not checked: {exc.message} (RBAC: list nodes)",
-                       "ask your cluster's admin for `kubectl get nodes -L " + POOL_LABEL + "`: each of "
-                       + ", ".join(f"{POOL_LABEL}={pool}" for pool in needs) + " needs a Ready, schedulable node")
-    missing = [need for need in needs.values() if not serving(nodes, need)]
-    if not missing:
-        return passed("; ".join(f"{POOL_LABEL}={need.pool}: {', '.join(serving(nodes, need))}"
-                                for need in needs.values()))
-    plan = plan_labels(nodes, needs)
-    problems, fixes = [], []
-    for need in missing:
-        reason = why_not(nodes, need)
-        problems.append(f"no Ready, schedulable node carries {POOL_LABEL}={need.pool} ({unserved_effect(need)})"
-                        + (f" ({reason})" if reason else ""))
-        node = next((n for n, pool in plan.labels.items() if pool == need.pool), None)
-        if node is not None:
-            fixes.append(label_command(node, need.pool))
-        else:
-            fixes.append(f"{label_command('<node>', need.pool)} ({plan.unserved.get(need.pool, 'choose a node')})")
-    fix = "; ".join(fixes)
-    if plan.labels:
-        fix = f"`bioinfra up onprem --label-nodes` labels {', '.join(f'{n} {POOL_LABEL}={p}' for n, p in plan.labels.items())}; or {fix}"
-    if not any(need.required for need in missing):
-        # onprem Workflows only prefer their pool (#16): the steps still run, on any node.
-        return warning("; ".join(problems), fix)
-    return failed("; ".join(problems), fix)
 
 
 # -- the tool images in the target's registry -----------------------------------------------------
@@ -565,16 +413,6 @@ def expected_images(config: Config) -> dict[str, list[str]]:
             candidates.append(image_ref(registry, name, "bwa"))
         refs[name] = list(dict.fromkeys(candidates))
     return refs
-
-
-def split_ref(ref: str) -> tuple[str, str, str]:
-    """host/path:tag or host/path@digest -> (host, path, tag-or-digest)."""
-    if "@" in ref:
-        repo, reference = ref.split("@", 1)
-    else:
-        repo, _, reference = ref.rpartition(":")
-    host, _, path = repo.partition("/")
-    return host, path, reference
 
 
 def manifest_exists(ref: str, *, timeout: float = 5.0) -> Optional[bool]:
@@ -626,7 +464,8 @@ def _missing_images(config: Config, where: str, present: list[str], missing: dic
 
 
 def check_images_registry(d: Doctor) -> Check:
-    """onprem: the images are in the cluster's registry (Docker Registry HTTP API v2)."""
+    """The images are in the target's registry (Docker Registry HTTP API v2): the check of a target
+    that names no registry lookup of its own (onprem)."""
     present: list[str] = []
     missing: dict[str, str] = {}
     unknown: list[str] = []
@@ -646,45 +485,6 @@ def check_images_registry(d: Doctor) -> Check:
     return _missing_images(d.config, "the registry", present, missing, unknown)
 
 
-def check_images_ecr(d: Doctor) -> Check:
-    """aws: the images are in the cluster's ECR repositories (describe_images by digest or tag)."""
-    ecr = d.session.client("ecr")
-    present: list[str] = []
-    missing: dict[str, str] = {}
-    for name, candidates in expected_images(d.config).items():
-        repository = f"{d.config.name}/{name}"
-        found = None
-        for ref in candidates:
-            _, _, reference = split_ref(ref)
-            image_id = {"imageDigest": reference} if reference.startswith("sha256:") else {"imageTag": reference}
-            try:
-                ecr.describe_images(repositoryName=repository, imageIds=[image_id])
-            except ecr.exceptions.RepositoryNotFoundException:
-                break
-            except ecr.exceptions.ImageNotFoundException:
-                continue
-            found = f"{repository}@{reference}" if "imageDigest" in image_id else f"{repository}:{reference}"
-            break
-        if found:
-            present.append(found)
-        else:
-            missing[name] = f"{name} (repository {repository})"
-    return _missing_images(d.config, "ECR", present, missing)
-
-
-def check_images_gcp(d: Doctor) -> Check:
-    """gcp: no Artifact Registry image lookup exists yet; say how to look, do not pretend."""
-    from bioinfra.targets import get_target
-
-    registry = get_target("gcp").registry(d.config).rstrip("/")
-    return warning(f"not checked: bioinfra cannot list Artifact Registry images yet ({registry})",
-                   f"gcloud artifacts docker images list {registry} --include-tags")
-
-
-IMAGE_CHECKS: dict[str, Callable[[Doctor], Check]] = {
-    "aws": check_images_ecr, "gcp": check_images_gcp, "onprem": check_images_registry}
-
-
 def cluster_steps() -> list[Step]:
     """Inside the cluster, once the API server answers."""
     api = ("api server",)
@@ -699,28 +499,40 @@ def cluster_steps() -> list[Step]:
     ]
 
 
+# Where a target's own checks go, by name: these reach the cluster (before the kubeconfig); any other
+# comes after the checks inside the cluster (node pools, tool images). A target naming "kubeconfig" or
+# "tool images" replaces the generic one.
+REACH = ("credentials", "cluster", "cluster access")
+
+
+def _target(d: Doctor) -> Any:
+    from bioinfra.targets import get_target
+
+    return get_target(d.target)
+
+
 def steps_for(config: Config) -> list[Step]:
-    target = config.target
-    if target == "local":
+    """The target's checks in order: on this machine (runs_locally), else reaching the cluster (the
+    target's credentials and cluster checks, Terraform for a cloud, the kubeconfig, the API server), the
+    checks inside it, then the target's own (node pools, tool images)."""
+    from bioinfra.targets import get_target
+
+    target = get_target(config.target)
+    if target.runs_locally:
         return local_steps(config)
-    if target == "onprem":
-        return [("kubeconfig", check_onprem_kubeconfig, ()),
-                ("api server", check_api_server, ("kubeconfig",)),
-                *cluster_steps(),
-                # aws/gcp node groups carry the pool labels; an existing cluster's nodes may not (#16).
-                ("node pools", check_node_pools, ("api server",)),
-                ("tool images", check_images_registry, ())]
-    credentials = check_aws_credentials if target == "aws" else check_gcp_credentials
-    images: Step = ("tool images", IMAGE_CHECKS[target], ("credentials",)) if target == "aws" \
-        else ("tool images", check_images_gcp, ())
-    return [("credentials", credentials, ()),
-            ("terraform", check_terraform, ()),
-            ("cluster", check_cluster, ("credentials",)),
-            *([("cluster access", check_aws_access, ("cluster",))] if target == "aws" else []),
-            ("kubeconfig", check_cloud_kubeconfig, ("cluster",)),
-            ("api server", check_api_server, ("kubeconfig",)),
-            *cluster_steps(),
-            images]
+    own = {name: (name, fn, needs) for name, fn, needs in target.doctor_checks()}
+    steps: list[Step] = []
+    if "credentials" in own:
+        steps.append(own.pop("credentials"))
+    if target.is_cloud:  # `up` makes its cluster with Terraform
+        steps.append(("terraform", check_terraform, ()))
+    steps += [own.pop(name) for name in REACH if name in own]
+    reached = ("cluster",) if any(name == "cluster" for name, _, _ in steps) else ()
+    steps.append(own.pop("kubeconfig", ("kubeconfig", check_cloud_kubeconfig, reached)))
+    steps.append(("api server", check_api_server, ("kubeconfig",)))
+    steps += cluster_steps()
+    images = own.pop("tool images", ("tool images", check_images_registry, ()))
+    return [*steps, *own.values(), images]
 
 
 def diagnose(config: Config, config_path: Optional[Path], *, timeout: float = 5.0) -> list[Check]:

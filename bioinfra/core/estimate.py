@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from bioinfra.engine.spec import ModeSpec, PipelineSpec, ThroughputSpec
 
 PRICES_FILE = Path(__file__).resolve().parents[1] / "data" / "prices.yaml"
-PRICED_TARGETS = ("aws", "gcp")
+PRICED_TARGETS = ("aws", "gcp")  # the price table's sections (bioinfra/data/prices.yaml)
 STALE_AFTER_DAYS = 180  # a price table older than this is said to be stale
 # The engine's copies in and out of the workspace: not counted (see "not counted" above).
 COPY_STEPS = ("stage-in", "stage-out")
@@ -138,9 +138,12 @@ class PriceTable:
                 if not (isinstance(shape, dict) and shape.get("vcpus", 0) > 0 and shape.get("memory_gib", 0) > 0):
                     problems.append(f"{cloud}.{shapes_key}.{name}: needs vcpus and memory_gib")
             for region, table in (section.get("regions") or {}).items():
-                machines = table.get("machines", {}) if cloud == "gcp" else table
-                groups = [("machines" if cloud == "gcp" else "", machines)]
-                if cloud == "gcp":
+                # Read by the table's own shape, not the cloud's name: a gcp region nests machines and
+                # gpus (priced per GPU); an aws region is the instance types themselves.
+                nested = shapes_key == "machine_types"
+                machines = table.get("machines", {}) if nested else table
+                groups = [("machines" if nested else "", machines)]
+                if nested:
                     groups.append(("gpus", table.get("gpus", {})))
                 for group, entries in groups:
                     for name, price in (entries or {}).items():
@@ -176,9 +179,11 @@ class PriceTable:
         notes = [region_note] if region_note else []
         section = self.data[cloud]
         table = section["regions"][used]
-        machines = table["machines"] if cloud == "gcp" else table
-        shapes = section["machine_types" if cloud == "gcp" else "instance_types"]
-        price, shape, scaled = _priced(pool.machine_type, machines, shapes, cloud)
+        # The table's shape says how to read it (see validate): gcp nests machines and per-GPU prices.
+        nested = "machine_types" in section
+        machines = table["machines"] if nested else table
+        shapes = section["machine_types" if nested else "instance_types"]
+        price, shape, scaled = _priced(pool.machine_type, machines, shapes)
         if price is None:
             raise UnsupportedError(
                 f"no price for {cloud} machine type {pool.machine_type} in {used} (price table of {self.as_of})",
@@ -188,7 +193,7 @@ class PriceTable:
             notes.append(f"{pool.machine_type} is not in the table: priced as {scaled}, scaled by size")
         kind = "spot" if pool.spot else "on_demand"
         usd = float(price[kind])
-        if cloud == "gcp" and pool.gpu is not None:
+        if nested and pool.gpu is not None:  # aws: the instance type's price includes its GPUs
             gpu_type = pool.gpu.type or ""
             gpu = table.get("gpus", {}).get(gpu_type)
             if gpu is None:
@@ -215,28 +220,27 @@ _AWS_SIZE = re.compile(r"^(?P<family>[a-z0-9-]+)\.(?P<n>\d*)(?P<size>medium|larg
 _GCP_SIZE = re.compile(r"^(?P<family>[a-z0-9]+-[a-z]+)-(?P<n>\d+)$")
 
 
-def _size_units(cloud: str, machine_type: str) -> Optional[tuple[str, float]]:
-    """(family, size in a unit linear in price) or None: c6i.4xlarge -> ("c6i", 4); n2-standard-8 -> ("n2-standard", 8)."""
-    if cloud == "aws":
-        m = _AWS_SIZE.match(machine_type)
-        if not m:
-            return None
+def _size_units(machine_type: str) -> Optional[tuple[str, float]]:
+    """(family, size in a unit linear in price) or None: c6i.4xlarge -> ("c6i", 4); n2-standard-8 -> ("n2-standard", 8).
+    The two naming schemes cannot be confused (an EC2 type has a dot, a GCE type none)."""
+    m = _AWS_SIZE.match(machine_type)
+    if m:
         base = {"medium": 0.25, "large": 0.5, "xlarge": 1.0}[m["size"]]
         return m["family"], base * (int(m["n"]) if m["n"] else 1)
     m = _GCP_SIZE.match(machine_type)
     return (m["family"], float(m["n"])) if m else None
 
 
-def _priced(machine_type: str, machines: dict[str, Any], shapes: dict[str, Any], cloud: str
+def _priced(machine_type: str, machines: dict[str, Any], shapes: dict[str, Any]
             ) -> tuple[Optional[dict[str, float]], dict[str, float], Optional[str]]:
     """The price and shape of a machine type; a missing size of a priced family is scaled linearly."""
     if machine_type in machines:
         return machines[machine_type], shapes[machine_type], None
-    wanted = _size_units(cloud, machine_type)
+    wanted = _size_units(machine_type)
     if wanted is None:
         return None, {}, None
     for known in machines:
-        have = _size_units(cloud, known)
+        have = _size_units(known)
         if have and have[0] == wanted[0]:
             f = wanted[1] / have[1]
             price = {k: v * f for k, v in machines[known].items()}
@@ -503,8 +507,11 @@ def estimate_pipeline(config: Config, spec: PipelineSpec, given: dict[str, Any],
     from bioinfra.engine.inputs import CheckedInput
 
     if config.target not in PRICED_TARGETS:
+        from bioinfra.targets import get_target
+
+        hardware = "this machine" if get_target(config.target).runs_locally else "your own hardware"
         raise UnsupportedError(
-            f"no prices for target {config.target}: {'your own hardware' if config.target == 'onprem' else 'this machine'}"
+            f"no prices for target {config.target}: {hardware}"
             " costs what you paid for it, which bioinfra cannot know",
             hint="`--target aws` or `--target gcp` estimates the same run in that cloud",
         )
@@ -984,16 +991,18 @@ def _cost(config: Config, spec: PipelineSpec, workflow: dict[str, Any], work: di
                                       f"min {pool.min} node(s) for the makespan, less the steps' share"))
     plane_name, fee = prices.control_plane(config.target)
     plane_basis = f"{fee:g} USD per cluster-hour for the makespan"
-    if config.target == "aws":
-        from bioinfra.targets.eks_versions import ENDED, EXTENDED, support
+    from bioinfra.targets import get_target
 
-        version = support(config.aws.kubernetes_version, today)
+    version = get_target(config.target).kubernetes_support(config, today)
+    if version is not None:  # a cloud with a support calendar (EKS): extended support bills more
+        from bioinfra.targets.eks_versions import ENDED, EXTENDED
+
         if version.phase == EXTENDED:
-            fee = float(prices.data["aws"]["control_plane"].get("extended_support_usd_per_hour", fee))
+            fee = float(prices.data[config.target]["control_plane"].get("extended_support_usd_per_hour", fee))
             plane_basis = f"{fee:g} USD per cluster-hour (Kubernetes {version.version}: extended support) for the makespan"
             warnings.append(version.describe())
         elif version.phase == ENDED:
-            warnings.append(f"{version.describe()}: `up aws` will refuse it "
+            warnings.append(f"{version.describe()}: `up {config.target}` will refuse it "
                             f'(aws.kubernetes_version: "{version.recommended}")')
     plane = CostItem(f"control plane ({plane_name})", "-", plane_name, None, makespan_h, makespan_h * fee, plane_basis)
     total_nh = sum(s.node_hours for s in steps) + sum(o.hours for o in overheads)

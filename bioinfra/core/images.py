@@ -224,19 +224,9 @@ def cloud_registry(config: Any, names: list[str], *, aws_endpoint_url: Optional[
     `<name>/<image>` created if missing. GCP: REGION-docker.pkg.dev/PROJECT/NAME with an OAuth token
     (the repository itself is made by the gcp stack, issue #5).
     """
-    from bioinfra.adaptors import registries
+    from bioinfra.targets import get_target
 
-    if config.target == "aws":
-        ecr = registries.ecr_client(config.region, endpoint_url=aws_endpoint_url)
-        login = registries.ecr_login(ecr)
-        registries.ensure_ecr_repositories(
-            ecr, [f"{config.name}/{n}" for n in names], tags={"bioinfra:cluster": config.name}
-        )
-        return f"{login.registry}/{config.name}", login
-    if config.target == "gcp":
-        login = registries.artifact_registry_login(config.region)
-        return f"{login.registry}/{config.project}/{config.name}", login
-    raise InputError(f"target {config.target} has no cloud registry")
+    return get_target(config.target).registry_login(config, names, endpoint_url=aws_endpoint_url)
 
 
 def retag(client: Any, names: list[str], *, registry: str, workspace: Path) -> None:

@@ -267,31 +267,15 @@ def _private_kubeconfig(text: str) -> Iterator[Path]:
         yield path
 
 
-def _aws_kubeconfig(config: Config, session: Any) -> Optional[str]:
-    """A token kubeconfig from describe_cluster (None: no cluster, or no endpoint yet)."""
+def token_kubeconfig(config: Config, session: Any) -> str:
+    """The cluster's kubeconfig with a token from the cloud's API (target.cluster_kubeconfig, auth
+    "token": the one place a target builds it); PreflightError when there is no cluster or no endpoint yet."""
     import yaml
 
-    from bioinfra.adaptors.aws import cluster_info, eks_token, kubeconfig_entries
+    from bioinfra.targets import get_target
 
-    info = cluster_info(session, config.name, node_groups=False)
-    if not info.endpoint or not info.ca_certificate:
-        return None
-    entries = kubeconfig_entries(info, auth="token", token=eks_token(session, info.name))
-    return yaml.safe_dump(entries, sort_keys=False)
-
-
-def _gcp_kubeconfig(config: Config, session: Any) -> Optional[str]:
-    """A token kubeconfig from get_cluster and google-auth (None: no endpoint yet)."""
-    from bioinfra.adaptors.gcp import access_token, cluster_info, kubeconfig_yaml
-
-    info = cluster_info(session, config.name, sizes=False)
-    if not info.endpoint:
-        return None
-    return kubeconfig_yaml(info, str(config.project), auth="token", token=access_token(session.credentials))
-
-
-KUBECONFIG_FROM_CLOUD: dict[str, Callable[[Config, Any], Optional[str]]] = {
-    "aws": _aws_kubeconfig, "gcp": _gcp_kubeconfig}
+    made = get_target(config.target).cluster_kubeconfig(config, session, "token")
+    return yaml.safe_dump(made.entries, sort_keys=False)
 
 
 @contextlib.contextmanager
@@ -308,14 +292,11 @@ def _cluster(config: Config, session: Any, env_dir: Path, say: Say, what: str, *
         skip(f"cluster: no cloud session; skipping {what}")
         yield None
         return
-    make = KUBECONFIG_FROM_CLOUD[config.target]
     text = None
     why = ""
     try:
-        text = make(config, session)
-        if text is None:
-            why = "it has no API endpoint yet"
-    except BioinfraError as exc:  # no cluster (PreflightError), no token (anonymous credentials)
+        text = token_kubeconfig(config, session)
+    except BioinfraError as exc:  # no cluster or no endpoint yet (PreflightError), no token (anonymous credentials)
         why = exc.message
     fallback = env_dir / "kubeconfig"  # = core.cluster.default_kubeconfig_path: `bioinfra kubeconfig`'s file
     if text is None and not fallback.is_file():

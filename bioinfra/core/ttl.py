@@ -152,7 +152,10 @@ class TtlCheck:
         r = self.record
         origin = f"set by `up --ttl {r.ttl}` at {r.set_at:%Y-%m-%d %H:%M} UTC"
         if self.expired:
-            action = "stops the bill" if r.target in ("aws", "gcp") else "removes what bioinfra added"
+            from bioinfra.targets import TARGETS
+
+            cloud = getattr(TARGETS.get(r.target), "is_cloud", False)
+            action = "stops the bill" if cloud else "removes what bioinfra added"
             return (f"cluster {r.cluster} is {format_duration(-self.remaining)} past its time-to-live ({origin}): "
                     f"`bioinfra destroy {r.target}` {action}")
         return (f"cluster {r.cluster}: {format_duration(self.remaining)} left of its time-to-live ({origin}; "

@@ -140,9 +140,9 @@ class ClusterBackend:
         tasks = kc.dag_tasks(workflow)
         uploads = [f for c in prepared.checked.values() for f in local_files(c)]
         size = sum(f.bytes if f.bytes is not None else f.source.stat().st_size for f in uploads if f.source)
-        where = (f"{self.config.onprem.kubeconfig}" + (f" (context {self.config.onprem.context})"
-                                                        if self.config.onprem.context else "")
-                 if self.target == "onprem" else f"the {self.target} cluster of `bioinfra kubeconfig {self.target}`")
+        from bioinfra.targets import get_target
+
+        where = get_target(self.target).cluster_source(self.config)
         lines = [f"cluster\t{where}, not contacted (dry run)",
                  f"would submit Workflow {kc.NAMESPACE}/{prepared.run_id} to target {self.target} with steps: "
                  f"{', '.join(tasks)}",

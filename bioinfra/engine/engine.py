@@ -174,7 +174,9 @@ def prepare(config: Config, spec: PipelineSpec, given: dict[str, Any], options: 
     backend.preflight(spec, say)
     if vet:
         output, run_id, record = vet_output(spec.name, options.output, options.resume, mode.name)
-        if options.target != "local":
+        from bioinfra.targets import get_target
+
+        if not get_target(options.target).runs_locally:
             output, run_id, record = _cluster_output(spec, options, output, run_id)
     else:
         run_id = run_id or new_run_id(pipeline=spec.name)

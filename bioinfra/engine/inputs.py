@@ -34,7 +34,12 @@ _FASTQ_SUFFIX_RE = re.compile(r"(_R?[12](_001)?)?\.(fastq|fq)(\.gz)?$", re.IGNOR
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 # Characters refused in an object URL: it becomes an rclone path in the stage-in step's input.
 _KEY_REFUSED_RE = re.compile(r"[\x00-\x20\x7f'\"`$\\{}]")
-REMOTE_SCHEMES = {"s3": "aws", "gs": "gcp"}
+
+def remote_schemes() -> dict[str, str]:
+    """URL scheme -> the target whose pods read such objects in place (target.remote_schemes)."""
+    from bioinfra.targets import TARGETS
+
+    return {scheme: name for name, target in TARGETS.items() for scheme in target.remote_schemes}
 DEFAULT_STRING_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -69,10 +74,11 @@ def parse_remote(value: str, flag: str, target: str) -> Optional[RemoteInput]:
                          hint="copy or rename the object, or download it and give the local file")
     if not _BUCKET_RE.fullmatch(bucket):
         raise InputError(f"{flag} {value!r}: {bucket!r} is not a bucket name (lower-case letters, digits, '.', '-', '_')")
-    if REMOTE_SCHEMES.get(scheme) != target:
+    readers = remote_schemes()
+    if readers.get(scheme) != target:
         raise InputError(
             f"{flag} {value}: {scheme}:// inputs are read in place only on target "
-            f"{REMOTE_SCHEMES.get(scheme, 'none')}, not {target}",
+            f"{readers.get(scheme, 'none')}, not {target}",
             hint="give a local file instead: bioinfra uploads it into the cluster's workspace",
         )
     return RemoteInput(value, bucket, key)

@@ -50,8 +50,9 @@ def placeholder_workflow(spec: PipelineSpec, mode: ModeSpec, config: Config, tar
     Raises InputError when the template does not render; yaml's errors as they come."""
     from bioinfra.engine.render import fill, jinja_variables, render_text
     from bioinfra.pipelines import load_workflow
+    from bioinfra.targets import get_target
 
-    cluster = target != "local"
+    cluster = not get_target(target).runs_locally
     values, parameters = placeholders(spec, mode, bools)
     parameters.update({"run-dir": "runs/preview", "stage-in": STAGE_IN if cluster else "",
                        "stage-out": STAGE_OUT if cluster else ""})

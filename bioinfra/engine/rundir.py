@@ -455,7 +455,9 @@ def vet_output(pipeline: str, output: Optional[Path], resume: bool, mode: str = 
         if record.get("mode") not in (None, mode):  # None: a record written before modes had names
             raise InputError(f"--resume: {folder} holds a {record.get('mode')} run of {pipeline}, "
                              f"not a {mode} one", hint="resume with the same inputs (e.g. the same --samples sheet)")
-        if record.get("target", "local") != "local":
+        from bioinfra.targets import TARGETS
+
+        if not getattr(TARGETS.get(record.get("target", "local")), "runs_locally", False):
             raise InputError(f"--resume: {folder} holds a run on target {record.get('target')}",
                              hint=f"follow it with `bioinfra runs status {record.get('run_id')}`")
         check_writable(folder)

@@ -1,9 +1,15 @@
 """One module per target behind one small interface.
 
-Each target answers the same few questions (declared once here: `Target` for every target,
+Each target answers the same questions (declared once here: `Target` for every target,
 `CloudTarget` for those provisioned with Terraform stacks); adding a cloud means adding a module and
 an entry in TARGETS. `local` runs pipelines with the executor in this package; the cluster targets
 submit the same Workflow to Argo (core.cluster_run).
+
+What a cloud owns is asked here, never decided elsewhere by its name (issue #18; the model is
+SkyPilot's sky/clouds/cloud.py, one class per cloud with its credentials check and features): its
+kubeconfig and status, its registry login, the object URLs its pods read in place, where a run's
+results go, and `bioinfra doctor`'s checks of its credentials, cluster and images. A target whose
+cluster bioinfra did not make takes the "not here" answers of targets.base.NoCloudCluster.
 """
 
 from __future__ import annotations
@@ -13,18 +19,31 @@ from typing import TYPE_CHECKING, Any, Optional, Protocol
 
 from bioinfra.errors import InputError
 from bioinfra.targets.aws import AwsTarget
-from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.base import ClusterKubeconfig, ClusterStatus, NoCloudCluster, RegistryPathTarget
 from bioinfra.targets.gcp import GcpTarget
 from bioinfra.targets.onprem import OnpremTarget
 
 if TYPE_CHECKING:
+    from datetime import date
+    from pathlib import Path
+
     from bioinfra.config import Config
-    from bioinfra.core.stacks import Stack
+    from bioinfra.engine.inputs import RemoteInput
+    from bioinfra.targets.base import Stack
+
+
+# A `bioinfra doctor` step: (name, check(doctor) -> Check, the earlier steps it needs).
+DoctorStep = tuple[str, Callable[[Any], Any], tuple[str, ...]]
 
 
 class Target(Protocol):
     name: str
-    runs_locally: bool
+    runs_locally: bool  # pipelines run on this machine (the local executor), not on a cluster
+    is_cloud: bool  # bioinfra makes the cluster in a cloud account: kubeconfig, status, a results bucket, a bill
+    pool_preferred: bool  # Workflows only prefer a node pool: the cluster's nodes may carry no pool label
+    remote_schemes: tuple[str, ...]  # URL schemes whose objects its pods read in place ("s3" on aws, "gs" on gcp)
+    workload_identity_annotation: Optional[str]  # the service-account annotation binding pods to cloud IAM
+    cluster_elsewhere: str  # where the cluster's access comes from when bioinfra did not make it ("" for a cloud)
 
     def registry(self, config: Config) -> str:
         """Where this target's tool images live (<host>/<path>, no tag)."""
@@ -32,6 +51,61 @@ class Target(Protocol):
 
     def serves(self, config: Config, ref: str) -> bool:
         """Whether an image reference lives in this target's registry (so its pods can pull it)."""
+        ...
+
+    def registry_login(self, config: Config, names: list[str], *, endpoint_url: Optional[str] = None) -> tuple[str, Any]:
+        """(registry path, login) to push the named images to the cloud's registry (InputError: none)."""
+        ...
+
+    def cluster_kubeconfig(self, config: Config, session: Any, auth: str) -> ClusterKubeconfig:
+        """A one-cluster kubeconfig for the cluster bioinfra made (auth auto | plugin | token): the one
+        place it is built, for `bioinfra kubeconfig` and for destroy's clean-up alike."""
+        ...
+
+    def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
+        """The kubeconfig and context runs reach the cluster with (`default`: the file `bioinfra
+        kubeconfig` writes beside the state)."""
+        ...
+
+    def status(self, config: Config) -> ClusterStatus:
+        """The cluster and its node pools as the cloud reports them now."""
+        ...
+
+    def check_remote(self, config: Config, ref: RemoteInput, flag: str) -> None:
+        """That an input URL of one of remote_schemes exists and this machine can read it (InputError if not)."""
+        ...
+
+    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
+        """(rclone destination of the stage-out step, the URL users see) of a run's results."""
+        ...
+
+    def place(self, config: Config) -> str:
+        """Where the target's resources are, in words (a region; onprem: the kubeconfig's context)."""
+        ...
+
+    def cluster_source(self, config: Config) -> str:
+        """Which cluster runs reach, in words (a dry run's "cluster" line)."""
+        ...
+
+    def kubernetes_support(self, config: Config, today: Optional[date] = None) -> Any:
+        """The support phase of the cluster's Kubernetes version on the cloud's calendar (EKS), or None."""
+        ...
+
+    def location_problems(self, project: Any, region: Any) -> list[str]:
+        """What this target needs of the config's project and region, from the raw values (config.py asks)."""
+        ...
+
+    def config_problems(self, config: Config) -> list[str]:
+        """What else this target needs of a config (machine types, state backend, ...): config.py asks."""
+        ...
+
+    def bucket_name_problem(self, name: str) -> Optional[str]:
+        """Why `name` cannot be this cloud's bucket (S3's or GCS's naming rules), or None."""
+        ...
+
+    def doctor_checks(self) -> list[DoctorStep]:
+        """`bioinfra doctor`'s checks this target owns (credentials, cluster, cluster access, kubeconfig,
+        quota, node pools, tool images ...), placed by name among the generic ones (core.doctor.steps_for)."""
         ...
 
 
@@ -100,9 +174,13 @@ class CloudTarget(Target, Protocol):
         ...
 
 
-class LocalTarget(RegistryPathTarget):
+class LocalTarget(NoCloudCluster, RegistryPathTarget):
     name = "local"
     runs_locally = True
+    cluster_elsewhere = "target local runs on this machine without Kubernetes: there is no cluster to reach"
+
+    def doctor_checks(self) -> list[DoctorStep]:
+        return []  # core.doctor's checks of this machine (Docker or the native tools, the workspace)
 
     def registry(self, config: Config) -> str:
         # 127.0.0.1, not localhost: `up local --registry` listens on IPv4 loopback only.

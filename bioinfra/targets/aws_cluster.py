@@ -71,6 +71,21 @@ class AwsCluster:
         name = self.name  # type: ignore[attr-defined]
         return f"the {name} cluster of `bioinfra kubeconfig {name}`"
 
+    def location_problems(self, project: Any, region: Any) -> list[str]:
+        from bioinfra.config import aws_location_problems
+
+        return aws_location_problems(region)
+
+    def config_problems(self, config: Config) -> list[str]:
+        from bioinfra.config import aws_config_problems
+
+        return aws_config_problems(config)
+
+    def bucket_name_problem(self, name: str) -> Optional[str]:
+        from bioinfra.config import s3_bucket_problem
+
+        return s3_bucket_problem(name)
+
     def kubernetes_support(self, config: Config, today: Optional[date] = None) -> Any:
         """The EKS support phase of aws.kubernetes_version (bioinfra/data/eks_versions.yaml)."""
         from bioinfra.targets.eks_versions import support

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bioinfra.config import Config
-    from bioinfra.core.inputs import RemoteInput
+    from bioinfra.engine.inputs import RemoteInput
 
 
 # -- what a target answers ------------------------------------------------------------------------
@@ -170,6 +170,15 @@ class NoCloudCluster:
 
     def kubernetes_support(self, config: Config, today: Optional[date] = None) -> Any:
         return None
+
+    def location_problems(self, project: Any, region: Any) -> list[str]:
+        return []  # no project or region: the cluster is this machine, or the user's own
+
+    def config_problems(self, config: Config) -> list[str]:
+        return []
+
+    def bucket_name_problem(self, name: str) -> Optional[str]:
+        return None  # no bucket of its own
 
     def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
         raise UnsupportedError(f"target {self.name} has no cluster", hint="use --target aws, gcp or onprem")

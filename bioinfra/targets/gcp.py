@@ -19,6 +19,7 @@ from bioinfra.targets import addons
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
 from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.gcp_cluster import GcpCluster
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
@@ -86,7 +87,7 @@ FILESTORE_CSI = "filestore.csi.storage.gke.io"
 FILESTORE_BACKING = "Filestore instance"
 
 
-class GcpTarget(RegistryPathTarget):
+class GcpTarget(GcpCluster, RegistryPathTarget):
     name = "gcp"
     runs_locally = False
     stacks = STACKS

@@ -21,6 +21,16 @@ if TYPE_CHECKING:
 
 class OnpremCluster(NoCloudCluster):
     cluster_elsewhere = "onprem uses your own cluster: its kubeconfig is onprem.kubeconfig in bioinfra.yaml"
+    # Workflows only prefer a node pool (templates/workflows/_steps.j2 `pool`): an existing cluster's nodes
+    # may carry no bioinfra.io/pool label, and a one-node cluster can hold only one of general/highcpu.
+    pool_preferred = True
+
+    def place(self, config: Config) -> str:
+        return f"context {config.onprem.context or '(current)'} of {config.onprem.kubeconfig}"
+
+    def cluster_source(self, config: Config) -> str:
+        context = f" (context {config.onprem.context})" if config.onprem.context else ""
+        return f"{config.onprem.kubeconfig}{context}"
 
     def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
         return config.onprem.kubeconfig, config.onprem.context

@@ -200,7 +200,7 @@ def test_destroying_the_addons_stack_releases_first_through_a_private_kubeconfig
         seen["path"], seen["mode"] = path, path.stat().st_mode & 0o777
         return connect(path, context)
 
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, target, from_cloud)
+    monkeypatch.setattr(teardown, "token_kubeconfig", from_cloud)
     monkeypatch.setattr("bioinfra.adaptors.kube.connect", spy_connect)  # imported inside the hook
     said: list[str] = []
     env_dir = tmp_path / ".bioinfra" / "demo" / target
@@ -221,7 +221,7 @@ def test_no_cluster_is_said_and_skipped(kube_api, tmp_path, monkeypatch):
     def absent(config, session):
         raise PreflightError("no cluster 'demo' in region eu-west-2", hint="`bioinfra up aws` creates it")
 
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "aws", absent)
+    monkeypatch.setattr(teardown, "token_kubeconfig", absent)
     said: list[str] = []
 
     assert release_before_addons_destroy(_config("aws"), object(), tmp_path, said.append) == []
@@ -232,7 +232,7 @@ def test_no_cluster_is_said_and_skipped(kube_api, tmp_path, monkeypatch):
 
 def test_a_cluster_that_does_not_answer_is_skipped_quickly(tmp_path, monkeypatch):
     dead = unreachable_kubeconfig()
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: dead)
+    monkeypatch.setattr(teardown, "token_kubeconfig", lambda config, session: dead)
     said: list[str] = []
 
     started = time.monotonic()
@@ -247,7 +247,7 @@ def test_falls_back_to_bioinfra_kubeconfig_file(kube_api, tmp_path, monkeypatch)
     def no_token(config, session):
         raise PreflightError("the credentials in use carry no access token")
 
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", no_token)
+    monkeypatch.setattr(teardown, "token_kubeconfig", no_token)
     kube_api.kubeconfig(tmp_path / "kubeconfig")
     _service(kube_api, "web", "ingress", "LoadBalancer", False)
 
@@ -315,7 +315,7 @@ def _gcp_hooks(monkeypatch, api, tmp_path: Path):
     from bioinfra.targets.gcp import STACKS, GcpTarget
 
     text = api.kubeconfig(tmp_path / "cloud-kc").read_text()
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: text)
+    monkeypatch.setattr(teardown, "token_kubeconfig", lambda config, session: text)
     env_dir = tmp_path / ".bioinfra" / "demo" / "gcp"
     stacks = {s.name: s for s in STACKS}
 
@@ -385,7 +385,7 @@ def test_gcp_with_its_own_filestore_instance_leaves_the_static_volume_to_terrafo
     _workspace_on_filestore(kube_api)
     assert kube_api.request("DELETE", f"/api/v1/persistentvolumes/{WORKSPACE_PV}") == 200
     text = kube_api.kubeconfig(tmp_path / "cloud-kc").read_text()
-    monkeypatch.setitem(teardown.KUBECONFIG_FROM_CLOUD, "gcp", lambda config, session: text)
+    monkeypatch.setattr(teardown, "token_kubeconfig", lambda config, session: text)
     config = parse_config({"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2",
                            "gcp": {"filestore": True, "zones": ["europe-west2-a"]}}, source="test")
     stacks = {s.name: s for s in STACKS}

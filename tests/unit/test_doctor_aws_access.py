@@ -14,7 +14,8 @@ from botocore.stub import Stubber
 
 from bioinfra.adaptors.aws import AwsSession, cluster_access
 from bioinfra.config import parse_config
-from bioinfra.core.doctor import FAILED, OK, WARNING, Doctor, check_aws_access, steps_for
+from bioinfra.core.doctor import FAILED, OK, WARNING, Doctor, steps_for
+from bioinfra.targets.aws_cluster import check_access as check_aws_access  # the aws target's own check
 
 ACCOUNT = "123456789012"
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/team/Admin"  # an SSO-style role under a path
