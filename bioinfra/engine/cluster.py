@@ -34,6 +34,7 @@ from bioinfra.engine.spec import PipelineSpec
 from bioinfra.errors import InputError, InterruptedRunError
 from bioinfra.executor.runner import FAILED, RunResult, TaskState
 from bioinfra.files import sha256_file, write_json_atomic
+from bioinfra.targets.onprem_argo import workflow_labels
 
 STATE_DIR = ".bioinfra"
 
@@ -87,7 +88,7 @@ class ClusterBackend:
         kube = self.kube
         output, run_id = prepared.output, prepared.run_id
         # The Workflow exactly as it will be submitted, linted before anything is uploaded or created.
-        workflow = submission(prepared.workflow, run_id)
+        workflow = submission(prepared.workflow, run_id, extra_labels=workflow_labels(self.config))
         # Followed step by step through its entrypoint DAG: one that is not is refused here, before
         # anything is made (with --detach it is only submitted).
         tasks = [] if options.detach else kc.dag_tasks(workflow)
@@ -161,10 +162,11 @@ class ClusterBackend:
 # -- the Workflow as submitted ----------------------------------------------------------------------
 
 
-def submission(workflow: dict[str, Any], run_id: str) -> dict[str, Any]:
+def submission(workflow: dict[str, Any], run_id: str, extra_labels: Optional[dict[str, str]] = None) -> dict[str, Any]:
     """The rendered Workflow named after the run (no generateName), in the namespace the controller
-    watches, labelled with the run id for `bioinfra runs`; linted as it will be submitted
-    (WorkflowInvalidError, exit 4). Set on the parsed Workflow: data, never text."""
+    watches, labelled with the run id for `bioinfra runs` (and `extra_labels`: the controller's instance
+    ID, targets/onprem_argo.py); linted as it will be submitted (WorkflowInvalidError, exit 4). Set on the
+    parsed Workflow: data, never text."""
     meta = workflow.setdefault("metadata", {})
     meta.pop("generateName", None)
     meta["name"] = run_id
@@ -172,6 +174,7 @@ def submission(workflow: dict[str, Any], run_id: str) -> dict[str, Any]:
     labels = meta.get("labels") or {}
     meta["labels"] = labels
     labels[kc.RUN_LABEL] = kc.run_label(run_id)
+    labels.update(extra_labels or {})
     return kc.checked_submission(workflow)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.fakes.kube_api import unreachable_kubeconfig
 
 pytestmark = pytest.mark.integration
@@ -315,3 +316,25 @@ def test_rbac_refusing_the_argo_check_does_not_stop_up_onprem(kube_api, cli, env
     assert "not checked, RBAC refused reading: CRD workflows.argoproj.io, Deployments in other namespaces" in proc.stderr, \
         proc.stderr
     assert proc.returncode == 9
+
+
+def test_workflows_carry_the_controller_instance_id_on_the_wire(onprem, cli, tmp_path: Path) -> None:
+    """With onprem.argo_instance_id, the Workflow bioinfra POSTs carries
+    workflows.argoproj.io/controller-instanceid=<id> (set on the parsed Workflow), the label Argo's
+    controller with that instanceID selects (Argo v3.7.18 docs/workflow-controller-configmap.yaml)."""
+    api = onprem["api"]
+    _config(tmp_path, onprem["kubeconfig"], argo="existing", argo_instance_id="lab-ci")
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "--detach", "-o", str(tmp_path / "out"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    posted = [r.data for r in api.requests("POST", "/apis/argoproj.io/v1alpha1/namespaces/bioinfra/workflows")]
+    assert len(posted) == 1
+    labels = posted[0]["metadata"]["labels"]
+    assert labels["workflows.argoproj.io/controller-instanceid"] == "lab-ci"
+    assert labels["bioinfra.io/run-id"] == posted[0]["metadata"]["name"]
+    assert "lab-ci" not in (REPO / "templates" / "pipelines" / "fastqc-to-bwa" / "workflow.yaml.j2").read_text()
+    # Without an instance ID, no such label (a controller without one takes only unlabelled Workflows).
+    _config(tmp_path, onprem["kubeconfig"])
+    proc = cli("run", "fastqc-to-bwa", "--target", "onprem", "--detach", "-o", str(tmp_path / "out2"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    second = [r.data for r in api.requests("POST", "/apis/argoproj.io/v1alpha1/namespaces/bioinfra/workflows")][-1]
+    assert "workflows.argoproj.io/controller-instanceid" not in second["metadata"]["labels"]
