@@ -182,3 +182,18 @@ def check_quotas(aws: Any, pools: list[PoolNeed]) -> QuotaCheck:
             f"EC2 quota '{quota.name}' ({quota.code}) in {region} is {limit:g} vCPUs, but {parts} = {total} vCPUs "
             f"— request {total:g} at {quota.request_link} (region {region}), or lower {fields}")
     return result
+
+
+def doctor_check(d: Any) -> Any:
+    """`bioinfra doctor`'s quota check (d: core.doctor.Doctor, after its credentials check set d.session):
+    the same reading as the preflight; a shortfall is a warning here (the cluster may exist and run)."""
+    from bioinfra.targets.aws import pool_needs
+    from bioinfra.targets.base import passed, warning
+
+    found = check_quotas(d.session, pool_needs(d.config))
+    if found.problems:
+        return warning("; ".join(found.problems), "request the quota at the link, or lower node_pools.<pool>.max; "
+                       "`bioinfra up aws` refuses until it fits")
+    if found.notes:
+        return warning("; ".join(found.notes))
+    return passed("EC2 vCPU quotas fit every node pool at its max")

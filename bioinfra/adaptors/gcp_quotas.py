@@ -120,3 +120,32 @@ def cpu_quota_problems(session: Any, region_info: Any, pools: list[PoolNeed], zo
             f"Compute Engine quota {metric} in {where} is {limit:g} with {usage:g} in use ({limit - usage:g} free), but "
             f"{parts} = {total} vCPUs — request more at {request_link(project)} ({scope}), or lower {fields}")
     return problems
+
+
+def pool_quota_problems(config: Any, session: Any, region: Any) -> list[str]:
+    """cpu_quota_problems for the config's node pools; machine types are read in the first node zone
+    (gcp.zones, else the region's first)."""
+    from bioinfra.targets.gcp import pools
+
+    zones = list(config.gcp.zones) or [z.rsplit("/", 1)[-1] for z in region.zones]
+    if not zones:
+        return []
+    needs = [PoolNeed(name, pool.machine_type, pool.max, pool.spot) for name, pool in pools(config)]
+    return cpu_quota_problems(session, region, needs, zones[0])
+
+
+def doctor_check(d: Any) -> Any:
+    """`bioinfra doctor`'s quota check (d: core.doctor.Doctor, after its credentials check set d.session):
+    the same reading as the preflight, a warning here: on a running cluster `usage` already holds its own
+    nodes, so a pool near its max reads short."""
+    from bioinfra.adaptors.gcp import google_errors
+    from bioinfra.targets.base import passed, warning
+
+    session = d.session
+    with google_errors(session, f"reading region {session.region} of project {session.project}"):
+        region = session.regions().get(project=session.project, region=session.region)
+    problems = pool_quota_problems(d.config, session, region)
+    if problems:
+        return warning("; ".join(problems), "request the quota at the link, or lower node_pools.<pool>.max "
+                       "(usage includes this cluster's running nodes)")
+    return passed("Compute Engine vCPU quotas fit every node pool at its max")

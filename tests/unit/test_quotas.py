@@ -202,3 +202,32 @@ def test_spot_pools_take_the_preemptible_quota_and_on_demand_pools_the_project_w
         f"(metric {ALL_REGIONS}), or lower node_pools.general.max or node_pools.gpu.max"]
     project_quotas(gcp, {ALL_REGIONS: (40, 0), "GPUS_ALL_REGIONS": (8, 0)})
     gcp_preflight(gcp, pools)  # now it all fits
+
+
+# -- bioinfra doctor -----------------------------------------------------------------------------
+# `d` is a stand-in for core.doctor.Doctor after its credentials check: the session and the config.
+
+
+def test_doctor_says_a_quota_shortfall_as_a_warning_with_the_same_reading(aws, gcp):
+    from types import SimpleNamespace
+
+    from bioinfra.adaptors import aws_quotas, gcp_quotas
+    from bioinfra.targets.base import OK, WARNING
+
+    session, stub = aws
+    # general 3 × 4 vCPUs on demand; the default highcpu pool (spot c6i.4xlarge) on the spot quota
+    answers(stub, {"L-1216C47A": 8, "L-34B43A08": 1000})
+    check = aws_quotas.doctor_check(SimpleNamespace(session=session, config=config({"general": GENERAL})))
+    assert check.status == WARNING and "(L-1216C47A) in eu-west-2 is 8 vCPUs" in check.detail
+    answers(stub, {"L-1216C47A": 64, "L-34B43A08": 1000})
+    ok = aws_quotas.doctor_check(SimpleNamespace(session=session, config=config({"general": GENERAL})))
+    assert ok.status == OK, ok.detail
+
+    from bioinfra.adaptors.gcp import open_session
+
+    gcp.add_region(PROJECT, GCP_REGION, ["a", "b"], quotas={"CPUS": (8, 0)})
+    project_quotas(gcp, {})
+    d = SimpleNamespace(session=open_session(PROJECT, GCP_REGION, gcp.url), config=gcp_config(
+        {"general": {"machine_type": "e2-standard-4", "min": 1, "max": 3}}))
+    check = gcp_quotas.doctor_check(d)
+    assert check.status == WARNING and "Compute Engine quota CPUS in europe-west2 is 8 with 0 in use" in check.detail
