@@ -33,19 +33,6 @@ class KubeconfigResult:
     lifetime: str = ""  # how long a stored token works, in words
 
 
-def gcp_session(config: Config) -> Any:
-    from bioinfra.adaptors.gcp import endpoint_url, open_session
-
-    return open_session(config.project, config.region, endpoint_url(config))
-
-
-def aws_session(config: Config) -> Any:
-    from bioinfra.adaptors.aws import open_session
-    from bioinfra.targets.aws import endpoint_url
-
-    return open_session(config.region, config.aws.profile, endpoint_url(config))
-
-
 # -- kubeconfig -----------------------------------------------------------------------------------
 
 

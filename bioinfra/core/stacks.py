@@ -1,12 +1,6 @@
-"""A Terraform stack as data: its name, its root template, and the stacks whose outputs it reads."""
+"""A Terraform stack as data: declared in targets.base, where the target modules read it without
+importing core (core imports targets, never the other way round at import time)."""
 
-from __future__ import annotations
+from bioinfra.targets.base import Stack
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Stack:
-    name: str
-    template: str  # under terraform/, rendered to <workdir>/<name>/main.tf
-    upstream: tuple[str, ...] = ()
+__all__ = ["Stack"]

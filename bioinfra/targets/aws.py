@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.adaptors.aws import ENDPOINT_ENV
-from bioinfra.core.stacks import Stack
 from bioinfra.errors import ConfigError, PreflightError
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
 from bioinfra.targets.aws_cluster import AwsCluster
+from bioinfra.targets.base import Stack
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool

@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from bioinfra.engine.inputs import RemoteInput
 
 
+@dataclass(frozen=True)
+class Stack:
+    """A Terraform stack as data: its name, its root template, and the stacks whose outputs it reads."""
+
+    name: str
+    template: str  # under terraform/, rendered to <workdir>/<name>/main.tf
+    upstream: tuple[str, ...] = ()
+
+
 # -- what a target answers ------------------------------------------------------------------------
 
 

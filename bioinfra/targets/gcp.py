@@ -13,12 +13,11 @@ import hashlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
-from bioinfra.core.stacks import Stack
 from bioinfra.errors import TerraformFailedError
 from bioinfra.targets import addons
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
-from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.base import RegistryPathTarget, Stack
 from bioinfra.targets.gcp_cluster import GcpCluster
 
 if TYPE_CHECKING:
@@ -168,9 +167,9 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
     # -- before Terraform -----------------------------------------------------------------------
 
     def open_session(self, config: Config) -> Any:
-        from bioinfra.core.cluster import gcp_session
+        from bioinfra.adaptors.gcp import endpoint_url, open_session
 
-        return gcp_session(config)
+        return open_session(config.project, config.region, endpoint_url(config))
 
     def preflight(self, config: Config, session: Any, *, destroying: bool = False) -> str:
         """Project, region, APIs and (for `up`) GPU and vCPU quotas (#18.9) and the results bucket's name

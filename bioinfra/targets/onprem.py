@@ -9,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
-from bioinfra.core.stacks import Stack
-from bioinfra.targets.base import RegistryPathTarget
+from bioinfra.targets.base import RegistryPathTarget, Stack
 from bioinfra.targets.onprem_cluster import OnpremCluster
 
 if TYPE_CHECKING:
