@@ -188,3 +188,14 @@ def test_kubeconfig_and_status_say_what_to_use_where_bioinfra_made_no_cluster(na
         cluster.check_supported("kubeconfig", name)
     assert "aws, gcp" in raised.value.message
     assert raised.value.hint == TARGETS[name].cluster_elsewhere
+
+
+def test_importing_the_targets_loads_no_core_engine_or_config_module():
+    """core imports targets, never the other way round at import time (the cycle is broken)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bioinfra.targets; print(sorted(m for m in sys.modules "
+            "if m.split('.')[:2] in (['bioinfra', 'core'], ['bioinfra', 'engine'], ['bioinfra', 'config'])))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
