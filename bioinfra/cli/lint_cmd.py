@@ -9,15 +9,6 @@ from typing import Any
 
 import typer
 
-LINT_TARGETS = ("local", "onprem", "aws", "gcp")
-# Placeholder configs: what a pipeline's Workflow depends on per target (images, pools, namespace).
-_TARGET_CONFIGS: dict[str, dict[str, Any]] = {
-    "local": {},
-    "onprem": {"target": "onprem", "name": "lint"},
-    "aws": {"target": "aws", "name": "lint", "region": "eu-west-2"},
-    "gcp": {"target": "gcp", "name": "lint", "project": "lint-project", "region": "europe-west2"},
-}
-
 
 def lint(
     file: str = typer.Argument(..., metavar="FILE|FOLDER|-",
@@ -109,11 +100,13 @@ def lint_folder(folder: Path, *, schema: bool = True) -> list[Any]:
     from bioinfra.engine.preview import placeholder_workflow
     from bioinfra.engine.spec import load_spec
     from bioinfra.errors import BioinfraError
+    from bioinfra.targets import TARGETS
 
     spec = load_spec(folder)
     out = []
-    for mode, target in itertools.product(spec.modes or [spec.mode_for(set())], LINT_TARGETS):
-        config = parse_config(_TARGET_CONFIGS[target])
+    # Each target's placeholder config: what a pipeline's Workflow depends on per target (images, pools).
+    for mode, target in itertools.product(spec.modes or [spec.mode_for(set())], TARGETS):
+        config = parse_config(TARGETS[target].sample_config)
         bools = [n for n in mode.inputs if spec.input(n).type == "bool"]
         for setting in ([False, True] if bools else [None]):
             name = f"mode {mode.name} on {target}" + (f" ({', '.join(bools)} {'on' if setting else 'off'})"

@@ -44,6 +44,7 @@ class Target(Protocol):
     remote_schemes: tuple[str, ...]  # URL schemes whose objects its pods read in place ("s3" on aws, "gs" on gcp)
     workload_identity_annotation: Optional[str]  # the service-account annotation binding pods to cloud IAM
     cluster_elsewhere: str  # where the cluster's access comes from when bioinfra did not make it ("" for a cloud)
+    sample_config: dict[str, Any]  # a minimal valid config of this target (lint renders every mode with it)
 
     def registry(self, config: Config) -> str:
         """Where this target's tool images live (<host>/<path>, no tag)."""
@@ -178,6 +179,7 @@ class LocalTarget(NoCloudCluster, RegistryPathTarget):
     name = "local"
     runs_locally = True
     cluster_elsewhere = "target local runs on this machine without Kubernetes: there is no cluster to reach"
+    sample_config: dict[str, Any] = {}
 
     def doctor_checks(self) -> list[DoctorStep]:
         return []  # core.doctor's checks of this machine (Docker or the native tools, the workspace)

@@ -34,6 +34,7 @@ class AwsCluster:
     cluster_elsewhere = ""
     remote_schemes: tuple[str, ...] = ("s3",)
     # Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
+    sample_config: dict[str, Any] = {"target": "aws", "name": "lint", "region": "eu-west-2"}
     pool_preferred = False  # its node pools carry the pool label (Terraform): Workflows require it
     workload_identity_annotation: Optional[str] = "eks.amazonaws.com/role-arn"
 

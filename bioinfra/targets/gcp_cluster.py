@@ -25,6 +25,8 @@ class GcpCluster:
     cluster_elsewhere = ""
     remote_schemes: tuple[str, ...] = ("gs",)
     # Ref https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
+    sample_config: dict[str, Any] = {"target": "gcp", "name": "lint", "project": "lint-project",
+                                     "region": "europe-west2"}
     pool_preferred = False  # its node pools carry the pool label (Terraform): Workflows require it
     workload_identity_annotation: Optional[str] = "iam.gke.io/gcp-service-account"
 
@@ -117,7 +119,15 @@ class GcpCluster:
     def doctor_checks(self) -> list[tuple[str, Any, tuple[str, ...]]]:
         return [("credentials", self.check_credentials, ()),
                 ("cluster", check_cluster, ("credentials",)),
-                ("tool images", self.check_images, ())]
+                ("tool images", self.check_images, ()),
+                ("vCPU quotas", check_quotas, ("credentials",))]
+
+
+def check_quotas(d: Any) -> Check:
+    """The Compute Engine vCPU quotas fit every pool at its max, as the preflight reads them (#18.9)."""
+    from bioinfra.adaptors.gcp_quotas import doctor_check
+
+    return doctor_check(d)
 
 
 def check_cluster(d: Any) -> Check:

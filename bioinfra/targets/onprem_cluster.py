@@ -24,6 +24,7 @@ class OnpremCluster(NoCloudCluster):
     # Workflows only prefer a node pool (templates/workflows/_steps.j2 `pool`): an existing cluster's nodes
     # may carry no bioinfra.io/pool label, and a one-node cluster can hold only one of general/highcpu.
     pool_preferred = True
+    sample_config: dict[str, Any] = {"target": "onprem", "name": "lint"}
 
     def place(self, config: Config) -> str:
         return f"context {config.onprem.context or '(current)'} of {config.onprem.kubeconfig}"
