@@ -146,10 +146,18 @@ class AwsCluster:
         return [("credentials", self.check_credentials, ()),
                 ("cluster", check_cluster, ("credentials",)),
                 ("cluster access", check_access, ("cluster",)),
-                ("tool images", check_images, ("credentials",))]
+                ("tool images", check_images, ("credentials",)),
+                ("vCPU quotas", check_quotas, ("credentials",))]
 
 
 # -- `bioinfra doctor` (d: core.doctor.Doctor) ----------------------------------------------------
+
+
+def check_quotas(d: Any) -> Check:
+    """The EC2 vCPU quotas fit every pool at its max, as the preflight reads them (issue #18.9)."""
+    from bioinfra.adaptors.aws_quotas import doctor_check
+
+    return doctor_check(d)
 
 
 def check_cluster(d: Any) -> Check:

@@ -199,15 +199,10 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
         return [problem] if problem else []
 
     def _cpu_quota_problems(self, config: Config, session: Any, region: Any) -> list[str]:
-        """Every pool at its max fits the vCPU quotas (issue #18.9); machine types are read in the first
-        node zone (gcp.zones, else the region's first)."""
-        from bioinfra.adaptors.gcp_quotas import PoolNeed, cpu_quota_problems
+        """Every pool at its max fits the vCPU quotas (issue #18.9)."""
+        from bioinfra.adaptors.gcp_quotas import pool_quota_problems
 
-        zones = list(config.gcp.zones) or [z.rsplit("/", 1)[-1] for z in region.zones]
-        if not zones:
-            return []
-        needs = [PoolNeed(name, pool.machine_type, pool.max, pool.spot) for name, pool in pools(config)]
-        return cpu_quota_problems(session, region, needs, zones[0])
+        return pool_quota_problems(config, session, region)
 
     # -- hooks around the walk ------------------------------------------------------------------
 

@@ -231,3 +231,12 @@ def test_doctor_says_a_quota_shortfall_as_a_warning_with_the_same_reading(aws, g
         {"general": {"machine_type": "e2-standard-4", "min": 1, "max": 3}}))
     check = gcp_quotas.doctor_check(d)
     assert check.status == WARNING and "Compute Engine quota CPUS in europe-west2 is 8 with 0 in use" in check.detail
+
+
+@pytest.mark.parametrize("target", ["aws", "gcp"])
+def test_doctor_on_a_cloud_target_checks_the_quotas_once_it_has_credentials(target):
+    from bioinfra.core.doctor import steps_for
+
+    cfg = config({"general": GENERAL}) if target == "aws" else gcp_config({})
+    needs = {name: tuple(after) for name, _fn, after in steps_for(cfg)}
+    assert needs["vCPU quotas"] == ("credentials",)
