@@ -14,6 +14,15 @@ What Terraform writes here can hold secrets (the addons state holds MinIO's gene
 saved plan holds the same values): every Terraform process runs with umask 077 and, after each
 call, the state, its backups, saved plans, tfvars and the backend cache are set to 0600 (PRIVATE_FILES),
 the logs too. The environment folder itself is 0700 (core.provision).
+
+Two shortcuts keep `bioinfra plan` close to a raw `terraform plan` (issue #19.3):
+- `init` is skipped when the folder is already initialised for exactly this configuration: a
+  fingerprint (INIT_FINGERPRINT) of everything `terraform init` reads or writes is kept after each
+  init and compared before the next (see `init_fingerprint`); any difference, or a provider missing
+  under .terraform/, re-inits.
+- `outputs` reads a local backend's state file in-process (`read_state_outputs`) instead of starting
+  `terraform output -json`; a remote backend (S3/GCS), another workspace, or a state format other
+  than version 4 goes through `terraform output -json` as before.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import getpass
+import hashlib
 import json
 import os
 import re
@@ -43,7 +53,10 @@ DEAD_MARKER = ".bioinfra-terraform.dead.json"
 # Files of a stack folder that may hold secrets or config values: this user only (0600).
 PRIVATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup", "errored.tfstate", "*.tfstate", "*.tfstate.*",
                  "tfplan", "*.tfplan", "*.tfvars", "*.tfvars.json", "backend-config.json",
-                 ".terraform/terraform.tfstate", ".terraform/environment")
+                 ".terraform/terraform.tfstate", ".terraform/environment", ".bioinfra-init.json")
+# What the last successful `terraform init` here was run for (hashes only; 0600 all the same: it is
+# derived from the backend settings). Matching it, and the providers being in place, skips the init.
+INIT_FINGERPRINT = ".bioinfra-init.json"
 UMASK = 0o077  # Terraform's own files: created 0600 / folders 0700
 
 
@@ -191,6 +204,7 @@ class Terraform:
 
         tf = self._python_terraform()
         options = {"no_color": IsFlagged, **options}
+        log = self._log_path(command)  # named when the call starts, as a streamed call's log is
         # python-terraform passes os.environ unless told; we need ours (TF_* and AWS settings).
         saved = dict(os.environ)
         os.environ.clear()
@@ -202,7 +216,6 @@ class Terraform:
             os.environ.clear()
             os.environ.update(saved)
             protect(self.workdir)
-        log = self._log_path(command)
         _write_private(log, f"$ terraform {command} {' '.join(args)}\n{out or ''}{err or ''}")
         if check and code != 0:
             raise TerraformError(
@@ -211,23 +224,103 @@ class Terraform:
             )
         return code, out or "", err or ""
 
-    def init(self, backend_config_file: Optional[str] = None) -> None:
-        """`terraform init`; a remote backend's settings come from a JSON file in the stack folder
-        (`-backend-config=FILE`: Terraform reads a .json file as JSON, its strings as plain data;
-        checked with Terraform 1.11.4), never from HCL text."""
+    def init(self, backend_config_file: Optional[str] = None) -> bool:
+        """`terraform init`, unless this folder is already initialised for exactly this
+        configuration (`init_fingerprint` unchanged and every locked provider installed under
+        .terraform/); returns whether Terraform ran. A remote backend's settings come from a JSON
+        file in the stack folder (`-backend-config=FILE`: Terraform reads a .json file as JSON, its
+        strings as plain data; checked with Terraform 1.11.4), never from HCL text."""
         from python_terraform import IsFlagged
 
+        fingerprint_file = self.workdir / INIT_FINGERPRINT
+        if self._initialised_for(fingerprint_file, backend_config_file):
+            return False
+        fingerprint_file.unlink(missing_ok=True)  # a failed init leaves no fingerprint behind
         args = [f"-backend-config={backend_config_file}"] if backend_config_file else []
         with _plugin_cache_lock(self.env.get("TF_PLUGIN_CACHE_DIR")):
             self._buffered("init", *args, input=False, reconfigure=IsFlagged)
+        # Taken after the init: it writes the lock file, the backend cache and modules.json.
+        _write_private(fingerprint_file, json.dumps(self.init_fingerprint(backend_config_file), indent=1, sort_keys=True))
+        return True
+
+    def _initialised_for(self, fingerprint_file: Path, backend_config_file: Optional[str]) -> bool:
+        try:
+            recorded = json.loads(fingerprint_file.read_text())
+        except (OSError, ValueError):
+            return False
+        return recorded == self.init_fingerprint(backend_config_file) and _providers_installed(
+            self.workdir, self._data_dir())
+
+    def _data_dir(self) -> Path:
+        return self.workdir / self.env.get("TF_DATA_DIR", ".terraform")
+
+    def init_fingerprint(self, backend_config_file: Optional[str] = None) -> dict[str, Any]:
+        """Everything a `terraform init` here depends on or leaves behind, as hashes (no backend
+        setting in clear):
+        - the Terraform binary (path, size, mtime: another version may install differently) and the
+          CLI config (provider installation sources), the plugin cache and data dir it links into;
+        - the backend: the -backend-config file's bytes and the backend cache init wrote
+          (.terraform/terraform.tfstate: type and settings, local or remote);
+        - the configuration: every *.tf / *.tf.json of the root (required_providers, the backend
+          block, module sources) and of each module init recorded (.terraform/modules/modules.json),
+          so a module that gains a provider or a nested module re-inits too;
+        - the dependency lock file (.terraform.lock.hcl: provider versions and checksums).
+        """
+        data_dir = self._data_dir()
+        binary = Path(self.binary)
+        try:
+            stat = binary.stat()
+            binary_id = f"{binary.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+        except OSError:
+            binary_id = str(binary)
+        cli_config = self.env.get("TF_CLI_CONFIG_FILE", "")
+        modules = _module_dirs(data_dir / "modules" / "modules.json")
+        config_dirs = [self.workdir, *(self.workdir / d for d in modules)]
+        return {
+            "terraform": _sha(binary_id.encode()),
+            "cli_config": _sha(cli_config.encode() + b"\0" + _read(Path(cli_config) if cli_config else None)),
+            "plugin_cache": _sha(self.env.get("TF_PLUGIN_CACHE_DIR", "").encode()),
+            "data_dir": _sha(str(data_dir).encode()),
+            "backend_config": _sha((backend_config_file or "").encode() + b"\0"
+                                   + _read(self.workdir / backend_config_file if backend_config_file else None)),
+            "backend_cache": _sha(_read(data_dir / "terraform.tfstate")),
+            "modules": sorted(modules),
+            "configuration": _sha(b"".join(_config_bytes(folder) for folder in config_dirs)),
+            "lock_file": _sha(_read(self.workdir / ".terraform.lock.hcl")),
+        }
 
     def outputs(self) -> dict[str, Any]:
-        """Every output's value; {} when the stack has no state. (`output NAME` raises in python-terraform.)"""
+        """Every output's value; {} when the stack has no state. (`output NAME` raises in python-terraform.)
+
+        A local backend's state is read here, in-process (`read_state_outputs`); anything else (a
+        remote backend, another workspace, a state format we do not know) asks `terraform output -json`."""
         from python_terraform import IsFlagged
 
+        state_file = self.local_state_file()
+        if state_file is not None:
+            outputs = read_state_outputs(state_file)
+            if outputs is not None:
+                return outputs
         _, out, _ = self._buffered("output", json=IsFlagged)
         data = json.loads(out or "{}")
         return {name: entry.get("value") for name, entry in data.items()}
+
+    def local_state_file(self) -> Optional[Path]:
+        """The state file of this folder's local backend in the default workspace, as `terraform
+        init` recorded it in the backend cache (.terraform/terraform.tfstate: {"backend": {"type":
+        "local", "config": {"path": ...}}}); None for any other backend or workspace (or no init yet)."""
+        data_dir = self._data_dir()
+        try:
+            backend = json.loads((data_dir / "terraform.tfstate").read_text()).get("backend") or {}
+        except (OSError, ValueError, AttributeError):
+            return None
+        config = backend.get("config") or {}
+        if backend.get("type") != "local" or config.get("workspace_dir"):
+            return None
+        workspace = self.env.get("TF_WORKSPACE") or _read(data_dir / "environment").decode(errors="replace").strip()
+        if workspace not in ("", "default"):
+            return None  # other workspaces live under terraform.tfstate.d/: leave them to Terraform
+        return self.workdir / (config.get("path") or "terraform.tfstate")
 
     def state_list(self) -> list[str]:
         code, out, err = self._buffered("state list", check=False)
@@ -371,6 +464,87 @@ class Terraform:
 
     def forget_dead_run(self) -> None:
         (self.workdir / DEAD_MARKER).unlink(missing_ok=True)
+
+
+def read_state_outputs(state_file: Path) -> Optional[dict[str, Any]]:
+    """The root module's output values from a local state file, as `terraform output -json` gives
+    them ({name: value}); {} when there is no state file yet (as `terraform output -json` says: {}).
+    None when the file is not a version-4 state we can read: the caller then asks Terraform.
+
+    The state file format is Terraform's internal one ("The Terraform project will keep the CLI
+    working while the state format underneath it may shift",
+    https://developer.hashicorp.com/terraform/language/state): only "version": 4 is read, whose
+    "outputs" map is {name: {"value", "type", "sensitive"}} (hashicorp/terraform,
+    internal/states/statefile/version4.go, stateV4.RootOutputs / outputStateV4). Values marked
+    sensitive are returned like any other (Terraform's JSON output does the same) and never logged.
+    """
+    try:
+        text = state_file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError:
+        return None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        return None  # empty, or caught mid-write: Terraform knows better
+    if not isinstance(state, dict) or state.get("version") != 4:
+        return None
+    outputs = state.get("outputs", {})
+    if not isinstance(outputs, dict) or not all(isinstance(o, dict) and "value" in o for o in outputs.values()):
+        return None
+    return {name: entry["value"] for name, entry in outputs.items()}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _read(path: Optional[Path]) -> bytes:
+    """A file's bytes; b"" when there is none (absence is part of a fingerprint too)."""
+    if path is None:
+        return b""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def _config_bytes(folder: Path) -> bytes:
+    """The Terraform files Terraform reads in one module folder (not its subfolders), named and sorted."""
+    parts = []
+    for path in sorted([*folder.glob("*.tf"), *folder.glob("*.tf.json")]):
+        parts.append(path.name.encode() + b"\0" + _read(path) + b"\0")
+    return _sha(b"".join(parts)).encode() + b"\0"
+
+
+def _module_dirs(modules_json: Path) -> list[str]:
+    """The folders of the modules `terraform init` installed or linked (.terraform/modules/modules.json:
+    {"Modules": [{"Key", "Source", "Dir"}]}), relative to the root; [] without modules."""
+    try:
+        entries = json.loads(modules_json.read_text()).get("Modules") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return sorted({str(entry.get("Dir", "")) for entry in entries if isinstance(entry, dict)} - {"", "."})
+
+
+def _providers_installed(workdir: Path, data_dir: Path) -> bool:
+    """Every provider of the lock file is in .terraform/providers/<address>/<version>/<platform>/
+    as an executable terraform-provider-* (through the plugin cache's link, which may point at a
+    cache since deleted); and a backend cache and, if the fingerprint names modules, modules.json
+    are there (checked through the fingerprint)."""
+    if not data_dir.is_dir():
+        return False
+    lock = _read(workdir / ".terraform.lock.hcl").decode(errors="replace")
+    for address, version in re.findall(r'^provider\s+"([^"]+)"\s*\{[^}]*?^\s*version\s*=\s*"([^"]+)"', lock, re.M | re.S):
+        folder = data_dir / "providers" / address / version
+        try:
+            platforms = [p for p in folder.iterdir() if p.is_dir()]  # is_dir follows the link
+        except OSError:
+            return False
+        if not any(os.access(exe, os.X_OK) for p in platforms for exe in p.glob("terraform-provider-*")):
+            return False
+    return True
 
 
 def _write_private(path: Path, text: str) -> None:
