@@ -323,6 +323,14 @@ class Terraform:
         return self.workdir / (config.get("path") or "terraform.tfstate")
 
     def state_list(self) -> list[str]:
+        """The resource instances in the state, as `terraform state list` names them (in no
+        particular order: callers ask what is in it). A local backend's version-4 state is read
+        in-process (`read_state_addresses`); anything else asks Terraform."""
+        state_file = self.local_state_file()
+        if state_file is not None:
+            addresses = read_state_addresses(state_file)
+            if addresses is not None:
+                return addresses
         code, out, err = self._buffered("state list", check=False)
         if code != 0:
             if "No state file was found" in (err + out):
@@ -478,6 +486,52 @@ def read_state_outputs(state_file: Path) -> Optional[dict[str, Any]]:
     internal/states/statefile/version4.go, stateV4.RootOutputs / outputStateV4). Values marked
     sensitive are returned like any other (Terraform's JSON output does the same) and never logged.
     """
+    state = _state_v4(state_file)
+    if state is None:
+        return None
+    outputs = state.get("outputs", {})
+    if not isinstance(outputs, dict) or not all(isinstance(o, dict) and "value" in o for o in outputs.values()):
+        return None
+    return {name: entry["value"] for name, entry in outputs.items()}
+
+
+def read_state_addresses(state_file: Path) -> Optional[list[str]]:
+    """Every resource instance's address in a local version-4 state file, as `terraform state list`
+    prints them: [module path.][data.]TYPE.NAME[index] ([] without a state file). None when the file
+    is not a version-4 state or holds a string key whose quoting could differ from Terraform's: the
+    caller then asks Terraform.
+
+    version4.go (hashicorp/terraform, internal/states/statefile): each of "resources" has "module"
+    (the module instance address, "" for the root), "mode" ("managed" / "data"), "type", "name" and
+    "instances", each with an optional "index_key" (a number for count, a string for for_each);
+    `state list` prints addrs.AbsResourceInstance.String(): `[0]`, `["key"]`."""
+    state = _state_v4(state_file)
+    if state is None:
+        return None
+    if not state:
+        return []
+    addresses = []
+    try:
+        for resource in state.get("resources") or []:
+            prefix = (resource["module"] + ".") if resource.get("module") else ""
+            prefix += ("data." if resource["mode"] == "data" else "") + f"{resource['type']}.{resource['name']}"
+            for instance in resource.get("instances") or []:
+                key = instance.get("index_key")
+                if key is None:
+                    addresses.append(prefix)
+                elif isinstance(key, int) and not isinstance(key, bool):
+                    addresses.append(f"{prefix}[{key}]")
+                elif isinstance(key, str) and re.fullmatch(r"[A-Za-z0-9_./:@ -]*", key):
+                    addresses.append(f'{prefix}["{key}"]')
+                else:
+                    return None  # escapes to get exactly right: Terraform knows
+    except (KeyError, TypeError, AttributeError):
+        return None
+    return sorted(set(addresses))
+
+
+def _state_v4(state_file: Path) -> Optional[dict[str, Any]]:
+    """A local state file's JSON if it is Terraform's version 4 ({} without a file), else None."""
     try:
         text = state_file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -488,12 +542,7 @@ def read_state_outputs(state_file: Path) -> Optional[dict[str, Any]]:
         state = json.loads(text)
     except ValueError:
         return None  # empty, or caught mid-write: Terraform knows better
-    if not isinstance(state, dict) or state.get("version") != 4:
-        return None
-    outputs = state.get("outputs", {})
-    if not isinstance(outputs, dict) or not all(isinstance(o, dict) and "value" in o for o in outputs.values()):
-        return None
-    return {name: entry["value"] for name, entry in outputs.items()}
+    return state if isinstance(state, dict) and state.get("version") == 4 else None
 
 
 def _sha(data: bytes) -> str:

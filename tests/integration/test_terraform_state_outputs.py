@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bioinfra.adaptors.terraform import Terraform, read_state_outputs
+from bioinfra.adaptors.terraform import Terraform, read_state_addresses, read_state_outputs
 from bioinfra.config import parse_config
 from bioinfra.core.provision import UPSTREAM_FILE, Provisioner, render_environment
 from tests.conftest import require_terraform
@@ -92,6 +92,12 @@ def test_upstream_outputs_come_from_the_state_with_no_terraform_process(
     expected = {name: entry["value"] for name, entry in json.loads(shown.stdout).items()}
     assert second.tf(network).outputs() == expected
     assert expected["canary_secret"] == CANARY and expected["a_map"]["c"] == {"d": "e"}
+    # `terraform state list` (adopt_kept and destroy ask it) from the state file too, the same names.
+    listed = subprocess.run([require_terraform(), "state", "list"], cwd=second.env_dir / "network",
+                            env={**terraform_config, "PATH": "/usr/bin:/bin", "HOME": str(home)},
+                            capture_output=True, text=True, check=True)
+    names = second.tf(network).state_list()
+    assert sorted(names) == sorted(listed.stdout.split()) and any("[0]" in n for n in names), names
     assert _calls(counting_terraform)[before:] == []
     # Nothing of the sensitive value in what was said or logged.
     logs = "".join(p.read_text() for p in (second.env_dir / "network" / "logs").glob("*.log"))
@@ -134,3 +140,31 @@ def test_an_unknown_state_format_or_a_remote_backend_asks_terraform(tmp_path, te
     assert tf.local_state_file() is None
     shutil.rmtree(stack / ".terraform")
     assert tf.local_state_file() is None  # not initialised: Terraform decides
+
+
+def test_state_addresses_as_terraform_state_list_prints_them(tmp_path):
+    """The address forms of addrs.AbsResourceInstance.String() (hashicorp/terraform, internal/addrs):
+    data sources, count and for_each keys, module instances; an object deposed beside its current one
+    is one address. A key whose quoting we do not reproduce, or another state version: None (ask Terraform)."""
+    state = {"version": 4, "outputs": {}, "resources": [
+        {"mode": "managed", "type": "aws_vpc", "name": "this", "instances": [{"attributes": {}}]},
+        {"module": "module.network", "mode": "data", "type": "aws_availability_zones", "name": "all",
+         "instances": [{"attributes": {}}]},
+        {"module": "module.network", "mode": "managed", "type": "aws_subnet", "name": "private", "each": "list",
+         "instances": [{"index_key": 0}, {"index_key": 1}, {"index_key": 1, "deposed": "00000001"}]},
+        {"module": 'module.pools["gpu"]', "mode": "managed", "type": "aws_eks_node_group", "name": "this",
+         "each": "map", "instances": [{"index_key": "gpu"}, {"index_key": "high-cpu"}]},
+    ]}
+    path = tmp_path / "terraform.tfstate"
+    path.write_text(json.dumps(state))
+    assert read_state_addresses(path) == sorted([
+        "aws_vpc.this", "module.network.data.aws_availability_zones.all",
+        "module.network.aws_subnet.private[0]", "module.network.aws_subnet.private[1]",
+        'module.pools["gpu"].aws_eks_node_group.this["gpu"]', 'module.pools["gpu"].aws_eks_node_group.this["high-cpu"]',
+    ])
+    state["resources"][3]["instances"].append({"index_key": 'a "quoted" key'})
+    path.write_text(json.dumps(state))
+    assert read_state_addresses(path) is None
+    path.write_text(json.dumps({**state, "version": 3}))
+    assert read_state_addresses(path) is None
+    assert read_state_addresses(tmp_path / "absent.tfstate") == []
