@@ -20,9 +20,10 @@ Two shortcuts keep `bioinfra plan` close to a raw `terraform plan` (issue #19.3)
   fingerprint (INIT_FINGERPRINT) of everything `terraform init` reads or writes is kept after each
   init and compared before the next (see `init_fingerprint`); any difference, or a provider missing
   under .terraform/, re-inits.
-- `outputs` reads a local backend's state file in-process (`read_state_outputs`) instead of starting
-  `terraform output -json`; a remote backend (S3/GCS), another workspace, or a state format other
-  than version 4 goes through `terraform output -json` as before.
+- `outputs` and `state_list` read a local backend's state file in-process (`read_state_outputs`,
+  `read_state_addresses`) instead of starting `terraform output -json` / `terraform state list`; a
+  remote backend (S3/GCS), another workspace, or a state format other than version 4 goes through
+  Terraform as before.
 """
 
 from __future__ import annotations
