@@ -857,6 +857,12 @@ class Config(StrictModel):
             pools = data.get("node_pools", {})
             if defaults and isinstance(pools, dict):
                 data["node_pools"] = {**{k: dict(v) for k, v in defaults.items()}, **pools}
+                # A pool written without `min` keeps the default pool's (general: 1): on aws the general
+                # pool cannot start at zero (aws_pool_problems says why), and changing only its machine
+                # type must not turn into a refusal over a default the user never wrote.
+                for k, pool in pools.items():
+                    if k in defaults and isinstance(pool, dict) and "min" not in pool:
+                        data["node_pools"][k] = {**pool, "min": defaults[k]["min"]}
         return data
 
     @field_validator("project")

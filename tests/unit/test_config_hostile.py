@@ -208,6 +208,10 @@ def test_with_validation_bypassed_no_value_reaches_the_hcl(tmp_path, target):
         if kind == "literal" or path in ("onprem.kubeconfig", "local.workspace"):
             continue  # a choice among code's own strings; paths: another type (checked below)
         config = forced(base, path, hostile_value(kind, f"{path}:{text}"))
+        if path in ("name", "project") and not config.buckets.results:
+            # The default bucket name is derived from `name` (and the project), and a derived name that is no bucket name
+            # is refused (config.results_bucket); name the bucket so the rest of the render is checked.
+            config = forced(config, "buckets.results", "zq-results-bucket")
         folder = tmp_path / path
         render_environment(config, folder)
         assert text not in rendered_roots(folder), f"{path} reached the HCL of {target}"
