@@ -370,7 +370,7 @@ def gpu_count(instance_types: list[str]) -> Optional[int]:
 def iam_role_name(cluster: str, region: str, role: str) -> str:
     """`<cluster>-<region>-<role>`: IAM is global, so the same cluster name in two regions of one account
     needs two names (issue #18). Past IAM's 64 characters (a name near its 40-character limit), the region
-    becomes 8 hex digits of its SHA-256: at most 40 + 1 + 8 + 1 + 13 = 63. Always `<cluster>-...`, the
+    becomes 8 hex digits of its SHA-256, so at most 40 + 1 + 8 + 1 + 13 = 63. Always `<cluster>-...`, the
     prefix the sweep lists roles by (adaptors/aws_sweep.py, _find_iam)."""
     suffix = IAM_ROLES[role]
     name = f"{cluster}-{region}-{suffix}"
