@@ -280,19 +280,52 @@ def check_argo(d: Doctor) -> Check:
 
 def check_controller(d: Doctor) -> Check:
     assert d.kube is not None
+    if d.config.onprem.argo == "existing":
+        return _existing_controller(d)
     found = d.api(f"listing Deployments in {WORKFLOW_NAMESPACE}", d.kube.apps.list_namespaced_deployment,
                   WORKFLOW_NAMESPACE)
     controllers = [x for x in found.items if x.metadata.name.endswith("workflow-controller")]
     if not controllers:
         return failed(f"no workflow-controller Deployment in namespace {WORKFLOW_NAMESPACE}", _up(d))
-    deployment = controllers[0]
+    return _controller_ready(controllers[0], WORKFLOW_NAMESPACE)
+
+
+def _existing_controller(d: Doctor) -> Check:
+    """onprem.argo: existing (#18.10): the cluster's own Argo runs bioinfra's Workflows, so its
+    controller lives in another namespace (targets.onprem_argo.find_argo looks for it the same way the
+    preflight does)."""
+    from bioinfra.targets.onprem_argo import find_argo
+
+    assert d.kube is not None
+    argo = find_argo(d.kube)
+    if not argo.controllers:
+        if argo.unchecked:
+            return warning(f"onprem.argo is 'existing'; the controller was not checked: RBAC refused reading "
+                           f"{', '.join(argo.unchecked)}",
+                           "ask the cluster's admin whether a workflow controller watches namespace "
+                           f"{WORKFLOW_NAMESPACE}")
+        return failed("onprem.argo is 'existing' but no workflow-controller Deployment runs outside namespace bioinfra: "
+                      "submitted Workflows would stay Pending",
+                      "install Argo Workflows on the cluster, or set onprem.argo: install in bioinfra.yaml and "
+                      "run `bioinfra up onprem`")
+    namespace, name = argo.controllers[0].split("/", 1)
+    deployment = d.api(f"reading Deployment {namespace}/{name}", d.kube.apps.read_namespaced_deployment,
+                       name, namespace)
+    verdict = _controller_ready(deployment, namespace)
+    if verdict.ok:
+        return passed(f"{namespace}/{verdict.detail} (the existing Argo, onprem.argo: existing; it must watch "
+                      f"namespace {WORKFLOW_NAMESPACE})")
+    return verdict
+
+
+def _controller_ready(deployment: Any, namespace: str) -> Check:
     name = deployment.metadata.name
     wanted = deployment.spec.replicas if deployment.spec and deployment.spec.replicas is not None else 1
     ready = (deployment.status.ready_replicas if deployment.status else None) or 0
     if ready < 1:
         return failed(f"{name}: {ready}/{wanted} replicas ready: submitted Workflows would stay Pending",
-                      f"kubectl -n {WORKFLOW_NAMESPACE} describe deployment {name}; "
-                      f"kubectl -n {WORKFLOW_NAMESPACE} logs deployment/{name}")
+                      f"kubectl -n {namespace} describe deployment {name}; "
+                      f"kubectl -n {namespace} logs deployment/{name}")
     return passed(f"{name}: {ready}/{wanted} ready")
 
 

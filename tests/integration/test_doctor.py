@@ -136,18 +136,18 @@ def pool_nodes(api) -> None:
     api.add_node("worker-2", pool="highcpu", cpu="16")
 
 
-def onprem_config(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry) -> Path:
+def onprem_config(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry, **onprem: str) -> Path:
     path = tmp_path / "bioinfra.yaml"
     path.write_text(yaml.safe_dump({
         "name": "lab", "target": "onprem", "registry": {"url": f"{registry.host}/bioinfra"},
         "local": {"workspace": str(tmp_path / "workspace")},
-        "onprem": {"kubeconfig": str(kubeconfig)},
+        "onprem": {"kubeconfig": str(kubeconfig), **onprem},
     }))
     return path
 
 
-def run_doctor(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry):
-    path = onprem_config(tmp_path, kubeconfig, registry)
+def run_doctor(tmp_path: Path, kubeconfig: Path, registry: FakeRegistry, **onprem: str):
+    path = onprem_config(tmp_path, kubeconfig, registry, **onprem)
     config = parse_config(yaml.safe_load(path.read_text()), source=str(path))
     checks = diagnose(config, path, timeout=3)
     return {c.name: c for c in checks}, checks
@@ -248,6 +248,49 @@ def test_controller_with_no_ready_replica_fails_with_how_to_look(kube_api, regis
     with pytest.raises(NotReadyError) as raised:
         require_ready(checks)
     assert raised.value.exit_code == 12 and raised.value.checks == checks
+
+
+def _controller_in(api, namespace: str, *, ready: int) -> None:
+    labels = {"app.kubernetes.io/component": "workflow-controller"}
+    api.create(f"/apis/apps/v1/namespaces/{namespace}/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "workflow-controller", "namespace": namespace, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "controller", "image": "argo"}]}}},
+        "status": {"replicas": 1, "readyReplicas": ready}})
+
+
+def test_existing_argo_controller_is_checked_in_its_own_namespace(kube_api, registry, tmp_path):
+    # onprem.argo: existing (#18.10): the cluster's Argo, in its own namespace, runs bioinfra's Workflows
+    # (before the fix the doctor looked only in namespace bioinfra and failed).
+    install_addons(kube_api)
+    _controller_in(kube_api, "argo", ready=1)
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry, argo="existing")
+
+    controller = by_name["workflow controller"]
+    assert controller.status == OK
+    assert controller.detail.startswith("argo/workflow-controller: 1/1 ready (the existing Argo")
+
+
+def test_existing_argo_controller_not_ready_says_how_to_look(kube_api, registry, tmp_path):
+    install_addons(kube_api)
+    _controller_in(kube_api, "argo", ready=0)
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry, argo="existing")
+
+    controller = by_name["workflow controller"]
+    assert controller.status == FAILED
+    assert "kubectl -n argo describe deployment workflow-controller" in controller.fix
+
+
+def test_existing_argo_with_no_controller_elsewhere_fails_naming_both_ways_out(kube_api, registry, tmp_path):
+    install_addons(kube_api)  # only a controller in bioinfra's namespace: not "the existing one"
+    by_name, _ = run_doctor(tmp_path, kube_api.kubeconfig(tmp_path / "kc"), registry, argo="existing")
+
+    controller = by_name["workflow controller"]
+    assert controller.status == FAILED
+    assert "no workflow-controller Deployment runs outside namespace bioinfra" in controller.detail
+    assert "onprem.argo: install" in controller.fix and "install Argo Workflows" in controller.fix
 
 
 def test_pending_workspace_claim_fails_when_binding_is_immediate(kube_api, registry, tmp_path):
