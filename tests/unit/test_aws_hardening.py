@@ -145,6 +145,26 @@ def test_node_groups_follow_the_control_plane_under_a_standard_upgrade_policy(tm
     assert version["value"] == "${aws_eks_cluster.this.version}"
 
 
+def test_network_policies_are_enforced_by_the_vpc_cni_add_on(tmp_path):
+    """Issue #18.11: the addons stack's NetworkPolicy (only workflow pods reach the workspace's S3
+    server) is enforced on EKS only by the VPC CNI's network-policy agent, which the self-managed CNI a
+    new cluster starts with leaves off. Ref
+    https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html"""
+    render_environment(parse_config(BASE), tmp_path)
+    stack = _hcl(tmp_path / "cluster" / "main.tf")
+    [module_call] = [m["cluster"] for m in stack["module"]]
+    # on real AWS; moto has no add-on API (CreateAddon is not routed in moto/eks/urls.py)
+    assert module_call["network_policy_agent"] == "${var.endpoint_url == null}"
+    module = _hcl(tmp_path / "modules" / "cluster" / "main.tf")
+    addon = next(r["aws_eks_addon"]["vpc_cni"] for r in module["resource"] if "aws_eks_addon" in r)
+    assert addon["addon_name"] == "vpc-cni"
+    assert addon["count"] == "${var.network_policy_agent ? 1 : 0}"
+    assert addon["configuration_values"] == '${jsonencode({enableNetworkPolicy = "true"})}'
+    variables = _hcl(tmp_path / "modules" / "cluster" / "variables.tf")
+    assert next(v["network_policy_agent"] for v in variables["variable"] if "network_policy_agent" in v)[
+        "default"] is True
+
+
 # -- point 11: IAM role names carry the region ----------------------------------------------------------
 
 

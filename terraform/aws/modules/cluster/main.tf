@@ -177,6 +177,22 @@ resource "aws_eks_access_policy_association" "admin" {
   }
 }
 
+# The VPC CNI as a managed add-on with its network-policy agent on: EKS enforces a NetworkPolicy (the
+# addons stack's one that admits only workflow pods to the workspace's S3 server) only then; the
+# self-managed CNI a new cluster starts with ignores them. OVERWRITE takes over that CNI's settings.
+# Ref https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+# (configuration value "enableNetworkPolicy": "true"); terraform-aws-modules/terraform-aws-eks
+# examples set the same on its `vpc-cni` addon.
+resource "aws_eks_addon" "vpc_cni" {
+  count = var.network_policy_agent ? 1 : 0
+
+  cluster_name                = aws_eks_cluster.this.name
+  addon_name                  = "vpc-cni"
+  configuration_values        = jsonencode({ enableNetworkPolicy = "true" })
+  resolve_conflicts_on_create = "OVERWRITE"
+  resolve_conflicts_on_update = "OVERWRITE"
+}
+
 # IRSA: pods assume IAM roles through the cluster's OIDC issuer. No thumbprint: IAM trusts the
 # EKS issuer's CA itself. Ref https://docs.aws.amazon.com/eks/latest/userguide/enable-iam-roles-for-service-accounts.html
 resource "aws_iam_openid_connect_provider" "this" {

@@ -47,6 +47,12 @@ variable "access_entries" {
   default     = true
 }
 
+variable "network_policy_agent" {
+  description = "Install the VPC CNI as a managed add-on with enableNetworkPolicy, so that NetworkPolicies are enforced. false only where the EKS API has no add-ons (an emulator)."
+  type        = bool
+  default     = true
+}
+
 variable "admin_arns" {
   description = "IAM role or user ARNs given AmazonEKSClusterAdminPolicy on the whole cluster, besides the identity that applies this module."
   type        = list(string)

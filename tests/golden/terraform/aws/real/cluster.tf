@@ -147,6 +147,9 @@ module "cluster" {
   # returns it), so every plan would want to set it again. Real AWS always gets STANDARD; that the
   # provider plans it is checked against moto with a plan only (tests/integration/test_aws_hardening.py).
   upgrade_support_type = var.endpoint_url == null ? "STANDARD" : null
+  # EMULATOR-ONLY: moto (5.2.5) has no EKS add-on API (CreateAddon is not implemented). Real AWS always
+  # gets the VPC CNI add-on with its network-policy agent.
+  network_policy_agent = var.endpoint_url == null
 }
 
 # One node group per pool: general, highcpu (spot), gpu (tainted nvidia.com/gpu) when configured.
