@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 from bioinfra.config import Config
 from bioinfra.core import cluster_run as kc
+from bioinfra.engine import inputs as inputs_mod
 from bioinfra.engine.engine import Outcome, Prepared, RunOptions, Say, failure, manifest_body
 from bioinfra.engine.inputs import CheckedInput, RemoteInput, StagedFile
 from bioinfra.engine.spec import PipelineSpec
@@ -96,6 +97,9 @@ class ClusterBackend:
         created_output = not output.exists()
         with kc.open_workspace(kube) as store:
             try:
+                # The whole read of FASTQs checked in bounded time (#19): before they are uploaded,
+                # which reads them anyway; the upload then names them by their full digest.
+                inputs_mod.verify_inputs(prepared.checked)
                 upload_inputs(store, prepared.checked, say)
                 output.mkdir(parents=True, exist_ok=True)
                 write_run_files(store, prepared, output)

@@ -118,7 +118,19 @@ class CheckedInput:
 
     @property
     def fingerprint(self) -> Any:
+        """What --resume compares: the content digest, or for a FASTQ checked in bounded time its
+        quick fingerprint (the full digest is compared during the run: verify_inputs)."""
+        if self.record.get("quick_fingerprint"):  # kept once the run has added the SHA-256
+            return "quick:" + self.record["quick_fingerprint"]
         return self.record.get("sha256", self.record.get("value"))
+
+    @property
+    def unverified(self) -> list[facts_mod.FastqFacts]:
+        """FASTQs checked in bounded time only, to be read whole during the run."""
+        if "facts" in self.extra:
+            return [self.extra["facts"]] if isinstance(self.extra["facts"], facts_mod.FastqFacts) and \
+                not self.extra["facts"].complete else []
+        return [f for s in self.extra.get("samples", []) for f in (s.r1, s.r2) if not f.complete]
 
 
 # -- values ---------------------------------------------------------------------------------------
@@ -271,13 +283,22 @@ def _fastq(spec: PipelineSpec, i: InputSpec, ref: Union[Path, RemoteInput], valu
         path = f"inputs/remote-{_remote_id(ref.url)}/{name}"
         return CheckedInput(i, ref, path, [StagedFile(i.name, path, remote=ref)], {"url": ref.url},
                             f"{mate} {ref.url} (read in place)")
-    facts = facts_mod.inspect_fastq(ref, label, progress)
+    facts = facts_mod.check_fastq(ref, label, progress)
     name = f"{stem or sample_name_from(ref.name)}_{mate}.fastq" + (".gz" if facts.gzipped else "")
-    path = f"inputs/{facts.sha256[:16]}/{name}"
+    path = f"inputs/{facts.key}/{name}"
+    counted = f"{facts.reads:,} reads" if facts.reads is not None else f"{facts.bytes:,} bytes; read whole during the run"
     return CheckedInput(i, ref, path, [StagedFile(i.name, path, ref, facts.sha256, facts.bytes)],
-                        {"path": str(ref.resolve()), "sha256": facts.sha256, "bytes": facts.bytes,
-                         "reads": facts.reads},
-                        f"{mate} {ref} ({facts.reads:,} reads)", reads=facts.reads, extra={"facts": facts})
+                        {"path": str(ref.resolve()), **fastq_record(facts)},
+                        f"{mate} {ref} ({counted})", reads=facts.reads or 0, extra={"facts": facts})
+
+
+def fastq_record(facts: facts_mod.FastqFacts) -> dict[str, Any]:
+    """A FASTQ's manifest record, saying which kind of digest it holds: "sha256" (read whole), or
+    "quick" (quick_fingerprint, before the run; replaced by the SHA-256 once the run has read it)."""
+    if facts.complete:
+        return {"digest": "sha256", "sha256": facts.sha256, "bytes": facts.bytes, "reads": facts.reads}
+    return {"digest": "quick", "quick_fingerprint": facts.fingerprint, "sha256": None, "bytes": facts.bytes,
+            "reads": None}
 
 
 def _fasta(i: InputSpec, ref: Union[Path, RemoteInput], progress: Progress) -> CheckedInput:
@@ -384,14 +405,15 @@ def _sheet(i: InputSpec, ref: Union[Path, RemoteInput], progress: Progress, chec
     text = normalised_sheet(samples)
     staged.append(StagedFile(i.name, "sheet.tsv", text=text, in_run=True,
                              sha256=hashlib.sha256(text.encode()).hexdigest(), bytes=len(text.encode())))
-    reads = sum(s.r1.reads for s in samples)
+    reads = sum(s.r1.reads or 0 for s in samples)
+    later = sum(1 for s in samples if not s.r1.complete)
     record = {"path": str(sheet.path.resolve()), "sha256": sheet.sha256, "samples": len(samples),
-              "inputs": {s.row.sample: {"r1": {"path": str(s.r1.path.resolve()), "sha256": s.r1.sha256,
-                                               "reads": s.r1.reads},
-                                        "r2": {"path": str(s.r2.path.resolve()), "sha256": s.r2.sha256,
-                                               "reads": s.r2.reads}} for s in samples}}
+              "inputs": {s.row.sample: {"r1": {"path": str(s.r1.path.resolve()), **fastq_record(s.r1)},
+                                        "r2": {"path": str(s.r2.path.resolve()), **fastq_record(s.r2)}}
+                         for s in samples}}
+    pairs = f"{reads:,} read pairs" + (f" (and {later} large sample(s) counted during the run)" if later else "")
     return CheckedInput(i, ref, "{run_dir}/sheet.tsv", staged, record,
-                        f"{len(samples)} samples, {reads:,} read pairs (sheet {ref})", items=len(samples), reads=reads,
+                        f"{len(samples)} samples, {pairs} (sheet {ref})", items=len(samples), reads=reads,
                         extra={"sheet": sheet, "samples": samples})
 
 
@@ -514,6 +536,77 @@ def check_inputs(spec: PipelineSpec, mode: ModeSpec, values: dict[str, Any], tar
             c.extra["files"] = [StagedFile("image", f"{c.parameter}/{name}", c.value / name) for name in
                                 c.extra.get("names", [])]
     return checked
+
+
+def verify_inputs(checked: dict[str, CheckedInput], before: Optional[dict[str, Any]] = None
+                  ) -> dict[str, dict[str, Any]]:
+    """The whole read of the FASTQs checked in bounded time before the run (run beside the first
+    steps): every gzip member, the record count, R1 and R2 holding as many reads, the SHA-256. The
+    records of `checked` get the digest and read count; returns them by input name. `before`: the
+    records of the run being resumed; a file whose full digest differs from the one recorded there
+    (e.g. a byte changed inside it, size and mtime kept) is refused. Raises InputError."""
+    todo = [f for c in checked.values() for f in c.unverified]
+    if not todo:
+        return {}
+    with ThreadPoolExecutor(max_workers=max(1, min(4, len(todo))), thread_name_prefix="bioinfra-verify") as pool:
+        jobs = {f.path: pool.submit(_whole, f) for f in todo}
+        full: dict[Path, facts_mod.FastqFacts] = {p: job.result() for p, job in jobs.items()}
+    problems = []
+    updated: dict[str, dict[str, Any]] = {}
+    for n, c in checked.items():
+        if not c.unverified:
+            continue
+        for f in c.staged:  # an upload names its object by the full digest, known now
+            if f.source in full:
+                f.sha256 = full[f.source].sha256
+        if "facts" in c.extra:
+            facts = full[c.extra["facts"].path]
+            c.extra["facts"] = facts
+            c.record.update(_verified(facts))
+            c.reads = facts.reads or 0
+            _same_as_before(problems, c.spec.option, facts, (before or {}).get(n, {}))
+        else:
+            samples = []
+            for s in c.extra["samples"]:
+                r1, r2 = full.get(s.r1.path, s.r1), full.get(s.r2.path, s.r2)
+                samples.append(type(s)(s.row, r1, r2))
+                row = c.record["inputs"][s.row.sample]
+                earlier = ((before or {}).get(n, {}).get("inputs") or {}).get(s.row.sample, {})
+                for mate, facts in (("r1", r1), ("r2", r2)):
+                    row[mate].update(_verified(facts))
+                    _same_as_before(problems, f"sample {s.row.sample} {mate}", facts, earlier.get(mate, {}))
+                try:
+                    facts_mod.check_pair(r1, r2)
+                except InputError as exc:
+                    problems.append(f"line {s.row.line} ({s.row.sample}): {exc.message}")
+            c.extra["samples"] = samples
+            c.reads = sum(s.r1.reads or 0 for s in samples)
+        updated[n] = c.record
+    if problems:
+        raise InputError("; ".join(problems[:20]), hint="fix the input, then start a new run")
+    for n, c in checked.items():  # R1/R2 pairing, now with both read counts
+        i = c.spec
+        mate = checked.get(i.mate or "")
+        if (n in updated or i.mate in updated) and mate is not None and \
+                isinstance(mate.extra.get("facts"), facts_mod.FastqFacts):
+            facts_mod.check_pair(c.extra["facts"], mate.extra["facts"])
+    return updated
+
+
+def _whole(quick: facts_mod.FastqFacts) -> facts_mod.FastqFacts:
+    role = quick.role or "FASTQ"
+    return facts_mod.inspect_fastq(quick.path, role)
+
+
+def _verified(facts: facts_mod.FastqFacts) -> dict[str, Any]:
+    return {"digest": "sha256", "digest_when": "during the run (the file was checked in bounded time before it)",
+            "sha256": facts.sha256, "reads": facts.reads}
+
+
+def _same_as_before(problems: list[str], what: str, facts: facts_mod.FastqFacts, before: dict[str, Any]) -> None:
+    if before.get("sha256") and before["sha256"] != facts.sha256:
+        problems.append(f"{what} {facts.path} changed since the run started: its SHA-256 is {facts.sha256[:16]}..., "
+                        f"the run recorded {before['sha256'][:16]}... (same size and modification time)")
 
 
 def staged_files(checked: dict[str, CheckedInput]) -> list[StagedFile]:

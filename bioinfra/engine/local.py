@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from bioinfra.config import Config
 from bioinfra.core.runtimes import RuntimeChoice, choose_runtime, make_runtime
+from bioinfra.engine import inputs as inputs_mod
 from bioinfra.engine import rundir
 from bioinfra.engine.engine import Outcome, Prepared, RunOptions, Say, failure, manifest_body
 from bioinfra.engine.inputs import RemoteInput
@@ -111,7 +112,11 @@ class LocalBackend:
             body["workflow_sha256"] = sha256_file(output / "workflow.yaml")
             return body
 
-        result, manifest_path, manifest = rundir.execute(output, prepare, manifest_for)
+        # FASTQs checked in bounded time before the run are read whole beside the first steps (#19).
+        unverified = any(c.unverified for c in prepared.checked.values())
+        before = (prepared.record or {}).get("inputs")
+        verify = (lambda: inputs_mod.verify_inputs(prepared.checked, before)) if unverified else None
+        result, manifest_path, manifest = rundir.execute(output, prepare, manifest_for, verify)
         outputs = prepared.outputs
         resume_cmd = f"bioinfra run {spec.name if spec.builtin else spec.source} --resume --output {output}"
         if result.interrupted:

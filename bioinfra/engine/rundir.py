@@ -327,13 +327,19 @@ def execute(
     output: Path,
     prepare: Callable[[int], tuple[LocalExecutor, dict[str, Any], Path]],
     manifest_for: Callable[[dict[str, Any], RunResult, float], dict[str, Any]],
+    verify: Optional[Callable[[], Any]] = None,
 ) -> tuple[RunResult, Path, dict[str, Any]]:
     """Run a prepared Workflow in `output` under the run lock; write manifest.json and the status.
 
     `prepare(lock_fd)` stages and renders and returns (executor, run record, state folder); if it
     fails, a folder this call created is removed (nothing ran: nothing half-made is left). A folder
     left by a run killed before it started is emptied first. The manifest is always written, with
-    the status and why it failed; where the disk cannot take it, the error says so (exit 4)."""
+    the status and why it failed; where the disk cannot take it, the error says so (exit 4).
+
+    `verify` (the whole read of inputs checked in bounded time before the run, #19) runs in a
+    thread beside the steps. If it raises InputError, the run is failed whatever the steps did:
+    the manifest and run.json say "failed" and why, every step's resume marker is removed (nothing
+    stays marked complete), and the InputError is raised (exit 4, INPUT_INVALID, as a refusal before the run)."""
     created_output = not output.exists()
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -357,14 +363,19 @@ def execute(
         reserve = state_dir / "manifest.reserve"
         _reserve_space(reserve, MANIFEST_RESERVE_BYTES)
         t0 = time.monotonic()
+        check = _InputCheck(verify, on_failure=executor.abort) if verify is not None else None
         try:
             result = executor.run()
         finally:
             reserve.unlink(missing_ok=True)
+        bad_input = check.wait() if check is not None else None  # succeeded only once the inputs are read whole
         status = "interrupted" if result.interrupted else ("succeeded" if result.phase == SUCCEEDED else "failed")
+        if bad_input is not None:
+            status = "failed"
+            shutil.rmtree(state_dir / "steps", ignore_errors=True)  # no step may be resumed from these inputs
         manifest = manifest_for(run_record, result, time.monotonic() - t0)
         manifest["status"] = status
-        why = _why_failed(result)
+        why = f"input check failed: {bad_input.message}" if bad_input is not None else _why_failed(result)
         if why:
             manifest["reason"] = why
         manifest_path = output / "manifest.json"
@@ -384,9 +395,39 @@ def execute(
                    if unwritten else f"; {manifest_path} says which steps finished"),
                 hint=f"free space on the disk holding {output} and the workspace (df -h), then continue with: {resume}",
             )
+        if bad_input is not None:
+            bad_input.message += f" (found while the run was going; {manifest_path} says 'failed')"
+            raise bad_input
     finally:
         lock.release()
     return result, manifest_path, manifest
+
+
+class _InputCheck:
+    """`verify` in a thread; wait() returns the InputError it raised (an unreadable file is one too)."""
+
+    def __init__(self, verify: Callable[[], Any], on_failure: Callable[[], None]) -> None:
+        import threading
+
+        self.error: Optional[InputError] = None
+        self.thread = threading.Thread(target=self._run, args=(verify, on_failure), name="bioinfra-input-check",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self, verify: Callable[[], Any], on_failure: Callable[[], None]) -> None:
+        try:
+            verify()
+        except InputError as exc:
+            self.error = exc
+        except OSError as exc:
+            self.error = InputError(f"input {exc.filename} could not be read whole: {exc.strerror}",
+                                    hint="check the file (and the disk holding it), then start a new run")
+        if self.error is not None:
+            on_failure()  # stop the steps now: they read the same bad input
+
+    def wait(self) -> Optional[InputError]:
+        self.thread.join()
+        return self.error
 
 
 MANIFEST_RESERVE_BYTES = 1 << 20

@@ -7,8 +7,9 @@ with line numbers), then writes a normalised TSV into the run folder, `runs/<id>
 every FASTQ's workspace path; the Workflow reads that file, so it never grows with the sheet.
 
 `render` checks the sheet's shape only (it must stay fast for 100,000 rows: see bench/); `run`
-also reads every FASTQ end to end (gzip integrity, read counts, R1/R2 pairing) before anything is
-made, and refuses a sheet with bad inputs listing every one of them.
+also checks every FASTQ before anything is made (bioinfra.core.inputs.check_fastq: a small one read
+end to end, a large one in bounded time, read whole during the run beside the first steps), and
+refuses a sheet with bad inputs listing every one of them.
 
 Chunks: `--chunk-size`, else the smallest size that keeps at most MAX_CHUNKS chunks, so up to 200
 samples get a pod (a process, locally) per sample and stage, and 100,000 samples 200 pods per stage.
@@ -135,16 +136,16 @@ class CheckedSample:
 
     def workspace_fastq(self, mate: str) -> str:
         facts = self.r1 if mate == "R1" else self.r2
-        return f"inputs/{facts.sha256[:16]}/{self.row.sample}_{mate}.fastq" + (".gz" if facts.gzipped else "")
+        return f"inputs/{facts.key}/{self.row.sample}_{mate}.fastq" + (".gz" if facts.gzipped else "")
 
 
 def check_samples(sheet: SampleSheet, progress: inputs_mod.Progress = None) -> list[CheckedSample]:
-    """Every FASTQ read end to end (in parallel); every bad sample listed, not just the first."""
+    """Every FASTQ checked (in parallel; check_fastq); every bad sample listed, not just the first."""
 
     def one(row: SampleRow) -> CheckedSample:
         inputs_mod.check_distinct(row.r1, row.r2)
-        r1 = inputs_mod.inspect_fastq(row.r1, f"sample {row.sample} (line {row.line}) r1", progress)
-        r2 = inputs_mod.inspect_fastq(row.r2, f"sample {row.sample} (line {row.line}) r2", progress)
+        r1 = inputs_mod.check_fastq(row.r1, f"sample {row.sample} (line {row.line}) r1", progress)
+        r2 = inputs_mod.check_fastq(row.r2, f"sample {row.sample} (line {row.line}) r2", progress)
         inputs_mod.check_pair(r1, r2)
         return CheckedSample(row, r1, r2)
 

@@ -186,6 +186,13 @@ class LocalExecutor:
         self.disk_full: str | None = None  # set by the first step that failed for lack of space
         topological_order(workflow.tasks)  # raises on a cycle before anything runs
 
+    def abort(self) -> None:
+        """Stop the run from another thread, as the Workflow's deadline does: no step starts any
+        more, running ones are terminated, the run ends failed (used when the whole read of an input,
+        beside the first steps, finds it bad: bioinfra.engine.rundir.execute, #19)."""
+        self._stop.set()
+        self.runtime.terminate_all()
+
     # -- variables and resolution ------------------------------------------------------------
 
     def _variables(self) -> dict[str, str]:
@@ -587,7 +594,7 @@ class LocalExecutor:
         try:
             while True:
                 progressed = True
-                while progressed and not stop_scheduling and not self._deadline_hit.is_set():
+                while progressed and not stop_scheduling and not self._deadline_hit.is_set() and not self._stop.is_set():
                     progressed = False
                     for task in list(pending.values()):
                         state = states[task.name]
