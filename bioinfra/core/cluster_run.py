@@ -99,12 +99,13 @@ def check_remote(config: Config, ref: RemoteInput, role: str) -> None:
 # -- the Workflow ---------------------------------------------------------------------------------
 
 
-def results_location(config: Config, run_id: str) -> tuple[str, str]:
+def results_location(config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
     """(rclone destination for the stage-out step, the URL users see) of a run's results: the
-    target's answer (target.results_location; the bucket's name is targets.<t>.results_bucket)."""
+    target's answer (target.results_location; the bucket's name is targets.<t>.results_bucket).
+    `offline` (render, --dry-run): the cloud is not asked (aws: no STS call for the account id)."""
     from bioinfra.targets import get_target
 
-    return get_target(config.target).results_location(config, run_id)
+    return get_target(config.target).results_location(config, run_id, offline=offline)
 
 
 def checked_submission(workflow: dict[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class ClusterBackend:
         return pushed_images(self.config, self.target, default_workspace(self.config))
 
     def stage_out(self, run_id: str) -> tuple[str, str]:
-        return kc.results_location(self.config, run_id)
+        return kc.results_location(self.config, run_id, offline=self.offline)
 
     def check_remote(self, ref: RemoteInput, role: str) -> None:
         flag = role

@@ -76,8 +76,9 @@ class Target(Protocol):
         """That an input URL of one of remote_schemes exists and this machine can read it (InputError if not)."""
         ...
 
-    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
-        """(rclone destination of the stage-out step, the URL users see) of a run's results."""
+    def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
+        """(rclone destination of the stage-out step, the URL users see) of a run's results; `offline`
+        (render, --dry-run): without asking the cloud anything."""
         ...
 
     def place(self, config: Config) -> str:

@@ -136,9 +136,10 @@ class AwsCluster:
         d.account = account_id(d.session)
         return passed(f"AWS account {d.account}, region {d.config.region} (STS GetCallerIdentity)")
 
-    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
-        """The results bucket (its name asks STS for the account id unless buckets.results names it)."""
-        session = None if config.buckets.results else self.open_session(config)
+    def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
+        """The results bucket (its name asks STS for the account id unless buckets.results names it;
+        offline, the account this process already knows, else the placeholder account id)."""
+        session = None if config.buckets.results or offline else self.open_session(config)
         bucket = self.results_bucket(config, session)  # type: ignore[attr-defined]
         return f":s3,provider=AWS,env_auth=true:{bucket}/runs/{run_id}", f"s3://{bucket}/runs/{run_id}/"
 

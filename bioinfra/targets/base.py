@@ -170,7 +170,7 @@ class NoCloudCluster:
 
         raise InputError(f"{flag} {ref.url}: target {self.name} does not read {ref.scheme}:// objects in place")
 
-    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
+    def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
         raise self._unsupported("run --target")
 
     def results_bucket(self, config: Config, session: Any = None) -> str:

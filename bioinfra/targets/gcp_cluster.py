@@ -99,7 +99,7 @@ class GcpCluster:
             raise InputError(f"{flag} {ref.url}: no such object",
                              hint="check the URL; the workflow's service account must be allowed to read it too")
 
-    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
+    def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
         bucket = self.results_bucket(config)  # type: ignore[attr-defined]
         return (f":gcs,env_auth=true,bucket_policy_only=true:{bucket}/runs/{run_id}",
                 f"gs://{bucket}/runs/{run_id}/")

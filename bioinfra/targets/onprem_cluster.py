@@ -36,7 +36,7 @@ class OnpremCluster(NoCloudCluster):
     def kubeconfig_path(self, config: Config, default: Path) -> tuple[Path, Optional[str]]:
         return config.onprem.kubeconfig, config.onprem.context
 
-    def results_location(self, config: Config, run_id: str) -> tuple[str, str]:
+    def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
         # The run folder already is an object in the cluster's MinIO: no stage-out.
         return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
 
