@@ -437,6 +437,16 @@ class LocalExecutor:
     # -- the DAG -----------------------------------------------------------------------------
 
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        finally:
+            # What a runtime keeps for the whole run (the docker runtime's containers) ends with the
+            # run, whatever its outcome: succeeded, failed, deadline, Ctrl-C.
+            close = getattr(self.runtime, "close", None)
+            if callable(close):
+                close()
+
+    def _run(self) -> RunResult:
         if self.workflow.tree:  # steps entrypoint or nested steps/dag templates: Argo's node tree
             from bioinfra.executor.tree import TreeRun
 
