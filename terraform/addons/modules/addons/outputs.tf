@@ -1,5 +1,5 @@
 output "namespace" {
-  description = "Namespace of the workflows, MinIO and the workspace claim."
+  description = "Namespace of the workflows, the workspace S3 server and the workspace claim."
   value       = kubernetes_namespace_v1.workflows.metadata[0].name
 }
 
@@ -18,12 +18,12 @@ output "storage_class" {
   value       = kubernetes_persistent_volume_claim_v1.workspace.spec[0].storage_class_name
 }
 
-output "minio_service" {
-  description = "MinIO's S3 endpoint inside the cluster (ClusterIP)."
-  value       = "http://${kubernetes_service_v1.minio.metadata[0].name}.${kubernetes_namespace_v1.workflows.metadata[0].name}.svc:9000"
+output "workspace_s3_service" {
+  description = "The workspace's S3 endpoint inside the cluster (rclone serve s3, ClusterIP)."
+  value       = "http://${kubernetes_service_v1.workspace_s3.metadata[0].name}.${kubernetes_namespace_v1.workflows.metadata[0].name}.svc:9000"
 }
 
-output "minio_secret" {
-  description = "Secret holding MinIO's credentials (keys root-user, root-password); the values are never outputs."
-  value       = kubernetes_secret_v1.minio.metadata[0].name
+output "workspace_s3_secret" {
+  description = "Secret holding the workspace S3 credentials (keys root-user, root-password); the values are never outputs."
+  value       = kubernetes_secret_v1.workspace_s3.metadata[0].name
 }

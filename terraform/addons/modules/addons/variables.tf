@@ -14,7 +14,7 @@ variable "target" {
 }
 
 variable "namespace" {
-  description = "Namespace of workflows, Argo Workflows, MinIO and the workspace volume."
+  description = "Namespace of workflows, Argo Workflows, the workspace S3 server and the workspace volume."
   type        = string
   default     = "bioinfra"
 }
@@ -158,16 +158,20 @@ variable "gpu_node_selector" {
   default     = { "bioinfra.io/pool" = "gpu" }
 }
 
-variable "minio_name" {
-  description = "Name of MinIO's Deployment, Service and credentials Secret."
+variable "workspace_s3_name" {
+  description = "Name of the workspace S3 server's Deployment, Service, NetworkPolicy and credentials Secret (kept from the MinIO install: users' remotes name the Service)."
   type        = string
   default     = "bioinfra-minio"
 }
 
-variable "minio_image" {
-  description = "MinIO image: the last release with the plain-file FS mode (an object key is a file path on the volume)."
+variable "workspace_s3_image" {
+  description = "rclone image that serves the workspace volume as S3 (objects are plain files on the volume)."
   type        = string
-  default     = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
+}
+
+variable "workspace_s3_args" {
+  description = "Arguments of the rclone container (`serve s3 /export --addr :9000 ...`; bioinfra/targets/addons.py: WORKSPACE_S3_ARGS)."
+  type        = list(string)
 }
 
 variable "workspace_uid" {
@@ -177,7 +181,7 @@ variable "workspace_uid" {
 }
 
 variable "system_pool" {
-  description = "Where the addons' own pods (Argo, MinIO, provisioners, autoscaler) run: required node labels (aws, gcp), preferred node labels (onprem, whose nodes may carry none) and the tolerations a spot general pool needs."
+  description = "Where the addons' own pods (Argo, the workspace S3 server, provisioners, autoscaler) run: required node labels (aws, gcp), preferred node labels (onprem, whose nodes may carry none) and the tolerations a spot general pool needs."
   type = object({
     node_selector = map(string)
     preferred     = map(string)

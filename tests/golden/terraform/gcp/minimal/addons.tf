@@ -148,19 +148,20 @@ variable "chart_placement" {
 module "addons" {
   source = "../modules/addons"
 
-  name              = var.name
-  target            = "gcp"
-  namespace         = "bioinfra"
-  argo_server       = var.argo_server
-  argo_install      = var.argo_install
-  argo_instance_id  = var.argo_instance_id
-  workspace_pvc     = "bioinfra-workspace"
-  workspace_size_gb = var.workspace_size_gb
-  minio_name        = "bioinfra-minio"
-  minio_image       = "quay.io/minio/minio:RELEASE.2022-10-24T18-35-07Z"
-  gpu_device_plugin = var.gpu_device_plugin
-  system_pool       = var.system_pool
-  chart_placement   = var.chart_placement
+  name               = var.name
+  target             = "gcp"
+  namespace          = "bioinfra"
+  argo_server        = var.argo_server
+  argo_install       = var.argo_install
+  argo_instance_id   = var.argo_instance_id
+  workspace_pvc      = "bioinfra-workspace"
+  workspace_size_gb  = var.workspace_size_gb
+  workspace_s3_name  = "bioinfra-minio"
+  workspace_s3_image = "docker.io/rclone/rclone:1.75.2"
+  workspace_s3_args  = ["serve", "s3", "/export", "--addr", ":9000", "--vfs-cache-mode", "off", "--dir-cache-time", "0s"]
+  gpu_device_plugin  = var.gpu_device_plugin
+  system_pool        = var.system_pool
+  chart_placement    = var.chart_placement
 
   workflow_service_account = "bioinfra-workflow"
   # Workload Identity: workflow pods act as the storage stack's Google service account.
@@ -196,10 +197,10 @@ output "workspace_pvc" {
   value = module.addons.workspace_pvc
 }
 
-output "minio_service" {
-  value = module.addons.minio_service
+output "workspace_s3_service" {
+  value = module.addons.workspace_s3_service
 }
 
-output "minio_secret" {
-  value = module.addons.minio_secret
+output "workspace_s3_secret" {
+  value = module.addons.workspace_s3_secret
 }
