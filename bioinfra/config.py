@@ -989,9 +989,9 @@ def aws_pool_problems(pools: NodePools) -> list[str]:
     for name, pool in _pools(pools):
         where = f"node_pools.{name}"
         if name == "general" and pool.min < 1:
-            # The cluster autoscaler runs on the general pool with Argo and MinIO (addons.system_pool,
-            # #18.8): with no general node it cannot start, so nothing would ever add one.
-            problems.append(f"{where}.min: must be at least 1 on aws: the cluster autoscaler, Argo and MinIO "
+            # The cluster autoscaler runs on the general pool with Argo and the workspace S3 server
+            # (addons.system_pool, #18.8): with no general node it cannot start, so nothing would ever add one.
+            problems.append(f"{where}.min: must be at least 1 on aws: the cluster autoscaler, Argo and the workspace S3 server "
                             "run on the general pool, and with no general node nothing could add one")
         for i, itype in enumerate([pool.machine_type, *pool.alternatives]):
             field = f"{where}.machine_type" if i == 0 else f"{where}.alternatives.{i - 1}"

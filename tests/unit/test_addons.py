@@ -482,6 +482,6 @@ def test_aws_general_pool_keeps_a_node_for_the_autoscaler():
     """The autoscaler is pinned to the general pool (#18.8): a general pool of min 0 on aws would leave it
     Pending with nothing to add the first node. gcp's autoscaler is GKE's own, outside the cluster."""
     problems = problems_of({**AWS, "node_pools": {"general": {"machine_type": "m6i.xlarge", "min": 0}}})
-    assert problems == ["node_pools.general.min: must be at least 1 on aws: the cluster autoscaler, Argo and MinIO "
+    assert problems == ["node_pools.general.min: must be at least 1 on aws: the cluster autoscaler, Argo and the workspace S3 server "
                         "run on the general pool, and with no general node nothing could add one"]
     assert parse_config({**GCP, "node_pools": {"general": {"machine_type": "e2-standard-4", "min": 0}}})
