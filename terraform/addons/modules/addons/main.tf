@@ -18,8 +18,10 @@ locals {
     "app.kubernetes.io/name"      = "rclone"
     "app.kubernetes.io/component" = "workspace-s3"
   })
-  # The Deployment's selector (immutable: a change replaces the Deployment), the Service's and the
-  # NetworkPolicy's: the same map, so the policy always selects the pods the Service sends to.
+  # The Deployment's selector, the Service's and the NetworkPolicy's: the same map, so the policy always
+  # selects the pods the Service sends to. It differs from the MinIO install's (app.kubernetes.io/name =
+  # minio): the provider replaces the Deployment for it (spec.selector is ForceNew, destroy before create,
+  # so the one name never has two Deployments; Ref https://github.com/hashicorp/terraform-provider-kubernetes/blob/v2.38.0/kubernetes/resource_kubernetes_deployment_v1.go).
   workspace_s3_selector = { "app.kubernetes.io/component" = "workspace-s3", "bioinfra.io/cluster" = var.name }
   # The storage class bioinfra creates itself (efs, filestore-csi) or that a chart creates (nfs-*).
   own_class = contains(["efs", "filestore-csi"], var.storage_mode)
