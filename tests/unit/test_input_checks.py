@@ -221,3 +221,20 @@ def test_quick_fingerprint_changes_when_the_file_is_touched_or_its_end_changes(b
     os.utime(r1, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     assert facts_mod.quick_fingerprint(r1) != before
     assert len(before) == len(hashlib.sha256().hexdigest())
+
+
+def test_a_sheet_of_large_samples_is_checked_quickly_then_read_whole_naming_the_bad_row(big, tmp_path):
+    r1, r2 = big
+    short = multi_member(tmp_path / "short_R2.fastq.gz", 39)
+    sheet = tmp_path / "samples.csv"
+    sheet.write_text(f"sample,r1,r2\ngood,{r1},{r2}\nbad,{r1},{short}\n")
+    spec = find_pipeline("fastqc-to-bwa")
+    given = {"samples": sheet}
+    mode = spec.mode_for(set(given))
+    values = inputs_mod.resolve_values(spec, mode, given)
+    checked = inputs_mod.check_inputs(spec, mode, values, "local")  # before the run: counts not known yet
+    row = checked["samples"].record["inputs"]["good"]["r1"]
+    assert row["digest"] == "quick" and row["reads"] is None
+    with pytest.raises(InputError, match=r"line 3 \(bad\): R1 and R2 hold different numbers of reads"):
+        inputs_mod.verify_inputs(checked)
+    assert row["digest"] == "sha256" and row["sha256"] == sha256_file(r1) and row["reads"] == 80_000
