@@ -150,16 +150,21 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
+CPU_PERIOD = 100_000  # microseconds: the CFS period `docker run --cpus` uses
+WARM_MEMORY = 64 * 2**20  # a pre-made container's memory limit until its first step sets its own
+
+
 class _Container:
     """One long-lived container of a run: created once, then each step is a `docker exec` in it."""
 
     def __init__(self, cid: str, key: tuple[str, float, int | None], stdin: object) -> None:
         self.id = cid
-        self.key = key  # (image, cpus, memory_bytes): the only steps it may serve
+        self.key = key  # (image, cpus, memory_bytes): its cgroup's limits now
         self.stdin = stdin  # its attached stdin: closed when bioinfra dies, which ends the container
         self.task = ""  # the step running in it now, "" when idle
         self.exec_id = ""
         self.spoiled = False  # stopped, or something outlived its step: removed, never reused
+        self.stopped = False  # its step was stopped (deadline, terminate_all)
 
 
 class DockerRuntime:
@@ -171,12 +176,17 @@ class DockerRuntime:
     belong to the caller; CPU and memory limits from the step's resources.
 
     Speed (#19.4): creating, starting and removing a container costs about 0.3-0.6 s per step, so
-    containers live for the whole run and each step is a `docker exec` in one (about 0.06 s). What
-    each step could see and do stays as it was with one container per step:
-    - limits: CPU and memory limits belong to a container (its cgroup), so a container serves only
-      steps with the same (image, cpus, memory) and only ONE step at a time; steps running at once
-      get a container each. A step's limit is therefore exactly its own, never shared with a
-      concurrent step (two FastQC steps side by side use two containers, as before).
+    containers live for the whole run and each step is a `docker exec` in one (about 0.06 s); one
+    container per image is started ahead (`prewarm`) while the run stages its inputs. What each step
+    could see and do stays as it was with one container per step:
+    - limits: CPU and memory limits belong to a container (its cgroup), so a container runs only ONE
+      step at a time, and steps running at once get a container each: a step's limits are never
+      shared with a concurrent step (two FastQC steps side by side use two containers, as before).
+      Before a step runs in an idle container of its image whose limits differ, the container's
+      cgroup is set to the step's limits (`docker update`: CPU quota, memory, memory+swap as
+      `docker run --memory` sets them); if that fails (e.g. memory in use above the new limit) the
+      container is removed and a new one made with the step's limits. Steps without a memory limit
+      never share a container with limited ones (a memory limit cannot be lifted by an update).
     - mounts: every step of a run had the same mounts already (the runtime's, fixed per run), so a
       container mounts exactly what each step mounted before; nothing is widened.
     - network none and the caller's uid:gid on the container, and `--user` on every exec too.
@@ -200,7 +210,7 @@ class DockerRuntime:
     name = "docker"
 
     def __init__(self, client, *, workspace_mounts: dict[str, str], host_paths: list[tuple[str, bool]],
-                 labels: dict[str, str], grace_seconds: float = 5.0):
+                 labels: dict[str, str], grace_seconds: float = 5.0, prewarm: tuple[str, ...] = ()):
         self._client = client
         self._volumes = {host: {"bind": container, "mode": "rw"} for host, container in workspace_mounts.items()}
         for path, writable in host_paths:
@@ -212,17 +222,51 @@ class DockerRuntime:
         self._images: dict[str, tuple[list[str], list[str]]] = {}  # image -> (Entrypoint, Cmd)
         self._lock = threading.Lock()
         self._stopping = False
+        self._prewarm = [threading.Thread(target=self._warm, args=(image,), daemon=True) for image in prewarm]
+        for thread in self._prewarm:
+            thread.start()
 
     # -- containers ---------------------------------------------------------------------------
 
+    def _warm(self, image: str) -> None:
+        """A container of `image` made ahead of its first step (whose limits it then takes)."""
+        try:
+            box = self._create((image, 1.0, WARM_MEMORY))
+        except Exception:  # noqa: BLE001 - the first step makes its own, and reports what fails
+            return
+        with self._lock:
+            if not self._stopping:
+                self._containers[box.id] = box
+                box = None
+        if box is not None:
+            self._remove(box.id)
+            return
+        try:
+            self._entry(image)
+        except Exception:  # noqa: BLE001 - asked again by the first step
+            pass
+
     def _take(self, command: StepCommand) -> _Container:
-        """An idle container with this step's image and limits, marked busy; a new one if none."""
+        """An idle container of this step's image, set to its limits and marked busy; a new one if none."""
         key = (command.image, command.cpus, command.memory_bytes)
         with self._lock:
-            for box in self._containers.values():
-                if box.key == key and not box.task and not box.spoiled:
-                    box.task = command.task
-                    return box
+            idle = [b for b in self._containers.values() if b.key[0] == command.image and not b.task
+                    and not b.spoiled and (b.key[2] is None) == (command.memory_bytes is None)]
+            box = next((b for b in idle if b.key == key), idle[0] if idle else None)
+            if box is not None:
+                box.task = command.task
+        if box is not None and box.key != key:
+            try:
+                self._set_limits(box.id, command.cpus, command.memory_bytes)
+                box.key = key
+            except Exception:  # noqa: BLE001 - e.g. memory in use above the step's limit: a fresh container
+                box.spoiled = True
+                with self._lock:
+                    self._containers.pop(box.id, None)
+                self._remove(box.id)
+                box = None
+        if box is not None:
+            return box
         # Created outside the lock, so parallel steps start their containers at the same time.
         box = self._create(key)
         with self._lock:
@@ -230,12 +274,36 @@ class DockerRuntime:
             self._containers[box.id] = box
         return box
 
+    def _replace(self, box: _Container, command: StepCommand) -> _Container:
+        """A new container with the step's limits in place of `box`, which is removed."""
+        box.spoiled = True
+        with self._lock:
+            self._containers.pop(box.id, None)
+        self._remove(box.id)
+        fresh = self._create((command.image, command.cpus, command.memory_bytes))
+        with self._lock:
+            fresh.task = command.task
+            self._containers[fresh.id] = fresh
+        return fresh
+
+    @staticmethod
+    def _limits(cpus: float, memory: int | None) -> dict[str, int]:
+        """`docker run --cpus --memory` as cgroup settings an update can change: a CFS quota per
+        100 ms period (what --cpus sets), memory, and memory+swap = 2 x memory (Docker's default
+        when only --memory is given)."""
+        limits = {"cpu_period": CPU_PERIOD, "cpu_quota": int(cpus * CPU_PERIOD)}
+        if memory is not None:
+            limits.update(mem_limit=memory, memswap_limit=2 * memory)
+        return limits
+
+    def _set_limits(self, cid: str, cpus: float, memory: int | None) -> None:
+        self._client.api.update_container(cid, **self._limits(cpus, memory))
+
     def _create(self, key: tuple[str, float, int | None]) -> _Container:
         image, cpus, memory = key
         api = self._client.api
         host_config = api.create_host_config(
-            binds=self._volumes, network_mode="none", nano_cpus=int(cpus * 1e9), mem_limit=memory,
-            auto_remove=True,
+            binds=self._volumes, network_mode="none", auto_remove=True, **self._limits(cpus, memory),
         )
         # stdin_open without detach: StdinOnce, so the daemon closes `cat`'s stdin when our attach
         # connection closes (bioinfra exits or is killed), and the container ends.
@@ -289,20 +357,28 @@ class DockerRuntime:
                 return -signal.SIGTERM
             entrypoint, default_cmd = self._entry(command.image)
             argv = entrypoint + (command.argv or default_cmd)
-            box.exec_id = api.exec_create(
-                box.id, argv, user=self._user, workdir=command.container_cwd or None,
-                environment={"HOME": "/tmp", **command.env},
-            )["Id"]
+            exec_options = {"user": self._user, "workdir": command.container_cwd or None,
+                            "environment": {"HOME": "/tmp", **command.env}}
+            try:
+                box.exec_id = api.exec_create(box.id, argv, **exec_options)["Id"]
+            except Exception:
+                if self._stopping:
+                    raise
+                # The kept container ended before the step could start in it (e.g. cgroup v2 OOM-kills
+                # its `cat` when an update lowers memory below what it holds): a fresh one, once.
+                box = self._replace(box, command)
+                box.exec_id = api.exec_create(box.id, argv, **exec_options)["Id"]
             for chunk in api.exec_start(box.exec_id, stream=True):
                 log.write(chunk)
                 log.flush()
             code = api.exec_inspect(box.exec_id).get("ExitCode")
             return 128 + signal.SIGKILL if code is None else int(code)
         except Exception:
-            if not box.spoiled:
+            if box.stopped or self._stopping:  # its container was removed under it (deadline, terminate_all)
                 box.spoiled = True
-                raise
-            return 128 + signal.SIGKILL  # stopped (deadline, terminate_all): its container was removed under it
+                return 128 + signal.SIGKILL
+            box.spoiled = True
+            raise
         finally:
             if not box.spoiled and self._outlived(box):
                 box.spoiled = True
@@ -318,7 +394,7 @@ class DockerRuntime:
         grace (or as soon as their steps are gone)."""
         api = self._client.api
         for box in boxes:
-            box.spoiled = True
+            box.spoiled = box.stopped = True
             try:  # as the step's uid: `kill -1` reaches all its processes, never the container's init
                 kill = api.exec_create(box.id, ["sh", "-c", "kill -TERM -1"], user=self._user)["Id"]
                 api.exec_start(kill)
@@ -352,6 +428,9 @@ class DockerRuntime:
         """Remove every container of the run (the executor calls this when the run ends)."""
         with self._lock:
             self._stopping = True
+        for thread in self._prewarm:  # a container still being made removes itself once made
+            thread.join(timeout=30)
+        with self._lock:
             boxes = list(self._containers.values())
             self._containers.clear()
         for box in boxes:

@@ -109,14 +109,38 @@ def test_steps_run_as_the_callers_uid_and_gid(client, tmp_path, monkeypatch):
 
 
 def test_a_step_over_its_memory_limit_is_killed_and_limits_are_the_steps_own(runtime, tmp_path):
-    # `tail -n 1` keeps a line without a newline whole in memory: 256 MiB against a 32 MiB limit.
-    code, out = run_step(runtime, step("hog", "head -c 268435456 /dev/zero | tail -n 1 >/dev/null", memory=32 * MiB), tmp_path)
+    """One container serves these steps one after the other; each runs under its own limits (the
+    container's cgroup is set to them before it starts), read from inside the container."""
+    hog = "head -c 268435456 /dev/zero | tail -n 1 >/dev/null"  # `tail -n 1` keeps a line without newline whole
+    limits = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null " \
+             "|| cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max"  # cgroup v1, else v2
+    code, out = run_step(runtime, step("hog", f"{limits}; {hog}", memory=32 * MiB), tmp_path)
     assert code == 128 + signal.SIGKILL, out  # the OOM killer's SIGKILL, as `docker run` reported it before
-    code, out = run_step(runtime, step("fits", "head -c 268435456 /dev/zero | tail -n 1 | wc -c", memory=512 * MiB), tmp_path)
-    assert code == 0 and out.strip() == "268435456", out
-    limits = {(h["Memory"], h["NanoCpus"]) for h in
-              (runtime._client.api.inspect_container(c)["HostConfig"] for c in containers_of(runtime.run_id))}
-    assert limits == {(32 * MiB, 500_000_000), (512 * MiB, 500_000_000)}  # one container per limits
+    assert out.split()[:2] == [str(32 * MiB), "50000"], out
+    code, out = run_step(runtime, step("fits", f"{limits}; {hog}", memory=512 * MiB, cpus=2), tmp_path)
+    assert code == 0, out
+    assert out.split()[:2] == [str(512 * MiB), "200000"], out
+    code, out = run_step(runtime, step("hog-again", f"{limits}; {hog}", memory=32 * MiB), tmp_path)
+    assert code == 128 + signal.SIGKILL and out.split()[:2] == [str(32 * MiB), "50000"], out
+    (cid,) = containers_of(runtime.run_id)  # all three in one container, each with its own limits
+    host = runtime._client.api.inspect_container(cid)["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"], host["CpuQuota"]) == (32 * MiB, 64 * MiB, 50000)
+
+
+def test_a_prewarmed_container_serves_the_first_step_with_its_limits(client, tmp_path):
+    run_id = f"t-warm-{os.getpid()}"
+    rt = DockerRuntime(client, workspace_mounts={str(tmp_path): "/workspace"}, host_paths=[],
+                       labels={"io.bioinfra.run": run_id}, prewarm=(BASE,))
+    try:
+        for thread in rt._prewarm:  # the pre-made container is ready and idle (bounded)
+            thread.join(timeout=60)
+        (warm,) = containers_of(run_id)
+        code, out = run_step(rt, step("first", "hostname", memory=128 * MiB), tmp_path)
+        assert code == 0 and warm.startswith(out.strip())
+        assert client.api.inspect_container(warm)["HostConfig"]["Memory"] == 128 * MiB
+    finally:
+        rt.close()
+    assert containers_of(run_id) == []
 
 
 def test_concurrent_steps_get_a_container_each(runtime, tmp_path):
