@@ -14,12 +14,22 @@ or non-default groups in it. `aws_dependency_rules` adds exactly those refusals,
 (DependencyViolation), and `test_moto_alone_models_only_subnets` records what moto models without them.
 The endpoint's ENI: in AWS it is requester-managed and AWS removes it after the endpoint; moto removes
 it with the endpoint at once.
+
+The real `bioinfra up aws` / `destroy aws` through Terraform with these blockers in the VPC is part of
+the full cycle in test_aws_stacks.py (its moto_server runs with these rules: `moto_server_with_aws_rules`),
+so that the stacks are applied once for both (CI time: a separate up/destroy here took 214 s).
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import boto3
 import pytest
@@ -27,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from bioinfra.adaptors import aws_sweep
 from bioinfra.adaptors.aws_sweep import clear_vpc_blockers
-from tests.conftest import free_port
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -99,6 +109,48 @@ def add_dependency_rules(monkeypatch, *, subnets: bool) -> None:
         monkeypatch.setattr(EC2Backend, "delete_subnet", strict_delete_subnet)
     monkeypatch.setattr(EC2Backend, "delete_security_group", strict_delete_group)
     monkeypatch.setattr(EC2Backend, "delete_vpc", strict_delete_vpc)
+
+
+def serve_with_aws_rules(port: int) -> None:
+    """moto_server with AWS's rules (subnets=False, as for the full stacks), in this process: the body of
+    the process `moto_server_with_aws_rules` starts."""
+    from moto.server import main
+
+    add_dependency_rules(pytest.MonkeyPatch(), subnets=False)
+    main(["-H", "127.0.0.1", "-p", str(port)])
+
+
+@contextmanager
+def moto_server_with_aws_rules(log_dir: Path) -> Iterator[str]:
+    """As conftest.moto_server (EMULATED: AWS; a process of its own on 127.0.0.1, managed IAM policies
+    loaded), with AWS's DependencyViolation rules for security groups and the VPC added; yields its URL."""
+    port = free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / "moto_server.log"
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    code = f"from tests.integration.test_aws_vpc_blockers import serve_with_aws_rules; serve_with_aws_rules({port})"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"moto_server (with AWS's rules) did not answer on {url}:\n{log.read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _session() -> boto3.session.Session:
@@ -278,52 +330,6 @@ def test_the_aws_target_clears_before_the_network_stack_only(moto_url, aws_depen
         ["deleted", "vpc-endpoint", ids["gd_endpoint"]], ["deleted", "network-interface", ids["cni_eni"]],
         ["deleted", "security-group", ids["gd_sg"]]]
     _terraform_destroy(ec2, ids)
-
-
-@pytest.mark.aws
-def test_destroy_aws_completes_with_guardduty_and_a_leaked_eni_in_the_vpc(cli, env, terraform_config, tmp_path,
-                                                                          moto_url, monkeypatch):
-    """`bioinfra up aws`, then what GuardDuty and the VPC CNI add to the VPC, then `bioinfra destroy aws`:
-    the real CLI, Terraform and AWS provider against this test's moto (EMULATED), with AWS's rules for
-    security groups and the VPC (not the subnet rule: see add_dependency_rules). Without the clearing
-    (measured once, with clear_vpc_blockers stubbed out in the CLI's process): moto answers Terraform's
-    VPC delete with DependencyViolation every 10 s, the provider keeps retrying ("Still destroying...
-    [17m40s elapsed]"), and `destroy` had not finished when this test's 1200 s timeout stopped it."""
-    from tests.conftest import make_aws_env
-
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # the roles attach AWS-managed policies
-    urllib.request.urlopen(urllib.request.Request(moto_url + "/moto-api/reset", method="POST"), timeout=10).close()
-    add_dependency_rules(monkeypatch, subnets=False)
-    name = "guarded"
-    (tmp_path / "bioinfra.yaml").write_text(f"name: {name}\ntarget: aws\nregion: {REGION}\n")
-    aws_env = make_aws_env(env, moto_url, terraform_config, tmp_path / "home")
-
-    up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
-    assert up.returncode == 0, up.stderr[-3000:]
-
-    ec2 = _session().client("ec2", endpoint_url=moto_url)
-    [vpc] = [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:bioinfra:cluster", "Values": [name]}])["Vpcs"]]
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
-    gd_sg = ec2.create_security_group(GroupName=f"GuardDutyManagedSecurityGroup-{vpc}", Description="GuardDuty",
-                                      VpcId=vpc)["GroupId"]
-    endpoint = ec2.create_vpc_endpoint(
-        VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.guardduty-data", VpcEndpointType="Interface",
-        SubnetIds=subnets[:2], SecurityGroupIds=[gd_sg])["VpcEndpoint"]["VpcEndpointId"]
-    eni = ec2.create_network_interface(SubnetId=subnets[-1], Description="aws-K8S-i-0123456789abcdef0")[
-        "NetworkInterface"]["NetworkInterfaceId"]
-
-    done = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
-    assert done.returncode == 0, done.stderr[-3000:]
-    err = done.stderr
-    for line in (f"deleted vpc-endpoint {endpoint}", f"deleted network-interface {eni}", f"deleted security-group {gd_sg}"):
-        assert line in err and err.index(line) < err.index("stack network: destroyed"), err[-3000:]
-    assert _code(lambda: ec2.describe_vpcs(VpcIds=[vpc])) == "InvalidVpcID.NotFound"
-    assert ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["State"] == "deleted"
-    assert aws_sweep.find_leftovers(_session(), name, moto_url) == []
-
-    again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "removing what blocks" not in again.stderr
 
 
 def test_an_aws_refusal_is_said_and_does_not_stop_the_destroy():
