@@ -44,7 +44,7 @@ SPOT_TAINT_VALUE = "true"
 SPOT_TAINT_EFFECT = "NoSchedule"
 WORKSPACE_CLAIM = "bioinfra-workspace"
 WORKFLOW_SERVICE_ACCOUNT = "bioinfra-workflow"
-MINIO_SECRET = "bioinfra-minio"  # root-user / root-password of the onprem MinIO install
+MINIO_SECRET = "bioinfra-minio"  # root-user / root-password of the workspace S3 server (rclone serve s3; the name is MinIO's, kept)
 
 # What Argo records on a step attempt whose node went away rather than whose program failed
 # (`lastRetry.message`, Argo >= 3.5): graceful node shutdown on spot/preemptible nodes ("Pod was

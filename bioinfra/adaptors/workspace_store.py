@@ -94,12 +94,12 @@ class WorkspaceStore:
 
 
 def open_store(kube: Any, namespace: str, service: str, secret: str, *, user_key: str, password_key: str) -> WorkspaceStore:
-    """An S3 client for the cluster's MinIO, reached directly or through a port-forward."""
+    """An S3 client for the cluster's workspace S3 server (rclone serve s3 in Service bioinfra-minio), reached directly or through a port-forward."""
     try:
         import boto3
         from botocore.config import Config as BotoConfig
     except ImportError:  # pragma: no cover - depends on the install
-        raise UnsupportedError("talking to the cluster's MinIO needs boto3",
+        raise UnsupportedError("talking to the cluster's workspace S3 server needs boto3",
                                hint="pip install 'bioinfra[kube]'") from None
     creds = kube.secret_values(namespace, secret)
     if user_key not in creds or password_key not in creds:
@@ -123,8 +123,8 @@ def port_forward(kube: Any, namespace: str, service: str, port: int) -> tuple[su
     kubectl = shutil.which("kubectl")
     if kubectl is None:
         raise UnsupportedError(
-            "reaching the cluster's MinIO needs kubectl (for a port-forward) or $BIOINFRA_MINIO_URL",
-            hint="install kubectl, or expose MinIO and set BIOINFRA_MINIO_URL=http://HOST:PORT",
+            "reaching the cluster's workspace S3 server needs kubectl (for a port-forward) or $BIOINFRA_MINIO_URL",
+            hint="install kubectl, or expose Service bioinfra/bioinfra-minio and set BIOINFRA_MINIO_URL=http://HOST:PORT",
         )
     proc = subprocess.Popen(
         [kubectl, "--kubeconfig", str(kube.kubeconfig), "--context", kube.context, "-n", namespace,
@@ -142,7 +142,7 @@ def port_forward(kube: Any, namespace: str, service: str, port: int) -> tuple[su
             break
     proc.kill()
     raise ClusterUnreachableError(f"kubectl port-forward to svc/{service} failed: {' / '.join(seen[-3:]) or 'no output'}",
-                                  hint="`bioinfra doctor` checks that MinIO runs; or set BIOINFRA_MINIO_URL")
+                                  hint="`bioinfra doctor` checks that the workspace S3 server runs; or set BIOINFRA_MINIO_URL")
 
 
 def parse_forwarding(line: str) -> Optional[int]:

@@ -381,7 +381,7 @@ def check_minio_service(d: Doctor) -> Check:
     service = _not_found(d, f"reading Service {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_service,
                          MINIO_NAME, WORKFLOW_NAMESPACE)
     if service is None:
-        return failed(f"no Service {WORKFLOW_NAMESPACE}/{MINIO_NAME} (MinIO: how inputs reach the workspace)", _up(d))
+        return failed(f"no Service {WORKFLOW_NAMESPACE}/{MINIO_NAME} (the workspace S3 server: how inputs reach the workspace)", _up(d))
     ports = [p.port for p in (service.spec.ports or [])] if service.spec else []
     if MINIO_PORT not in ports:
         return failed(f"Service {MINIO_NAME} does not serve port {MINIO_PORT} (ports: {ports or 'none'})", _up(d))
@@ -393,7 +393,7 @@ def check_minio_secret(d: Doctor) -> Check:
     secret = _not_found(d, f"reading Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_secret,
                         MINIO_NAME, WORKFLOW_NAMESPACE)
     if secret is None:
-        return failed(f"no Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME} (MinIO's credentials)", _up(d))
+        return failed(f"no Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME} (the workspace S3 server's credentials)", _up(d))
     keys = set(secret.data or {}) | set(secret.string_data or {})  # key names only: values are never shown
     missing = [k for k in MINIO_SECRET_KEYS if k not in keys]
     if missing:

@@ -38,7 +38,7 @@ class OnpremCluster(NoCloudCluster):
 
     def results_location(self, config: Config, run_id: str, *, offline: bool = False) -> tuple[str, str]:
         # The run folder already is an object in the cluster's MinIO: no stage-out.
-        return "", f"s3://workspace/runs/{run_id}/ (the cluster's MinIO)"
+        return "", f"s3://workspace/runs/{run_id}/ (the cluster's workspace S3 server)"
 
     def doctor_checks(self) -> list[tuple[str, Any, tuple[str, ...]]]:
         return [("kubeconfig", check_kubeconfig, ()),
