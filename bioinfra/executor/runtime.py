@@ -222,8 +222,12 @@ class DockerRuntime:
         self._images: dict[str, tuple[list[str], list[str]]] = {}  # image -> (Entrypoint, Cmd)
         self._lock = threading.Lock()
         self._stopping = False
+        # image -> the pre-made container's thread, until a step claims it or it is idle in the pool:
+        # a step of that image waits for it rather than making a second container beside it.
+        self._warming: dict[str, threading.Thread] = {}
         self._prewarm = [threading.Thread(target=self._warm, args=(image,), daemon=True) for image in prewarm]
-        for thread in self._prewarm:
+        for image, thread in zip(prewarm, self._prewarm, strict=True):
+            self._warming[image] = thread
             thread.start()
 
     # -- containers ---------------------------------------------------------------------------
@@ -249,6 +253,10 @@ class DockerRuntime:
     def _take(self, command: StepCommand) -> _Container:
         """An idle container of this step's image, set to its limits and marked busy; a new one if none."""
         key = (command.image, command.cpus, command.memory_bytes)
+        with self._lock:
+            warming = self._warming.pop(command.image, None) if command.memory_bytes is not None else None
+        if warming is not None:  # claimed: no other step waits for it
+            warming.join(timeout=60)
         with self._lock:
             idle = [b for b in self._containers.values() if b.key[0] == command.image and not b.task
                     and not b.spoiled and (b.key[2] is None) == (command.memory_bytes is None)]
@@ -425,7 +433,8 @@ class DockerRuntime:
         self.close()
 
     def close(self) -> None:
-        """Remove every container of the run (the executor calls this when the run ends)."""
+        """Remove every container of the run (the executor calls this when the run ends), all at once:
+        one removal takes 0.1-0.3 s (kill, wait, delete), one after the other they added up."""
         with self._lock:
             self._stopping = True
         for thread in self._prewarm:  # a container still being made removes itself once made
@@ -433,8 +442,12 @@ class DockerRuntime:
         with self._lock:
             boxes = list(self._containers.values())
             self._containers.clear()
+        removals = [threading.Thread(target=self._remove, args=(box.id,), daemon=True) for box in boxes]
+        for thread in removals:
+            thread.start()
+        for thread in removals:
+            thread.join(timeout=60)
         for box in boxes:
-            self._remove(box.id)
             try:
                 box.stdin.close()
             except Exception:  # noqa: BLE001

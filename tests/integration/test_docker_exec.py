@@ -132,10 +132,9 @@ def test_a_prewarmed_container_serves_the_first_step_with_its_limits(client, tmp
     rt = DockerRuntime(client, workspace_mounts={str(tmp_path): "/workspace"}, host_paths=[],
                        labels={"io.bioinfra.run": run_id}, prewarm=(BASE,))
     try:
-        for thread in rt._prewarm:  # the pre-made container is ready and idle (bounded)
-            thread.join(timeout=60)
-        (warm,) = containers_of(run_id)
+        # At once, while the container is still being made: the step waits for it, makes no second one.
         code, out = run_step(rt, step("first", "hostname", memory=128 * MiB), tmp_path)
+        (warm,) = containers_of(run_id)
         assert code == 0 and warm.startswith(out.strip())
         assert client.api.inspect_container(warm)["HostConfig"]["Memory"] == 128 * MiB
     finally:
