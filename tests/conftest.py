@@ -7,9 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -133,24 +134,26 @@ TF_PLUGIN_MIRROR = Path("/opt/tf-plugins")
 
 
 @contextmanager
-def moto_server(log_dir: Path) -> Iterator[str]:
+def moto_server(log_dir: Path, argv: Optional[Callable[[int], list[str]]] = None,
+                env: Optional[dict[str, str]] = None) -> Iterator[str]:
     """A moto_server of its own on 127.0.0.1 (EMULATED: AWS itself is unreachable here); yields its URL.
 
     Managed IAM policies are loaded so roles can attach AmazonEKSClusterPolicy and friends as the
-    stacks do."""
+    stacks do. `argv(port)`: another command serving moto on that port (e.g. with AWS's rules added,
+    test_aws_vpc_blockers); `env`: more environment for it."""
     import time
     import urllib.request
 
     exe = Path(sys.executable).parent / "moto_server"
-    if not exe.exists():
+    if argv is None and not exe.exists():
         pytest.fail("moto_server missing: pip install 'bioinfra[test]'")
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "moto_server.log"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    command = argv(port) if argv is not None else [str(exe), "-H", "127.0.0.1", "-p", str(port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", **(env or {})})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     try:

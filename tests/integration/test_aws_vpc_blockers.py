@@ -23,9 +23,7 @@ so that the stacks are applied once for both (CI time: a separate up/destroy her
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,9 +35,7 @@ from botocore.exceptions import ClientError
 
 from bioinfra.adaptors import aws_sweep
 from bioinfra.adaptors.aws_sweep import clear_vpc_blockers
-from tests.conftest import REPO, free_port
-
-pytestmark = pytest.mark.integration
+from tests.conftest import REPO, free_port, moto_server
 
 REGION = "eu-west-2"
 CLUSTER = "blocked"
@@ -124,33 +120,13 @@ def serve_with_aws_rules(port: int) -> None:
 def moto_server_with_aws_rules(log_dir: Path) -> Iterator[str]:
     """As conftest.moto_server (EMULATED: AWS; a process of its own on 127.0.0.1, managed IAM policies
     loaded), with AWS's DependencyViolation rules for security groups and the VPC added; yields its URL."""
-    port = free_port()
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log = log_dir / "moto_server.log"
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    code = f"from tests.integration.test_aws_vpc_blockers import serve_with_aws_rules; serve_with_aws_rules({port})"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server (with AWS's rules) did not answer on {url}:\n{log.read_text()[-2000:]}")
-                time.sleep(0.2)
+    def argv(port: int) -> list[str]:
+        code = f"from tests.integration.test_aws_vpc_blockers import serve_with_aws_rules; serve_with_aws_rules({port})"
+        return [sys.executable, "-c", code]
+
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    with moto_server(log_dir, argv, {"PYTHONPATH": path}) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _session() -> boto3.session.Session:
