@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Optional
 from bioinfra.errors import InputError
 from bioinfra.targets.base import (
     Check,
+    CloudCluster,
     ClusterKubeconfig,
     ClusterStatus,
     PoolStatus,
@@ -29,13 +30,10 @@ if TYPE_CHECKING:
     from bioinfra.engine.inputs import RemoteInput
 
 
-class AwsCluster:
-    is_cloud = True
-    cluster_elsewhere = ""
+class AwsCluster(CloudCluster):
     remote_schemes: tuple[str, ...] = ("s3",)
     # Ref https://docs.aws.amazon.com/eks/latest/userguide/associate-service-account-role.html
     sample_config: dict[str, Any] = {"target": "aws", "name": "lint", "region": "eu-west-2"}
-    pool_preferred = False  # its node pools carry the pool label (Terraform): Workflows require it
     workload_identity_annotation: Optional[str] = "eks.amazonaws.com/role-arn"
 
     def open_session(self, config: Config) -> Any:
@@ -64,13 +62,6 @@ class AwsCluster:
         entries = kubeconfig_entries(info, auth=mode, profile=config.aws.profile, token=token)
         return ClusterKubeconfig(entries, context_name(info), mode, expires, plugin="aws eks get-token",
                                  lifetime="about 15 minutes")
-
-    def place(self, config: Config) -> str:
-        return str(config.region)
-
-    def cluster_source(self, config: Config) -> str:
-        name = self.name  # type: ignore[attr-defined]
-        return f"the {name} cluster of `bioinfra kubeconfig {name}`"
 
     def location_problems(self, project: Any, region: Any) -> list[str]:
         from bioinfra.config import aws_location_problems

@@ -133,6 +133,21 @@ class RegistryPathTarget:
         return ref.startswith(self.registry(config).rstrip("/") + "/")
 
 
+class CloudCluster:
+    """What every cluster bioinfra makes in a cloud answers alike (aws_cluster, gcp_cluster)."""
+
+    name: str
+    is_cloud = True
+    cluster_elsewhere = ""
+    pool_preferred = False  # its node pools carry the pool label (Terraform): Workflows require it
+
+    def place(self, config: Config) -> str:
+        return str(config.region)
+
+    def cluster_source(self, config: Config) -> str:
+        return f"the {self.name} cluster of `bioinfra kubeconfig {self.name}`"
+
+
 class NoCloudCluster:
     """The cloud-only answers of a target whose cluster bioinfra did not make (local, onprem): each says
     so (UnsupportedError, exit 8) with `cluster_elsewhere` as what to use instead."""

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Optional
 
 from bioinfra.errors import InputError
-from bioinfra.targets.base import Check, ClusterKubeconfig, ClusterStatus, PoolStatus, failed, passed, warning
+from bioinfra.targets.base import (
+    Check,
+    CloudCluster,
+    ClusterKubeconfig,
+    ClusterStatus,
+    PoolStatus,
+    failed,
+    passed,
+    warning,
+)
 
 if TYPE_CHECKING:
     from datetime import date
@@ -20,14 +29,11 @@ if TYPE_CHECKING:
     from bioinfra.engine.inputs import RemoteInput
 
 
-class GcpCluster:
-    is_cloud = True
-    cluster_elsewhere = ""
+class GcpCluster(CloudCluster):
     remote_schemes: tuple[str, ...] = ("gs",)
     # Ref https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity
     sample_config: dict[str, Any] = {"target": "gcp", "name": "lint", "project": "lint-project",
                                      "region": "europe-west2"}
-    pool_preferred = False  # its node pools carry the pool label (Terraform): Workflows require it
     workload_identity_annotation: Optional[str] = "iam.gke.io/gcp-service-account"
 
     def open_session(self, config: Config) -> Any:
@@ -45,13 +51,6 @@ class GcpCluster:
         expires = getattr(session.credentials, "expiry", None) if mode == "token" else None
         return ClusterKubeconfig(entries, context_name(str(config.project), info.location, info.name), mode, expires,
                                  plugin="gke-gcloud-auth-plugin", lifetime="about 1 hour")
-
-    def place(self, config: Config) -> str:
-        return str(config.region)
-
-    def cluster_source(self, config: Config) -> str:
-        name = self.name  # type: ignore[attr-defined]
-        return f"the {name} cluster of `bioinfra kubeconfig {name}`"
 
     def location_problems(self, project: Any, region: Any) -> list[str]:
         from bioinfra.config import gcp_location_problems
