@@ -5,12 +5,15 @@ one step's container against one `docker exec` (what a step pays before its work
 
 Needs the demo's images built in the workspace of $BIOINFRA_CONFIG (`make images`). Replaces the
 "### Docker runtime vs native" part of bench/results.md (under "## Images") and nothing else.
+With BENCH_BEFORE=<folder> (a source tree of an earlier bioinfra, e.g. `git archive 9774ed4 | tar -x -C
+<folder>`), that version's docker runtime is run too, in the same rotation ("docker before").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -24,9 +27,10 @@ BASE = "bioinfra-base:bookworm"
 HEADING = "### Docker runtime vs native"
 
 
-def _run(args: list[str], env: dict[str, str]) -> float:
+def _run(args: list[str], env: dict[str, str], src: Path = REPO) -> float:
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bioinfra", *args], env=env, cwd=REPO, capture_output=True, text=True)
+    env = {**env, "PYTHONPATH": str(src)}
+    proc = subprocess.run([sys.executable, "-m", "bioinfra", *args], env=env, cwd=src, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"bench: bioinfra {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
     return time.perf_counter() - t0
@@ -41,14 +45,22 @@ def _latency(cmd: list[str], n: int = 10) -> float:
     return statistics.median(times)
 
 
-def docker_section(work: Path, env: dict[str, str], repeats: int) -> list[str]:
-    work.mkdir(parents=True, exist_ok=True)
-    _run(["run", "fastqc-to-bwa", "-q", "--runtime", "docker", "--output", str(work / "docker-warm")], env)
-    times: dict[str, list[float]] = {"docker": [], "native": []}
+def docker_section(work: Path, env: dict[str, str], repeats: int, before: Path | None = None) -> list[str]:
+    shutil.rmtree(work, ignore_errors=True)  # fresh output folders: a run refuses a folder that holds one
+    work.mkdir(parents=True)
+    variants = {"docker": (REPO, "docker"), "native": (REPO, "native")}
+    if before is not None:
+        variants["docker before"] = (before, "docker")
+    for name, (src, runtime) in variants.items():  # untimed warm-up of each
+        _run(["run", "fastqc-to-bwa", "-q", "--runtime", runtime, "--output", str(work / f"{name}-warm")], env, src)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
     for i in range(repeats):
-        for runtime in (["docker", "native"] if i % 2 == 0 else ["native", "docker"]):
-            times[runtime].append(_run(["run", "fastqc-to-bwa", "-q", "--runtime", runtime,
-                                        "--output", str(work / f"{runtime}-{i}")], env))
+        for name in names[i % len(names):] + names[:i % len(names)]:  # each position in turn
+            src, runtime = variants[name]
+            out = work / f"{name.replace(' ', '-')}-{i}"
+            shutil.rmtree(out, ignore_errors=True)
+            times[name].append(_run(["run", "fastqc-to-bwa", "-q", "--runtime", runtime, "--output", str(out)], env, src))
     docker_t, native_t = statistics.median(times["docker"]), statistics.median(times["native"])
     # One step's fixed cost: a container per step (the runtime before #19.4) vs one exec in a kept one.
     per_run = _latency(["docker", "run", "--rm", "--network", "none", BASE, "true"])
@@ -67,13 +79,14 @@ def docker_section(work: Path, env: dict[str, str], repeats: int) -> list[str]:
         f"warm-up; load average {load:.1f} on {os.cpu_count()} cores (shared machine: absolute times vary, the "
         "ratio of interleaved runs less).",
         "",
-        "| runtime | makespan (s), median | repetitions (s) |",
+        "| runtime | wall of `bioinfra run` (s), median | repetitions (s) |",
         "|---|---:|---|",
-        f"| docker | {docker_t:.2f} | {', '.join(f'{t:.2f}' for t in times['docker'])} |",
-        f"| native | {native_t:.2f} | {', '.join(f'{t:.2f}' for t in times['native'])} |",
+        *(f"| {name} | {statistics.median(t):.2f} | {', '.join(f'{x:.2f}' for x in t)} |" for name, t in times.items()),
         "",
-        f"Ratio docker / native: **{docker_t / native_t:.3f}** (target <= 1.10). Each run keeps one container "
-        "per (image, CPU, memory) and concurrent step, and runs each step with `docker exec`.",
+        f"Ratio docker / native: **{docker_t / native_t:.3f}** (target <= 1.10)"
+        + (f"; docker before / native: {statistics.median(times['docker before']) / native_t:.3f}" if before else "")
+        + ". The run keeps its containers (one per image made ahead, one per step running at once, each set "
+        "to its step's limits) and runs each step with `docker exec`.",
         f"Fixed cost per step, median of 10: `docker run --rm` (create, start, wait, remove) {per_run:.3f}s; "
         f"`docker exec` in a running container {per_exec:.3f}s.",
         "",
@@ -94,7 +107,8 @@ def replace_section(text: str, section: list[str]) -> str:
 
 
 def main() -> int:
-    section = docker_section(HERE / "work" / "docker", dict(os.environ), REPEATS)
+    before = Path(os.environ["BENCH_BEFORE"]) if os.environ.get("BENCH_BEFORE") else None
+    section = docker_section(HERE / "work" / "docker", dict(os.environ), REPEATS, before)
     results = HERE / "results.md"
     results.write_text(replace_section(results.read_text(), section))
     print("\n".join(section))
