@@ -111,6 +111,6 @@ def make_runtime(choice: RuntimeChoice, *, lock_fd: int, workspace: Path, output
         workspace_mounts={str(workspace): "/workspace"},
         host_paths=host_paths,
         labels={"io.bioinfra.run": run_id, "io.bioinfra.output": str(output)},
-        # One container per image made while the run stages its inputs: the first steps do not wait for them.
+        # One container per image made as the run starts: its first step waits less for it (or not at all).
         prewarm=tuple(dict.fromkeys((choice.images or {}).values())),
     )

@@ -177,7 +177,7 @@ class DockerRuntime:
 
     Speed (#19.4): creating, starting and removing a container costs about 0.3-0.6 s per step, so
     containers live for the whole run and each step is a `docker exec` in one (about 0.06 s); one
-    container per image is started ahead (`prewarm`) while the run stages its inputs. What each step
+    container per image is started ahead (`prewarm`) as the runtime is made. What each step
     could see and do stays as it was with one container per step:
     - limits: CPU and memory limits belong to a container (its cgroup), so a container runs only ONE
       step at a time, and steps running at once get a container each: a step's limits are never
