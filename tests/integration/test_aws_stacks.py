@@ -436,6 +436,13 @@ class Scenarios:
                 with server(tmp_path / "moto") as moto_endpoint:  # its own AWS: nothing shared
                     aws_env = make_aws_env(cli_env(tmp_path / "cache", self.matplotlib_cache), moto_endpoint,
                                            self.terraform_config, tmp_path / "home")
+                    # A plugin cache of its own (an entry is only a link into the mirror, so this costs
+                    # nothing): with one cache for the four concurrent scenarios, a `terraform output`
+                    # of one twice found "no package for hashicorp/aws 5.100.0 cached in
+                    # .terraform/providers" while the others initialised (two runs of 2026-12-06; each
+                    # scenario alone passes). Concurrent bioinfra projects on one machine still share
+                    # ~/.cache/bioinfra/terraform-plugins: docs/troubleshooting.md.
+                    aws_env["TF_PLUGIN_CACHE_DIR"] = str(tmp_path / "plugin-cache")
                     cli = Cli(tmp_path, aws_env, niceness, self.cancelled)
                     scenario(cli, aws_env, tmp_path, moto_endpoint)
             finally:
