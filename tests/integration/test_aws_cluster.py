@@ -46,6 +46,7 @@ VERSION = "1.31"
 NODE_POOLS = {"gpu": {"machine_type": "g5.xlarge", "min": 0, "max": 2, "gpu": {"count": 1}}}
 DESIRED = {"general": 2, "highcpu": 0, "gpu": 1}
 GPU_TAINT = "nvidia.com/gpu=present:NoSchedule"
+SPOT_TAINT = "bioinfra.io/spot=true:NoSchedule"  # spot pools but general (#18.8)
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_status_table_and_json_follow_the_cluster(cli, tmp_path, eks, name):
     rows = {line.split()[0]: line.split() for line in table.splitlines()[3:] if line.strip()}
     assert rows["general"] == ["general", "ACTIVE", "m6i.xlarge", "on-demand", "2", "1-3", "-", "-"]
     assert rows["highcpu"] == ["highcpu", "ACTIVE", "c6i.4xlarge,c6a.4xlarge,c5.4xlarge,c7i.4xlarge", "spot", "0",
-                               "0-10", "-", "-"]
+                               "0-10", "-", SPOT_TAINT]
     assert rows["gpu"] == ["gpu", "ACTIVE", "g5.xlarge", "on-demand", "1", "0-2", "NVIDIA", "GPU(s)", GPU_TAINT]
     assert proc.stderr == ""
 
@@ -148,7 +149,7 @@ def test_status_table_and_json_follow_the_cluster(cli, tmp_path, eks, name):
         {"name": "general", "status": "ACTIVE", "machine_type": "m6i.xlarge", "spot": False, "min_nodes": 1,
          "max_nodes": 3, "nodes": 2, "accelerators": [], "taints": []},
         {"name": "highcpu", "status": "ACTIVE", "machine_type": "c6i.4xlarge,c6a.4xlarge,c5.4xlarge,c7i.4xlarge",
-         "spot": True, "min_nodes": 0, "max_nodes": 10, "nodes": 0, "accelerators": [], "taints": []},
+         "spot": True, "min_nodes": 0, "max_nodes": 10, "nodes": 0, "accelerators": [], "taints": [SPOT_TAINT]},
         {"name": "gpu", "status": "ACTIVE", "machine_type": "g5.xlarge", "spot": False, "min_nodes": 0,
          "max_nodes": 4, "nodes": 3, "accelerators": ["NVIDIA GPU(s)"], "taints": [GPU_TAINT]},
     ]}
