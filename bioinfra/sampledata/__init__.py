@@ -2,7 +2,7 @@
 
 lambda_phage.fa.gz is Enterobacteria phage lambda, NCBI RefSeq NC_001416.1 (48,502 bp), as shipped
 in Debian's bowtie2-examples package (example/reference/lambda_virus.fa). The reads were written by
-`bioinfra sample-data generate` (bioinfra/sampledata/simulate.py) with the defaults below;
+`bioinfra sample-data generate --simulator exact` (bioinfra/sampledata/simulate.py) with the defaults below;
 tests/unit/test_sampledata.py proves the committed files are what that command writes.
 
 data/cellprofiler/ is the bundled high-content screen for `bioinfra run cellprofiler`: 16 synthetic

@@ -1,9 +1,16 @@
-"""A small, seeded paired-end read simulator for the bundled demo data.
+"""A seeded paired-end read simulator: the bundled demo data, and inputs of real size for benches.
 
 From a reference it makes a donor genome with known SNPs, samples fragments (normal insert size),
 and writes both ends as reads with a position-dependent error rate and matching Phred qualities.
 The same seed gives the same reads on every machine (Python's `random.Random` is specified to be
 reproducible across platforms for a given seed), and gzip is written with mtime 0.
+
+Two simulators share that model. `simulate` (exact) draws every base's error and quality on its own:
+about 2,200 pairs per second, the one that wrote the bundled reads. `simulate_fast` (#19.2) draws each
+read's error-and-quality pattern from a pool of patterns made once by the same per-base model, and
+takes both ends as slices of the donor and of its reverse complement, so its cost per pair is a few
+random numbers and two slices: millions of pairs in seconds (bench/results.md, "Real sizes"). Its reads
+differ from the exact one's for the same seed (another draw), with the same error and quality profile.
 
 `quality="poor"` writes reads whose qualities collapse along the read, which FastQC's per-base
 sequence quality module FAILs: the input for testing the QC gate.
@@ -15,6 +22,8 @@ import gzip
 import io
 import math
 import random
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,3 +146,157 @@ def read_planted_snps(path: Path) -> list[Snp]:
         chrom, pos, ref, alt = row.split("\t")
         out.append(Snp(chrom, int(pos), ref, alt))
     return out
+
+
+# -- the fast simulator (#19.2) ---------------------------------------------------------------------
+
+PATTERNS = 4096  # error-and-quality patterns per run: drawn with getrandbits(12)
+_PATTERN_BITS = 12
+CHUNK_PAIRS = 50_000  # pairs formatted per chunk, then compressed by a thread per mate
+# A substituted base: shift 1..3 along ACGT from the true base (the exact simulator's uniform choice
+# among the three others, drawn once per pattern instead of once per read).
+_SHIFT = [bytes.maketrans(b"ACGT", (b"ACGT" * 2)[k:k + 4]) for k in range(4)]
+
+
+def random_genome(length: int, seed: int, *, name: str = "chr1") -> tuple[str, str]:
+    """A seeded random genome of `length` bases (uniform ACGT), for benches at a chosen size."""
+    rng = random.Random(seed)
+    return name, rng.randbytes(length).translate(bytes.maketrans(bytes(range(256)), b"ACGT" * 64)).decode()
+
+
+def write_fasta(path: Path, name: str, seq: str, *, width: int = 60) -> Path:
+    """FASTA, gzipped when the name ends in .gz (mtime 0, so the same genome gives the same bytes)."""
+    body = "".join(f"{seq[i:i + width]}\n" for i in range(0, len(seq), width))
+    data = f">{name}\n{body}".encode()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.endswith(".gz"):
+        with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
+            gz.write(data)
+    else:
+        path.write_bytes(data)
+    return path
+
+
+def _patterns(read_length: int, quality: str, rng: random.Random) -> list[tuple[bytes, tuple[tuple[int, int], ...]]]:
+    """PATTERNS (qualities, substitutions) drawn base by base with the exact simulator's model
+    (each base's quality jittered by -2..+2, an error with the position's probability lowering it by 8)."""
+    probability = [_error_probability(i, read_length, quality) for i in range(read_length)]
+    nominal = [int(round(-10 * math.log10(p))) for p in probability]
+    random_ = rng.random
+    out = []
+    for _ in range(PATTERNS):
+        quals = bytearray()
+        subs = []
+        for i in range(read_length):
+            q = max(2, min(41, nominal[i] + int(random_() * 5) - 2))
+            if random_() < probability[i]:
+                subs.append((i, 1 + int(random_() * 3)))
+                q = max(2, q - 8)
+            quals.append(33 + q)
+        out.append((bytes(quals), tuple(subs)))
+    return out
+
+
+def _apply(read: bytes, subs: tuple[tuple[int, int], ...]) -> bytes:
+    if not subs:
+        return read
+    buf = bytearray(read)
+    for i, shift in subs:
+        buf[i:i + 1] = buf[i:i + 1].translate(_SHIFT[shift])
+    return bytes(buf)
+
+
+class _GzipWriter:
+    """Compresses chunks in a thread of its own (zlib releases the GIL), so both mates and the
+    formatting share the cores."""
+
+    def __init__(self, path: Path, compresslevel: int) -> None:
+        self._raw = open(path, "wb")
+        self._gz = gzip.GzipFile(filename="", fileobj=self._raw, mode="wb", mtime=0, compresslevel=compresslevel)
+        self._thread: threading.Thread | None = None
+
+    def write(self, data: bytes) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._gz.write, args=(data,), daemon=True)
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        self.wait()
+        self._gz.close()
+        self._raw.close()
+
+
+def simulate_fast(
+    reference: Path,
+    out_dir: Path,
+    *,
+    sample: str = "lambda",
+    pairs: int = 6000,
+    read_length: int = 100,
+    insert_mean: int = 300,
+    insert_sd: int = 30,
+    snps: int = 12,
+    seed: int = 20261126,
+    quality: str = "good",
+    compresslevel: int = 6,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Path]:
+    """The same files as `simulate`, millions of pairs in seconds (see the module's docstring).
+
+    `progress(n)` is called with the pairs written so far after each chunk."""
+    rng = random.Random(seed)
+    chrom, seq = read_fasta(reference)[0]
+    if len(seq) < 3 * insert_mean + 2 * 500:
+        raise ValueError(f"the reference's first sequence ({len(seq):,} bases) is shorter than three inserts")
+    planted = plant_snps(chrom, seq, snps, rng)
+    donor = bytearray(seq.encode())
+    for snp in planted:
+        donor[snp.pos - 1] = ord(snp.alt)
+    forward = bytes(donor)
+    reverse = revcomp(forward.decode()).encode()  # reverse[n - end : n - start] = revcomp(forward[start:end])
+    n = len(forward)
+    patterns = _patterns(read_length, quality, rng)
+    low, high = read_length + 50, 3 * insert_mean
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "r1": out_dir / f"{sample}_R1.fastq.gz",
+        "r2": out_dir / f"{sample}_R2.fastq.gz",
+        "snps": out_dir / f"{sample}.planted_snps.tsv",
+    }
+    writers = (_GzipWriter(paths["r1"], compresslevel), _GzipWriter(paths["r2"], compresslevel))
+    gauss, randrange, random_, bits = rng.gauss, rng.randrange, rng.random, rng.getrandbits
+    prefix = sample.encode()
+    try:
+        for first in range(1, pairs + 1, CHUNK_PAIRS):
+            r1: list[bytes] = []
+            r2: list[bytes] = []
+            for k in range(first, min(first + CHUNK_PAIRS, pairs + 1)):
+                frag_len = int(min(max(gauss(insert_mean, insert_sd), low), high))
+                start = randrange(0, n - frag_len)
+                end = start + frag_len
+                # The fragment's two ends: its start on the forward strand, its end on the reverse.
+                fwd = forward[start:start + read_length]
+                rev = reverse[n - end:n - end + read_length]
+                if random_() < 0.5:
+                    fwd, rev = rev, fwd
+                q1, s1 = patterns[bits(_PATTERN_BITS)]
+                q2, s2 = patterns[bits(_PATTERN_BITS)]
+                name = b"%s.%06d" % (prefix, k)
+                r1.append(b"@%s/1\n%s\n+\n%s\n" % (name, _apply(fwd, s1), q1))
+                r2.append(b"@%s/2\n%s\n+\n%s\n" % (name, _apply(rev, s2), q2))
+            writers[0].write(b"".join(r1))
+            writers[1].write(b"".join(r2))
+            if progress is not None:
+                progress(min(first + CHUNK_PAIRS - 1, pairs))
+    finally:
+        for writer in writers:
+            writer.close()
+    lines = ["chrom\tpos\tref\talt"] + [f"{s.chrom}\t{s.pos}\t{s.ref}\t{s.alt}" for s in planted]
+    paths["snps"].write_text("\n".join(lines) + "\n")
+    return paths
