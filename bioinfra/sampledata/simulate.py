@@ -164,6 +164,65 @@ def random_genome(length: int, seed: int, *, name: str = "chr1") -> tuple[str, s
     return name, rng.randbytes(length).translate(bytes.maketrans(bytes(range(256)), b"ACGT" * 64)).decode()
 
 
+# Interspersed repeats and duplications in the proportions of a mammalian genome (a human-like mix, for
+# an aligner's cost: reads from repeats seed many places and are extended against each):
+# (name, share of the genome, consensus length or None for copies of the genome itself,
+#  copy length range, divergence range of each copy from its source).
+# Ref (shares): Lander et al. 2001, Nature 409:860, "Initial sequencing and analysis of the human genome",
+# Table 11: SINEs 13 %, LINEs 20 %, LTR 8 %, DNA transposons 3 %; segmental duplications ~5 %
+# (Bailey et al. 2002, Science 297:1003); simple sequence repeats ~3 %.
+REPEAT_FAMILIES = (
+    ("sine", 0.13, 300, (280, 310), (0.02, 0.18)),
+    ("line", 0.20, 6000, (500, 6000), (0.03, 0.25)),
+    ("ltr", 0.08, 1500, (300, 1500), (0.05, 0.25)),
+    ("dna", 0.03, 1200, (200, 1200), (0.10, 0.30)),
+    ("segdup", 0.05, None, (10_000, 60_000), (0.005, 0.05)),
+)
+MICROSATELLITE_SHARE = 0.03
+
+
+def repeat_genome(length: int, seed: int, *, name: str = "chr1") -> tuple[str, str]:
+    """A seeded genome with a human-like share of repeats (REPEAT_FAMILIES, ~50 %, and 3 % simple
+    repeats) on a random background: a more honest input for an aligner's cost than random sequence."""
+    rng = random.Random(seed)
+    _, background = random_genome(length, seed)
+    genome = bytearray(background.encode())
+    acgt = b"ACGT"
+
+    def mutated(source: bytes, divergence: float) -> bytes:
+        copy = bytearray(source)
+        for _ in range(int(len(copy) * divergence)):
+            i = rng.randrange(len(copy))
+            copy[i] = acgt[(acgt.index(copy[i]) + rng.randint(1, 3)) % 4]
+        return bytes(copy)
+
+    for _family, share, consensus_length, (low, high), (d_low, d_high) in REPEAT_FAMILIES:
+        consensus = rng.randbytes(consensus_length).translate(bytes.maketrans(bytes(range(256)), acgt * 64)) \
+            if consensus_length else b""
+        placed = 0
+        while placed < share * length:
+            size = min(rng.randint(low, high), length // 4)
+            if consensus:  # a copy of the family's consensus, often truncated at its 5' end
+                source = consensus[len(consensus) - min(size, len(consensus)):]
+            else:  # a duplication of another stretch of the genome as it stands
+                start = rng.randrange(0, length - size)
+                source = bytes(genome[start:start + size])
+            copy = mutated(source, rng.uniform(d_low, d_high))
+            if rng.random() < 0.5:
+                copy = revcomp(copy.decode()).encode()
+            at = rng.randrange(0, length - len(copy))
+            genome[at:at + len(copy)] = copy
+            placed += len(copy)
+    placed = 0
+    while placed < MICROSATELLITE_SHARE * length:
+        unit = bytes(rng.choice(acgt) for _ in range(rng.randint(1, 6)))
+        copy = (unit * (rng.randint(20, 200) // len(unit) + 1))[:rng.randint(20, 200)]
+        at = rng.randrange(0, length - len(copy))
+        genome[at:at + len(copy)] = copy
+        placed += len(copy)
+    return name, genome.decode()
+
+
 def write_fasta(path: Path, name: str, seq: str, *, width: int = 60) -> Path:
     """FASTA, gzipped when the name ends in .gz (mtime 0, so the same genome gives the same bytes)."""
     body = "".join(f"{seq[i:i + width]}\n" for i in range(0, len(seq), width))
