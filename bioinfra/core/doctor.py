@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any, Optional
 from bioinfra.core.runtimes import pipeline_images
 from bioinfra.errors import BioinfraError, ClusterUnreachableError, PreflightError
 from bioinfra.targets.addons import (
-    MINIO_NAME,
-    MINIO_PORT,
-    MINIO_SECRET_KEYS,
     STORAGE_CLASS,
     WORKFLOW_NAMESPACE,
     WORKFLOW_SERVICE_ACCOUNT,
     WORKSPACE_PVC,
+    WORKSPACE_S3_NAME,
+    WORKSPACE_S3_PORT,
+    WORKSPACE_S3_SECRET_KEYS,
     storage_mode,
 )
 
@@ -378,27 +378,27 @@ def check_workspace_claim(d: Doctor) -> Check:
 
 def check_minio_service(d: Doctor) -> Check:
     assert d.kube is not None
-    service = _not_found(d, f"reading Service {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_service,
-                         MINIO_NAME, WORKFLOW_NAMESPACE)
+    service = _not_found(d, f"reading Service {WORKFLOW_NAMESPACE}/{WORKSPACE_S3_NAME}", d.kube.core.read_namespaced_service,
+                         WORKSPACE_S3_NAME, WORKFLOW_NAMESPACE)
     if service is None:
-        return failed(f"no Service {WORKFLOW_NAMESPACE}/{MINIO_NAME} (the workspace S3 server: how inputs reach the workspace)", _up(d))
+        return failed(f"no Service {WORKFLOW_NAMESPACE}/{WORKSPACE_S3_NAME} (the workspace S3 server: how inputs reach the workspace)", _up(d))
     ports = [p.port for p in (service.spec.ports or [])] if service.spec else []
-    if MINIO_PORT not in ports:
-        return failed(f"Service {MINIO_NAME} does not serve port {MINIO_PORT} (ports: {ports or 'none'})", _up(d))
-    return passed(f"Service {MINIO_NAME}: {service.spec.type or 'ClusterIP'}, port {MINIO_PORT}")
+    if WORKSPACE_S3_PORT not in ports:
+        return failed(f"Service {WORKSPACE_S3_NAME} does not serve port {WORKSPACE_S3_PORT} (ports: {ports or 'none'})", _up(d))
+    return passed(f"Service {WORKSPACE_S3_NAME}: {service.spec.type or 'ClusterIP'}, port {WORKSPACE_S3_PORT}")
 
 
 def check_minio_secret(d: Doctor) -> Check:
     assert d.kube is not None
-    secret = _not_found(d, f"reading Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME}", d.kube.core.read_namespaced_secret,
-                        MINIO_NAME, WORKFLOW_NAMESPACE)
+    secret = _not_found(d, f"reading Secret {WORKFLOW_NAMESPACE}/{WORKSPACE_S3_NAME}", d.kube.core.read_namespaced_secret,
+                        WORKSPACE_S3_NAME, WORKFLOW_NAMESPACE)
     if secret is None:
-        return failed(f"no Secret {WORKFLOW_NAMESPACE}/{MINIO_NAME} (the workspace S3 server's credentials)", _up(d))
+        return failed(f"no Secret {WORKFLOW_NAMESPACE}/{WORKSPACE_S3_NAME} (the workspace S3 server's credentials)", _up(d))
     keys = set(secret.data or {}) | set(secret.string_data or {})  # key names only: values are never shown
-    missing = [k for k in MINIO_SECRET_KEYS if k not in keys]
+    missing = [k for k in WORKSPACE_S3_SECRET_KEYS if k not in keys]
     if missing:
-        return failed(f"Secret {MINIO_NAME} lacks {', '.join(missing)}", _up(d))
-    return passed(f"Secret {MINIO_NAME} holds {', '.join(MINIO_SECRET_KEYS)} (values not shown)")
+        return failed(f"Secret {WORKSPACE_S3_NAME} lacks {', '.join(missing)}", _up(d))
+    return passed(f"Secret {WORKSPACE_S3_NAME} holds {', '.join(WORKSPACE_S3_SECRET_KEYS)} (values not shown)")
 
 
 def check_service_account(d: Doctor) -> Check:

@@ -48,8 +48,6 @@ WORKSPACE_S3_IMAGE = "docker.io/rclone/rclone:1.75.2"
 # the Secret, never here. Ref https://rclone.org/commands/rclone_serve_s3/ (options; VFS directory cache)
 WORKSPACE_S3_ARGS = ("serve", "s3", "/export", "--addr", f":{WORKSPACE_S3_PORT}",
                      "--vfs-cache-mode", "off", "--dir-cache-time", "0s")
-# The names core/doctor.py reads (it is being refactored by another change; it switches to the names above).
-MINIO_NAME, MINIO_PORT, MINIO_SECRET_KEYS = WORKSPACE_S3_NAME, WORKSPACE_S3_PORT, WORKSPACE_S3_SECRET_KEYS
 GPU_POOL_LABEL = {"bioinfra.io/pool": "gpu"}
 POOL_LABEL = "bioinfra.io/pool"  # every pool's nodes carry it (aws node_group, gcp node_pool; onprem: labelled)
 GENERAL_POOL = "general"  # where the addons' own pods run: on-demand unless node_pools.general.spot
