@@ -17,6 +17,7 @@ from bioinfra.targets.addons import CHARTS, addons_values, addons_variables
 from bioinfra.targets.aws import STACKS as AWS_STACKS
 from bioinfra.targets.gcp import STACKS as GCP_STACKS
 from tests.conftest import assert_golden
+from tests.kube_rules import tolerates
 
 AWS = {"name": "demo", "target": "aws", "region": "eu-west-2"}
 GCP = {"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2"}
@@ -221,20 +222,6 @@ PLACEMENT_VARIANTS = {
 }
 WORKLOAD_TYPES = ("kubernetes_deployment_v1", "kubernetes_stateful_set_v1", "kubernetes_daemon_set_v1",
                   "kubernetes_job_v1", "kubernetes_cron_job_v1", "kubernetes_replication_controller_v1")
-
-
-def tolerates(toleration: dict, taint: dict) -> bool:
-    """Kubernetes' Toleration.ToleratesTaint (https://github.com/kubernetes/api/blob/master/core/v1/toleration.go):
-    the effect (if given) and the key (if given) match, then Exists matches any value and Equal the value.
-    A taint whose value or effect is None is one bioinfra does not fix (the spot taint: any value/effect);
-    only a toleration that names neither covers it."""
-    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
-        return False
-    if toleration.get("key") and toleration["key"] != taint["key"]:
-        return False
-    if toleration.get("operator", "Equal") == "Exists":
-        return True
-    return taint["value"] is not None and toleration.get("value", "") == taint["value"]
 
 
 def pool_taints(config, tmp_path, target: str) -> dict[str, list[dict]]:

@@ -18,6 +18,7 @@ from bioinfra.core.provision import render_environment
 from bioinfra.errors import ConfigError
 from bioinfra.pipelines import SPOT_TAINT_EFFECT, SPOT_TAINT_KEY, SPOT_TAINT_VALUE
 from bioinfra.targets.aws import IAM_ROLES, gpu_type, iam_role_name, node_group
+from tests.kube_rules import tolerates
 
 BASE = {"name": "demo", "target": "aws", "region": "eu-west-2"}
 GPU = {"gpu": {"machine_type": "g5.xlarge", "max": 2, "gpu": {"count": 1}}}
@@ -46,18 +47,6 @@ def _hcl(path: Path) -> dict:
 
 def _tfvars(folder: Path, stack: str) -> dict:
     return json.loads((folder / stack / "bioinfra.auto.tfvars.json").read_text())
-
-
-def _tolerates(toleration: dict, taint: dict) -> bool:
-    """Kubernetes' rule (k8s.io/api/core/v1/toleration.go, ToleratesTaint): an empty effect matches
-    every effect, an empty key with Exists every key; Exists ignores the value, Equal compares it."""
-    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
-        return False
-    if toleration.get("key") and toleration["key"] != taint["key"]:
-        return False
-    if toleration.get("operator", "Equal") == "Exists":
-        return True
-    return toleration.get("value", "") == taint["value"]
 
 
 def _tolerations(node) -> list[list[dict]]:
@@ -94,7 +83,7 @@ def test_spot_pools_carry_the_taint_the_workflows_tolerate(tmp_path):
     workflow = yaml.safe_load(GOLDEN_WORKFLOW.read_text())
     node_taint = {"key": SPOT_TAINT_KEY, "value": SPOT_TAINT_VALUE, "effect": SPOT_TAINT_EFFECT}
     lists = _tolerations(workflow)
-    assert lists and all(any(_tolerates(t, node_taint) for t in tolerations) for tolerations in lists)
+    assert lists and all(any(tolerates(t, node_taint) for t in tolerations) for tolerations in lists)
     # the GPU pool (on demand here) keeps only its own taint
     assert [t["key"] for t in groups["gpu"]["taints"]] == ["nvidia.com/gpu"]
 

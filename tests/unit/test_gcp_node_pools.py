@@ -19,6 +19,7 @@ from bioinfra.core.provision import render_environment
 from bioinfra.pipelines import POOL_LABEL, SPOT_TAINT_EFFECT, SPOT_TAINT_KEY, SPOT_TAINT_VALUE
 from bioinfra.targets.gcp import GKE_TAINT_EFFECTS, boot_disk_type, node_pool
 from tests import render_engine
+from tests.kube_rules import tolerates
 
 BASE = {"name": "demo", "target": "gcp", "project": "my-project-123", "region": "europe-west2"}
 # The taint of a spot pool in the GKE API's spelling (NodeTaint.effect is NO_SCHEDULE, ...).
@@ -121,18 +122,6 @@ PARAMS = {
     "r2": "inputs/1917d8cac872af5f/lambda_R2.fastq.gz",
     "reference": "references/08fe207fcb4bbe47/reference.fa.gz",
 }
-
-
-def tolerates(toleration: dict[str, Any], taint: dict[str, str]) -> bool:
-    """Kubernetes' rule (k8s.io/api core/v1 toleration.go, Toleration.ToleratesTaint): an empty effect
-    matches every effect; an empty key with Exists matches every key; Exists ignores the value, Equal
-    (the default) needs it."""
-    if toleration.get("effect") and toleration["effect"] != taint["effect"]:
-        return False
-    if toleration.get("key") and toleration["key"] != taint["key"]:
-        return False
-    operator = toleration.get("operator", "Equal")
-    return operator == "Exists" or toleration.get("value", "") == taint["value"]
 
 
 def test_the_spot_steps_tolerate_the_taint_the_pools_carry():
