@@ -69,6 +69,6 @@ def images_section(work: Path, base_env: dict[str, str], repo: Path, repeats: in
     lines += [
         "",
         f"Demo makespan (`bioinfra run`, median of {repeats}): docker runtime {docker_t:.2f}s, native {native_t:.2f}s, "
-        f"ratio **{docker_t / native_t:.3f}** (each step starts a container: create + start + remove).",
+        f"ratio **{docker_t / native_t:.3f}** (one long-lived container per image for the run, a `docker exec` per step: bench/docker_bench.py measures where the rest goes).",
     ]
     return lines
