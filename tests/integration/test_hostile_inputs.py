@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from bioinfra.errors import BioinfraError, ExitCode
@@ -62,7 +62,13 @@ SHEET_NAMES = NAMES.filter(lambda s: s == s.strip())
 RG_VALUES = NAMES.filter(lambda s: s == s.strip() and not re.search(r"[\t\n\r'\"\\]", s))
 WORST = "x\"'`touch CANARY`$(touch CANARY);touch CANARY;|touch CANARY|>CANARY\ntouch CANARY\n{{workflow.name}}"
 PLAIN = "a$(touch CANARY)b"  # pasted into a script, this runs; WORST is mostly a syntax error there
-FEW = settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# How many drawn names each test tries besides its explicit examples (PLAIN, WORST: every metacharacter
+# class at once). Sized for CI's 30 minutes: a whole local pipeline run costs 5-15 s, a CLI process or a
+# render of three targets with their scripts run about 1 s; each CI run draws new names.
+ONLY_EXPLICIT = settings(phases=[Phase.explicit], deadline=None,
+                         suppress_health_check=[HealthCheck.function_scoped_fixture])
+FEW = settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SOME = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 MANY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -84,13 +90,30 @@ def refused(proc, flag: str) -> bool:
     return proc.returncode == int(ExitCode.INPUT_INVALID) and flag in proc.stderr
 
 
+def refused_in_process(monkeypatch, here: Path, flag: str, *args: str) -> bool:
+    """`bioinfra ARGS` in this process (the same command code, without a process start: a refusal is
+    an InputError raised before anything is made, which bioinfra's main() turns into exit 4 and its
+    message on stderr); True if it was refused naming `flag`."""
+    from typer.testing import CliRunner
+
+    from bioinfra.cli import app
+
+    for name in [k for k in os.environ if k.startswith("BIOINFRA_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(here)
+    result = CliRunner().invoke(app, list(args))
+    exc = result.exception
+    assert isinstance(exc, BioinfraError), (result.exit_code, result.output, exc)
+    return int(exc.exit_code) == int(ExitCode.INPUT_INVALID) and flag in exc.message
+
+
 @MANY
 @given(sample=NAMES)
-def test_local_run_refuses_a_hostile_sample_name(cli, tmp_path, sample):
-    out = tmp_path / f"out-{uuid.uuid4().hex[:6]}"
-    proc = cli("run", "fastqc-to-bwa", "--sample", sample, "-o", str(out), timeout=120)
-    assert refused(proc, "sample name"), proc.stderr
-    assert not canaries(tmp_path) and not out.exists()
+def test_local_run_refuses_a_hostile_sample_name(cache, monkeypatch, sample):
+    here = fresh(cache)
+    out = here / "out"
+    assert refused_in_process(monkeypatch, here, "sample name", "run", "fastqc-to-bwa", "--sample", sample, "-o", str(out))
+    assert not canaries(cache) and not out.exists()
 
 
 @FEW
@@ -139,18 +162,18 @@ def test_local_sample_sheet_carries_hostile_names_and_read_groups_as_data(cli, t
 
 @MANY
 @given(sample=NAMES, title=NAMES)
-def test_local_sample_sheet_refuses_hostile_sample_names_and_titles(cli, tmp_path, sample, title):
-    here = fresh(tmp_path)
+def test_local_sample_sheet_refuses_hostile_sample_names_and_titles(cache, monkeypatch, sample, title):
+    here = fresh(cache)
     sheet = here / "s.csv"
     with open(sheet, "w", newline="") as fh:
         csv.writer(fh).writerows([["sample", "r1", "r2"], [sample, str(bundled().r1), str(bundled().r2)]])
-    proc = cli("run", "fastqc-to-bwa", "--samples", str(sheet), "-o", str(here / "o"))
-    assert refused(proc, "line 2: sample name"), proc.stderr
+    assert refused_in_process(monkeypatch, here, "line 2: sample name",
+                              "run", "fastqc-to-bwa", "--samples", str(sheet), "-o", str(here / "o"))
     good = here / "good.csv"
     good.write_text(f"sample,r1,r2\nS1,{bundled().r1},{bundled().r2}\n")
-    proc = cli("run", "fastqc-to-bwa", "--samples", str(good), "--title", title, "-o", str(here / "o"))
-    assert refused(proc, "--title"), proc.stderr
-    assert not canaries(tmp_path) and not (here / "o").exists()
+    assert refused_in_process(monkeypatch, here, "--title",
+                              "run", "fastqc-to-bwa", "--samples", str(good), "--title", title, "-o", str(here / "o"))
+    assert not canaries(cache) and not (here / "o").exists()
 
 
 def _screen_copy(here: Path, names: tuple[str, str, str, str]) -> list[str]:
@@ -168,18 +191,19 @@ def _screen_copy(here: Path, names: tuple[str, str, str, str]) -> list[str]:
 
 @MANY
 @given(title=NAMES)
-def test_local_cellprofiler_refuses_a_hostile_title(cli, tmp_path, title):
+def test_local_cellprofiler_refuses_a_hostile_title(cache, monkeypatch, title):
     from bioinfra.core.tools import CELLPROFILER_VENV_BIN
 
     if not (CELLPROFILER_VENV_BIN / "cellprofiler").exists():
         pytest.skip("headless CellProfiler is not installed: `make cellprofiler` (CI installs it)")
-    out = tmp_path / f"out-{uuid.uuid4().hex[:6]}"
-    proc = cli("run", "cellprofiler", "--title", title, "-o", str(out), "--dry-run")
-    assert refused(proc, "--title"), proc.stderr
-    assert not canaries(tmp_path) and not out.exists()
+    here = fresh(cache)
+    out = here / "out"
+    assert refused_in_process(monkeypatch, here, "--title", "run", "cellprofiler", "--title", title, "-o", str(out),
+                              "--dry-run")
+    assert not canaries(cache) and not out.exists()
 
 
-@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@ONLY_EXPLICIT  # three real CellProfiler runs cost ~40 s; the rendered test below draws names for it
 @example(names=(PLAIN + "images", PLAIN + "data", PLAIN + "illum", PLAIN + "analysis"))
 @example(names=(WORST + "images", WORST + "data", WORST + "illum", WORST + "analysis"))
 @given(names=st.tuples(NAMES, NAMES, NAMES, NAMES).filter(lambda t: len(set(t)) == 4))
@@ -357,7 +381,7 @@ def cache(tmp_path, monkeypatch):
     return tmp_path
 
 
-@MANY
+@SOME
 @example(names=(WORST + "_R1", WORST + "_R2", WORST), sample=WORST)
 @given(names=st.tuples(NAMES, NAMES, NAMES).filter(lambda t: len({t[0], t[1]}) == 2), sample=NAMES)
 def test_rendered_fastqc_to_bwa_scripts_run_inertly_on_every_target(cache, monkeypatch, names, sample):
@@ -382,7 +406,7 @@ def test_rendered_fastqc_to_bwa_scripts_run_inertly_on_every_target(cache, monke
         assert_ran_inertly(results, [cache])
 
 
-@MANY
+@SOME
 @example(names=(PLAIN + "images", PLAIN + "data", PLAIN + "illum", PLAIN + "analysis"), title=PLAIN)
 @example(names=(WORST + "images", WORST + "data", WORST + "illum", WORST + "analysis"), title=WORST)
 @given(names=st.tuples(NAMES, NAMES, NAMES, NAMES).filter(lambda t: len(set(t)) == 4), title=NAMES)
@@ -401,7 +425,7 @@ def test_rendered_cellprofiler_scripts_run_inertly_on_every_target(cache, monkey
         assert_ran_inertly(results, [cache])
 
 
-@MANY
+@SOME
 @example(names=(PLAIN, PLAIN + "1", PLAIN + "2"), rg=PLAIN)
 @example(names=(WORST, WORST + "1", WORST + "2"), rg="$(touch CANARY)`touch CANARY`;touch CANARY;|>CANARY")
 @given(names=st.tuples(SHEET_NAMES, SHEET_NAMES, SHEET_NAMES).filter(lambda t: len(set(t)) == 3), rg=RG_VALUES)
@@ -510,7 +534,7 @@ def _all_variants() -> dict[str, dict[str, Any]]:
                          "variant-calling.aws.staged")}
 
 
-@MANY
+@SOME
 @example(value=PLAIN)
 @example(value=WORST)
 @given(value=NAMES)
