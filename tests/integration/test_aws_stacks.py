@@ -4,17 +4,20 @@ local mirror) applying the rendered stacks against moto_server.
 EMULATED: AWS itself (moto_server on 127.0.0.1). Everything else is real: the CLI in a subprocess,
 Terraform, the provider, boto3. Each test uses its own cluster name (moto is shared per session).
 
-The four tests run at the same time (`scenarios` below): each is a long chain of Terraform calls
+The five tests run at the same time (`scenarios` below): each is a long chain of Terraform calls
 that mostly waits (on the provider's own waiters and on moto), so side by side they take about as
-long as the longest one, the full cycle, alone. Each runs in its own folder with its own
-environment, cluster name, state bucket and lock table, and its own moto_server (issue #16: sharing
-one, two clusters' stacks met on moto's one OIDC issuer URL, an IAM 409 no real account would give).
+long as the longest one alone. Each runs in its own folder with its own environment, cluster name,
+state bucket and lock table, and its own moto_server (issue #16: sharing one, two clusters' stacks
+met on moto's one OIDC issuer URL, an IAM 409 no real account would give).
 
-The full cycle runs with canary credentials (tests/canaries.py) and checks that they reach no file
-under .bioinfra/ (state, plans, tfvars, logs) and no command line while `up` runs. Its moto_server
-also refuses, as AWS does, to delete a VPC or a security group something still depends on
-(test_aws_vpc_blockers.py: `moto_server_with_aws_rules`), and its last destroy meets what GuardDuty
-and the VPC CNI leave in the VPC (issue #18.4), so the stacks are applied once for both.
+The full cycle is two scenarios, side by side (it was the suite's longest test, 511-551 s in CI, as
+one): up_plan_destroy_leaves_nothing (up, a 0-change plan, destroy keeping a bucket with data, destroy
+--force-empty-buckets) and up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers (`up` adopting a
+kept bucket made with boto3 as `destroy` leaves one, then destroy meeting what GuardDuty and the VPC
+CNI leave in the VPC, issue #18.4). Both run with canary credentials (tests/canaries.py) and check
+that they reach no file under .bioinfra/ (state, plans, tfvars, logs), and the first that they reach
+no command line while `up` runs. Both moto_servers also refuse, as AWS does, to delete a VPC or a
+security group something still depends on (test_aws_vpc_blockers.py: `moto_server_with_aws_rules`).
 """
 
 from __future__ import annotations
@@ -117,7 +120,85 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
     assert find_leftovers(sess, name, url) == []
 
 
+# The results bucket as `destroy` leaves it when it keeps it (its objects aside): the storage stack made
+# it with the stacks' default tags and these settings, and `destroy` only took it out of the state
+# (AwsTarget.before_destroy: `terraform state rm` of module.storage.aws_s3_bucket*). The full cycle's
+# first half checks a kept bucket against this; its second half builds one from it (`make_kept_bucket`).
+def kept_bucket(name: str) -> dict:
+    return {
+        # what AwsTarget.adopt_kept and the preflight's results_bucket_problem read: bioinfra:cluster
+        "tags": {"bioinfra:cluster": name, "bioinfra:stack": "storage", "bioinfra:region": REGION,
+                 "managed-by": "bioinfra"},
+        "ownership": "BucketOwnerEnforced",
+        "public_access_block": {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                                "RestrictPublicBuckets": True},
+        "versioning": "Enabled",
+        "encryption": ("aws:kms", True),  # the storage stack's KMS key, bucket keys on
+        # (id, status, days to GLACIER_IR (aws.glacier_after_days), noncurrent expiry, multipart abort)
+        "lifecycle": [("results-to-glacier", "Enabled", 90, "GLACIER_IR", 30, 7)],
+        "policy": False,  # its TLS-only policy was lifted by the test (EMULATOR-ONLY, see below)
+    }
+
+
+def bucket_settings(s3, bucket: str) -> dict:
+    """A bucket's settings in kept_bucket's shape, as S3 answers them."""
+    def missing(call) -> bool:
+        try:
+            call(Bucket=bucket)
+        except ClientError:
+            return True
+        return False
+
+    [encryption] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    return {
+        "tags": {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]},
+        "ownership": s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "public_access_block": s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
+        "versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status"),
+        "encryption": (encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                       encryption.get("BucketKeyEnabled")),
+        "lifecycle": [(r["ID"], r["Status"], r["Transitions"][0]["Days"], r["Transitions"][0]["StorageClass"],
+                       r["NoncurrentVersionExpiration"]["NoncurrentDays"],
+                       r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) for r in rules],
+        "policy": not missing(s3.get_bucket_policy),
+    }
+
+
+def make_kept_bucket(sess, url: str, name: str, objects: dict[str, bytes]) -> str:
+    """The results bucket of cluster `name` as a `destroy` that kept it leaves it (kept_bucket), holding
+    `objects`: made with boto3, not by `up` and `destroy`, so the scenario that adopts it needs no
+    cycle of its own first (see up_adopts_a_kept_bucket)."""
+    bucket = f"{name}-results-{MOTO_ACCOUNT}"
+    want = kept_bucket(name)
+    s3, kms = sess.client("s3", endpoint_url=url), sess.client("kms", endpoint_url=url)
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION},
+                     ObjectOwnership=want["ownership"])
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in want["tags"].items()]})
+    s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=want["public_access_block"])
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": want["versioning"]})
+    key = kms.create_key(Description=f"Encryption of results, shared volume and images of {name}")["KeyMetadata"]
+    algorithm, bucket_key = want["encryption"]
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm, "KMSMasterKeyID": key["Arn"]},
+        "BucketKeyEnabled": bucket_key}]})
+    [(rule_id, status, days, storage_class, noncurrent, abort)] = want["lifecycle"]
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
+        "ID": rule_id, "Status": status, "Filter": {}, "Transitions": [{"Days": days, "StorageClass": storage_class}],
+        "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort}}]})
+    for key_name, body in objects.items():
+        s3.put_object(Bucket=bucket, Key=key_name, Body=body)
+    # `destroy` deleted the storage stack's key with the rest of the stack (KMS schedules the deletion)
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert bucket_settings(s3, bucket) == want
+    return bucket
+
+
 def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
+    """The full cycle's first half: up, a 0-change plan, destroy keeping a bucket with data (exit 11),
+    destroy --force-empty-buckets, destroy again. Its second half, `up` adopting a kept bucket and the
+    VPC blockers, is up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers (see there why)."""
     name = "cycle"
     write_config(tmp_path, name)
     # Canary credentials (moto takes any key): never in a file, a log or a command line.
@@ -129,6 +210,7 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert not [c for c in canaries.ALL if c in up.stdout + up.stderr]
     assert canaries.files_with([tmp_path / ".bioinfra", tmp_path / "cache"], canaries.ALL) == []
     assert f"bucket\t{name}-results-{MOTO_ACCOUNT}" in up.stdout
+    assert "adopting bucket" not in up.stderr  # nothing kept to adopt: the bucket is created
     # moto's EKS serves no Kubernetes API: the addons stack is skipped here, and says so.
     assert "stack addons: skipped (the AWS emulator's EKS has no Kubernetes API server)" in up.stderr
     env_dir = tmp_path / ".bioinfra" / name / "aws"
@@ -190,25 +272,62 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert plan.stdout.count("No changes.") == 3, plan.stdout
 
     # results are never deleted silently: a bucket with data is kept and reported (exit 11)
+    bucket = f"{name}-results-{MOTO_ACCOUNT}"
     s3 = sess.client("s3", endpoint_url=url)
     # The bucket policy denies requests without TLS, and moto enforces it on its plain-HTTP endpoint:
     # EMULATOR-ONLY step, lift that policy so this test (and the sweep) can write and empty the bucket.
-    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")["Policy"]
-    s3.delete_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")
-    s3.put_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html", Body=b"<html/>")
+    assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
+    s3.delete_bucket_policy(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="run-1/multiqc_report.html", Body=b"<html/>")
     kept = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert kept.returncode == ExitCode.LEFTOVERS, kept.stderr
-    assert f"s3-bucket {name}-results-{MOTO_ACCOUNT}" in kept.stderr and "--force-empty-buckets" in kept.stderr
-    assert s3.get_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
+    assert f"s3-bucket {bucket}" in kept.stderr and "--force-empty-buckets" in kept.stderr
+    assert s3.get_object(Bucket=bucket, Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
     assert [lo.kind for lo in find_leftovers(sess, name, url)] == ["s3-bucket"]
+    # kept as it was, settings and tags: what the adopting scenario starts from (make_kept_bucket)
+    assert bucket_settings(s3, bucket) == kept_bucket(name)
 
-    # `up` again adopts the kept bucket (an import), with its data, instead of failing on the name
-    again_up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
-    assert again_up.returncode == 0, again_up.stderr
-    assert f"adopting bucket {name}-results-{MOTO_ACCOUNT}" in again_up.stderr
+    # with --force-empty-buckets the kept bucket goes too (out of every state now: the sweep empties
+    # and deletes it); re-running is safe
+    done = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    assert f"deleted s3-bucket {bucket} (stack storage; emptied 1 object versions" in done.stderr, done.stderr
+    assert "removing what blocks" not in done.stderr  # nothing but our own stacks were in the VPC
+    assert_nothing_left(name, moto_endpoint)
+    again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "deleted " not in again.stderr  # nothing left to sweep
+    assert_nothing_left(name, moto_endpoint)
+    assert canaries.files_with([tmp_path / ".bioinfra", tmp_path / "cache"], canaries.ALL) == []
+
+
+def up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers(cli, aws_env, tmp_path, moto_endpoint):
+    """The full cycle's second half: `up` adopts a kept results bucket (an import) with its data, then
+    `destroy --force-empty-buckets` clears GuardDuty's and the VPC CNI's leftovers from the VPC before
+    the network stack (#18.4) and leaves nothing; `destroy` again is a no-op.
+
+    Its kept bucket is made with boto3 (make_kept_bucket), not by an `up` and a `destroy` of its own:
+    up_plan_destroy_leaves_nothing shows that `destroy` keeps a bucket with data and checks the kept
+    bucket against the same description (kept_bucket); this one shows that `up` adopts such a bucket.
+    As one scenario (up, destroy, up, destroy) it was the suite's longest test (511-551 s in CI); as
+    two side by side each is about half of it."""
+    name = "adopt"
+    write_config(tmp_path, name)
+    # Canary credentials here too: this `up` imports, and its files are checked at the end.
+    aws_env.update(AWS_ACCESS_KEY_ID=canaries.AWS_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=canaries.AWS_SECRET_KEY)
+    sess, url = session(moto_endpoint)
+    bucket = make_kept_bucket(sess, url, name, {"run-1/multiqc_report.html": b"<html/>"})
+    s3, ec2 = sess.client("s3", endpoint_url=url), sess.client("ec2", endpoint_url=url)
+
+    # `up` adopts the kept bucket (an import), with its data, instead of failing on the name
+    up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    assert up.returncode == 0, up.stderr
+    assert f"adopting bucket {bucket}" in up.stderr
+    assert not [c for c in canaries.ALL if c in up.stdout + up.stderr]
+    env_dir = tmp_path / ".bioinfra" / name / "aws"
     assert "module.storage.aws_s3_bucket.results" in state_list(env_dir / "storage", aws_env)
-    s3.delete_bucket_policy(Bucket=f"{name}-results-{MOTO_ACCOUNT}")  # EMULATOR-ONLY again: `up` put the TLS-only policy back
-    assert s3.get_object(Bucket=f"{name}-results-{MOTO_ACCOUNT}", Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
+    s3.delete_bucket_policy(Bucket=bucket)  # EMULATOR-ONLY again: `up` put the TLS-only policy back
+    assert s3.get_object(Bucket=bucket, Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
 
     # Issue #18.4: what GuardDuty and the VPC CNI put in the VPC without our tags (a GuardDuty endpoint
     # and its group, an ENI a node left) blocks the network stack's destroy (this moto refuses as AWS
@@ -216,7 +335,6 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     # out in the CLI's process): moto answers Terraform's VPC delete with DependencyViolation every 10 s,
     # the provider keeps retrying ("Still destroying... [17m40s elapsed]"), and `destroy` had not
     # finished after 1200 s.
-    # (the VPC the second `up` made: the first destroy deleted the first one)
     [vpc_id] = [v["VpcId"] for v in ec2.describe_vpcs(Filters=[{"Name": "tag:bioinfra:cluster", "Values": [name]}])["Vpcs"]]
     in_vpc = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
     gd_sg = ec2.create_security_group(GroupName=f"GuardDutyManagedSecurityGroup-{vpc_id}", Description="GuardDuty",
@@ -234,10 +352,10 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     ec2.delete_security_group(GroupId=group)
     ec2.delete_vpc(VpcId=probe)
 
-    # re-running is safe; with --force-empty-buckets the bucket goes too
+    # with --force-empty-buckets the adopted bucket, back in the state, is emptied and destroyed
     done = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=1200)
     assert done.returncode == 0, done.stderr
-    assert f"emptying bucket {name}-results-{MOTO_ACCOUNT}" in done.stderr
+    assert f"emptying bucket {bucket}" in done.stderr
     for line in (f"deleted vpc-endpoint {endpoint}", f"deleted network-interface {eni}", f"deleted security-group {gd_sg}"):
         assert line in done.stderr and done.stderr.index(line) < done.stderr.index("stack network: destroyed"), done.stderr
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["State"] == "deleted"
@@ -367,7 +485,7 @@ def ctrl_c_during_up_stops_terraform_cleanly(cli, aws_env, tmp_path, moto_endpoi
 
 
 # ---------------------------------------------------------------------------------------------
-# The tests: each scenario above runs in a thread of its own, all four started together by the
+# The tests: each scenario above runs in a thread of its own, all five started together by the
 # module's first test; each test waits for its own scenario and fails with its assertion.
 
 
@@ -375,8 +493,8 @@ class Cli:
     """The `cli` fixture's runner (conftest), for one scenario: `bioinfra ARGS` in its folder with
     its environment. `argv` is the command prefix, also for the scenarios' own Popen of `up`.
 
-    Scenarios off the critical path run under `nice`: the full cycle takes longest, so it gets the
-    CPU first (2 cores here, and a Terraform plan is mostly CPU-bound provider start-up) and the
+    Scenarios off the critical path run under `nice`: the full cycle's two halves take longest, so they
+    get the CPU first (2 cores here, and a Terraform plan is mostly CPU-bound provider start-up) and the
     others use what it leaves while it waits. `nice` execs the CLI: same pid, same process group.
     """
 
@@ -400,13 +518,15 @@ class Cli:
 # name of the test -> (scenario, niceness of its processes)
 SCENARIOS: dict[str, tuple[Callable[..., None], int]] = {
     "test_up_plan_destroy_leaves_nothing": (up_plan_destroy_leaves_nothing, 0),
+    "test_up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers": (
+        up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers, 0),
     "test_up_killed_mid_apply_then_destroy": (up_killed_mid_apply_then_destroy, 10),
     "test_ctrl_c_during_up_stops_terraform_cleanly": (ctrl_c_during_up_stops_terraform_cleanly, 10),
     "test_a_lock_held_by_someone_else_is_named_and_not_cleared": (a_lock_held_by_someone_else_is_named_and_not_cleared, 10),
 }
 
 # The scenarios whose moto_server refuses deletes as AWS does (test_aws_vpc_blockers.py).
-WITH_AWS_RULES = {"test_up_plan_destroy_leaves_nothing"}
+WITH_AWS_RULES = {"test_up_plan_destroy_leaves_nothing", "test_up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers"}
 
 
 class Scenarios:
@@ -477,8 +597,15 @@ def _run(scenarios: Scenarios, request) -> None:
 
 
 def test_up_plan_destroy_leaves_nothing(scenarios, request):
-    """up, a 0-change plan, destroy keeping a bucket with data (exit 11), up adopting it, destroy
+    """up, a 0-change plan, destroy keeping a bucket with data (exit 11), destroy
     --force-empty-buckets leaving nothing, destroy again: `up_plan_destroy_leaves_nothing`."""
+    _run(scenarios, request)
+
+
+def test_up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers(scenarios, request):
+    """up adopting a kept bucket with its data, destroy --force-empty-buckets clearing GuardDuty's and
+    the VPC CNI's leftovers before the network stack and leaving nothing, destroy again:
+    `up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers`."""
     _run(scenarios, request)
 
 
