@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws bench-inputs lint checkov conformance clean e2e-aws e2e-gcp
+.PHONY: help setup demo demo-cellprofiler cellprofiler test unit integration docker-up images bench bench-samples bench-fanout bench-aws bench-inputs bench-scale lint checkov conformance clean e2e-aws e2e-gcp
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -53,6 +53,9 @@ bench-fanout: setup ## only the executor's cost per fan-out child vs the fan-out
 
 bench-inputs: setup ## only the pre-run cost of input checks vs input size (10^5..10^7 read pairs); updates bench/results.md
 	$(BIN)/python bench/input_checks_bench.py
+
+bench-scale: setup ## fastqc-to-bwa at real size (5 Mb genome, 2x10^6 pairs, an 8-sample cohort) vs serial and align alone, input checks at 10^5..10^7 pairs, estimate calibration (~25 min, not in make test); updates bench/results.md
+	$(BIN)/python bench/scale_bench.py
 
 bench-aws: setup ## only the AWS part of the bench (plan/up/destroy against moto); updates bench/results.md
 	$(BIN)/python bench/aws_bench.py

@@ -78,7 +78,8 @@ def main() -> int:
         result = {}
         for name, cmd in order:
             result[name] = timed(cmd, env, REPO)
-        steps = dict(line.split("\t") for line in (serial_out / "timings.tsv").read_text().splitlines())
+        # name, wall, user, sys per line (serial.sh): the wall seconds here.
+        steps = {f[0]: f[1] for f in (line.split("\t") for line in (serial_out / "timings.tsv").read_text().splitlines())}
         manifest = json.loads((work / f"bioinfra-{i}" / "manifest.json").read_text())
         rows.append(
             {

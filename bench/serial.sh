@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The fastqc-to-bwa demo as a plain serial shell script: the baseline `make bench` compares with.
-# Same tools, same options as the Workflow's steps; one after another.
+# Same tools, same options as the Workflow's steps; one after another. OUTDIR/timings.tsv: per step
+# name, wall, user and system seconds (bash's `time`, children included).
 #   serial.sh R1 R2 REFERENCE OUTDIR THREADS
 set -euo pipefail
 r1=$1 r2=$2 ref=$3 out=$4 threads=$5
 mkdir -p "$out"/{fastqc,ref,align,stats,multiqc}
 timings="$out/timings.tsv"
 : > "$timings"
-step() {  # step NAME COMMAND...: run it and record its wall time
+step() {  # step NAME COMMAND...: run it and record its wall, user and system seconds
   local name=$1; shift
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@"
-  t1=$(date +%s.%N)
-  echo -e "$name\t$(echo "$t1 - $t0" | bc)" >> "$timings"
+  local TIMEFORMAT=$'%R\t%U\t%S' report
+  # `time` reports on the shell's stderr: the command keeps the real stderr (fd 3), the report
+  # alone is captured.
+  { report=$( { time "$@" 2>&3 3>&-; } 3>&2 2>&1 >/dev/null ); } 3>&2
+  echo -e "$name\t$report" >> "$timings"
 }
 ln -sf "$(realpath "$r1")" "$out/lambda_R1.fastq.gz"
 ln -sf "$(realpath "$r2")" "$out/lambda_R2.fastq.gz"
