@@ -89,6 +89,20 @@ def _read(fragment: str, read_length: int, rng: random.Random, quality: str) -> 
     return "".join(bases), "".join(quals)
 
 
+def output_paths(out_dir: Path, sample: str) -> dict[str, Path]:
+    """Where both simulators write a sample's reads and its planted SNPs."""
+    return {
+        "r1": out_dir / f"{sample}_R1.fastq.gz",
+        "r2": out_dir / f"{sample}_R2.fastq.gz",
+        "snps": out_dir / f"{sample}.planted_snps.tsv",
+    }
+
+
+def write_planted_snps(path: Path, planted: list[Snp]) -> None:
+    lines = ["chrom\tpos\tref\talt"] + [f"{s.chrom}\t{s.pos}\t{s.ref}\t{s.alt}" for s in planted]
+    path.write_text("\n".join(lines) + "\n")
+
+
 def simulate(
     reference: Path,
     out_dir: Path,
@@ -126,16 +140,11 @@ def simulate(
         r2.write(f"@{name}/2\n{s2}\n+\n{q2}\n")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "r1": out_dir / f"{sample}_R1.fastq.gz",
-        "r2": out_dir / f"{sample}_R2.fastq.gz",
-        "snps": out_dir / f"{sample}.planted_snps.tsv",
-    }
+    paths = output_paths(out_dir, sample)
     for key, buf in (("r1", r1), ("r2", r2)):
         with open(paths[key], "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
             gz.write(buf.getvalue().encode())
-    lines = ["chrom\tpos\tref\talt"] + [f"{s.chrom}\t{s.pos}\t{s.ref}\t{s.alt}" for s in planted]
-    paths["snps"].write_text("\n".join(lines) + "\n")
+    write_planted_snps(paths["snps"], planted)
     return paths
 
 
@@ -323,11 +332,7 @@ def simulate_fast(
     low, high = read_length + 50, 3 * insert_mean
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "r1": out_dir / f"{sample}_R1.fastq.gz",
-        "r2": out_dir / f"{sample}_R2.fastq.gz",
-        "snps": out_dir / f"{sample}.planted_snps.tsv",
-    }
+    paths = output_paths(out_dir, sample)
     writers = (_GzipWriter(paths["r1"], compresslevel), _GzipWriter(paths["r2"], compresslevel))
     gauss, randrange, random_, bits = rng.gauss, rng.randrange, rng.random, rng.getrandbits
     prefix = sample.encode()
@@ -356,6 +361,5 @@ def simulate_fast(
     finally:
         for writer in writers:
             writer.close()
-    lines = ["chrom\tpos\tref\talt"] + [f"{s.chrom}\t{s.pos}\t{s.ref}\t{s.alt}" for s in planted]
-    paths["snps"].write_text("\n".join(lines) + "\n")
+    write_planted_snps(paths["snps"], planted)
     return paths
