@@ -42,7 +42,6 @@ import json
 import math
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +54,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
 from bench.aws_bench import replace_section  # noqa: E402
+from bench.run_bench import timed  # noqa: E402  (wall and CPU of a command and its children)
 from bioinfra.sampledata.simulate import repeat_genome, simulate_fast, write_fasta  # noqa: E402
 
 TITLE = "## Real sizes (`make bench-scale`)"
@@ -78,18 +78,6 @@ bwa mem -t "$threads" -K 10000000 -R '@RG\tID:s\tSM:s' "$ref" "$r1" "$r2" 2>/dev
   | samtools sort -@ "$threads" -m 512M -o "$bam" - 2>/dev/null
 samtools index "$bam"
 """
-
-
-def timed(cmd: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> tuple[float, float]:
-    """Wall and CPU (user+sys of the command and its children) seconds."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"bench: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def say(message: str) -> None:
@@ -118,7 +106,8 @@ def make_data(work: Path) -> dict:
 
 
 def align_alone(ref: Path, r1: Path, r2: Path, bam: Path, threads: int) -> tuple[float, float]:
-    return timed(["bash", "-c", ALIGN_SCRIPT, "align", str(ref), str(r1), str(r2), str(bam), str(threads)])
+    return timed(["bash", "-c", ALIGN_SCRIPT, "align", str(ref), str(r1), str(r2), str(bam), str(threads)],
+                 dict(os.environ), REPO)
 
 
 def indexed_copy(reference: Path, folder: Path) -> Path:
@@ -148,9 +137,9 @@ def repetitions(work: Path, data: dict, env: dict[str, str], cores: int) -> list
             "bioinfra": lambda i=i, config=config: timed(
                 [sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--r1", str(data["r1"]), "--r2",
                  str(data["r2"]), "--reference", str(data["reference"]), "--quiet", "--output",
-                 str(work / f"bioinfra-{i}")], {**env, "BIOINFRA_CONFIG": str(config)}),
+                 str(work / f"bioinfra-{i}")], {**env, "BIOINFRA_CONFIG": str(config)}, REPO),
             "serial": lambda i=i: timed(["bash", str(HERE / "serial.sh"), str(data["r1"]), str(data["r2"]),
-                                         str(data["reference"]), str(work / f"serial-{i}"), str(cores)], env),
+                                         str(data["reference"]), str(work / f"serial-{i}"), str(cores)], env, REPO),
             "align": lambda i=i: align_alone(floor_ref, data["r1"], data["r2"], work / f"align-{i}.bam", cores),
         }
         order = runs[i % 3:] + runs[:i % 3]
@@ -175,7 +164,7 @@ def cohort(work: Path, data: dict, env: dict[str, str]) -> dict:
     say(f"cohort: {COHORT} samples of {PAIRS // COHORT:,} pairs")
     wall, cpu = timed([sys.executable, "-m", "bioinfra", "run", "fastqc-to-bwa", "--samples", str(data["sheet"]),
                        "--reference", str(data["reference"]), "--quiet", "--output", str(work / "cohort-out")],
-                      {**env, "BIOINFRA_CONFIG": str(config)})
+                      {**env, "BIOINFRA_CONFIG": str(config)}, REPO)
     manifest = json.loads((work / "cohort-out" / "manifest.json").read_text())
     steps = {k: s["wall_seconds"] for k, s in manifest["steps"].items()}
     shutil.rmtree(work / "workspace-cohort", ignore_errors=True)
@@ -479,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
 
         demo = bundled()
         timed(["bash", str(HERE / "serial.sh"), str(demo.r1), str(demo.r2), str(demo.reference), str(work / "warm-up"),
-               str(cores)], env)
+               str(cores)], env, REPO)
         rows = repetitions(work, data, env, cores)
         coh = cohort(work, data, env)
         law = reference_law(work, data, cores)
