@@ -9,6 +9,7 @@ fingerprint (size, mtime_ns, inode, device, SHA-256 of the first and last MiB), 
 The end-to-end read (`inspect_fastq`: SHA-256, read count, every gzip member, a record count that is
 a multiple of four) runs inside the run, beside the first steps (bioinfra.engine.inputs
 verify_inputs); a file of at most WHOLE_READ_BYTES is still read whole up front, which is as cheap.
+A reference FASTA is treated the same way (`quick_fasta` before, `inspect_fasta` during the run).
 A problem is an InputError naming the file and what to do.
 """
 
@@ -74,11 +75,23 @@ PAIR_CHECK_RECORDS = 1000
 @dataclass(frozen=True)
 class FastaFacts:
     path: Path
-    sha256: str
+    sha256: Optional[str]  # None: not read whole yet (quick_fasta); the full digest comes from the run
     bytes: int
-    sequences: int
-    length: int
+    sequences: Optional[int]  # None with sha256: counted during the run
+    length: Optional[int]
     gzipped: bool
+    fingerprint: str = ""  # quick_fingerprint, when sha256 is None
+    role: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """Read end to end (digest, every line checked, whole gzip stream checked)."""
+        return self.sha256 is not None
+
+    @property
+    def key(self) -> str:
+        """The content-addressed workspace folder's name, as FastqFacts.key."""
+        return self.sha256[:16] if self.sha256 else "q" + self.fingerprint[:15]
 
 
 def _is_gzip(path: Path) -> bool:
@@ -370,7 +383,50 @@ def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None
             length += len(line)
     if sequences == 0 or length == 0:
         raise InputError(f"{role} {path} is not FASTA: it has no '>name' line or no sequence")
-    return FastaFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, sequences=sequences, length=length, gzipped=gz)
+    return FastaFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, sequences=sequences, length=length,
+                      gzipped=gz, role=role)
+
+
+def check_fasta(path: Path, role: str = "reference", progress: Progress = None) -> FastaFacts:
+    """The check made before a run, as check_fastq: a small reference read whole, a larger one looked
+    at in bounded time (quick_fasta; inspect_fasta reads it beside the first steps: a 100 Mb genome
+    took 1.0 s to read whole, GRCh38 would take ~30 s before anything started)."""
+    path = Path(path)
+    _must_be_readable_file(path, role)
+    if path.stat().st_size <= WHOLE_READ_BYTES:
+        return inspect_fasta(path, role, progress)
+    return quick_fasta(path, role)
+
+
+def quick_fasta(path: Path, role: str = "reference") -> FastaFacts:
+    """Bounded checks of a FASTA of any size: readable, its first HEAD_BYTES of content FASTA (a
+    '>name' line first, sequence lines after), a gzip file not cut short where its end shows it, and
+    its quick fingerprint. The rest is read during the run (inspect_fasta, engine.inputs.verify_inputs)."""
+    path = Path(path)
+    _must_be_readable_file(path, role)
+    gz = _is_gzip(path)
+    head = _head(path, role, gz)
+    lines = head.split(b"\n")
+    if len(head) >= HEAD_BYTES:
+        lines.pop()  # cut at HEAD_BYTES: the last line may go on
+    sequences = 0
+    for line_no, line in enumerate(lines, start=1):
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        if line.startswith(b">"):
+            sequences += 1
+        elif sequences == 0 or not _FASTA_SEQ_RE.match(line):
+            raise InputError(
+                f"{role} {path} is not FASTA (line {line_no}: {line[:40]!r}...)",
+                hint="a reference is a FASTA file: '>name' lines followed by sequence lines",
+            )
+    if sequences == 0:
+        raise InputError(f"{role} {path} is not FASTA: it has no '>name' line or no sequence")
+    if gz and _gzip_end(path) is False:
+        raise _truncated(path, role)
+    return FastaFacts(path=path, sha256=None, bytes=path.stat().st_size, sequences=None, length=None, gzipped=gz,
+                      fingerprint=quick_fingerprint(path), role=role)
 
 
 def check_distinct(r1: Path, r2: Path) -> None:

@@ -125,11 +125,12 @@ class CheckedInput:
         return self.record.get("sha256", self.record.get("value"))
 
     @property
-    def unverified(self) -> list[facts_mod.FastqFacts]:
-        """FASTQs checked in bounded time only, to be read whole during the run."""
+    def unverified(self) -> list[Union[facts_mod.FastqFacts, facts_mod.FastaFacts]]:
+        """FASTQs and references checked in bounded time only, to be read whole during the run."""
         if "facts" in self.extra:
-            return [self.extra["facts"]] if isinstance(self.extra["facts"], facts_mod.FastqFacts) and \
-                not self.extra["facts"].complete else []
+            facts = self.extra["facts"]
+            return [facts] if isinstance(facts, (facts_mod.FastqFacts, facts_mod.FastaFacts)) and \
+                not facts.complete else []
         return [f for s in self.extra.get("samples", []) for f in (s.r1, s.r2) if not f.complete]
 
 
@@ -307,12 +308,20 @@ def _fasta(i: InputSpec, ref: Union[Path, RemoteInput], progress: Progress) -> C
         path = f"references/remote-{_remote_id(ref.url)}/reference.fa{gz}"
         return CheckedInput(i, ref, path, [StagedFile(i.name, path, remote=ref)], {"url": ref.url},
                             f"{i.name} {ref.url} (read in place)")
-    facts = facts_mod.inspect_fasta(ref, i.name if i.name == "reference" else i.option, progress)
-    path = f"references/{facts.sha256[:16]}/reference.fa" + (".gz" if facts.gzipped else "")
+    facts = facts_mod.check_fasta(ref, i.name if i.name == "reference" else i.option, progress)
+    path = f"references/{facts.key}/reference.fa" + (".gz" if facts.gzipped else "")
+    size = f"{facts.length:,} bp" if facts.complete else f"{facts.bytes / 1e6:,.0f} MB, read whole during the run"
     return CheckedInput(i, ref, path, [StagedFile(i.name, path, ref, facts.sha256, facts.bytes, copy=True)],
-                        {"path": str(ref.resolve()), "sha256": facts.sha256, "bytes": facts.bytes,
-                         "length": facts.length},
-                        f"{i.name} {ref} ({facts.length:,} bp)", extra={"facts": facts})
+                        {"path": str(ref.resolve()), **fasta_record(facts)},
+                        f"{i.name} {ref} ({size})", extra={"facts": facts})
+
+
+def fasta_record(facts: facts_mod.FastaFacts) -> dict[str, Any]:
+    """A reference's manifest record, as fastq_record: "sha256" (read whole) or "quick"."""
+    if facts.complete:
+        return {"sha256": facts.sha256, "bytes": facts.bytes, "length": facts.length}
+    return {"digest": "quick", "quick_fingerprint": facts.fingerprint, "sha256": None, "bytes": facts.bytes,
+            "length": None}
 
 
 def _remote_id(url: str) -> str:
@@ -563,7 +572,7 @@ def verify_inputs(checked: dict[str, CheckedInput], before: Optional[dict[str, A
             facts = full[c.extra["facts"].path]
             c.extra["facts"] = facts
             c.record.update(_verified(facts))
-            c.reads = facts.reads or 0
+            c.reads = getattr(facts, "reads", None) or 0
             _same_as_before(problems, c.spec.option, facts, (before or {}).get(n, {}))
         else:
             samples = []
@@ -593,14 +602,17 @@ def verify_inputs(checked: dict[str, CheckedInput], before: Optional[dict[str, A
     return updated
 
 
-def _whole(quick: facts_mod.FastqFacts) -> facts_mod.FastqFacts:
-    role = quick.role or "FASTQ"
-    return facts_mod.inspect_fastq(quick.path, role)
+def _whole(quick: Union[facts_mod.FastqFacts, facts_mod.FastaFacts]) -> Union[facts_mod.FastqFacts,
+                                                                               facts_mod.FastaFacts]:
+    if isinstance(quick, facts_mod.FastaFacts):
+        return facts_mod.inspect_fasta(quick.path, quick.role or "reference")
+    return facts_mod.inspect_fastq(quick.path, quick.role or "FASTQ")
 
 
-def _verified(facts: facts_mod.FastqFacts) -> dict[str, Any]:
+def _verified(facts: Union[facts_mod.FastqFacts, facts_mod.FastaFacts]) -> dict[str, Any]:
+    counted = {"length": facts.length} if isinstance(facts, facts_mod.FastaFacts) else {"reads": facts.reads}
     return {"digest": "sha256", "digest_when": "during the run (the file was checked in bounded time before it)",
-            "sha256": facts.sha256, "reads": facts.reads}
+            "sha256": facts.sha256, **counted}
 
 
 def _same_as_before(problems: list[str], what: str, facts: facts_mod.FastqFacts, before: dict[str, Any]) -> None:
