@@ -189,11 +189,16 @@ def inspect_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) ->
 def check_fastq(path: Path, role: str = "FASTQ", progress: Progress = None) -> FastqFacts:
     """The check made before a run: a small file read whole (inspect_fastq), a larger one looked at
     in bounded time (quick_fastq; the rest of it is read during the run)."""
+    return _whole_or_quick(path, role, progress, inspect_fastq, quick_fastq)
+
+
+def _whole_or_quick(path: Path, role: str, progress: Progress, whole: Callable, quick: Callable) -> Any:
+    """A file of at most WHOLE_READ_BYTES read whole now (as cheap as looking), a larger one `quick`."""
     path = Path(path)
     _must_be_readable_file(path, role)
     if path.stat().st_size <= WHOLE_READ_BYTES:
-        return inspect_fastq(path, role, progress)
-    return quick_fastq(path, role)
+        return whole(path, role, progress)
+    return quick(path, role)
 
 
 def quick_fastq(path: Path, role: str = "FASTQ") -> FastqFacts:
@@ -354,6 +359,28 @@ def _check_fastq_head(head: bytes, path: Path, role: str) -> None:
         raise InputError(f"{role} {path} is not FASTQ: the first record's sequence and quality lengths differ")
 
 
+def _fasta_lines(lines: list[bytes], line_no: int, sequences: int, length: int, path: Path, role: str
+                 ) -> tuple[int, int]:
+    """FASTA lines checked (a '>name' line before any sequence, sequence lines of letters), the first
+    being line `line_no` + 1; returns the sequences and bases counted so far. inspect_fasta feeds it
+    the whole file chunk by chunk, quick_fasta its first HEAD_BYTES."""
+    for line in lines:
+        line_no += 1
+        line = line.rstrip(b"\r")
+        if not line:
+            continue
+        if line.startswith(b">"):
+            sequences += 1
+            continue
+        if sequences == 0 or not _FASTA_SEQ_RE.match(line):
+            raise InputError(
+                f"{role} {path} is not FASTA (line {line_no}: {line[:40]!r}...)",
+                hint="a reference is a FASTA file: '>name' lines followed by sequence lines",
+            )
+        length += len(line)
+    return sequences, length
+
+
 def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None) -> FastaFacts:
     path = Path(path)
     _must_be_readable_file(path, role)
@@ -366,21 +393,9 @@ def inspect_fasta(path: Path, role: str = "reference", progress: Progress = None
     for chunk in _stream(path, role, digest, progress):
         data = pending + chunk
         lines = data.split(b"\n")
-        pending = lines.pop() if chunk else b""
-        for line in lines + ([pending] if not chunk and pending else []):
-            line_no += 1
-            line = line.rstrip(b"\r")
-            if not line:
-                continue
-            if line.startswith(b">"):
-                sequences += 1
-                continue
-            if sequences == 0 or not _FASTA_SEQ_RE.match(line):
-                raise InputError(
-                    f"{role} {path} is not FASTA (line {line_no}: {line[:40]!r}...)",
-                    hint="a reference is a FASTA file: '>name' lines followed by sequence lines",
-                )
-            length += len(line)
+        pending = lines.pop() if chunk else b""  # at the end (b""), the last line is in `lines`
+        sequences, length = _fasta_lines(lines, line_no, sequences, length, path, role)
+        line_no += len(lines)
     if sequences == 0 or length == 0:
         raise InputError(f"{role} {path} is not FASTA: it has no '>name' line or no sequence")
     return FastaFacts(path=path, sha256=digest.hexdigest(), bytes=path.stat().st_size, sequences=sequences, length=length,
@@ -391,11 +406,7 @@ def check_fasta(path: Path, role: str = "reference", progress: Progress = None) 
     """The check made before a run, as check_fastq: a small reference read whole, a larger one looked
     at in bounded time (quick_fasta; inspect_fasta reads it beside the first steps: a 100 Mb genome
     took 1.0 s to read whole, GRCh38 would take ~30 s before anything started)."""
-    path = Path(path)
-    _must_be_readable_file(path, role)
-    if path.stat().st_size <= WHOLE_READ_BYTES:
-        return inspect_fasta(path, role, progress)
-    return quick_fasta(path, role)
+    return _whole_or_quick(path, role, progress, inspect_fasta, quick_fasta)
 
 
 def quick_fasta(path: Path, role: str = "reference") -> FastaFacts:
@@ -409,18 +420,7 @@ def quick_fasta(path: Path, role: str = "reference") -> FastaFacts:
     lines = head.split(b"\n")
     if len(head) >= HEAD_BYTES:
         lines.pop()  # cut at HEAD_BYTES: the last line may go on
-    sequences = 0
-    for line_no, line in enumerate(lines, start=1):
-        line = line.rstrip(b"\r")
-        if not line:
-            continue
-        if line.startswith(b">"):
-            sequences += 1
-        elif sequences == 0 or not _FASTA_SEQ_RE.match(line):
-            raise InputError(
-                f"{role} {path} is not FASTA (line {line_no}: {line[:40]!r}...)",
-                hint="a reference is a FASTA file: '>name' lines followed by sequence lines",
-            )
+    sequences, _ = _fasta_lines(lines, 0, 0, 0, path, role)
     if sequences == 0:
         raise InputError(f"{role} {path} is not FASTA: it has no '>name' line or no sequence")
     if gz and _gzip_end(path) is False:
