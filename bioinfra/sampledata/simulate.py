@@ -164,13 +164,14 @@ _PATTERN_BITS = 12
 CHUNK_PAIRS = 50_000  # pairs formatted per chunk, then compressed by a thread per mate
 # A substituted base: shift 1..3 along ACGT from the true base (the exact simulator's uniform choice
 # among the three others, drawn once per pattern instead of once per read).
+_TO_ACGT = bytes.maketrans(bytes(range(256)), b"ACGT" * 64)  # a random byte -> a uniform base
 _SHIFT = [bytes.maketrans(b"ACGT", (b"ACGT" * 2)[k:k + 4]) for k in range(4)]
 
 
 def random_genome(length: int, seed: int, *, name: str = "chr1") -> tuple[str, str]:
     """A seeded random genome of `length` bases (uniform ACGT), for benches at a chosen size."""
     rng = random.Random(seed)
-    return name, rng.randbytes(length).translate(bytes.maketrans(bytes(range(256)), b"ACGT" * 64)).decode()
+    return name, rng.randbytes(length).translate(_TO_ACGT).decode()
 
 
 # Interspersed repeats and duplications in the proportions of a mammalian genome (a human-like mix, for
@@ -206,8 +207,7 @@ def repeat_genome(length: int, seed: int, *, name: str = "chr1") -> tuple[str, s
         return bytes(copy)
 
     for _family, share, consensus_length, (low, high), (d_low, d_high) in REPEAT_FAMILIES:
-        consensus = rng.randbytes(consensus_length).translate(bytes.maketrans(bytes(range(256)), acgt * 64)) \
-            if consensus_length else b""
+        consensus = rng.randbytes(consensus_length).translate(_TO_ACGT) if consensus_length else b""
         placed = 0
         while placed < share * length:
             size = min(rng.randint(low, high), length // 4)
