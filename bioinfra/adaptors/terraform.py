@@ -58,6 +58,15 @@ PRIVATE_FILES = ("terraform.tfstate", "terraform.tfstate.backup", "errored.tfsta
 # What the last successful `terraform init` here was run for (hashes only; 0600 all the same: it is
 # derived from the backend settings). Matching it, and the providers being in place, skips the init.
 INIT_FINGERPRINT = ".bioinfra-init.json"
+# The S3 backend logs, at INFO, the lock it is about to write, with the lock's ID, before writing it.
+# Terraform 1.11.4, measured: "backend-s3: Attempting to lock remote state (DynamoDB only)...:
+# tf_backend.lock.id=<uuid> tf_backend.lock.operation=OperationTypePlan ..."; newer sources say
+# "Locking remote state" (hashicorp/terraform, internal/backend/remote-state/s3/client.go,
+# RemoteClient.Lock: logWithLockInfo then log.Info). Core logs only (TF_LOG_CORE): no provider's.
+# The commands that take the state lock (`terraform <command> -h` lists -lock for them).
+LOCKING_COMMANDS = frozenset({"plan", "apply", "destroy", "refresh", "import", "taint", "untaint",
+                              "state rm", "state mv", "state push", "state replace-provider"})
+_OWN_LOCK_LINE = re.compile(r"(?:Attempting to lock|Locking) remote state\b.*?\btf_backend\.lock\.id=([0-9A-Fa-f-]{36})")
 UMASK = 0o077  # Terraform's own files: created 0600 / folders 0700
 
 
@@ -140,6 +149,7 @@ class StreamResult:
     errors: list[str] = field(default_factory=list)  # diagnostics of severity error
     lock: Optional[LockInfo] = None
     plain: list[str] = field(default_factory=list)  # lines that were not JSON events
+    own_lock_ids: list[str] = field(default_factory=list)  # the state locks this Terraform process tried to write
 
 
 def terraform_binary() -> str:
@@ -201,15 +211,31 @@ class Terraform:
         return PyTerraform(working_dir=str(self.workdir), terraform_bin_path=self.binary)
 
     def _buffered(self, command: str, *args: str, check: bool = True, **options: Any) -> tuple[int, str, str]:
+        """One short Terraform call; a call refused the state lock it wrote itself (`state rm`
+        takes the lock too) releases it and runs once more, as `stream` does."""
+        code, out, err, log, own_lock_ids = self._buffered_once(command, *args, **options)
+        lock = LockInfo.parse(err + out) if code != 0 else None
+        if lock is not None and lock.id in own_lock_ids and command != "force-unlock":
+            self.force_unlock(lock.id)
+            code, out, err, log, _ = self._buffered_once(command, *args, **options)
+        if check and code != 0:
+            raise TerraformError(
+                f"terraform {command} failed in {self.workdir.name}: {_first_error(err or out)}",
+                hint=f"full output: {log}",
+            )
+        return code, out, err
+
+    def _buffered_once(self, command: str, *args: str, **options: Any) -> tuple[int, str, str, Path, list[str]]:
         from python_terraform import IsFlagged
 
         tf = self._python_terraform()
         options = {"no_color": IsFlagged, **options}
         log = self._log_path(command)  # named when the call starts, as a streamed call's log is
+        env, core_log = self._own_lock_log(command, log)
         # python-terraform passes os.environ unless told; we need ours (TF_* and AWS settings).
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(self.env)
+        os.environ.update(env)
         try:
             with _umask(UMASK):
                 code, out, err = tf.cmd(command, *args, **options)
@@ -218,12 +244,7 @@ class Terraform:
             os.environ.update(saved)
             protect(self.workdir)
         _write_private(log, f"$ terraform {command} {' '.join(args)}\n{out or ''}{err or ''}")
-        if check and code != 0:
-            raise TerraformError(
-                f"terraform {command} failed in {self.workdir.name}: {_first_error(err or out)}",
-                hint=f"full output: {log}",
-            )
-        return code, out or "", err or ""
+        return code, out or "", err or "", log, _own_lock_ids(core_log)
 
     def init(self, backend_config_file: Optional[str] = None) -> bool:
         """`terraform init`, unless this folder is already initialised for exactly this
@@ -371,7 +392,40 @@ class Terraform:
         Terraform runs in its own session so a terminal Ctrl-C reaches only us: we then send it
         exactly one SIGINT (a second one makes Terraform abandon the operation without saving
         state) and wait for it to save state and release the lock.
+
+        A Terraform that fails because the state lock is held by the very lock it wrote itself
+        (`own_lock_ids`: its lock write took effect, a reply was lost, the SDK retried the
+        conditional write and met its own item) leaves that lock behind and took no other step:
+        it is released and the call made once more. Any other holder is left alone (the caller
+        names it to the user). Seen twice here under load before this (a `destroy` failing with "held by
+        root@vm" and leaving the lock; moto's log: one lock write answered 200, then again 400); the S3
+        backend's lock is proven ours by its logged ID, a GCS lock (no such log) is never retried.
         """
+        result = self._stream_once(args, on_event, say)
+        lock = result.lock
+        if result.returncode not in (0, 2) and lock is not None and lock.id in result.own_lock_ids:
+            say(f"stack {self.workdir.name}: Terraform was refused the state lock {lock.id}, which it had "
+                "written itself (a lock write retried after its reply was lost); releasing it and trying again")
+            self.force_unlock(lock.id)
+            result = self._stream_once(args, on_event, say)
+        return result
+
+    def _own_lock_log(self, command: str, log: Path) -> tuple[dict[str, str], Optional[Path]]:
+        """The environment for one Terraform call that records, in a core log of its own next to
+        the call's log, the ID of every state lock it tries to write; None for the log path when the
+        command takes no lock, or the user set Terraform's logging themselves (theirs is left as it
+        is: no lock is then provably ours)."""
+        if command not in LOCKING_COMMANDS or any(name in self.env for name in ("TF_LOG", "TF_LOG_CORE", "TF_LOG_PATH")):
+            return self.env, None
+        core_log = log.with_suffix(".core.log")
+        return {**self.env, "TF_LOG_CORE": "INFO", "TF_LOG_PATH": str(core_log)}, core_log
+
+    def _stream_once(
+        self,
+        args: list[str],
+        on_event: Callable[[dict[str, Any]], None],
+        say: Callable[[str], None],
+    ) -> StreamResult:
         command = args[0]
         log = self._log_path(command + ("-destroy" if "-destroy" in args else ""))
         result = StreamResult(returncode=-1, log=log)
@@ -380,8 +434,9 @@ class Terraform:
         with os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as log_fh:
             log_fh.write(f"$ terraform {' '.join(args)} -json\n")
             log_fh.flush()
+            env, core_log = self._own_lock_log(command, log)
             proc = subprocess.Popen(
-                argv, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                argv, cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 text=True, bufsize=1, start_new_session=True, umask=UMASK,
             )
             self._write_marker(proc.pid, command)
@@ -411,6 +466,7 @@ class Terraform:
                     _signal(proc, signal.SIGINT)
                     proc.wait()
                 self._clear_marker()
+                result.own_lock_ids = _own_lock_ids(core_log)
                 protect(self.workdir)
         if interrupted:
             raise InterruptedRunError(
@@ -600,6 +656,13 @@ def _providers_installed(workdir: Path, data_dir: Path) -> bool:
 def _write_private(path: Path, text: str) -> None:
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
         fh.write(text)
+
+
+def _own_lock_ids(core_log: Optional[Path]) -> list[str]:
+    """The lock IDs a Terraform call logged as about to write (`_OWN_LOCK_LINE`), in order."""
+    if core_log is None:
+        return []
+    return _OWN_LOCK_LINE.findall(_read(core_log).decode(errors="replace"))
 
 
 def _marker_proves(marker: dict[str, Any], lock: LockInfo) -> tuple[bool, str]:
