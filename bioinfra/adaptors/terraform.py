@@ -215,7 +215,7 @@ class Terraform:
         takes the lock too) releases it and runs once more, as `stream` does."""
         code, out, err, log, own_lock_ids = self._buffered_once(command, *args, **options)
         lock = LockInfo.parse(err + out) if code != 0 else None
-        if lock is not None and lock.id in own_lock_ids and command != "force-unlock":
+        if lock is not None and lock.id in own_lock_ids:
             self.force_unlock(lock.id)
             code, out, err, log, _ = self._buffered_once(command, *args, **options)
         if check and code != 0:
