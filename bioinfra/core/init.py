@@ -6,13 +6,16 @@ from pathlib import Path
 
 import yaml
 
-from bioinfra.config import parse_config
+from bioinfra.config import DEFAULT_POOLS, parse_config
 from bioinfra.errors import InputError
 from bioinfra.render import render
 
+# The template's machine types: the target's default pools (one source: what a config that names no
+# pool gets is what `init` writes), and a GPU machine for the commented-out GPU pool.
+GPU_MACHINE_TYPES = {"gcp": "n1-standard-8", "aws": "g4dn.xlarge"}
 MACHINE_TYPES = {
-    "gcp": {"general": "e2-standard-4", "highcpu": "c2-standard-16", "gpu": "n1-standard-8"},
-    "aws": {"general": "m6i.xlarge", "highcpu": "c6i.4xlarge", "gpu": "g4dn.xlarge"},
+    target: {**{pool: spec["machine_type"] for pool, spec in pools.items()}, "gpu": GPU_MACHINE_TYPES[target]}
+    for target, pools in DEFAULT_POOLS.items()
 }
 GPU_TYPES = {"gcp": "nvidia-tesla-t4", "aws": "nvidia-tesla-t4"}
 
