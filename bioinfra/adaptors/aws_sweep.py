@@ -33,6 +33,10 @@ STACK_TAG = "bioinfra:stack"
 REGION_TAG = "bioinfra:region"
 # VPC CNI tags the ENIs it allocates with this; they leak when nodes die before the CNI frees them.
 CNI_CLUSTER_TAG = "cluster.k8s.amazonaws.com/name"
+# Set by `destroy` on a results bucket it keeps because it holds data, and on the KMS key that encrypts
+# it: the UTC date (AwsTarget.before_destroy, mark_kept). Read back only to say so; what keeps the key is
+# the bucket itself (_kept_bucket). `up` takes both back, and Terraform drops the tag (default_tags only).
+KEPT_TAG = "bioinfra:kept"
 
 # Deletion order: each kind only after everything that can depend on it. Node groups hold instances
 # in the subnets and block the cluster; load balancers and mount targets hold ENIs in the subnets; the
@@ -84,6 +88,11 @@ class Leftover:
     # on the cluster's behalf (its load balancers, volumes, ENIs): only an unfiltered sweep handles those.
     stack: Optional[str]
     detail: str = ""  # e.g. "3 object versions, versioned" for a bucket with data
+    # For a kms-key or kms-alias: the cluster's buckets whose default encryption is this key, when found.
+    # The key (and its alias) is kept while one of them still exists: without it their objects are unreadable.
+    encrypts: tuple[str, ...] = ()
+    # The date an earlier `destroy` kept it (KEPT_TAG), "" for anything else: not an interrupted apply's.
+    kept_on: str = ""
 
 
 @dataclass
@@ -113,6 +122,7 @@ class _Ctx:
         self.force_empty_buckets = force_empty_buckets
         self.owned_enis: set[str] = set()  # ENIs a found resource owns: they go with it, not on their own
         self.retry_until = 0.0  # monotonic deadline of the current kind's retries (see RETRY_SECONDS)
+        self.bucket_keys: dict[str, str] = {}  # a found bucket -> the id of its default-encryption KMS key
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
@@ -435,8 +445,55 @@ def _find_s3(ctx: _Ctx, cluster: str) -> list[Leftover]:
         versions, markers = _count_versions(s3, name)
         status = s3.get_bucket_versioning(Bucket=name).get("Status")
         detail = _describe_contents(versions, markers) if versions or markers else "empty"
-        found.append(Leftover("s3-bucket", name, tags.get(STACK_TAG), detail + (", versioned" if status == "Enabled" else "")))
+        key = bucket_key(s3, ctx.client("kms"), name)
+        if key:
+            ctx.bucket_keys[name] = key
+        found.append(Leftover("s3-bucket", name, tags.get(STACK_TAG), detail + (", versioned" if status == "Enabled" else ""),
+                              kept_on=tags.get(KEPT_TAG, "")))
     return found
+
+
+def bucket_key(s3: Any, kms: Any, bucket: str) -> Optional[str]:
+    """The id of the KMS key a bucket's default encryption names (SSE-KMS or DSSE-KMS), None for none
+    (SSE-S3, no such bucket) or a key KMS does not know. S3 may hold the key as an id, an ARN or an alias;
+    KMS DescribeKey takes each and answers the key id.
+    Ref https://docs.aws.amazon.com/AmazonS3/latest/API/API_ServerSideEncryptionByDefault.html"""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    except Exception as exc:  # noqa: BLE001 - botocore is imported lazily; match by code
+        if _code(exc) == "ServerSideEncryptionConfigurationNotFoundError" or _is_gone(exc):
+            return None
+        raise
+    for rule in rules:
+        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
+        if default.get("SSEAlgorithm", "").startswith("aws:kms") and default.get("KMSMasterKeyID"):
+            try:
+                return str(kms.describe_key(KeyId=default["KMSMasterKeyID"])["KeyMetadata"]["KeyId"])
+            except Exception as exc:  # noqa: BLE001
+                if _is_gone(exc):
+                    return None
+                raise
+    return None
+
+
+def key_aliases(kms: Any, key_id: str) -> list[str]:
+    """The alias names of one key."""
+    return [a["AliasName"] for a in _pages(kms, "list_aliases", "Aliases", KeyId=key_id)]
+
+
+def mark_kept(s3: Any, kms: Any, bucket: str, key_id: Optional[str], on: str) -> None:
+    """Tag a results bucket `destroy` keeps (and its KMS key) with KEPT_TAG=<on>. PutBucketTagging
+    replaces the whole set: the bucket's tags are read first."""
+    try:
+        tags = _tags(s3.get_bucket_tagging(Bucket=bucket).get("TagSet"))
+    except Exception as exc:  # noqa: BLE001
+        if _code(exc) != "NoSuchTagSet":
+            raise
+        tags = {}
+    tags[KEPT_TAG] = on
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    if key_id:
+        kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": KEPT_TAG, "TagValue": on}])
 
 
 def _log_group_tags(logs: Any, group: dict[str, Any]) -> dict[str, str]:
@@ -499,9 +556,12 @@ def _find_iam(ctx: _Ctx, cluster: str) -> list[Leftover]:
 
 
 def _find_kms(ctx: _Ctx, cluster: str) -> list[Leftover]:
+    """The cluster's keys and their aliases. A key that encrypts one of the cluster's buckets found by
+    _find_s3 (its default encryption) names them in `encrypts`, and so does its alias."""
     kms = ctx.client("kms")
     found: list[Leftover] = []
-    ours: dict[str, Optional[str]] = {}  # key id -> stack, including keys already pending deletion
+    # key id -> (stack, buckets it encrypts, kept on), including keys already pending deletion
+    ours: dict[str, tuple[Optional[str], tuple[str, ...], str]] = {}
     for key in _pages(kms, "list_keys", "Keys"):
         try:
             tags = _tags(_pages(kms, "list_resource_tags", "Tags", KeyId=key["KeyId"]), "TagKey", "TagValue")
@@ -512,13 +572,16 @@ def _find_kms(ctx: _Ctx, cluster: str) -> list[Leftover]:
             raise
         if tags.get(CLUSTER_TAG) != cluster:
             continue
-        ours[key["KeyId"]] = tags.get(STACK_TAG)
+        encrypts = tuple(sorted(b for b, k in ctx.bucket_keys.items() if k == key["KeyId"]))
+        ours[key["KeyId"]] = (tags.get(STACK_TAG), encrypts, tags.get(KEPT_TAG, ""))
         state = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"].get("KeyState", "")
         if state not in ("PendingDeletion", "PendingReplicaDeletion"):  # scheduled already: counts as gone
-            found.append(Leftover("kms-key", key["KeyId"], tags.get(STACK_TAG), state.lower()))
+            detail = ", ".join([state.lower(), *(f"encrypts s3-bucket {b}" for b in encrypts)])
+            found.append(Leftover("kms-key", key["KeyId"], tags.get(STACK_TAG), detail, encrypts, tags.get(KEPT_TAG, "")))
     for alias in _pages(kms, "list_aliases", "Aliases"):
         if alias["AliasName"].startswith(f"alias/{cluster}-") and alias.get("TargetKeyId") in ours:
-            found.append(Leftover("kms-alias", alias["AliasName"], ours[alias["TargetKeyId"]], alias["TargetKeyId"]))
+            stack, encrypts, kept_on = ours[alias["TargetKeyId"]]
+            found.append(Leftover("kms-alias", alias["AliasName"], stack, alias["TargetKeyId"], encrypts, kept_on))
     return found
 
 
@@ -972,12 +1035,34 @@ def _oidc_start(ctx: _Ctx, item: Leftover) -> str:
     return ""
 
 
+def _kept_bucket(ctx: _Ctx, item: Leftover) -> Optional[str]:
+    """The first bucket the key (or the alias's key) encrypts that still exists: checked now, since the
+    sweep deletes buckets before keys (an emptied or empty one is gone by then)."""
+    s3 = ctx.client("s3")
+    for bucket in item.encrypts:
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except Exception as exc:  # noqa: BLE001 - botocore is imported lazily; match by code
+            if _code(exc) in ("404", "NoSuchBucket"):
+                continue
+            raise  # not known to be gone (403, throttling): the key is not deleted
+        return bucket
+    return None
+
+
 def _kms_alias_start(ctx: _Ctx, item: Leftover) -> str:
+    if bucket := _kept_bucket(ctx, item):
+        raise _Keep(f"names kms-key {item.detail}, kept with s3-bucket {bucket}; it goes with them (--force-empty-buckets)")
     ctx.client("kms").delete_alias(AliasName=item.id)
     return ""
 
 
 def _kms_key_start(ctx: _Ctx, item: Leftover) -> str:
+    if bucket := _kept_bucket(ctx, item):
+        # Never scheduled for deletion while the bucket it encrypts exists: KMS would delete it after the
+        # window, and every object in the bucket would be unreadable for good.
+        raise _Keep(f"encrypts s3-bucket {bucket}, which is kept: its objects cannot be read without this key, "
+                    "so it goes only after the bucket (--force-empty-buckets); a KMS key costs about $1 a month")
     kms = ctx.client("kms")
     # KMS never deletes a key at once: it schedules the deletion, which counts as gone here. State
     # first: AWS refuses to schedule a pending key again (KMSInvalidStateException); moto accepts it.

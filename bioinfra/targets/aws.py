@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -100,6 +101,32 @@ ADOPT_TF = (
     "import {{\n  to = {address}\n  id = var.bucket\n}}\n"
 )
 
+# The storage stack's results bucket and the KMS key that encrypts it (default encryption aws:kms, bucket
+# keys on; the key also encrypts EFS and ECR, which go with the stack): what `destroy` keeps when the
+# bucket holds data, and `up` takes back.
+BUCKET_ADDRESS = "module.storage.aws_s3_bucket.results"
+KEY_ADDRESS = "module.storage.module.key.aws_kms_key.this"
+ALIAS_ADDRESS = "module.storage.module.key.aws_kms_alias.this"
+# What `destroy` takes out of the state to keep: the bucket with its settings (aws_s3_bucket_*), the key
+# and its alias (terraform/aws/modules/kms-key).
+KEPT_PREFIXES = ("module.storage.aws_s3_bucket", "module.storage.module.key.aws_kms_key.",
+                 "module.storage.module.key.aws_kms_alias.")
+# The kept key's import blocks, beside the bucket's in adopt.tf. Their ids are a variable of adopt.tf,
+# valued in ADOPT_VALUES (JSON, read as data), never HCL text of the id. Import ids: aws_kms_key by its
+# key id, aws_kms_alias by its name (alias/...).
+# Ref https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/kms_key#import
+# Ref https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/kms_alias#import
+ADOPT_VALUES = "adopt.auto.tfvars.json"
+ADOPT_KEY_TF = (
+    "\n# and the KMS key that encrypts it, kept with it\n"
+    'variable "kept_key" {{\n'
+    '  description = "The kept KMS key of the results bucket: its id and alias (written by bioinfra into {values})."\n'
+    "  type        = object({{ id = string, alias = string }})\n"
+    "}}\n"
+    "import {{\n  to = {key}\n  id = var.kept_key.id\n}}\n"
+)
+ADOPT_ALIAS_TF = "import {{\n  to = {alias}\n  id = var.kept_key.alias\n}}\n"
+
 
 def endpoint_url(config: Config) -> Optional[str]:
     """The emulator endpoint, if any: $BIOINFRA_AWS_ENDPOINT_URL (checked as aws.endpoint_url is: a bad
@@ -185,9 +212,10 @@ class AwsTarget(AwsCluster):
             return
         if stack.name != "storage" or aws is None:
             return
-        from bioinfra.adaptors.aws_sweep import bucket_contents, empty_bucket
+        from bioinfra.adaptors.aws_sweep import bucket_contents, bucket_key, empty_bucket, key_aliases, mark_kept
 
-        s3 = aws.client("s3")  # an AwsSession: the endpoint (emulator) applies
+        (tf.workdir / ADOPT_VALUES).unlink(missing_ok=True)  # adopt.tf, which declares its variable, is gone
+        s3, kms = aws.client("s3"), aws.client("kms")  # an AwsSession: the endpoint (emulator) applies
         bucket = self.results_bucket(config, aws)
         contents = bucket_contents(s3, bucket)
         if not contents:
@@ -196,10 +224,21 @@ class AwsTarget(AwsCluster):
             say(f"emptying bucket {bucket} ({contents}): --force-empty-buckets")
             empty_bucket(s3, bucket)
             return
-        addresses = [a for a in tf.state_list() if a.startswith("module.storage.aws_s3_bucket")]
+        # The KMS key is kept with the bucket: destroyed with the stack, KMS would delete it after its 7-day
+        # window and every object in the bucket would be unreadable for good. EFS and ECR, which it also
+        # encrypts, are destroyed as before (a key that stays does not hold them).
+        key = bucket_key(s3, kms, bucket)
+        aliases = key_aliases(kms, key) if key else []
+        mark_kept(s3, kms, bucket, key, time.strftime("%Y-%m-%d", time.gmtime()))
+        addresses = [a for a in tf.state_list() if a.startswith(KEPT_PREFIXES)]
         if addresses:
             tf.state_rm(addresses)
-        say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
+        if key:
+            named = f"{key} ({', '.join(aliases)})" if aliases else key
+            say(f"keeping bucket {bucket}: it has {contents}; keeping its KMS key {named} too, without which they "
+                "cannot be read (about $1 a month while kept; re-run with --force-empty-buckets to delete them)")
+        else:
+            say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
 
     def adopt_kept(self, config: Config, stack: Stack, tf: Any, aws: Any, say: Callable[[str], None]) -> None:
         """Before `up` plans the storage stack: a results bucket that an earlier `destroy` kept (it
@@ -207,20 +246,61 @@ class AwsTarget(AwsCluster):
         would fail: the name is taken). Written as an import block in <stack>/adopt.tf."""
         adopt = tf.workdir / "adopt.tf"
         adopt.unlink(missing_ok=True)
-        address = "module.storage.aws_s3_bucket.results"
-        if stack.name != "storage" or aws is None or address in tf.state_list():
+        (tf.workdir / ADOPT_VALUES).unlink(missing_ok=True)
+        if stack.name != "storage" or aws is None:
+            return
+        in_state = tf.state_list()
+        if BUCKET_ADDRESS in in_state:
             return
         bucket = self.results_bucket(config, aws)
+        s3 = aws.client("s3")
         try:
-            tag_set = aws.client("s3").get_bucket_tagging(Bucket=bucket).get("TagSet", [])
+            tag_set = s3.get_bucket_tagging(Bucket=bucket).get("TagSet", [])
         except Exception as exc:  # noqa: BLE001 - botocore is imported lazily; NoSuchBucket / NoSuchTagSet
             if getattr(exc, "response", None) is None:
                 raise
             return
-        if {t["Key"]: t["Value"] for t in tag_set}.get("bioinfra:cluster") != config.name:
+        if {t["Key"]: t["Value"] for t in tag_set}.get(self.label) != config.name:
             return  # not ours: Terraform's "bucket exists" error is the right answer
-        adopt.write_text(ADOPT_TF.format(address=address))
-        say(f"adopting bucket {bucket}: kept by an earlier destroy because it held data")
+        text = ADOPT_TF.format(address=BUCKET_ADDRESS)
+        key = None if KEY_ADDRESS in in_state else self._kept_key(config, aws, bucket, say)
+        if key:
+            from bioinfra.core.provision import write_private_json
+
+            key_id, alias = key
+            text += ADOPT_KEY_TF.format(values=ADOPT_VALUES, key=KEY_ADDRESS)
+            if alias and ALIAS_ADDRESS not in in_state:
+                text += ADOPT_ALIAS_TF.format(alias=ALIAS_ADDRESS)
+            write_private_json(tf.workdir / ADOPT_VALUES, {"kept_key": {"id": key_id, "alias": alias or ""}})
+        adopt.write_text(text)
+        with_key = ""
+        if key:
+            with_key = f" with its KMS key {key[0]}" + (f" ({key[1]})" if key[1] else "")
+        say(f"adopting bucket {bucket}{with_key}: kept by an earlier destroy because it held data")
+
+    def _kept_key(self, config: Config, aws: Any, bucket: str,
+                  say: Callable[[str], None]) -> Optional[tuple[str, Optional[str]]]:
+        """The KMS key that encrypts a kept bucket, when it is this cluster's (its tag), with the storage
+        stack's alias of it if that exists: (key id, alias name or None). None for another key: Terraform
+        then makes a new one and points the bucket at it (objects written before keep their old key).
+        A key whose deletion is scheduled (a `destroy` before bioinfra kept the key too) is taken back:
+        the deletion is cancelled and the key enabled again (CancelKeyDeletion leaves it Disabled).
+        Ref https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
+        from bioinfra.adaptors.aws_sweep import bucket_key, key_aliases
+
+        kms = aws.client("kms")
+        key_id = bucket_key(aws.client("s3"), kms, bucket)
+        if key_id is None:
+            return None
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id).get("Tags", [])}
+        if tags.get(self.label) != config.name:
+            return None
+        if kms.describe_key(KeyId=key_id)["KeyMetadata"].get("KeyState") == "PendingDeletion":
+            kms.cancel_key_deletion(KeyId=key_id)
+            kms.enable_key(KeyId=key_id)
+            say(f"KMS key {key_id} of bucket {bucket} was scheduled for deletion: cancelled, so its objects stay readable")
+        alias = f"alias/{config.name}-storage"  # the storage module's (terraform/aws/modules/storage: module "key")
+        return key_id, alias if alias in key_aliases(kms, key_id) else None
 
     def terraform_env(self, config: Config) -> dict[str, str]:
         # No instance-metadata probing against an emulator.

@@ -348,3 +348,184 @@ def test_a_wait_that_never_ends_is_bounded(aws, moto_endpoint, monkeypatch):
     [(item, reason)] = result.failed
     assert item.id == eni and reason.startswith("still being deleted after")
     assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Status"] == "in-use"
+
+
+# -- a results bucket `destroy` keeps, and the KMS key that encrypts it ------------------------------
+
+
+def _kept_results(aws: boto3.session.Session, url: str, name: str, *, kept_on: str = "") -> tuple[str, str]:
+    """A results bucket with data, encrypted (aws:kms, bucket keys on) with the storage stack's key and
+    alias, as the storage stack makes them: (bucket, key id). With `kept_on`, tagged as `destroy` leaves
+    them when it keeps them."""
+    s3, kms = aws.client("s3", endpoint_url=url), aws.client("kms", endpoint_url=url)
+    tags = _tags(name, "storage") + ([{"Key": "bioinfra:kept", "Value": kept_on}] if kept_on else [])
+    key = kms.create_key(Description=f"storage of {name}",
+                         Tags=[{"TagKey": t["Key"], "TagValue": t["Value"]} for t in tags])["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName=f"alias/{name}-storage", TargetKeyId=key)
+    bucket = f"{name}-results"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms",
+                                               "KMSMasterKeyID": f"arn:aws:kms:{REGION}:123456789012:key/{key}"},
+        "BucketKeyEnabled": True}]})
+    s3.put_object(Bucket=bucket, Key="run1/multiqc_report.html", Body=b"<html/>")
+    return bucket, key
+
+
+def _key_state(aws: boto3.session.Session, url: str, key: str) -> str:
+    return aws.client("kms", endpoint_url=url).describe_key(KeyId=key)["KeyMetadata"]["KeyState"]
+
+
+def test_the_key_of_a_kept_bucket_stays_until_the_bucket_goes(aws, moto_endpoint):
+    """The sweep never schedules the deletion of a key that encrypts a bucket it keeps (KMS would delete
+    it after 7 days: every object in the bucket unreadable); the key and its alias are kept and reported
+    with the bucket, and go after it once --force-empty-buckets deletes it (point 1 and 3)."""
+    url, name = moto_endpoint, "sweep-keykept"
+    bucket, key = _kept_results(aws, url, name, kept_on="2026-12-06")
+
+    found = find_leftovers(aws, name, endpoint_url=url)
+    assert [(x.kind, x.id) for x in found] == [("s3-bucket", bucket), ("kms-alias", f"alias/{name}-storage"),
+                                               ("kms-key", key)]
+    assert all(x.kept_on == "2026-12-06" for x in found)
+    assert {x.kind: x.encrypts for x in found if x.kind != "s3-bucket"} == {"kms-alias": (bucket,), "kms-key": (bucket,)}
+    assert found[2].detail == f"enabled, encrypts s3-bucket {bucket}"
+
+    lines: list[str] = []
+    kept = delete_leftovers(aws, found, force_empty_buckets=False, say=lines.append, endpoint_url=url)
+    assert kept.deleted == [] and kept.failed == []
+    assert [(x.kind, x.id) for x, _ in kept.kept] == [(x.kind, x.id) for x in found]
+    reasons = dict((x.kind, why) for x, why in kept.kept)
+    assert reasons["kms-key"].startswith(f"encrypts s3-bucket {bucket}, which is kept")
+    assert "--force-empty-buckets" in reasons["kms-alias"]
+    assert lines[2] == f"kept kms-key {key} (stack storage): {reasons['kms-key']}"
+    assert _key_state(aws, url, key) == "Enabled"
+    kms = aws.client("kms", endpoint_url=url)
+    assert [a["AliasName"] for a in kms.list_aliases(KeyId=key)["Aliases"]] == [f"alias/{name}-storage"]
+    s3 = aws.client("s3", endpoint_url=url)
+    assert s3.get_object(Bucket=bucket, Key="run1/multiqc_report.html")["Body"].read() == b"<html/>"
+
+    # a later sweep that deletes the bucket (--force-empty-buckets, or it was emptied) takes the key too
+    lines.clear()
+    forced = delete_leftovers(aws, found, force_empty_buckets=True, say=lines.append, endpoint_url=url)
+    assert forced.kept == [] and forced.failed == [] and forced.deleted == found
+    assert _gone(lambda: s3.head_bucket(Bucket=bucket), "404")
+    assert kms.list_aliases(KeyId=key)["Aliases"] == []
+    assert _key_state(aws, url, key) == "PendingDeletion"
+    assert lines[-1] == f"deleted kms-key {key} (stack storage; deletion scheduled in 7 days)"
+    assert find_leftovers(aws, name, endpoint_url=url) == []
+
+
+def test_a_key_whose_bucket_is_empty_goes_with_it(aws, moto_endpoint):
+    """An empty kept bucket (its data deleted by hand) needs no --force-empty-buckets: bucket, alias and
+    key all go in one sweep (the bucket first: ORDER)."""
+    url, name = moto_endpoint, "sweep-keyempty"
+    bucket, key = _kept_results(aws, url, name)
+    s3 = aws.client("s3", endpoint_url=url)
+    for v in s3.list_object_versions(Bucket=bucket)["Versions"]:
+        s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+
+    result = delete_leftovers(aws, find_leftovers(aws, name, endpoint_url=url), force_empty_buckets=False,
+                              say=lambda _: None, endpoint_url=url)
+    assert result.kept == [] and result.failed == []
+    assert [x.kind for x in result.deleted] == ["s3-bucket", "kms-alias", "kms-key"]
+    assert _key_state(aws, url, key) == "PendingDeletion"
+
+
+class RecordingTerraform:
+    """Stand-in for bioinfra.adaptors.terraform.Terraform in AwsTarget's hooks (the real Terraform runs
+    them in test_aws_stacks.py, minutes each): a state list and a record of `state rm`."""
+
+    def __init__(self, state: list[str], workdir) -> None:
+        self.state, self.workdir, self.removed = list(state), workdir, []
+
+    def state_list(self) -> list[str]:
+        return list(self.state)
+
+    def state_rm(self, addresses: list[str]) -> None:
+        self.removed += addresses
+        self.state = [a for a in self.state if a not in addresses]
+
+
+# The storage stack's state after `up` (tests/integration/test_aws_stacks.py applies it for real).
+STORAGE_STATE = [
+    "module.storage.aws_s3_bucket.results", "module.storage.aws_s3_bucket_versioning.results",
+    "module.storage.aws_s3_bucket_server_side_encryption_configuration.results",
+    "module.storage.aws_efs_file_system.shared", 'module.storage.aws_ecr_repository.tools["x/fastqc"]',
+    "module.storage.module.key.aws_kms_key.this", "module.storage.module.key.aws_kms_alias.this",
+    "module.storage.module.key.data.aws_iam_policy_document.key", "module.storage.aws_iam_role.workflow",
+]
+
+
+def test_destroy_keeps_the_key_with_the_bucket_and_up_takes_both_back(aws, moto_endpoint, tmp_path):
+    """AwsTarget.before_destroy takes the key and its alias out of the state with the bucket (EFS, ECR,
+    the role stay: destroyed) and says so; adopt_kept then imports all three, ids as data (rule 1)."""
+    from bioinfra.adaptors.aws import AwsSession
+    from bioinfra.config import parse_config
+    from bioinfra.targets.aws import ADOPT_VALUES, STACKS, AwsTarget
+
+    url, name = moto_endpoint, "sweep-hooks"
+    storage = next(s for s in STACKS if s.name == "storage")
+    config = parse_config({"name": name, "target": "aws", "region": REGION,
+                           "buckets": {"results": f"{name}-results"}}, source="test")
+    bucket, key = _kept_results(aws, url, name)
+    session = AwsSession(aws, url)
+    said: list[str] = []
+    tf = RecordingTerraform(STORAGE_STATE, tmp_path)
+
+    AwsTarget().before_destroy(config, storage, tf, session, force_empty_buckets=False, say=said.append)
+    assert sorted(tf.removed) == sorted(STORAGE_STATE[:3] + STORAGE_STATE[5:7])
+    assert said == [f"keeping bucket {bucket}: it has 1 object versions; keeping its KMS key {key} "
+                    f"(alias/{name}-storage) too, without which they cannot be read (about $1 a month while kept; "
+                    "re-run with --force-empty-buckets to delete them)"]
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    s3, kms = aws.client("s3", endpoint_url=url), aws.client("kms", endpoint_url=url)
+    assert {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}["bioinfra:kept"] == today
+    assert {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key)["Tags"]}["bioinfra:kept"] == today
+    assert {x.kind: x.kept_on for x in find_leftovers(aws, name, endpoint_url=url)} == {
+        "s3-bucket": today, "kms-alias": today, "kms-key": today}
+
+    # the next `up`: import blocks take back bucket, key and alias; their ids are JSON, not HCL text
+    fresh = RecordingTerraform([], tmp_path)
+    AwsTarget().adopt_kept(config, storage, fresh, session, said.append)
+    adopt = (tmp_path / "adopt.tf").read_text()
+    assert key not in adopt and f"{name}-" not in adopt
+    for address, ident in (("module.storage.aws_s3_bucket.results", "var.bucket"),
+                           ("module.storage.module.key.aws_kms_key.this", "var.kept_key.id"),
+                           ("module.storage.module.key.aws_kms_alias.this", "var.kept_key.alias")):
+        assert f"import {{\n  to = {address}\n  id = {ident}\n}}\n" in adopt
+    values = tmp_path / ADOPT_VALUES
+    assert json.loads(values.read_text()) == {"kept_key": {"id": key, "alias": f"alias/{name}-storage"}}
+    assert values.stat().st_mode & 0o077 == 0
+    assert said[-1] == (f"adopting bucket {bucket} with its KMS key {key} (alias/{name}-storage): "
+                        "kept by an earlier destroy because it held data")
+
+    # a bucket whose key a destroy before this fix scheduled for deletion: `up` cancels it, then imports
+    kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    AwsTarget().adopt_kept(config, storage, fresh, session, said.append)
+    assert _key_state(aws, url, key) == "Enabled"
+    assert "var.kept_key.id" in (tmp_path / "adopt.tf").read_text()
+    assert said[-2] == f"KMS key {key} of bucket {bucket} was scheduled for deletion: cancelled, so its objects stay readable"
+
+    # once in the state again, or for a plain plan of another stack, nothing is written
+    AwsTarget().adopt_kept(config, storage, RecordingTerraform(STORAGE_STATE, tmp_path), session, said.append)
+    assert not (tmp_path / "adopt.tf").exists() and not values.exists()
+
+
+def test_a_bucket_emptied_before_destroy_keeps_nothing(aws, moto_endpoint, tmp_path):
+    """--force-empty-buckets: the bucket is emptied and nothing leaves the state (Terraform destroys the
+    bucket, the key with it)."""
+    from bioinfra.adaptors.aws import AwsSession
+    from bioinfra.config import parse_config
+    from bioinfra.targets.aws import STACKS, AwsTarget
+
+    url, name = moto_endpoint, "sweep-hooks-force"
+    storage = next(s for s in STACKS if s.name == "storage")
+    config = parse_config({"name": name, "target": "aws", "region": REGION,
+                           "buckets": {"results": f"{name}-results"}}, source="test")
+    bucket, _ = _kept_results(aws, url, name)
+    tf = RecordingTerraform(STORAGE_STATE, tmp_path)
+    AwsTarget().before_destroy(config, storage, tf, AwsSession(aws, url), force_empty_buckets=True, say=lambda _: None)
+    assert tf.removed == []
+    assert "Versions" not in aws.client("s3", endpoint_url=url).list_object_versions(Bucket=bucket)
