@@ -361,8 +361,16 @@ class Provisioner:
                 known = self._state_ids(stack) if in_state else set()
                 leftovers = [lo for lo in found if lo.stack == stack.name and not _in_state(lo, known)]
                 if leftovers:
-                    self.say(f"stack {stack.name}: {len(leftovers)} resource(s) exist outside the Terraform state "
-                             "(an interrupted apply); deleting them through the API first")
+                    # What an earlier destroy kept on purpose (a results bucket with data and its KMS key: a
+                    # leftover with `kept_on`, aws_sweep.Leftover) is not an interrupted apply's.
+                    kept = [lo for lo in leftovers if getattr(lo, "kept_on", "")]
+                    if kept:
+                        self.say(f"stack {stack.name}: {', '.join(f'{lo.kind} {lo.id}' for lo in kept)} kept by an "
+                                 f"earlier destroy ({kept[0].kept_on}) because the bucket held data; deleting them "
+                                 "through the API (a bucket with data only with --force-empty-buckets)")
+                    if len(kept) < len(leftovers):
+                        self.say(f"stack {stack.name}: {len(leftovers) - len(kept)} resource(s) exist outside the "
+                                 "Terraform state (an interrupted apply); deleting them through the API first")
                     target.delete_leftovers(config, session, leftovers, force_empty_buckets=force_empty_buckets,
                                             say=self.say, stack=stack.name)
             if in_state:

@@ -529,3 +529,34 @@ def test_a_bucket_emptied_before_destroy_keeps_nothing(aws, moto_endpoint, tmp_p
     AwsTarget().before_destroy(config, storage, tf, AwsSession(aws, url), force_empty_buckets=True, say=lambda _: None)
     assert tf.removed == []
     assert "Versions" not in aws.client("s3", endpoint_url=url).list_object_versions(Bucket=bucket)
+
+
+@pytest.mark.aws
+@pytest.mark.slow
+def test_destroy_names_what_an_earlier_destroy_kept_and_takes_it_when_forced(cli, aws_env, aws, moto_endpoint, tmp_path):
+    """`bioinfra destroy aws` (the real CLI and Terraform, stacks with no state) after a destroy that kept
+    a results bucket with data and its key: it says they were kept by that destroy, not left by an
+    interrupted apply (point 4); without --force-empty-buckets all three stay (exit 11, the key enabled);
+    with it the bucket goes and the key's deletion is scheduled (point 3)."""
+    from bioinfra.errors import ExitCode
+
+    url, name = moto_endpoint, "sweep-cli-kept"
+    (tmp_path / "bioinfra.yaml").write_text(f"name: {name}\ntarget: aws\nregion: {REGION}\n"
+                                            f"buckets:\n  results: {name}-results\n")
+    bucket, key = _kept_results(aws, url, name, kept_on="2026-12-01")
+    kept_line = (f"stack storage: s3-bucket {bucket}, kms-alias alias/{name}-storage, kms-key {key} kept by an earlier "
+                 "destroy (2026-12-01) because the bucket held data")
+
+    again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
+    assert again.returncode == ExitCode.LEFTOVERS, again.stderr
+    assert kept_line in again.stderr and "interrupted apply" not in again.stderr
+    assert f"kept kms-key {key} (stack storage): encrypts s3-bucket {bucket}, which is kept" in again.stderr
+    assert f"kms-key {key} (enabled, encrypts s3-bucket {bucket})" in again.stderr  # named with the bucket
+    assert _key_state(aws, url, key) == "Enabled"
+
+    forced = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=600)
+    assert forced.returncode == 0, forced.stderr
+    assert kept_line in forced.stderr and "interrupted apply" not in forced.stderr
+    assert f"deleted kms-key {key} (stack storage; deletion scheduled in 7 days)" in forced.stderr
+    assert _key_state(aws, url, key) == "PendingDeletion"
+    assert find_leftovers(aws, name, endpoint_url=url) == []
