@@ -575,7 +575,9 @@ def _find_kms(ctx: _Ctx, cluster: str) -> list[Leftover]:
         encrypts = tuple(sorted(b for b, k in ctx.bucket_keys.items() if k == key["KeyId"]))
         ours[key["KeyId"]] = (tags.get(STACK_TAG), encrypts, tags.get(KEPT_TAG, ""))
         state = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"].get("KeyState", "")
-        if state not in ("PendingDeletion", "PendingReplicaDeletion"):  # scheduled already: counts as gone
+        # Scheduled already: counts as gone, unless it encrypts a bucket that is still there (a bucket a
+        # bioinfra before the key was kept too kept alone): _kms_key_start cancels that deletion.
+        if state not in ("PendingDeletion", "PendingReplicaDeletion") or encrypts:
             detail = ", ".join([state.lower(), *(f"encrypts s3-bucket {b}" for b in encrypts)])
             found.append(Leftover("kms-key", key["KeyId"], tags.get(STACK_TAG), detail, encrypts, tags.get(KEPT_TAG, "")))
     for alias in _pages(kms, "list_aliases", "Aliases"):
@@ -1058,12 +1060,19 @@ def _kms_alias_start(ctx: _Ctx, item: Leftover) -> str:
 
 
 def _kms_key_start(ctx: _Ctx, item: Leftover) -> str:
+    kms = ctx.client("kms")
     if bucket := _kept_bucket(ctx, item):
         # Never scheduled for deletion while the bucket it encrypts exists: KMS would delete it after the
-        # window, and every object in the bucket would be unreadable for good.
-        raise _Keep(f"encrypts s3-bucket {bucket}, which is kept: its objects cannot be read without this key, "
+        # window, and every object in the bucket would be unreadable for good. A deletion scheduled already
+        # is cancelled (CancelKeyDeletion leaves the key Disabled: enabled again).
+        # Ref https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html
+        rescued = ""
+        if kms.describe_key(KeyId=item.id)["KeyMetadata"].get("KeyState") == "PendingDeletion":
+            kms.cancel_key_deletion(KeyId=item.id)
+            kms.enable_key(KeyId=item.id)
+            rescued = " (its deletion, scheduled earlier, is cancelled)"
+        raise _Keep(f"encrypts s3-bucket {bucket}, which is kept: its objects cannot be read without this key{rescued}, "
                     "so it goes only after the bucket (--force-empty-buckets); a KMS key costs about $1 a month")
-    kms = ctx.client("kms")
     # KMS never deletes a key at once: it schedules the deletion, which counts as gone here. State
     # first: AWS refuses to schedule a pending key again (KMSInvalidStateException); moto accepts it.
     if kms.describe_key(KeyId=item.id)["KeyMetadata"].get("KeyState") in ("PendingDeletion", "PendingReplicaDeletion"):

@@ -560,3 +560,27 @@ def test_destroy_names_what_an_earlier_destroy_kept_and_takes_it_when_forced(cli
     assert f"deleted kms-key {key} (stack storage; deletion scheduled in 7 days)" in forced.stderr
     assert _key_state(aws, url, key) == "PendingDeletion"
     assert find_leftovers(aws, name, endpoint_url=url) == []
+
+
+def test_a_kept_bucket_whose_key_is_pending_deletion_gets_it_back(aws, moto_endpoint):
+    """A bucket kept by a bioinfra from before the key was kept too: its key's deletion is scheduled. The
+    sweep finds that key (it encrypts a bucket that is still there), cancels the deletion and keeps it."""
+    url, name = moto_endpoint, "sweep-keyrescue"
+    bucket, key = _kept_results(aws, url, name)
+    aws.client("kms", endpoint_url=url).schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+
+    found = find_leftovers(aws, name, endpoint_url=url)
+    assert [(x.kind, x.id, x.detail) for x in found if x.kind == "kms-key"] == [
+        ("kms-key", key, f"pendingdeletion, encrypts s3-bucket {bucket}")]
+    result = delete_leftovers(aws, found, force_empty_buckets=False, say=lambda _: None, endpoint_url=url)
+    assert result.deleted == [] and result.failed == []
+    reasons = {x.kind: why for x, why in result.kept}
+    assert "(its deletion, scheduled earlier, is cancelled)" in reasons["kms-key"]
+    assert _key_state(aws, url, key) == "Enabled"
+
+    # and goes again with the bucket
+    forced = delete_leftovers(aws, find_leftovers(aws, name, endpoint_url=url), force_empty_buckets=True,
+                              say=lambda _: None, endpoint_url=url)
+    assert [x.kind for x in forced.deleted] == ["s3-bucket", "kms-alias", "kms-key"]
+    assert _key_state(aws, url, key) == "PendingDeletion"
+    assert find_leftovers(aws, name, endpoint_url=url) == []
