@@ -11,10 +11,11 @@ state bucket and lock table, and its own moto_server (issue #16: sharing one, tw
 met on moto's one OIDC issuer URL, an IAM 409 no real account would give).
 
 The full cycle is two scenarios, side by side (it was the suite's longest test, 511-551 s in CI, as
-one): up_plan_destroy_leaves_nothing (up, a 0-change plan, destroy keeping a bucket with data, destroy
---force-empty-buckets) and up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers (`up` adopting a
-kept bucket made with boto3 as `destroy` leaves one, then destroy meeting what GuardDuty and the VPC
-CNI leave in the VPC, issue #18.4). Both run with canary credentials (tests/canaries.py) and check
+one): up_plan_destroy_leaves_nothing (up, a 0-change plan, destroy keeping a bucket with data and the
+KMS key that encrypts it, destroy --force-empty-buckets taking both) and
+up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers (`up` adopting a kept bucket and its key made
+with boto3 as `destroy` leaves them, then destroy meeting what GuardDuty and the VPC CNI leave in the
+VPC, issue #18.4). Both run with canary credentials (tests/canaries.py) and check
 that they reach no file under .bioinfra/ (state, plans, tfvars, logs), and the first that they reach
 no command line while `up` runs. Both moto_servers also refuse, as AWS does, to delete a VPC or a
 security group something still depends on (test_aws_vpc_blockers.py: `moto_server_with_aws_rules`).
@@ -121,14 +122,18 @@ def assert_nothing_left(name: str, endpoint: str) -> None:
 
 
 # The results bucket as `destroy` leaves it when it keeps it (its objects aside): the storage stack made
-# it with the stacks' default tags and these settings, and `destroy` only took it out of the state
-# (AwsTarget.before_destroy: `terraform state rm` of module.storage.aws_s3_bucket*). The full cycle's
-# first half checks a kept bucket against this; its second half builds one from it (`make_kept_bucket`).
-def kept_bucket(name: str) -> dict:
+# it with the stacks' default tags and these settings, and `destroy` only took it out of the state with the
+# KMS key that encrypts it and the key's alias (AwsTarget.before_destroy: `terraform state rm` of
+# module.storage.aws_s3_bucket* and module.storage.module.key.aws_kms_*), tagging both bioinfra:kept=<the
+# UTC date>. The key must outlive the bucket: KMS deletes a key 7 days after its deletion is scheduled,
+# and then no object in the bucket can be read again. The full cycle's first half checks a kept bucket
+# against this; its second half builds one from it (`make_kept_bucket`).
+def kept_bucket(name: str, kept_on: str) -> dict:
+    stack_tags = {"bioinfra:cluster": name, "bioinfra:stack": "storage", "bioinfra:region": REGION,
+                  "managed-by": "bioinfra", "bioinfra:kept": kept_on}
     return {
         # what AwsTarget.adopt_kept and the preflight's results_bucket_problem read: bioinfra:cluster
-        "tags": {"bioinfra:cluster": name, "bioinfra:stack": "storage", "bioinfra:region": REGION,
-                 "managed-by": "bioinfra"},
+        "tags": stack_tags,
         "ownership": "BucketOwnerEnforced",
         "public_access_block": {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                                 "RestrictPublicBuckets": True},
@@ -137,11 +142,17 @@ def kept_bucket(name: str) -> dict:
         # (id, status, days to GLACIER_IR (aws.glacier_after_days), noncurrent expiry, multipart abort)
         "lifecycle": [("results-to-glacier", "Enabled", 90, "GLACIER_IR", 30, 7)],
         "policy": False,  # its TLS-only policy was lifted by the test (EMULATOR-ONLY, see below)
+        # the key the bucket's default encryption names: there, enabled, no deletion scheduled, with the
+        # storage module's alias and rotation (terraform/aws/modules/kms-key)
+        "key": {"state": "Enabled", "enabled": True, "deletion_date": None, "tags": stack_tags,
+                "aliases": [f"alias/{name}-storage"], "rotation": True, "usage": "ENCRYPT_DECRYPT"},
     }
 
 
-def bucket_settings(s3, bucket: str) -> dict:
-    """A bucket's settings in kept_bucket's shape, as S3 answers them."""
+def bucket_settings(sess, url: str, bucket: str) -> dict:
+    """A bucket's settings in kept_bucket's shape, as S3 and KMS answer them."""
+    s3, kms = sess.client("s3", endpoint_url=url), sess.client("kms", endpoint_url=url)
+
     def missing(call) -> bool:
         try:
             call(Bucket=bucket)
@@ -151,6 +162,7 @@ def bucket_settings(s3, bucket: str) -> dict:
 
     [encryption] = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    key = kms.describe_key(KeyId=encryption["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"])["KeyMetadata"]
     return {
         "tags": {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]},
         "ownership": s3.get_bucket_ownership_controls(Bucket=bucket)["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
@@ -162,26 +174,59 @@ def bucket_settings(s3, bucket: str) -> dict:
                        r["NoncurrentVersionExpiration"]["NoncurrentDays"],
                        r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]) for r in rules],
         "policy": not missing(s3.get_bucket_policy),
+        "key": {"state": key["KeyState"], "enabled": key["Enabled"], "deletion_date": key.get("DeletionDate"),
+                "tags": {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]},
+                "aliases": sorted(a["AliasName"] for a in kms.list_aliases(KeyId=key["KeyId"])["Aliases"]),
+                "rotation": kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"],
+                "usage": key.get("KeyUsage")},
     }
+
+
+def bucket_key(sess, url: str, bucket: str) -> str:
+    """The id of the KMS key the bucket's default encryption names."""
+    [rule] = sess.client("s3", endpoint_url=url).get_bucket_encryption(Bucket=bucket)[
+        "ServerSideEncryptionConfiguration"]["Rules"]
+    arn = rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    return sess.client("kms", endpoint_url=url).describe_key(KeyId=arn)["KeyMetadata"]["KeyId"]
+
+
+def storage_keys(sess, url: str, name: str) -> list[str]:
+    """The storage stack's KMS keys of cluster `name` not pending deletion: one, or something was made twice."""
+    kms = sess.client("kms", endpoint_url=url)
+    keys = []
+    for key in kms.list_keys()["Keys"]:
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key["KeyId"])["Tags"]}
+        state = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"]
+        if tags.get("bioinfra:cluster") == name and tags.get("bioinfra:stack") == "storage" and state != "PendingDeletion":
+            keys.append(key["KeyId"])
+    return keys
 
 
 def make_kept_bucket(sess, url: str, name: str, objects: dict[str, bytes]) -> str:
     """The results bucket of cluster `name` as a `destroy` that kept it leaves it (kept_bucket), holding
-    `objects`: made with boto3, not by `up` and `destroy`, so the scenario that adopts it needs no
-    cycle of its own first (see up_adopts_a_kept_bucket)."""
+    `objects`, with its KMS key and alias: made with boto3, not by `up` and `destroy`, so the scenario
+    that adopts it needs no cycle of its own first (see up_adopts_a_kept_bucket)."""
     bucket = f"{name}-results-{MOTO_ACCOUNT}"
-    want = kept_bucket(name)
+    want = kept_bucket(name, "2026-12-01")
     s3, kms = sess.client("s3", endpoint_url=url), sess.client("kms", endpoint_url=url)
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION},
                      ObjectOwnership=want["ownership"])
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in want["tags"].items()]})
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=want["public_access_block"])
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": want["versioning"]})
-    key = kms.create_key(Description=f"Encryption of results, shared volume and images of {name}")["KeyMetadata"]
-    algorithm, bucket_key = want["encryption"]
+    # KeyUsage and KeySpec as the provider sends them. EMULATOR-ONLY: AWS answers a key's defaults, but
+    # moto answers no KeyUsage for a key made without one, and the provider, reading "" after the import,
+    # plans to replace the key (key_usage forces a new key): a second key, the kept one deleted.
+    key = kms.create_key(Description=f"Encryption of results, shared volume and images of {name}",
+                         KeyUsage=want["key"]["usage"], KeySpec="SYMMETRIC_DEFAULT",
+                         Tags=[{"TagKey": k, "TagValue": v} for k, v in want["key"]["tags"].items()])["KeyMetadata"]
+    kms.enable_key_rotation(KeyId=key["KeyId"])
+    [alias] = want["key"]["aliases"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    algorithm, bucket_key_enabled = want["encryption"]
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
         "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": algorithm, "KMSMasterKeyID": key["Arn"]},
-        "BucketKeyEnabled": bucket_key}]})
+        "BucketKeyEnabled": bucket_key_enabled}]})
     [(rule_id, status, days, storage_class, noncurrent, abort)] = want["lifecycle"]
     s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [{
         "ID": rule_id, "Status": status, "Filter": {}, "Transitions": [{"Days": days, "StorageClass": storage_class}],
@@ -189,9 +234,9 @@ def make_kept_bucket(sess, url: str, name: str, objects: dict[str, bytes]) -> st
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort}}]})
     for key_name, body in objects.items():
         s3.put_object(Bucket=bucket, Key=key_name, Body=body)
-    # `destroy` deleted the storage stack's key with the rest of the stack (KMS schedules the deletion)
-    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
-    assert bucket_settings(s3, bucket) == want
+    # `destroy` kept the storage stack's key with the bucket: no deletion scheduled (the defect this
+    # replaces: it was, and 7 days later the bucket's objects could not be read)
+    assert bucket_settings(sess, url, bucket) == want
     return bucket
 
 
@@ -279,19 +324,36 @@ def up_plan_destroy_leaves_nothing(cli, aws_env, tmp_path, moto_endpoint):
     assert "aws:SecureTransport" in s3.get_bucket_policy(Bucket=bucket)["Policy"]
     s3.delete_bucket_policy(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="run-1/multiqc_report.html", Body=b"<html/>")
+    key = bucket_key(sess, url, bucket)
+    days = {time.strftime("%Y-%m-%d", time.gmtime())}
     kept = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=1200)
+    days.add(time.strftime("%Y-%m-%d", time.gmtime()))
     assert kept.returncode == ExitCode.LEFTOVERS, kept.stderr
     assert f"s3-bucket {bucket}" in kept.stderr and "--force-empty-buckets" in kept.stderr
+    # the key that encrypts it is kept with it, said so, and reported with it (not scheduled for deletion)
+    assert f"keeping bucket {bucket}: it has 1 object versions; keeping its KMS key {key} (alias/{name}-storage)" \
+        in kept.stderr, kept.stderr
+    assert f"kms-key {key} (enabled, encrypts s3-bucket {bucket})" in kept.stderr
     assert s3.get_object(Bucket=bucket, Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
-    assert [lo.kind for lo in find_leftovers(sess, name, url)] == ["s3-bucket"]
-    # kept as it was, settings and tags: what the adopting scenario starts from (make_kept_bucket)
-    assert bucket_settings(s3, bucket) == kept_bucket(name)
+    # EFS, ECR and the rest of the storage stack are gone (destroyed with the key staying): only these remain
+    assert [(lo.kind, lo.id) for lo in find_leftovers(sess, name, url)] == [
+        ("s3-bucket", bucket), ("kms-alias", f"alias/{name}-storage"), ("kms-key", key)]
+    # kept as it was, settings, tags and key: what the adopting scenario starts from (make_kept_bucket)
+    settings = bucket_settings(sess, url, bucket)
+    assert settings["tags"].get("bioinfra:kept") in days
+    assert settings == kept_bucket(name, settings["tags"]["bioinfra:kept"])
 
     # with --force-empty-buckets the kept bucket goes too (out of every state now: the sweep empties
-    # and deletes it); re-running is safe
+    # and deletes it), and then its key (deletion scheduled, the stacks' 7 days); re-running is safe
     done = cli("destroy", "aws", "--yes", "--force-empty-buckets", extra_env=aws_env, timeout=1200)
     assert done.returncode == 0, done.stderr
     assert f"deleted s3-bucket {bucket} (stack storage; emptied 1 object versions" in done.stderr, done.stderr
+    assert "kept by an earlier destroy" in done.stderr and "interrupted apply" not in done.stderr, done.stderr
+    assert f"deleted kms-key {key} (stack storage; deletion scheduled in 7 days)" in done.stderr, done.stderr
+    assert done.stderr.index(f"deleted s3-bucket {bucket}") < done.stderr.index(f"deleted kms-key {key}")
+    kms = sess.client("kms", endpoint_url=url)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    assert kms.list_aliases(KeyId=key)["Aliases"] == []
     assert "removing what blocks" not in done.stderr  # nothing but our own stacks were in the VPC
     assert_nothing_left(name, moto_endpoint)
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
@@ -319,13 +381,22 @@ def up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers(cli, aws_env, tmp_pa
     bucket = make_kept_bucket(sess, url, name, {"run-1/multiqc_report.html": b"<html/>"})
     s3, ec2 = sess.client("s3", endpoint_url=url), sess.client("ec2", endpoint_url=url)
 
-    # `up` adopts the kept bucket (an import), with its data, instead of failing on the name
+    key = bucket_key(sess, url, bucket)
+
+    # `up` adopts the kept bucket and its key and alias (imports), with its data, instead of failing on the
+    # name: the re-created stack encrypts with the same key, and nothing is made twice
     up = cli("up", "aws", "--yes", extra_env=aws_env, timeout=1200)
     assert up.returncode == 0, up.stderr
-    assert f"adopting bucket {bucket}" in up.stderr
+    assert f"adopting bucket {bucket} with its KMS key {key} (alias/{name}-storage)" in up.stderr, up.stderr
     assert not [c for c in canaries.ALL if c in up.stdout + up.stderr]
     env_dir = tmp_path / ".bioinfra" / name / "aws"
-    assert "module.storage.aws_s3_bucket.results" in state_list(env_dir / "storage", aws_env)
+    assert {"module.storage.aws_s3_bucket.results", "module.storage.module.key.aws_kms_key.this",
+            "module.storage.module.key.aws_kms_alias.this"} <= state_list(env_dir / "storage", aws_env)
+    assert bucket_key(sess, url, bucket) == key and storage_keys(sess, url, name) == [key]
+    adopted = bucket_settings(sess, url, bucket)
+    assert adopted["key"]["state"] == "Enabled" and adopted["key"]["aliases"] == [f"alias/{name}-storage"]
+    # back in Terraform's hands: the kept mark is gone (default_tags only)
+    assert "bioinfra:kept" not in adopted["tags"] and "bioinfra:kept" not in adopted["key"]["tags"]
     s3.delete_bucket_policy(Bucket=bucket)  # EMULATOR-ONLY again: `up` put the TLS-only policy back
     assert s3.get_object(Bucket=bucket, Key="run-1/multiqc_report.html")["Body"].read() == b"<html/>"
 
@@ -359,6 +430,8 @@ def up_adopts_a_kept_bucket_and_destroy_clears_vpc_blockers(cli, aws_env, tmp_pa
     for line in (f"deleted vpc-endpoint {endpoint}", f"deleted network-interface {eni}", f"deleted security-group {gd_sg}"):
         assert line in done.stderr and done.stderr.index(line) < done.stderr.index("stack network: destroyed"), done.stderr
     assert ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["State"] == "deleted"
+    # the adopted key went with its stack: Terraform scheduled its deletion
+    assert sess.client("kms", endpoint_url=url).describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
     assert_nothing_left(name, moto_endpoint)
     assert ec2.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Vpcs"] == []
     again = cli("destroy", "aws", "--yes", extra_env=aws_env, timeout=600)
