@@ -476,6 +476,16 @@ def bucket_key(s3: Any, kms: Any, bucket: str) -> Optional[str]:
     return None
 
 
+def rescue_key(kms: Any, key_id: str) -> bool:
+    """Cancel a key's scheduled deletion and enable it again (CancelKeyDeletion leaves it Disabled);
+    whether it was scheduled. Ref https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
+    if kms.describe_key(KeyId=key_id)["KeyMetadata"].get("KeyState") != "PendingDeletion":
+        return False
+    kms.cancel_key_deletion(KeyId=key_id)
+    kms.enable_key(KeyId=key_id)
+    return True
+
+
 def key_aliases(kms: Any, key_id: str) -> list[str]:
     """The alias names of one key."""
     return [a["AliasName"] for a in _pages(kms, "list_aliases", "Aliases", KeyId=key_id)]
@@ -1064,13 +1074,8 @@ def _kms_key_start(ctx: _Ctx, item: Leftover) -> str:
     if bucket := _kept_bucket(ctx, item):
         # Never scheduled for deletion while the bucket it encrypts exists: KMS would delete it after the
         # window, and every object in the bucket would be unreadable for good. A deletion scheduled already
-        # is cancelled (CancelKeyDeletion leaves the key Disabled: enabled again).
-        # Ref https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html
-        rescued = ""
-        if kms.describe_key(KeyId=item.id)["KeyMetadata"].get("KeyState") == "PendingDeletion":
-            kms.cancel_key_deletion(KeyId=item.id)
-            kms.enable_key(KeyId=item.id)
-            rescued = " (its deletion, scheduled earlier, is cancelled)"
+        # is cancelled.
+        rescued = " (its deletion, scheduled earlier, is cancelled)" if rescue_key(kms, item.id) else ""
         raise _Keep(f"encrypts s3-bucket {bucket}, which is kept: its objects cannot be read without this key{rescued}, "
                     "so it goes only after the bucket (--force-empty-buckets); a KMS key costs about $1 a month")
     # KMS never deletes a key at once: it schedules the deletion, which counts as gone here. State

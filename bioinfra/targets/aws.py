@@ -284,9 +284,8 @@ class AwsTarget(AwsCluster):
         stack's alias of it if that exists: (key id, alias name or None). None for another key: Terraform
         then makes a new one and points the bucket at it (objects written before keep their old key).
         A key whose deletion is scheduled (a `destroy` before bioinfra kept the key too) is taken back:
-        the deletion is cancelled and the key enabled again (CancelKeyDeletion leaves it Disabled).
-        Ref https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
-        from bioinfra.adaptors.aws_sweep import bucket_key, key_aliases
+        the deletion is cancelled and the key enabled again (aws_sweep.rescue_key)."""
+        from bioinfra.adaptors.aws_sweep import bucket_key, key_aliases, rescue_key
 
         kms = aws.client("kms")
         key_id = bucket_key(aws.client("s3"), kms, bucket)
@@ -295,9 +294,7 @@ class AwsTarget(AwsCluster):
         tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id).get("Tags", [])}
         if tags.get(self.label) != config.name:
             return None
-        if kms.describe_key(KeyId=key_id)["KeyMetadata"].get("KeyState") == "PendingDeletion":
-            kms.cancel_key_deletion(KeyId=key_id)
-            kms.enable_key(KeyId=key_id)
+        if rescue_key(kms, key_id):
             say(f"KMS key {key_id} of bucket {bucket} was scheduled for deletion: cancelled, so its objects stay readable")
         alias = f"alias/{config.name}-storage"  # the storage module's (terraform/aws/modules/storage: module "key")
         return key_id, alias if alias in key_aliases(kms, key_id) else None
