@@ -31,6 +31,13 @@ from typing import Any, Optional
 from bioinfra.adaptors import gcs
 
 LABEL = "bioinfra-cluster"
+# Set by `destroy` on a results bucket it keeps because it holds data, valued the UTC date
+# (GcpTarget.before_destroy); read back into Leftover.kept_on so the next destroy names the bucket as kept,
+# not as left by an interrupted apply. GCS label keys and values take lowercase letters, digits, "-" and
+# "_" (keys start with a letter, 63 characters at most): "bioinfra-kept" and "2026-12-06" do.
+# Ref https://cloud.google.com/storage/docs/tags-and-labels#bucket-labels
+# Ref https://cloud.google.com/resource-manager/docs/labels-overview#requirements
+KEPT_LABEL = "bioinfra-kept"
 
 # The labels the GKE Filestore CSI driver puts on every instance it creates: created-by is the driver's
 # name with "." as "_"; the created-for_* keys name the claim and volume (GKE's external-provisioner runs
@@ -72,6 +79,8 @@ class Leftover:
     id: str  # the resource's path, as Terraform's id: projects/P/global/networks/N, or a bucket name
     stack: str  # network / cluster / storage
     detail: str = ""
+    # A gcs-bucket an earlier `destroy` kept (KEPT_LABEL): the date it did; "" for anything else.
+    kept_on: str = ""
 
 
 @dataclass
@@ -156,7 +165,8 @@ def find_leftovers(session: Any, cluster: str, *, extra_service_accounts: Iterab
 
     for bucket in session.storage().list_buckets(project=project):
         if _labelled(bucket.labels, cluster):
-            found.append(Leftover("gcs-bucket", bucket.name, "storage"))
+            found.append(Leftover("gcs-bucket", bucket.name, "storage",
+                                  kept_on=dict(bucket.labels or {}).get(KEPT_LABEL) or ""))
 
     wanted = set(extra_service_accounts)
     for account in _service_accounts(session):

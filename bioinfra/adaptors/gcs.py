@@ -48,6 +48,29 @@ def results_bucket_problem(session: Any, bucket: str, cluster: str, label: str, 
             f"no label {label}={cluster}) — {fix}, or delete that bucket if it is unused")
 
 
+def set_bucket_label(session: Any, name: str, key: str, value: Optional[str]) -> bool:
+    """Set one label of a bucket (value None: take it off) by a PATCH of the bucket's labels; every other
+    label stays. Returns False when there was nothing to change. The labels are read first and sent whole,
+    a removed one as null: GCS merges a patch's `labels` into the bucket's and deletes a key sent as null
+    (the google provider's bucket update does the same: "To delete a label using PATCH, we have to
+    explicitly set its value to null", terraform-provider-google google/services/storage/
+    resource_storage_bucket.go), and a stand-in that replaces the map whole keeps them too.
+    Ref https://cloud.google.com/storage/docs/json_api/v1/buckets/patch"""
+    bucket = session.storage().get_bucket(name)
+    labels = dict(bucket.labels or {})
+    if value is None:
+        if key not in labels:
+            return False
+        del labels[key]
+    elif labels.get(key) == value:
+        return False
+    else:
+        labels[key] = value
+    bucket.labels = labels  # google-cloud-storage sends a label dropped here as null on patch()
+    bucket.patch()
+    return True
+
+
 def bucket_contents(session: Any, name: str) -> str:
     """"" for an empty (or absent) bucket, else e.g. "3 objects (2 live, 1 older versions)"."""
     try:

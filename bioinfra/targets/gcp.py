@@ -10,6 +10,7 @@ against local stand-ins of the Google APIs (docs/targets/gcp.md).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -261,7 +262,8 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
                 raise TerraformFailedError(f"could not turn off deletion_protection of cluster {config.name}: {errors}",
                                            hint=f"full log: {result.log}")
         if stack.name == "storage" and session is not None and BUCKET_ADDRESS in in_state:
-            from bioinfra.adaptors.gcs import bucket_contents, empty_bucket
+            from bioinfra.adaptors.gcp_sweep import KEPT_LABEL
+            from bioinfra.adaptors.gcs import bucket_contents, empty_bucket, set_bucket_label
 
             bucket = self.results_bucket(config)
             contents = bucket_contents(session, bucket)
@@ -271,6 +273,10 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
                 say(f"emptying bucket {bucket} ({contents}): --force-empty-buckets")
                 empty_bucket(session, bucket)
                 return
+            # Labelled before it leaves the state (a failed label stops destroy with the bucket still
+            # Terraform's): the next destroy's sweep finds it by the cluster's label and names it as kept
+            # by this destroy (gcp_sweep.Leftover.kept_on), not as left by an interrupted apply.
+            set_bucket_label(session, bucket, KEPT_LABEL, time.strftime("%Y-%m-%d", time.gmtime()))
             tf.state_rm([BUCKET_ADDRESS])
             say(f"keeping bucket {bucket}: it has {contents} (re-run with --force-empty-buckets to delete them)")
 

@@ -306,3 +306,127 @@ def test_an_instance_the_driver_is_deleting_is_waited_for_not_deleted_twice(worl
                                         timeout=0.3)
     assert [(lo.id, why) for lo, why in result.failed] == [
         (leftover.id, f"Filestore instance {leftover.id} is still being deleted after 0 s")]
+
+
+# -- a results bucket a destroy kept, named as kept by the next destroy (labelled bioinfra-kept) -----
+
+KEPT_LABEL = "bioinfra-kept"  # key: lowercase letters and "-"; value: the UTC date YYYY-MM-DD (GCS label rules)
+
+
+class StateOnlyTerraform:
+    """STAND-IN for bioinfra.adaptors.terraform.Terraform under Provisioner.destroy (the google provider
+    cannot be installed here): one stack's state as {address: values}. `plan -destroy` counts what is in
+    it, `apply` of that plan empties it, `state rm` forgets an address, as Terraform would; init and
+    outputs answer as for a stack whose upstream left nothing."""
+
+    def __init__(self, workdir, state=None) -> None:
+        self.workdir, self.state = workdir, dict(state or {})
+
+    def init(self, backend_config_file=None) -> None:
+        pass
+
+    def outputs(self) -> dict:
+        return {}
+
+    def state_list(self) -> list[str]:
+        return list(self.state)
+
+    def state_rm(self, addresses: list[str]) -> None:
+        for address in addresses:
+            self.state.pop(address, None)
+
+    def show_state(self) -> dict:
+        resources = [{"address": a, "values": v} for a, v in self.state.items()]
+        return {"values": {"root_module": {"resources": resources}}}
+
+    def stream(self, args, say=None, on_event=None):
+        from bioinfra.adaptors.terraform import StreamResult
+
+        log = self.workdir / "terraform.log"
+        if args[0] == "plan":  # -detailed-exitcode: 2 = changes
+            return StreamResult(2 if self.state else 0, log, changes={"remove": len(self.state)})
+        assert args[0] == "apply", args
+        self.state.clear()
+        return StreamResult(0, log)
+
+
+@pytest.fixture
+def kept_world(fake_google_apis, gcs_emulator, monkeypatch):
+    """What `up gcp` leaves of cluster demo's results bucket: labelled, with a result in it (GCS on
+    gcp-storage-emulator, every other API on FakeGoogleApis, empty); a bystander's bucket beside it."""
+    monkeypatch.setenv("BIOINFRA_GCP_ENDPOINT_URL", fake_google_apis.url)
+    session = open_session(PROJECT, REGION, fake_google_apis.url)
+    storage = session.storage()
+    for name, owner in (("demo-results", "demo"), ("demo-2-results", "demo-2")):
+        bucket = storage.create_bucket(name, location=REGION)
+        bucket.labels = labels(owner, "storage")  # by a patch: gcp-storage-emulator drops a create's labels
+        bucket.patch()
+    storage.bucket("demo-results").blob("run1/multiqc_report.html").upload_from_string("<html/>")
+    return session
+
+
+def _destroy(monkeypatch, tmp_path, states: dict, *, force_empty_buckets: bool) -> tuple[list[str], object]:
+    """Provisioner.destroy (what `bioinfra destroy gcp` calls) with each stack's Terraform stood in for."""
+    from bioinfra.config import parse_config
+    from bioinfra.core.provision import Provisioner
+
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION,
+                           "buckets": {"results": "demo-results"},
+                           # its own Filestore instance: no wait on the CSI driver of a cluster that is not here
+                           "gcp": {"filestore": True, "zones": [f"{REGION}-a"]}})
+    terraforms: dict[str, StateOnlyTerraform] = {}
+    monkeypatch.setattr(Provisioner, "tf", lambda self, stack: terraforms.setdefault(
+        stack.name, StateOnlyTerraform(self.env_dir / stack.name, states.get(stack.name))))
+    said: list[str] = []
+    try:
+        Provisioner(config, tmp_path / "bioinfra.yaml", said.append).destroy(force_empty_buckets=force_empty_buckets)
+    except Exception as exc:  # noqa: BLE001 - returned for the test to look at
+        return said, exc
+    return said, None
+
+
+def test_a_bucket_a_destroy_kept_is_named_as_kept_by_the_next_destroy_not_as_an_interrupted_apply(
+        kept_world, monkeypatch, tmp_path):
+    """Three `destroy`s through Provisioner.destroy, its Terraform stood in for (StateOnlyTerraform: no google
+    provider here), GCS on gcp-storage-emulator, the other APIs on FakeGoogleApis: the first keeps the bucket
+    with data and labels it bioinfra-kept=<UTC date>; the next two name it as kept by that destroy, never as
+    an interrupted apply's, and keep it, then (--force-empty-buckets) delete it."""
+    import time
+
+    from bioinfra.errors import ExitCode, LeftoversError
+    from bioinfra.targets.gcp import BUCKET_ADDRESS
+
+    session = kept_world
+    before = time.strftime("%Y-%m-%d", time.gmtime())
+    # 1. destroy with the bucket in the storage stack's state: kept (it has data), out of the state, labelled
+    said, error = _destroy(monkeypatch, tmp_path, {"storage": {
+        BUCKET_ADDRESS: {"name": "demo-results"},
+        "module.storage.google_storage_bucket_iam_member.workflow": {"id": "b/demo-results roles/storage.objectUser"},
+    }}, force_empty_buckets=False)
+    assert isinstance(error, LeftoversError) and error.exit_code == ExitCode.LEFTOVERS, error
+    assert ("keeping bucket demo-results: it has 1 object version (1 live, 0 older) "
+            "(re-run with --force-empty-buckets to delete them)") in said
+    kept_on = session.storage().get_bucket("demo-results").labels.pop(KEPT_LABEL)
+    assert kept_on in (before, time.strftime("%Y-%m-%d", time.gmtime()))  # the UTC date, YYYY-MM-DD
+    # the patch kept every other label (the sweep finds the bucket by bioinfra-cluster)
+    assert session.storage().get_bucket("demo-results").labels == {**labels("demo", "storage"), KEPT_LABEL: kept_on}
+    assert [(lo.id, lo.kept_on) for lo in find_leftovers(session, "demo")] == [("demo-results", kept_on)]
+    assert [lo.kept_on for lo in find_leftovers(session, "demo-2")] == [""]  # not kept: a bucket in use
+
+    kept_line = (f"stack storage: gcs-bucket demo-results kept by an earlier destroy ({kept_on}) because the bucket "
+                 "held data; deleting them through the API (a bucket with data only with --force-empty-buckets)")
+    # 2. destroy again (nothing in any state): named as kept by that destroy, not as an interrupted apply's,
+    # and kept again without --force-empty-buckets
+    said, error = _destroy(monkeypatch, tmp_path, {}, force_empty_buckets=False)
+    assert isinstance(error, LeftoversError), error
+    assert kept_line in said and not [line for line in said if "interrupted apply" in line], said
+    assert "kept gcs-bucket demo-results: it has 1 object version (1 live, 0 older) " \
+           "(--force-empty-buckets deletes them)" in said
+
+    # 3. with --force-empty-buckets: the same words, then the bucket goes; the bystander's stays
+    said, error = _destroy(monkeypatch, tmp_path, {}, force_empty_buckets=True)
+    assert error is None, error
+    assert kept_line in said and not [line for line in said if "interrupted apply" in line], said
+    assert "deleted gcs-bucket demo-results" in said
+    assert [b.name for b in session.storage().list_buckets()] == ["demo-2-results"]
+
