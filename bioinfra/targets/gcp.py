@@ -209,14 +209,30 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
 
     def adopt_kept(self, config: Config, stack: Stack, tf: Any, session: Any, say: Callable[[str], None]) -> None:
         """A results bucket an earlier `destroy` kept (it held data) and that still carries this
-        cluster's label is imported by the next `up` (an import block in <stack>/adopt.tf)."""
+        cluster's label is imported by the next `up` (an import block in <stack>/adopt.tf). Once it is
+        in Terraform's state again, its kept label (gcp_sweep.KEPT_LABEL) is taken off."""
         adopt = tf.workdir / "adopt.tf"
         adopt.unlink(missing_ok=True)
-        if stack.name != "storage" or session is None or BUCKET_ADDRESS in tf.state_list():
+        if stack.name != "storage" or session is None:
             return
-        from bioinfra.adaptors.gcs import bucket_labels
+        from bioinfra.adaptors.gcp_sweep import KEPT_LABEL
+        from bioinfra.adaptors.gcs import bucket_labels, set_bucket_label
 
         bucket = self.results_bucket(config)
+        if BUCKET_ADDRESS in tf.state_list():
+            # Terraform would never take the kept label off: the provider manages only the labels of its
+            # config and default_labels (terraform_labels); any other label stays in effective_labels, with
+            # no diff (terraform-provider-google google/tpgresource/labels.go SetLabelsDiff; `labels` is
+            # non-authoritative, tests/schemas/terraform/google-6.50.0.json: effective_labels computed).
+            # Ref https://registry.terraform.io/providers/hashicorp/google/6.50.0/docs/resources/storage_bucket#effective_labels
+            # So bioinfra takes it off here, at the first plan after the `up` whose import took the bucket
+            # back, not before the adopting plan: `plan` changes nothing, and after a declined `up` the
+            # bucket is still kept and the next destroy should say so. Until then nothing reads it: a
+            # bucket in the state is never a leftover, and a destroy that keeps it again re-dates it.
+            labels = bucket_labels(session, bucket)
+            if labels is not None and labels.get(self.label) == config.name and KEPT_LABEL in labels:
+                set_bucket_label(session, bucket, KEPT_LABEL, None)
+            return
         labels = bucket_labels(session, bucket)
         if labels is None or labels.get(self.label) != config.name:
             return  # absent, or not ours: Terraform's "bucket exists" error is the right answer

@@ -30,9 +30,10 @@ What it speaks (collections are a table: `fake.add_collection(...)` adds more):
   file v1              /v1/projects/*/locations/*/instances[/*]        (create/delete: done LRO)
   artifactregistry v1  /v1/projects/*/locations/*/repositories[/*]     (create/delete: done LRO)
   iam v1               /v1/projects/*/serviceAccounts[/*]              (accountId -> email name)
-  storage v1           GET /storage/v1/b/*  (buckets.get only: `fake.add_bucket`; 404 for an unknown
-                       bucket, 403 for one of another project, as GCS answers; objects are
-                       gcp-storage-emulator's, tests/fakes/fixtures.py)
+  storage v1           GET /storage/v1/b/*  (buckets.get: `fake.add_bucket`; 404 for an unknown
+                       bucket, 403 for one of another project, as GCS answers), PATCH /storage/v1/b/*
+                       (buckets.patch: `labels` merged, a label sent as null deleted); objects are
+                       gcp-storage-emulator's, tests/fakes/fixtures.py
 
 Lists page (`maxResults`/`pageSize` + `pageToken`; `fake.max_page_size` forces small pages) and
 filter (`filter=`): `labels.KEY=VALUE`, `labels.KEY = "VALUE"`, `name != x`, `name eq 'regex'`,
@@ -279,6 +280,7 @@ class FakeGoogleApis:
 
         self.route("GET", r"^/compute/v1/projects/(?P<project>[^/]+)/aggregated/(?P<name>\w+)$", _aggregated)
         self.route("GET", r"^/storage/v1/b/(?P<bucket>[^/]+)$", _get_bucket)
+        self.route("PATCH", r"^/storage/v1/b/(?P<bucket>[^/]+)$", _patch_bucket)
         self.route("POST", r"^(?P<op>/compute/v1/projects/[^/]+/(?:global|regions/[^/]+|zones/[^/]+)/operations/[^/]+)"
                    r"/wait$", lambda fake, req, m: (200, fake._read(m["op"])))
         self.route("POST", r"^(?P<res>/compute/v1/projects/.+)/setLabels$", _set_labels)
@@ -768,6 +770,25 @@ def _get_bucket(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, 
         raise HttpError(403, "caller does not have storage.buckets.get access to the Google Cloud Storage bucket. "
                              "Permission 'storage.buckets.get' denied on resource (or it may not exist).", "forbidden")
     return 200, {k: v for k, v in bucket.items() if k != "readable"}
+
+
+def _patch_bucket(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, Any]:
+    """storage buckets.patch with patch semantics: the fields sent replace the bucket's, but `labels` is
+    merged key by key and a label sent as null is deleted (google-cloud-storage sends a removed label so;
+    the google provider's bucket update too: "To delete a label using PATCH, we have to explicitly set its
+    value to null", terraform-provider-google google/services/storage/resource_storage_bucket.go); the
+    metageneration goes up by one. 404/403 as buckets.get.
+    Ref https://cloud.google.com/storage/docs/json_api/v1/buckets/patch"""
+    _get_bucket(fake, req, m)
+    bucket = fake.buckets[m["bucket"]]
+    for key, value in (req.body or {}).items():
+        if key == "labels":
+            labels = {**bucket["labels"], **(value or {})}
+            bucket["labels"] = {k: v for k, v in labels.items() if v is not None}
+        elif key not in ("kind", "id", "name", "projectNumber", "metageneration", "etag", "timeCreated", "updated"):
+            bucket[key] = value
+    bucket["metageneration"] = str(int(bucket["metageneration"]) + 1)
+    return _get_bucket(fake, req, m)
 
 
 def _set_labels(fake: FakeGoogleApis, req: Recorded, m: re.Match) -> tuple[int, Any]:

@@ -430,3 +430,40 @@ def test_a_bucket_a_destroy_kept_is_named_as_kept_by_the_next_destroy_not_as_an_
     assert "deleted gcs-bucket demo-results" in said
     assert [b.name for b in session.storage().list_buckets()] == ["demo-2-results"]
 
+
+def test_up_takes_the_kept_label_off_once_the_bucket_is_terraforms_again(fake_google_apis, tmp_path, monkeypatch):
+    """GcpTarget.adopt_kept against FakeGoogleApis' buckets.get/patch (GCS's patch semantics: labels merged,
+    null deletes; gcp-storage-emulator would store the null). The google provider never takes a label it
+    does not manage off (effective_labels), so bioinfra does, once the import has put the bucket back in
+    the state: not at the adopting plan (a `plan`, or a declined `up`, must leave the bucket kept)."""
+    from bioinfra.config import parse_config
+    from bioinfra.targets.gcp import BUCKET_ADDRESS, GcpTarget
+
+    monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
+    fake = fake_google_apis
+    others = {**labels("demo", "storage"), "team": "lab"}  # "team": a label of the user's, not Terraform's
+    fake.add_bucket("demo-results", labels={**others, KEPT_LABEL: "2026-12-01"})
+    session = open_session(PROJECT, REGION, fake.url)
+    config = parse_config({"name": "demo", "target": "gcp", "project": PROJECT, "region": REGION,
+                           "buckets": {"results": "demo-results"}})
+    said: list[str] = []
+    path = "/storage/v1/b/demo-results"
+
+    # the adopting plan: the import block, the label untouched
+    GcpTarget().adopt_kept(config, _storage_stack(), RecordingTerraform([], tmp_path), session, said.append)
+    assert (tmp_path / "adopt.tf").exists() and not fake.seen("PATCH", path)
+    assert fake.buckets["demo-results"]["labels"][KEPT_LABEL] == "2026-12-01"
+
+    # the first plan after the import: the kept label goes in one patch, every other label stays
+    GcpTarget().adopt_kept(config, _storage_stack(), RecordingTerraform([BUCKET_ADDRESS], tmp_path), session,
+                           said.append)
+    assert fake.buckets["demo-results"]["labels"] == others
+    (patch,) = fake.seen("PATCH", path)
+    assert patch.body["labels"][KEPT_LABEL] is None
+    assert not (tmp_path / "adopt.tf").exists()
+    assert said == ["adopting bucket demo-results: kept by an earlier destroy because it held data"]
+
+    # later plans: nothing to take off, no patch
+    GcpTarget().adopt_kept(config, _storage_stack(), RecordingTerraform([BUCKET_ADDRESS], tmp_path), session,
+                           said.append)
+    assert len(fake.seen("PATCH", path)) == 1
