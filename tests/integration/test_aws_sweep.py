@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 
 from bioinfra.adaptors import aws_sweep
 from bioinfra.adaptors.aws_sweep import ORDER, Leftover, delete_leftovers, find_leftovers
+from tests.fakes.terraform_state import RecordingTerraform
 
 pytestmark = pytest.mark.integration
 
@@ -431,21 +432,6 @@ def test_a_key_whose_bucket_is_empty_goes_with_it(aws, moto_endpoint):
     assert result.kept == [] and result.failed == []
     assert [x.kind for x in result.deleted] == ["s3-bucket", "kms-alias", "kms-key"]
     assert _key_state(aws, url, key) == "PendingDeletion"
-
-
-class RecordingTerraform:
-    """Stand-in for bioinfra.adaptors.terraform.Terraform in AwsTarget's hooks (the real Terraform runs
-    them in test_aws_stacks.py, minutes each): a state list and a record of `state rm`."""
-
-    def __init__(self, state: list[str], workdir) -> None:
-        self.state, self.workdir, self.removed = list(state), workdir, []
-
-    def state_list(self) -> list[str]:
-        return list(self.state)
-
-    def state_rm(self, addresses: list[str]) -> None:
-        self.removed += addresses
-        self.state = [a for a in self.state if a not in addresses]
 
 
 # The storage stack's state after `up` (tests/integration/test_aws_stacks.py applies it for real).

@@ -14,6 +14,7 @@ import pytest
 
 from bioinfra.adaptors.gcp import open_session
 from bioinfra.adaptors.gcp_sweep import ORDER, delete_leftovers, find_leftovers
+from tests.fakes.terraform_state import RecordingTerraform
 
 PROJECT, REGION = "my-project-123", "europe-west2"
 P = f"/v1/projects/{PROJECT}"
@@ -144,21 +145,6 @@ def test_one_stack_at_a_time_and_a_failure_does_not_stop_the_sweep(world):
 
 
 # -- the results bucket around destroy and up (GcpTarget hooks), on gcp-storage-emulator -------------
-
-
-class RecordingTerraform:
-    """Stand-in for bioinfra.adaptors.terraform.Terraform (no google provider here): a state list
-    and a record of `state rm`."""
-
-    def __init__(self, state: list[str], workdir) -> None:
-        self.state, self.workdir, self.removed = list(state), workdir, []
-
-    def state_list(self) -> list[str]:
-        return list(self.state)
-
-    def state_rm(self, addresses: list[str]) -> None:
-        self.removed += addresses
-        self.state = [a for a in self.state if a not in addresses]
 
 
 def _storage_stack():
