@@ -361,9 +361,9 @@ class Provisioner:
                 known = self._state_ids(stack) if in_state else set()
                 leftovers = [lo for lo in found if lo.stack == stack.name and not _in_state(lo, known)]
                 if leftovers:
-                    # What an earlier destroy kept on purpose (a results bucket with data and its KMS key: a
-                    # leftover with `kept_on`, aws_sweep.Leftover) is not an interrupted apply's.
-                    kept = [lo for lo in leftovers if getattr(lo, "kept_on", "")]
+                    # What an earlier destroy kept on purpose (a results bucket with data, on aws with its KMS
+                    # key: `kept_on` of aws_sweep.Leftover / gcp_sweep.Leftover) is not an interrupted apply's.
+                    kept = [lo for lo in leftovers if lo.kept_on]
                     if kept:
                         self.say(f"stack {stack.name}: {', '.join(f'{lo.kind} {lo.id}' for lo in kept)} kept by an "
                                  f"earlier destroy ({kept[0].kept_on}) because the bucket held data; deleting them "

@@ -167,7 +167,8 @@ class CloudTarget(Target, Protocol):
         ...
 
     def find_leftovers(self, config: Config, session: Any) -> list[Any]:
-        """Everything in the account/project that belongs to the cluster, by tag, label or name."""
+        """Everything in the account/project that belongs to the cluster, by tag, label or name: each
+        with .kind, .id, .stack, .detail and .kept_on (the date an earlier destroy kept it, or "")."""
         ...
 
     def delete_leftovers(self, config: Config, session: Any, leftovers: list[Any], *, force_empty_buckets: bool,
