@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from bioinfra.core.stacks import Stack
+from bioinfra.core.stacks import ADOPT_FILES, Stack
 from bioinfra.errors import InputError, LeftoversError, TerraformFailedError, UnsupportedError
 
 if TYPE_CHECKING:
@@ -257,7 +257,8 @@ class Provisioner:
         self._init(stack)
         stood_in = self._write_upstream(stack, allow_placeholders=allow_placeholders)
         if destroy:
-            (self.env_dir / stack.name / "adopt.tf").unlink(missing_ok=True)
+            for name in ADOPT_FILES:
+                (self.env_dir / stack.name / name).unlink(missing_ok=True)
         else:
             self.target.adopt_kept(self.config, stack, self.tf(stack), self.session(), self.say)
         args = ["plan", f"-out={PLAN_FILE}", "-detailed-exitcode"]

@@ -18,7 +18,7 @@ from bioinfra.errors import ConfigError, PreflightError
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
 from bioinfra.targets.aws_cluster import AwsCluster
-from bioinfra.targets.base import Stack
+from bioinfra.targets.base import ADOPT_TF_FILE, ADOPT_VALUES_FILE, Stack
 
 if TYPE_CHECKING:
     from bioinfra.config import Config, NodePool
@@ -112,11 +112,10 @@ ALIAS_ADDRESS = "module.storage.module.key.aws_kms_alias.this"
 KEPT_PREFIXES = ("module.storage.aws_s3_bucket", "module.storage.module.key.aws_kms_key.",
                  "module.storage.module.key.aws_kms_alias.")
 # The kept key's import blocks, beside the bucket's in adopt.tf. Their ids are a variable of adopt.tf,
-# valued in ADOPT_VALUES (JSON, read as data), never HCL text of the id. Import ids: aws_kms_key by its
+# valued in ADOPT_VALUES_FILE (JSON, read as data), never HCL text of the id. Import ids: aws_kms_key by its
 # key id, aws_kms_alias by its name (alias/...).
 # Ref https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/kms_key#import
 # Ref https://registry.terraform.io/providers/hashicorp/aws/5.100.0/docs/resources/kms_alias#import
-ADOPT_VALUES = "adopt.auto.tfvars.json"
 ADOPT_KEY_TF = (
     "\n# and the KMS key that encrypts it, kept with it\n"
     'variable "kept_key" {{\n'
@@ -214,7 +213,6 @@ class AwsTarget(AwsCluster):
             return
         from bioinfra.adaptors.aws_sweep import bucket_contents, bucket_key, empty_bucket, key_aliases, mark_kept
 
-        (tf.workdir / ADOPT_VALUES).unlink(missing_ok=True)  # adopt.tf, which declares its variable, is gone
         s3, kms = aws.client("s3"), aws.client("kms")  # an AwsSession: the endpoint (emulator) applies
         bucket = self.results_bucket(config, aws)
         contents = bucket_contents(s3, bucket)
@@ -244,9 +242,9 @@ class AwsTarget(AwsCluster):
         """Before `up` plans the storage stack: a results bucket that an earlier `destroy` kept (it
         held data) and that still carries this cluster's tag is imported, not created again (which
         would fail: the name is taken). Written as an import block in <stack>/adopt.tf."""
-        adopt = tf.workdir / "adopt.tf"
+        adopt = tf.workdir / ADOPT_TF_FILE
         adopt.unlink(missing_ok=True)
-        (tf.workdir / ADOPT_VALUES).unlink(missing_ok=True)
+        (tf.workdir / ADOPT_VALUES_FILE).unlink(missing_ok=True)
         if stack.name != "storage" or aws is None:
             return
         in_state = tf.state_list()
@@ -268,10 +266,10 @@ class AwsTarget(AwsCluster):
             from bioinfra.core.provision import write_private_json
 
             key_id, alias = key
-            text += ADOPT_KEY_TF.format(values=ADOPT_VALUES, key=KEY_ADDRESS)
+            text += ADOPT_KEY_TF.format(values=ADOPT_VALUES_FILE, key=KEY_ADDRESS)
             if alias and ALIAS_ADDRESS not in in_state:
                 text += ADOPT_ALIAS_TF.format(alias=ALIAS_ADDRESS)
-            write_private_json(tf.workdir / ADOPT_VALUES, {"kept_key": {"id": key_id, "alias": alias or ""}})
+            write_private_json(tf.workdir / ADOPT_VALUES_FILE, {"kept_key": {"id": key_id, "alias": alias or ""}})
         adopt.write_text(text)
         with_key = ""
         if key:

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from bioinfra.engine.inputs import RemoteInput
 
 
+# What a target's `adopt_kept` writes into a stack folder before `up` plans it: import blocks (and
+# their variable) taking back what an earlier `destroy` kept, and those variables' values as JSON data.
+# A destroy plan imports nothing: Provisioner removes both before it.
+ADOPT_TF_FILE = "adopt.tf"
+ADOPT_VALUES_FILE = "adopt.auto.tfvars.json"
+ADOPT_FILES = (ADOPT_TF_FILE, ADOPT_VALUES_FILE)
+
+
 @dataclass(frozen=True)
 class Stack:
     """A Terraform stack as data: its name, its root template, and the stacks whose outputs it reads."""

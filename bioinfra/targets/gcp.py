@@ -18,7 +18,7 @@ from bioinfra.errors import TerraformFailedError
 from bioinfra.targets import addons
 from bioinfra.targets.addons import TEMPLATE as ADDONS_TEMPLATE
 from bioinfra.targets.addons import addons_values, addons_variables
-from bioinfra.targets.base import RegistryPathTarget, Stack
+from bioinfra.targets.base import ADOPT_TF_FILE, RegistryPathTarget, Stack
 from bioinfra.targets.gcp_cluster import GcpCluster
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class GcpTarget(GcpCluster, RegistryPathTarget):
         """A results bucket an earlier `destroy` kept (it held data) and that still carries this
         cluster's label is imported by the next `up` (an import block in <stack>/adopt.tf). Once it is
         in Terraform's state again, its kept label (gcp_sweep.KEPT_LABEL) is taken off."""
-        adopt = tf.workdir / "adopt.tf"
+        adopt = tf.workdir / ADOPT_TF_FILE
         adopt.unlink(missing_ok=True)
         if stack.name != "storage" or session is None:
             return

@@ -449,7 +449,7 @@ def test_destroy_keeps_the_key_with_the_bucket_and_up_takes_both_back(aws, moto_
     the role stay: destroyed) and says so; adopt_kept then imports all three, ids as data (rule 1)."""
     from bioinfra.adaptors.aws import AwsSession
     from bioinfra.config import parse_config
-    from bioinfra.targets.aws import ADOPT_VALUES, STACKS, AwsTarget
+    from bioinfra.targets.aws import ADOPT_VALUES_FILE, STACKS, AwsTarget
 
     url, name = moto_endpoint, "sweep-hooks"
     storage = next(s for s in STACKS if s.name == "storage")
@@ -483,7 +483,7 @@ def test_destroy_keeps_the_key_with_the_bucket_and_up_takes_both_back(aws, moto_
                            ("module.storage.module.key.aws_kms_key.this", "var.kept_key.id"),
                            ("module.storage.module.key.aws_kms_alias.this", "var.kept_key.alias")):
         assert f"import {{\n  to = {address}\n  id = {ident}\n}}\n" in adopt
-    values = tmp_path / ADOPT_VALUES
+    values = tmp_path / ADOPT_VALUES_FILE
     assert json.loads(values.read_text()) == {"kept_key": {"id": key, "alias": f"alias/{name}-storage"}}
     assert values.stat().st_mode & 0o077 == 0
     assert said[-1] == (f"adopting bucket {bucket} with its KMS key {key} (alias/{name}-storage): "
