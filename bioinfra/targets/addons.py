@@ -42,12 +42,17 @@ WORKSPACE_S3_IMAGE = "docker.io/rclone/rclone:1.75.2"
 # The claim is mounted at /export: its top-level directories are the buckets ("serve s3 will treat all
 # directories in the root as buckets"). --vfs-cache-mode off: every operation goes straight to the
 # volume ("All the functionality will work with --vfs-cache-mode off"), no second copy on the pod.
-# --dir-cache-time 0s: the workflow pods write the volume behind rclone's back (the local backend has no
-# change notification), so a listing is read from the volume each time, never from the VFS directory
-# cache (default 5m: a run's outputs would stay unlisted for minutes). Credentials: RCLONE_AUTH_KEY from
-# the Secret, never here. Ref https://rclone.org/commands/rclone_serve_s3/ (options; VFS directory cache)
+# --dir-cache-time 1ms: the workflow pods write the volume behind rclone's back (the local backend has no
+# change notification), so a listing is read from the volume again, never from the VFS directory cache
+# (default 5m: a run's outputs would stay unlisted for minutes), unless the last read is under 1 ms old.
+# Not 0s: with 0s, each directory's cache-cleanup timer (vfs/dir.go cacheCleanup) fires again at once,
+# forever. Measured with rclone 1.75.2 (2026-12-06, 3 small PUTs per fresh server): a goroutine dump of a
+# server 10 s old showed 1,400 goroutines in cacheCleanup/ForgetAll and goroutine ids past 39 million;
+# PUTs answered 1-9 s late, and one server in 7 to 26 stopped answering PUTs at all (a CI run lost 381 s
+# to it). With 1ms: 100 servers, no PUT over 1 s, none stuck. Credentials: RCLONE_AUTH_KEY from the
+# Secret, never here. Ref https://rclone.org/commands/rclone_serve_s3/ (options; VFS directory cache)
 WORKSPACE_S3_ARGS = ("serve", "s3", "/export", "--addr", f":{WORKSPACE_S3_PORT}",
-                     "--vfs-cache-mode", "off", "--dir-cache-time", "0s")
+                     "--vfs-cache-mode", "off", "--dir-cache-time", "1ms")
 GPU_POOL_LABEL = {"bioinfra.io/pool": "gpu"}
 POOL_LABEL = "bioinfra.io/pool"  # every pool's nodes carry it (aws node_group, gcp node_pool; onprem: labelled)
 GENERAL_POOL = "general"  # where the addons' own pods run: on-demand unless node_pools.general.spot

@@ -194,7 +194,7 @@ def test_files_the_steps_write_are_listed_and_downloaded_as_objects(server, tmp_
     with open_workspace(server.endpoint, monkeypatch) as store:
         assert store.list("runs/r1/") == [("runs/r1/qc/a_fastqc.html", 15)]
         # A step writes more after a listing (the VFS directory cache would hide these for 5 minutes
-        # without --dir-cache-time 0s): a later listing and download see them.
+        # without a --dir-cache-time of 1ms): a later listing and download see them.
         (run / "qc" / "b_fastqc.html").write_text("<html>b</html>\n")
         (run / "aligned" / "deep" / "er").mkdir(parents=True)
         (run / "aligned" / "deep" / "er" / "s.bam").write_bytes(b"BAM\x01" * 1000)

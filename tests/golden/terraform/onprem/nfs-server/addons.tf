@@ -109,7 +109,7 @@ module "addons" {
   workspace_size_gb  = var.workspace_size_gb
   workspace_s3_name  = "bioinfra-minio"
   workspace_s3_image = "docker.io/rclone/rclone:1.75.2"
-  workspace_s3_args  = ["serve", "s3", "/export", "--addr", ":9000", "--vfs-cache-mode", "off", "--dir-cache-time", "0s"]
+  workspace_s3_args  = ["serve", "s3", "/export", "--addr", ":9000", "--vfs-cache-mode", "off", "--dir-cache-time", "1ms"]
   gpu_device_plugin  = var.gpu_device_plugin
   system_pool        = var.system_pool
   chart_placement    = var.chart_placement
